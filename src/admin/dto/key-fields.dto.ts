@@ -1,0 +1,74 @@
+/**
+ * The request fields of POST and PATCH /admin/keys. `null` clears an optional limit (null =
+ * unlimited, models null = every model); fields that cannot be null reject it.
+ */
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsInt,
+  IsISO8601,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  Min,
+  ValidateIf,
+} from 'class-validator';
+
+const INT32_MAX = 2_147_483_647;
+
+export class KeyLimitsDto {
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(INT32_MAX)
+  rpm_limit?: number | null;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(INT32_MAX)
+  tpm_limit?: number | null;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(INT32_MAX)
+  monthly_quota?: number | null;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(Number.MAX_SAFE_INTEGER)
+  monthly_token_quota?: number | null;
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  models?: string[] | null;
+
+  @IsOptional()
+  @IsISO8601({ strict: true, strictSeparator: true })
+  expires_at?: string | null;
+}
+
+export class CreateKeyDto extends KeyLimitsDto {
+  @IsString()
+  @Length(1, 200)
+  name!: string;
+}
+
+export class UpdateKeyDto extends KeyLimitsDto {
+  @ValidateIf((dto: UpdateKeyDto) => dto.name !== undefined)
+  @IsString()
+  @Length(1, 200)
+  name?: string;
+
+  @ValidateIf((dto: UpdateKeyDto) => dto.active !== undefined)
+  @IsBoolean()
+  active?: boolean;
+}

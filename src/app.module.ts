@@ -1,0 +1,33 @@
+/** Wires the feature modules. Built from an already validated config (main.ts or tests). */
+import { type DynamicModule, Module } from '@nestjs/common';
+import { AdminModule } from './admin/admin.module';
+import { AuthModule } from './auth/auth.module';
+import { CommonModule } from './common/common.module';
+import type { AppConfig } from './config/app.config';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { LoggingModule } from './logging/logging.module';
+import type { AppLogger } from './logging/logger';
+import { ModelsModule } from './models/models.module';
+import { RedisModule } from './redis/redis.module';
+import { UsageModule } from './usage/usage.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, logger: AppLogger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule.forRoot(logger),
+        CommonModule,
+        RedisModule,
+        DatabaseModule.forRoot(config),
+        AuthModule,
+        UsageModule,
+        AdminModule,
+        ModelsModule,
+      ],
+    };
+  }
+}

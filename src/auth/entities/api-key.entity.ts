@@ -1,0 +1,65 @@
+/** Persistence shape of an API key (table api_keys, created by migrations/). */
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+/** bigint columns arrive as strings from node-postgres; they always fit a JS number here. */
+const bigintAsNumber = {
+  to: (value: number | null | undefined) => value,
+  from: (value: string | number | bigint | null) => (value === null ? null : Number(value)),
+};
+
+@Entity('api_keys')
+export class ApiKeyEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column('text')
+  name!: string;
+
+  @Column('text', { name: 'key_prefix' })
+  keyPrefix!: string;
+
+  @Column('char', { name: 'key_hash', length: 64 })
+  keyHash!: string;
+
+  @Column('integer', { name: 'rpm_limit', nullable: true })
+  rpmLimit!: number | null;
+
+  @Column('integer', { name: 'tpm_limit', nullable: true })
+  tpmLimit!: number | null;
+
+  @Column('integer', { name: 'monthly_quota', nullable: true })
+  monthlyQuota!: number | null;
+
+  @Column('bigint', { name: 'monthly_token_quota', nullable: true, transformer: bigintAsNumber })
+  monthlyTokenQuota!: number | null;
+
+  @Column('text', { array: true, nullable: true })
+  models!: string[] | null;
+
+  @Column('boolean', { default: true })
+  active!: boolean;
+
+  @Column('timestamptz', { name: 'created_at' })
+  createdAt!: Date;
+
+  @Column('timestamptz', { name: 'updated_at' })
+  updatedAt!: Date;
+
+  @Column('timestamptz', { name: 'expires_at', nullable: true })
+  expiresAt!: Date | null;
+
+  @Column('timestamptz', { name: 'revoked_at', nullable: true })
+  revokedAt!: Date | null;
+
+  @Column('timestamptz', { name: 'quota_period_start' })
+  quotaPeriodStart!: Date;
+
+  @Column('timestamptz', { name: 'quota_reset_at' })
+  quotaResetAt!: Date;
+
+  @Column('integer', { name: 'quota_requests_used', default: 0 })
+  quotaRequestsUsed!: number;
+
+  @Column('bigint', { name: 'quota_tokens_used', default: 0, transformer: bigintAsNumber })
+  quotaTokensUsed!: number;
+}

@@ -1,0 +1,22 @@
+/**
+ * Builds the HTTP application: the Express middleware chain every request passes before Nest
+ * routing. Shared by main.ts and the in-process test harness so both serve the same app.
+ */
+import type { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import helmet from 'helmet';
+import type { AppConfig } from './config/app.config';
+import { jsonBodyMiddleware } from './common/json-body.middleware';
+import { requestIdMiddleware } from './common/request-id.middleware';
+import type { AppLogger } from './logging/logger';
+import { requestLogMiddleware } from './logging/request-log.middleware';
+
+export function configureApp(app: NestExpressApplication, config: AppConfig, logger: AppLogger): INestApplication {
+  app.set('trust proxy', config.trustProxyHops);
+  app.set('etag', false);
+  app.use(requestIdMiddleware);
+  app.use(requestLogMiddleware(logger));
+  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  for (const middleware of jsonBodyMiddleware(config.bodyLimitBytes)) app.use(middleware);
+  return app;
+}

@@ -1,0 +1,70 @@
+/**
+ * The one place errors become HTTP responses. Every error, on every route, leaves in the
+ * envelope of API.md; anything unexpected becomes an opaque 500 logged with the request id.
+ */
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
+import type { Response } from 'express';
+import { AppError, type ErrorCode } from './app-error';
+import { errorBody } from './error-body';
+import { requestIdOf, type AppRequest } from './request-context';
+import { APP_LOGGER, type AppLogger } from '../logging/logger';
+
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
+  400: 'invalid_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limit_exceeded',
+};
+
+/** body-parser failure types (carried as the HttpException's cause) and what they mean. */
+const BODY_PARSER_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
+  'entity.parse.failed': { code: 'invalid_request', message: 'malformed JSON body' },
+  'entity.too.large': { code: 'payload_too_large', message: 'request body is larger than the configured limit' },
+  'charset.unsupported': { code: 'unsupported_media_type', message: 'request bodies must be UTF-8 JSON' },
+  'encoding.unsupported': { code: 'unsupported_media_type', message: 'unsupported Content-Encoding' },
+  'request.aborted': { code: 'invalid_request', message: 'request body was not received completely' },
+  'request.size.invalid': { code: 'invalid_request', message: 'request body size does not match Content-Length' },
+};
+
+function toAppError(exception: unknown): AppError | null {
+  if (exception instanceof AppError) return exception;
+  if (exception instanceof HttpException) {
+    const parserType = (exception.cause as { type?: string } | undefined)?.type;
+    const parserError = parserType ? BODY_PARSER_ERRORS[parserType] : undefined;
+    if (parserError) return new AppError(parserError.code, parserError.message);
+    const status = exception.getStatus();
+    if (status === 404) return new AppError('not_found', 'no such route');
+    const code = CODE_BY_STATUS[status];
+    if (code) return new AppError(code, status === 400 ? 'bad request' : exception.message);
+  }
+  return null;
+}
+
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  constructor(@Inject(APP_LOGGER) private readonly logger: AppLogger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<AppRequest>();
+    const res = http.getResponse<Response>();
+    const requestId = requestIdOf(req);
+    const error =
+      toAppError(exception) ?? new AppError('internal_error', `internal error (request id ${requestId})`);
+    if (error.code === 'internal_error') {
+      const cause = exception instanceof Error ? exception : new Error(String(exception));
+      this.logger.error({ request_id: requestId, err: cause }, 'unhandled error');
+    }
+    if (res.headersSent) {
+      // A stream already started: the streaming code reports errors itself; just end it.
+      res.end();
+      return;
+    }
+    for (const [name, value] of Object.entries(error.options.headers ?? {})) res.setHeader(name, value);
+    res
+      .status(error.status)
+      .json(errorBody(error.code, error.message, requestId, error.options.param ?? null));
+  }
+}

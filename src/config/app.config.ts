@@ -1,0 +1,100 @@
+/**
+ * The one typed configuration object. Built once at startup from the environment and
+ * models.yaml; nothing else in the server reads process.env.
+ */
+import { ConfigError } from './config.errors';
+import {
+  type Env,
+  readBool,
+  readByteSize,
+  readDatabaseUrl,
+  readEnum,
+  readInt,
+  readOptionalString,
+  readRedisUrl,
+  readString,
+} from './env.parsers';
+import { loadModelsFile } from './models.loader';
+import type { ModelsConfig } from './models.types';
+import { resolveAdminToken } from './admin-token';
+import { resolve } from 'node:path';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type DatabaseTarget =
+  | { kind: 'postgres'; url: string; /** Isolated schema (tests); default search_path otherwise. */ schema?: string }
+  | { kind: 'pglite'; dataDir: string | null /* null: in memory */ };
+
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  database: DatabaseTarget;
+  dataDir: string;
+  redisUrl: string | null;
+  /** Namespace of every Redis key and channel, so several deployments can share one Redis. */
+  redisPrefix: string;
+  adminToken: string;
+  /** Where the admin token came from; a generated one lives in a file under DATA_DIR. */
+  adminTokenSource: 'env' | { file: string; created: boolean };
+  modelsFile: string;
+  models: ModelsConfig;
+  defaultRpm: number;
+  cacheTtlSeconds: number;
+  cacheMaxEntries: number;
+  maxPromptChars: number;
+  bodyLimitBytes: number;
+  readinessTimeoutMs: number;
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+  skipMigrations: boolean;
+  /** Failed authentications allowed per client address per minute before 429. */
+  authFailureLimit: number;
+  /** Express "trust proxy": honour X-Forwarded-For from this many proxy hops. */
+  trustProxyHops: number;
+  /** When set, /metrics requires `Authorization: Bearer <token>`. */
+  metricsToken: string | null;
+}
+
+export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
+  const nodeEnv = readEnum(env, 'NODE_ENV', ['development', 'production', 'test'], 'development');
+  const dataDir = resolve(cwd, readString(env, 'DATA_DIR', './data'));
+  const databaseUrl = readDatabaseUrl(env, 'DATABASE_URL');
+  const database: DatabaseTarget =
+    databaseUrl === null
+      ? { kind: 'pglite', dataDir: resolve(dataDir, 'pglite') }
+      : databaseUrl === 'pglite://memory'
+        ? { kind: 'pglite', dataDir: null }
+        : { kind: 'postgres', url: databaseUrl };
+  const modelsFile = readString(env, 'MODELS_FILE', 'config/models.yaml');
+  const admin = resolveAdminToken(readOptionalString(env, 'ADMIN_TOKEN'), nodeEnv, dataDir);
+
+  return {
+    nodeEnv,
+    port: readInt(env, 'PORT', 8000, { min: 0, max: 65535 }),
+    host: readString(env, 'HOST', '0.0.0.0'),
+    database,
+    dataDir,
+    redisUrl: readRedisUrl(env, 'REDIS_URL'),
+    redisPrefix: readString(env, 'REDIS_PREFIX', 'llm-server:'),
+    adminToken: admin.token,
+    adminTokenSource: admin.source,
+    modelsFile,
+    models: loadModelsFile(modelsFile, env, cwd),
+    defaultRpm: readInt(env, 'DEFAULT_RPM', 60, { min: 1, max: 1_000_000 }),
+    cacheTtlSeconds: readInt(env, 'CACHE_TTL_SECONDS', 3600, { min: 0, max: 31_536_000 }),
+    cacheMaxEntries: readInt(env, 'CACHE_MAX_ENTRIES', 10_000, { min: 1, max: 10_000_000 }),
+    maxPromptChars: readInt(env, 'MAX_PROMPT_CHARS', 100_000, { min: 1, max: 100_000_000 }),
+    bodyLimitBytes: readByteSize(env, 'BODY_LIMIT', '1mb'),
+    readinessTimeoutMs: readInt(env, 'READINESS_TIMEOUT_MS', 1000, { min: 1, max: 600_000 }),
+    shutdownGraceMs: readInt(env, 'SHUTDOWN_GRACE_MS', 30_000, { min: 0, max: 3_600_000 }),
+    logLevel: readEnum(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    skipMigrations: readBool(env, 'SKIP_MIGRATIONS', false),
+    authFailureLimit: readInt(env, 'AUTH_FAILURE_LIMIT', 30, { min: 1, max: 1_000_000 }),
+    trustProxyHops: readInt(env, 'TRUST_PROXY_HOPS', 0, { min: 0, max: 10 }),
+    metricsToken: readOptionalString(env, 'METRICS_TOKEN'),
+  };
+}
+
+export { ConfigError };

@@ -1,0 +1,13 @@
+/** Provides the validated AppConfig (loaded once, by main.ts or the test harness). */
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import type { AppConfig } from './app.config';
+
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+@Global()
+@Module({})
+export class ConfigModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return { module: ConfigModule, providers: [{ provide: APP_CONFIG, useValue: config }], exports: [APP_CONFIG] };
+  }
+}

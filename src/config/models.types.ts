@@ -1,0 +1,54 @@
+/**
+ * The validated shape of config/models.yaml. Produced by models.loader.ts; everything
+ * downstream (router, providers, health) reads these types, never the raw YAML.
+ */
+export const PROVIDER_KINDS = ['vllm', 'ollama', 'openai', 'llama-cpp', 'mock'] as const;
+export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+
+export interface UpstreamConfig {
+  /** Base URL without a trailing slash, e.g. http://vllm-0:8000 */
+  baseUrl: string;
+  /** Relative share of traffic among the model's upstreams (>= 1). */
+  weight: number;
+}
+
+/** Settings of the in-process llama.cpp engine (provider `llama-cpp`). */
+export interface LlamaCppConfig {
+  /** Absolute path of the GGUF file. */
+  modelPath: string;
+  /** CPU threads for inference. */
+  threads: number;
+  /** Context window in tokens (<= the model's trained context). */
+  contextSize: number;
+  /** Concurrent generations: context sequences in the pool. */
+  sequences: number;
+  /** Requests allowed to wait for a free sequence before 503. */
+  maxQueue: number;
+  /** Write a deterministic tiny demo model at modelPath when the file is missing. */
+  generateIfMissing: boolean;
+}
+
+export interface ModelConfig {
+  name: string;
+  provider: ProviderKind;
+  /** The backend's own model name (vLLM model id, Ollama tag). Defaults to `name`. */
+  upstreamModel: string;
+  /** Empty for in-process providers (llama-cpp, mock). */
+  upstreams: UpstreamConfig[];
+  /** Resolved value of the env var named by api_key_env, if any. */
+  apiKey: string | null;
+  maxNewTokens: number;
+  defaultMaxNewTokens: number;
+  timeoutMs: number;
+  /** null: use CACHE_TTL_SECONDS. */
+  cacheTtlSeconds: number | null;
+  required: boolean;
+  fallbacks: string[];
+  llamaCpp: LlamaCppConfig | null;
+}
+
+export interface ModelsConfig {
+  file: string;
+  defaultModel: string;
+  models: ModelConfig[];
+}

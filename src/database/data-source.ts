@@ -1,0 +1,39 @@
+/**
+ * TypeORM data source options: PostgreSQL when DATABASE_URL is set, embedded PGlite otherwise.
+ * Both run the same SQL migrations; the schema is never synchronised from entities.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DataSourceOptions } from 'typeorm';
+import type { DatabaseTarget } from '../config/app.config';
+import { ApiKeyEntity } from '../auth/entities/api-key.entity';
+import { pgliteDriver } from './pglite-pool';
+import { sqlMigrations } from './sql-migrations';
+
+export const ENTITIES = [ApiKeyEntity];
+
+export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
+  const common = {
+    type: 'postgres' as const,
+    entities: ENTITIES,
+    migrations: sqlMigrations(),
+    migrationsTableName: 'schema_migrations',
+    synchronize: false,
+    migrationsRun: false,
+    installExtensions: false,
+    logging: false,
+  };
+  if (target.kind === 'postgres') {
+    return {
+      ...common,
+      url: target.url,
+      schema: target.schema,
+      poolSize: 10,
+      // An isolated schema (tests) must also be where unqualified names resolve.
+      extra: target.schema ? { options: `-c search_path=${target.schema}` } : {},
+      applicationName: 'llm-server',
+    };
+  }
+  if (target.dataDir) mkdirSync(dirname(target.dataDir), { recursive: true });
+  return { ...common, driver: pgliteDriver({ dataDir: target.dataDir ?? undefined }) };
+}

@@ -1,0 +1,35 @@
+/**
+ * One log line per request when the response is done (or the client went away): method,
+ * path (never the query string), route template, status, duration and request id. Headers
+ * and bodies are never logged, so keys and tokens cannot leak here.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import type { AppRequest } from '../common/request-context';
+import type { AppLogger } from './logger';
+
+export function requestLogMiddleware(logger: AppLogger) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    let logged = false;
+    const log = (): void => {
+      if (logged) return;
+      logged = true;
+      const ctx = (req as AppRequest).ctx;
+      const durationMs = Number(process.hrtime.bigint() - ctx.startedAt) / 1e6;
+      const status = res.writableFinished ? res.statusCode : 499; // 499: client closed first
+      const fields = {
+        request_id: ctx.requestId,
+        method: req.method,
+        path: req.path,
+        route: (req.route as { path?: string } | undefined)?.path ?? null,
+        status,
+        duration_ms: Math.round(durationMs * 100) / 100,
+        key_id: ctx.apiKey?.id,
+      };
+      if (status >= 500) logger.error(fields, 'request');
+      else logger.info(fields, 'request');
+    };
+    res.once('finish', log);
+    res.once('close', log);
+    next();
+  };
+}

@@ -1,0 +1,9 @@
+/** Quota periods are calendar months in UTC: [first instant of the month, first instant of the next). */
+
+export function monthStartUtc(at: Date): Date {
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
+}
+
+export function nextMonthStartUtc(at: Date): Date {
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1));
+}

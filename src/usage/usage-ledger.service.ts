@@ -1,0 +1,46 @@
+/** Reads the per-key, per-UTC-day, per-model usage ledger (table key_usage_daily). */
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+
+export interface DailyUsage {
+  date: string;
+  model: string;
+  requests: number;
+  cached_requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+interface DailyUsageRow {
+  date: string;
+  model: string;
+  requests: number | string;
+  cached_requests: number | string;
+  prompt_tokens: number | string;
+  completion_tokens: number | string;
+}
+
+@Injectable()
+export class UsageLedgerService {
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  /** Days in [from, to] (inclusive, YYYY-MM-DD), oldest first, then by model. */
+  async daily(keyId: string, from: string, to: string): Promise<DailyUsage[]> {
+    const rows: DailyUsageRow[] = await this.db.query(
+      `SELECT to_char(day, 'YYYY-MM-DD') AS date, model, requests, cached_requests, prompt_tokens, completion_tokens
+         FROM key_usage_daily
+        WHERE key_id = $1 AND day BETWEEN $2::date AND $3::date
+        ORDER BY day, model`,
+      [keyId, from, to],
+    );
+    return rows.map((row) => ({
+      date: row.date,
+      model: row.model,
+      requests: Number(row.requests),
+      cached_requests: Number(row.cached_requests),
+      prompt_tokens: Number(row.prompt_tokens),
+      completion_tokens: Number(row.completion_tokens),
+    }));
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The test app factory (the seed's conftest): boots the real AppModule in-process with a
+ * fresh, migrated database and test-only overrides, or points at API_BASE in remote mode.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Test, type TestingModuleBuilder } from '@nestjs/testing';
+import { Client } from 'pg';
+import request from 'supertest';
+import { AppModule } from '../../src/app.module';
+import { configureApp } from '../../src/bootstrap';
+import { Clock } from '../../src/common/clock';
+import { type AppConfig, loadConfig } from '../../src/config/app.config';
+import { createLogger, NestPinoLogger } from '../../src/logging/logger';
+import { API_BASE, SERVICES_DATABASE_URL, SERVICES_REDIS_URL, TEST_ADMIN_TOKEN } from './environment';
+import { FakeClock } from './fake-clock';
+
+export const FIXTURE_MODELS = resolve(__dirname, '..', 'fixtures', 'models.yaml');
+
+export interface TestAppOptions {
+  /** Extra environment variables (on top of the test defaults). */
+  env?: Record<string, string>;
+  /** models.yaml text; written to a temp file and used as MODELS_FILE. */
+  modelsYaml?: string;
+  /** A clock to inject; a FakeClock is created when omitted. */
+  clock?: FakeClock;
+  /** Share another app's database schema / Redis namespace (a second replica). */
+  shareWith?: TestApp;
+  /** Where log lines go (defaults to stdout, and LOG_LEVEL silent unless TEST_LOG_LEVEL). */
+  logStream?: { write(line: string): void };
+  /** Further provider overrides. */
+  override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
+}
+
+export interface TestApp {
+  app: INestApplication | null;
+  config: AppConfig | null;
+  clock: FakeClock;
+  /** supertest target: the in-process server, or API_BASE. */
+  http: () => ReturnType<typeof request>;
+  /** Isolation handles shared with replicas. */
+  schema: string | null;
+  redisPrefix: string;
+  close: () => Promise<void>;
+}
+
+function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(6).toString('hex')}`;
+}
+
+async function createSchema(url: string, schema: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA "${schema}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropSchema(url: string, schema: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+export function writeModelsFile(yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'llm-server-models-'));
+  const file = join(dir, 'models.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const clock = options.clock ?? options.shareWith?.clock ?? new FakeClock();
+  const base = API_BASE;
+  if (base) {
+    return { app: null, config: null, clock, http: () => request(base), schema: null, redisPrefix: '', close: async () => undefined };
+  }
+  const schema = SERVICES_DATABASE_URL ? (options.shareWith?.schema ?? uniqueName('test')) : null;
+  const ownsSchema = schema !== null && !options.shareWith;
+  if (ownsSchema) await createSchema(SERVICES_DATABASE_URL!, schema);
+  const redisPrefix = options.shareWith?.redisPrefix ?? `${uniqueName('llm-test')}:`;
+
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    DATABASE_URL: SERVICES_DATABASE_URL ?? 'pglite://memory',
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-server-data-')),
+    MODELS_FILE: options.modelsYaml ? writeModelsFile(options.modelsYaml) : FIXTURE_MODELS,
+    REDIS_PREFIX: redisPrefix,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...(SERVICES_REDIS_URL ? { REDIS_URL: SERVICES_REDIS_URL } : {}),
+    ...options.env,
+  };
+  const config = loadConfig(env);
+  if (schema && config.database.kind === 'postgres') config.database.schema = schema;
+  const logger = createLogger(config.logLevel, options.logStream);
+
+  let builder = Test.createTestingModule({ imports: [AppModule.forRoot(config, logger)] })
+    .overrideProvider(Clock)
+    .useValue(clock);
+  if (options.override) builder = options.override(builder);
+  const moduleRef = await builder.compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({
+    bodyParser: false,
+    logger: new NestPinoLogger(logger),
+  });
+  configureApp(app, config, logger);
+  await app.init();
+  const server = app.getHttpServer();
+
+  return {
+    app,
+    config,
+    clock,
+    http: () => request(server),
+    schema,
+    redisPrefix,
+    close: async () => {
+      await app.close();
+      if (ownsSchema) await dropSchema(SERVICES_DATABASE_URL!, schema);
+    },
+  };
+}

@@ -1,0 +1,33 @@
+/**
+ * Which mode the suite runs in:
+ * - in-process (default): each test file boots the app with PGlite in memory and in-process stores;
+ * - services: DATABASE_URL / REDIS_URL set (npm run test:services) — each app gets its own
+ *   PostgreSQL schema and Redis key prefix, so parallel test files never see each other's data;
+ * - remote: API_BASE=http://host:port runs the HTTP tests against an already running server.
+ */
+export const API_BASE = process.env.API_BASE?.replace(/\/+$/, '') || null;
+export const isRemote = API_BASE !== null;
+export const SERVICES_DATABASE_URL = process.env.DATABASE_URL || null;
+export const SERVICES_REDIS_URL = process.env.REDIS_URL || null;
+export const TEST_ADMIN_TOKEN = process.env.ADMIN_TOKEN || 'test-admin-token-0123456789abcdefghijklmnop';
+
+/**
+ * A describe block for tests that need the in-process app (overridden providers, a fake clock,
+ * fake backends). Against API_BASE it is skipped, and says why.
+ */
+export function describeInProcess(name: string, reason: string, fn: () => void): void {
+  if (isRemote) {
+    describe.skip(`${name} [skipped with API_BASE: ${reason}]`, fn);
+  } else {
+    describe(name, fn);
+  }
+}
+
+/** A describe block that needs real PostgreSQL and Redis (npm run test:services). */
+export function describeServices(name: string, fn: () => void): void {
+  if (!SERVICES_DATABASE_URL || !SERVICES_REDIS_URL || isRemote) {
+    describe.skip(`${name} [skipped: needs DATABASE_URL and REDIS_URL — run npm run test:services]`, fn);
+  } else {
+    describe(name, fn);
+  }
+}
