@@ -17,6 +17,6 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
   app.use(requestIdMiddleware);
   app.use(requestLogMiddleware(logger));
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
-  for (const middleware of jsonBodyMiddleware(config.bodyLimitBytes)) app.use(middleware);
+  app.use(jsonBodyMiddleware(config.bodyLimitBytes));
   return app;
 }

@@ -1,6 +1,7 @@
-/** Cross-cutting providers: the clock, the error filter and the validation pipe. */
+/** Cross-cutting providers: the clock, the error filter, body errors and the validation pipe. */
 import { Global, Module } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { BodyErrorInterceptor } from './body-error.interceptor';
 import { Clock, SystemClock } from './clock';
 import { HttpExceptionFilter } from './http-exception.filter';
 import { StrictValidationPipe } from './validation.pipe';
@@ -11,6 +12,7 @@ import { StrictValidationPipe } from './validation.pipe';
     { provide: Clock, useClass: SystemClock },
     { provide: APP_FILTER, useClass: HttpExceptionFilter },
     { provide: APP_PIPE, useClass: StrictValidationPipe },
+    { provide: APP_INTERCEPTOR, useClass: BodyErrorInterceptor },
   ],
   exports: [Clock],
 })

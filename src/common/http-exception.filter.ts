@@ -18,22 +18,9 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   429: 'rate_limit_exceeded',
 };
 
-/** body-parser failure types (carried as the HttpException's cause) and what they mean. */
-const BODY_PARSER_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
-  'entity.parse.failed': { code: 'invalid_request', message: 'malformed JSON body' },
-  'entity.too.large': { code: 'payload_too_large', message: 'request body is larger than the configured limit' },
-  'charset.unsupported': { code: 'unsupported_media_type', message: 'request bodies must be UTF-8 JSON' },
-  'encoding.unsupported': { code: 'unsupported_media_type', message: 'unsupported Content-Encoding' },
-  'request.aborted': { code: 'invalid_request', message: 'request body was not received completely' },
-  'request.size.invalid': { code: 'invalid_request', message: 'request body size does not match Content-Length' },
-};
-
 function toAppError(exception: unknown): AppError | null {
   if (exception instanceof AppError) return exception;
   if (exception instanceof HttpException) {
-    const parserType = (exception.cause as { type?: string } | undefined)?.type;
-    const parserError = parserType ? BODY_PARSER_ERRORS[parserType] : undefined;
-    if (parserError) return new AppError(parserError.code, parserError.message);
     const status = exception.getStatus();
     if (status === 404) return new AppError('not_found', 'no such route');
     const code = CODE_BY_STATUS[status];

@@ -1,24 +1,50 @@
 /**
  * JSON-only request bodies: a body with any other media type is 415, malformed JSON 400 and a
- * body over BODY_LIMIT 413. Express errors travel to Nest's error handler and from there to
- * the global filter, so they get the same envelope as every other error.
+ * body over BODY_LIMIT 413. The error is not raised here: it is kept on the request and raised
+ * by BodyErrorInterceptor after the guards, because API.md orders authentication (401) and
+ * rate limiting (429) before request validation.
  */
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { AppError } from './app-error';
+import { AppError, type ErrorCode } from './app-error';
+import type { AppRequest } from './request-context';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/** body-parser failure types and what they mean to a client. */
+const BODY_PARSER_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
+  'entity.parse.failed': { code: 'invalid_request', message: 'malformed JSON body' },
+  'entity.too.large': { code: 'payload_too_large', message: 'request body is larger than the configured limit' },
+  'charset.unsupported': { code: 'unsupported_media_type', message: 'request bodies must be UTF-8 JSON' },
+  'encoding.unsupported': { code: 'unsupported_media_type', message: 'unsupported Content-Encoding' },
+};
 
 function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
-export function jsonBodyMiddleware(limitBytes: number): RequestHandler[] {
-  const requireJson = (req: Request, _res: Response, next: NextFunction): void => {
+function toBodyError(error: unknown): AppError {
+  const known = BODY_PARSER_ERRORS[(error as { type?: string }).type ?? ''];
+  return known
+    ? new AppError(known.code, known.message)
+    : new AppError('invalid_request', 'request body could not be read');
+}
+
+export function jsonBodyMiddleware(limitBytes: number): RequestHandler {
+  const parseJson = express.json({ limit: limitBytes, type: JSON_TYPES, strict: false });
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const ctx = (req as AppRequest).ctx;
     if (hasBody(req) && !req.is(JSON_TYPES)) {
-      next(new AppError('unsupported_media_type', 'request bodies must be JSON (Content-Type: application/json)'));
+      ctx.bodyError = new AppError('unsupported_media_type', 'request bodies must be JSON (Content-Type: application/json)');
+      req.resume(); // discard the unread body
+      next();
       return;
     }
-    next();
+    parseJson(req, res, (error?: unknown) => {
+      if (error) {
+        ctx.bodyError = toBodyError(error);
+        req.body = undefined;
+      }
+      next();
+    });
   };
-  return [requireJson, express.json({ limit: limitBytes, type: JSON_TYPES, strict: false })];
 }

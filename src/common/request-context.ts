@@ -1,12 +1,15 @@
 /** Per-request fields the middleware chain attaches to Express requests. */
 import type { Request } from 'express';
 import type { AuthenticatedKey } from '../auth/auth.types';
+import type { AppError } from './app-error';
 
 export interface RequestContext {
   requestId: string;
   startedAt: bigint;
   /** Set by the API key guard on authenticated client routes. */
   apiKey?: AuthenticatedKey;
+  /** A body that could not be accepted (415/413/400), raised after authentication. */
+  bodyError?: AppError;
 }
 
 export type AppRequest = Request & { ctx: RequestContext };

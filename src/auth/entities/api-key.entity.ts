@@ -1,5 +1,5 @@
 /** Persistence shape of an API key (table api_keys, created by migrations/). */
-import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 /** bigint columns arrive as strings from node-postgres; they always fit a JS number here. */
 const bigintAsNumber = {
@@ -7,7 +7,17 @@ const bigintAsNumber = {
   from: (value: string | number | bigint | null) => (value === null ? null : Number(value)),
 };
 
+// Indexes and checks mirror the migration so `npm run migration:generate` sees no difference.
 @Entity('api_keys')
+@Index('api_keys_key_hash_idx', ['keyHash'], { unique: true })
+@Index('api_keys_created_at_id_idx', ['createdAt', 'id'])
+@Check('api_keys_name_check', '((char_length(name) >= 1) AND (char_length(name) <= 200))')
+@Check('api_keys_rpm_limit_check', '(rpm_limit > 0)')
+@Check('api_keys_tpm_limit_check', '(tpm_limit > 0)')
+@Check('api_keys_monthly_quota_check', '(monthly_quota >= 0)')
+@Check('api_keys_monthly_token_quota_check', '(monthly_token_quota >= 0)')
+@Check('api_keys_quota_requests_used_check', '(quota_requests_used >= 0)')
+@Check('api_keys_quota_tokens_used_check', '(quota_tokens_used >= 0)')
 export class ApiKeyEntity {
   @PrimaryGeneratedColumn('uuid')
   id!: string;

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// `npm start` runs the compiled server; this builds it first when dist/ is missing or older
+// than the sources, so a fresh clone needs only `npm ci && npm start`.
+const { existsSync, readdirSync, statSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const root = join(__dirname, '..');
+const stamp = join(root, 'dist', '.build-stamp');
+
+function newestMtime(path) {
+  const stats = statSync(path);
+  if (!stats.isDirectory()) return stats.mtimeMs;
+  return readdirSync(path).reduce((newest, entry) => Math.max(newest, newestMtime(join(path, entry))), 0);
+}
+
+const inputs = ['src', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((p) => join(root, p));
+const sourcesChanged = newestMtime(join(root, 'src'));
+const built = existsSync(stamp) && existsSync(join(root, 'dist', 'main.js')) ? statSync(stamp).mtimeMs : 0;
+const newest = inputs.filter(existsSync).reduce((max, p) => Math.max(max, newestMtime(p)), sourcesChanged);
+
+if (built >= newest) process.exit(0);
+const nest = join(root, 'node_modules', '.bin', 'nest');
+if (!existsSync(nest)) {
+  console.error('dist/ is missing or stale and the build tools are not installed: run `npm ci` then `npm run build`.');
+  process.exit(1);
+}
+console.error('Building the server (dist/ is missing or older than src/)...');
+const result = spawnSync(nest, ['build'], { cwd: root, stdio: 'inherit' });
+if (result.status !== 0) process.exit(result.status ?? 1);
+writeFileSync(stamp, new Date().toISOString());

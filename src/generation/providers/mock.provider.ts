@@ -1,0 +1,250 @@
+/**
+ * A deterministic in-process provider for tests and demos.
+ *
+ * Output is a pure function of (prompt, temperature, top_p, top_k, seed, max_new_tokens, stop):
+ * 8 to 24 words picked from a small vocabulary by a PRNG seeded with a hash of the prompt and
+ * the sampling parameters, each preceded by a space (" lorem ipsum …"). `mockCompletion()`
+ * computes it without a provider.
+ *
+ * A "token" is a whitespace-separated word:
+ * - the output is cut after `maxNewTokens` words → finish "length";
+ * - the first occurrence of any stop string in that text cuts the output just before it →
+ *   finish "stop" (a stop string beyond the length cut is never reached, as with real engines);
+ * - prompt tokens = words in the whole prompt; completion tokens = words in the output.
+ * Streaming yields one delta per word, with its leading whitespace, then the done chunk.
+ *
+ * Special prompts: tags at the very start of the prompt, combinable, e.g.
+ * "[mock:slow:20][mock:fail-after:3] hello":
+ * - `[mock:error]`          rejects with BackendResponseError("mock backend error", 500).
+ * - `[mock:unreachable]`    rejects with BackendUnreachableError.
+ * - `[mock:busy]`           rejects with BackendBusyError.
+ * - `[mock:slow:<ms>]`      waits <ms> before each word (generate() waits <ms> × words).
+ * - `[mock:hang]`           never answers; only the abort signal ends the call.
+ * - `[mock:fail-after:<n>]` streams n words, then throws BackendResponseError; generate()
+ *                           rejects with it (after the same slow-mode wait).
+ * - `[mock:echo]`           the output is the rest of the prompt (leading whitespace removed)
+ *                           instead of generated words; length and stop rules still apply.
+ * An unknown tag ends tag parsing and is treated as ordinary prompt text.
+ * A model whose `upstream_model` is `mock-not-ready` fails checkReady().
+ *
+ * Aborts are honoured immediately: every wait ends at once with the signal's reason.
+ */
+import { createHash } from 'node:crypto';
+import type { ModelConfig } from '../../config/models.types';
+import { BackendBusyError, BackendResponseError, BackendUnreachableError } from './backend.errors';
+import type {
+  FinishReason,
+  GenerationParams,
+  GenerationResult,
+  LlmProvider,
+  StreamChunk,
+} from './provider.types';
+
+export const MOCK_NOT_READY_MODEL = 'mock-not-ready';
+
+// prettier-ignore
+const VOCABULARY = [
+  'lorem', 'ipsum', 'dolor', 'sit', 'amet', 'consectetur', 'adipiscing', 'elit', 'sed', 'do',
+  'eiusmod', 'tempor', 'incididunt', 'ut', 'labore', 'et', 'dolore', 'magna', 'aliqua', 'enim',
+  'ad', 'minim', 'veniam', 'quis', 'nostrud', 'café', 'naïve', 'über', 'llama', 'token', 'gateway',
+  'model',
+];
+
+const MIN_WORDS = 8;
+const MAX_WORDS = 24;
+
+interface MockDirectives {
+  error: boolean;
+  unreachable: boolean;
+  busy: boolean;
+  hang: boolean;
+  echo: boolean;
+  slowMs: number;
+  failAfter: number | null;
+  /** The prompt after the tags. */
+  rest: string;
+}
+
+const TAG = /^\s*\[mock:([a-z-]+)(?::([^\]]*))?\]/;
+
+function parseDirectives(prompt: string): MockDirectives {
+  const d: MockDirectives = {
+    error: false,
+    unreachable: false,
+    busy: false,
+    hang: false,
+    echo: false,
+    slowMs: 0,
+    failAfter: null,
+    rest: prompt,
+  };
+  for (;;) {
+    const match = TAG.exec(d.rest);
+    if (!match) break;
+    const [tag, name, arg] = match;
+    const num = Number(arg);
+    const validNum = arg !== undefined && /^\d+$/.test(arg) && Number.isSafeInteger(num);
+    if (name === 'error' && arg === undefined) d.error = true;
+    else if (name === 'unreachable' && arg === undefined) d.unreachable = true;
+    else if (name === 'busy' && arg === undefined) d.busy = true;
+    else if (name === 'hang' && arg === undefined) d.hang = true;
+    else if (name === 'echo' && arg === undefined) d.echo = true;
+    else if (name === 'slow' && validNum) d.slowMs = num;
+    else if (name === 'fail-after' && validNum) d.failAfter = num;
+    else break;
+    d.rest = d.rest.slice(tag.length);
+  }
+  return d;
+}
+
+function countWords(text: string): number {
+  return text.match(/\S+/g)?.length ?? 0;
+}
+
+/** Splits text into words with their leading whitespace (and any trailing whitespace). */
+function pieces(text: string): string[] {
+  return text.match(/\s*\S+|\s+$/g) ?? [];
+}
+
+/** mulberry32: a tiny deterministic PRNG. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function generatedText(params: GenerationParams): string {
+  const key = JSON.stringify([
+    params.prompt,
+    params.temperature,
+    params.topP,
+    params.topK,
+    params.seed,
+  ]);
+  const random = prng(createHash('sha256').update(key).digest().readUInt32BE(0));
+  const count = MIN_WORDS + Math.floor(random() * (MAX_WORDS - MIN_WORDS + 1));
+  let text = '';
+  for (let i = 0; i < count; i += 1) {
+    text += ` ${VOCABULARY[Math.floor(random() * VOCABULARY.length)]}`;
+  }
+  return text;
+}
+
+/** The mock's answer for these parameters (ignoring timing and failure tags). */
+export function mockCompletion(params: GenerationParams): GenerationResult {
+  const directives = parseDirectives(params.prompt);
+  const full = directives.echo ? directives.rest.trimStart() : generatedText(params);
+  const words = pieces(full).filter((piece) => /\S/.test(piece));
+  let output = full;
+  let finishReason: FinishReason = 'stop';
+  if (words.length > params.maxNewTokens) {
+    output = words.slice(0, params.maxNewTokens).join('');
+    finishReason = 'length';
+  }
+  const stopAt = params.stop
+    .map((stop) => (stop === '' ? -1 : output.indexOf(stop)))
+    .filter((index) => index !== -1)
+    .reduce((min, index) => Math.min(min, index), Infinity);
+  if (stopAt !== Infinity) {
+    output = output.slice(0, stopAt);
+    finishReason = 'stop';
+  }
+  return {
+    output,
+    finishReason,
+    usage: { promptTokens: countWords(params.prompt), completionTokens: countWords(output) },
+  };
+}
+
+/** Waits `ms`; an abort ends the wait at once and throws the signal's reason. */
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+  signal.throwIfAborted();
+}
+
+/** Waits until the signal aborts, then throws its reason. */
+async function untilAborted(signal: AbortSignal): Promise<never> {
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  signal.throwIfAborted();
+  throw new Error('unreachable: the signal aborted');
+}
+
+export class MockProvider implements LlmProvider {
+  readonly kind = 'mock' as const;
+  readonly upstreamLabel = 'mock';
+
+  constructor(private readonly model: ModelConfig) {}
+
+  async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
+    const directives = await this.start(params, signal);
+    const result = mockCompletion(params);
+    const words = pieces(result.output).length;
+    const failAfter = directives.failAfter;
+    const waitWords = failAfter === null ? words : Math.min(failAfter, words);
+    if (directives.slowMs > 0) await sleep(directives.slowMs * waitWords, signal);
+    if (failAfter !== null) throw new BackendResponseError('mock backend failed mid-generation');
+    return result;
+  }
+
+  async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
+    const directives = await this.start(params, signal);
+    const result = mockCompletion(params);
+    let sent = 0;
+    for (const text of pieces(result.output)) {
+      if (directives.failAfter !== null && sent >= directives.failAfter) break;
+      if (directives.slowMs > 0) await sleep(directives.slowMs, signal);
+      signal.throwIfAborted();
+      yield { type: 'delta', text };
+      sent += 1;
+    }
+    signal.throwIfAborted();
+    if (directives.failAfter !== null) {
+      throw new BackendResponseError('mock backend failed mid-stream');
+    }
+    yield { type: 'done', finishReason: result.finishReason, usage: result.usage };
+  }
+
+  checkReady(signal: AbortSignal): Promise<void> {
+    return Promise.resolve().then(() => {
+      signal.throwIfAborted();
+      if (this.model.upstreamModel === MOCK_NOT_READY_MODEL) {
+        throw new Error(`mock model "${this.model.name}" is configured not ready`);
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Checks the abort signal and the failure tags that act before any output. */
+  private async start(params: GenerationParams, signal: AbortSignal): Promise<MockDirectives> {
+    signal.throwIfAborted();
+    const directives = parseDirectives(params.prompt);
+    if (directives.hang) await untilAborted(signal);
+    if (directives.unreachable) throw new BackendUnreachableError('mock upstream unreachable');
+    if (directives.busy) throw new BackendBusyError('mock engine busy');
+    if (directives.error) throw new BackendResponseError('mock backend error', 500);
+    return directives;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Ollama's native API: `POST /api/generate`, readiness `GET /api/tags`.
+ *
+ * Request decisions:
+ * - `raw: true`: our API is a raw completion endpoint, so the prompt goes to the model as is.
+ *   Without it Ollama wraps the prompt in the model's chat template (and system prompt).
+ * - `stream` is always sent explicitly: Ollama streams (NDJSON) unless told `stream: false`.
+ * - `options`: `num_predict` (max new tokens), `temperature`, `top_p`, `top_k`, `stop` (omitted
+ *   when empty), `seed` (omitted when null). `top_k` is always sent: omitting it would apply the
+ *   model's default (40), not "disabled"; Ollama's samplers treat `top_k <= 0` as disabled, so our
+ *   0 is sent as 0.
+ *
+ * Response: NDJSON lines `{"response": "...", "done": false}`, then a final line with
+ * `done: true`, `done_reason` ("stop" | "length" | ...; "length" → length, else stop),
+ * `prompt_eval_count` (absent when the prompt was cached → 0) and `eval_count` (absent → 0:
+ * Ollama omits zero counts). An `{"error": "..."}` line, even inside a 200 stream, is a
+ * BackendResponseError. The non-streamed answer is the final line alone with the full `response`.
+ */
+import type { ModelConfig } from '../../config/models.types';
+import { BackendResponseError } from './backend.errors';
+import type {
+  FinishReason,
+  GenerationParams,
+  GenerationResult,
+  LlmProvider,
+  StreamChunk,
+  TokenUsage,
+} from './provider.types';
+import {
+  ENDED_EARLY_MESSAGE,
+  isRecord,
+  ndjsonValues,
+  tokenCount,
+  unparseable,
+  UpstreamHttp,
+} from './upstream-http';
+import type { JsonRecord } from './upstream-http';
+
+/** `llama3` means `llama3:latest`; a tag is what follows the last `:` after the last `/`. */
+export function normalizeOllamaTag(name: string): string {
+  const lastSegment = name.slice(name.lastIndexOf('/') + 1);
+  return lastSegment.includes(':') ? name : `${name}:latest`;
+}
+
+function optionalCount(value: unknown): number {
+  return value === undefined || value === null ? 0 : tokenCount(value);
+}
+
+export class OllamaProvider implements LlmProvider {
+  readonly kind = 'ollama' as const;
+  readonly upstreamLabel: string;
+  private readonly http: UpstreamHttp;
+
+  constructor(
+    private readonly model: ModelConfig,
+    baseUrl: string,
+  ) {
+    this.http = new UpstreamHttp(baseUrl, { apiKey: model.apiKey });
+    this.upstreamLabel = this.http.label;
+  }
+
+  async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
+    const res = await this.http.request({
+      method: 'POST',
+      path: '/api/generate',
+      json: this.requestBody(params, false),
+      signal,
+    });
+    const line = this.checkLine(await res.json());
+    if (line.done !== true || typeof line.response !== 'string') throw unparseable();
+    return { output: line.response, ...this.final(line) };
+  }
+
+  async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
+    const res = await this.http.request({
+      method: 'POST',
+      path: '/api/generate',
+      json: this.requestBody(params, true),
+      signal,
+    });
+    let done: { finishReason: FinishReason; usage: TokenUsage } | null = null;
+    for await (const value of ndjsonValues(res.body)) {
+      // Keep reading after the final line so the connection is returned to the pool.
+      if (done) continue;
+      const line = this.checkLine(value);
+      if (line.response !== undefined && typeof line.response !== 'string') throw unparseable();
+      if (line.response) yield { type: 'delta', text: line.response };
+      if (line.done === true) done = this.final(line);
+    }
+    if (!done) throw new BackendResponseError(ENDED_EARLY_MESSAGE);
+    yield { type: 'done', ...done };
+  }
+
+  /** Ready when `/api/tags` lists the model (a tag-less name matches `:latest`). */
+  async checkReady(signal: AbortSignal): Promise<void> {
+    const res = await this.http.request({ method: 'GET', path: '/api/tags', signal });
+    const payload = await res.json();
+    if (!isRecord(payload) || !Array.isArray(payload.models)) throw unparseable();
+    const wanted = normalizeOllamaTag(this.model.upstreamModel);
+    const listed = (payload.models as unknown[]).some(
+      (entry) =>
+        isRecord(entry) &&
+        [entry.name, entry.model].some(
+          (name) => typeof name === 'string' && normalizeOllamaTag(name) === wanted,
+        ),
+    );
+    if (!listed) {
+      throw new Error(`ollama model "${this.model.upstreamModel}" is not available (not pulled)`);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+
+  private requestBody(params: GenerationParams, stream: boolean): JsonRecord {
+    const options: JsonRecord = {
+      num_predict: params.maxNewTokens,
+      temperature: params.temperature,
+      top_p: params.topP,
+      top_k: params.topK,
+    };
+    if (params.stop.length > 0) options.stop = params.stop;
+    if (params.seed !== null) options.seed = params.seed;
+    return {
+      model: this.model.upstreamModel,
+      prompt: params.prompt,
+      raw: true,
+      stream,
+      options,
+    };
+  }
+
+  /** A JSON object that is not an `{"error": ...}` line. */
+  private checkLine(value: unknown): JsonRecord {
+    if (!isRecord(value)) throw unparseable();
+    if (value.error !== undefined && value.error !== null) throw this.http.upstreamError(value);
+    return value;
+  }
+
+  private final(line: JsonRecord): { finishReason: FinishReason; usage: TokenUsage } {
+    return {
+      finishReason: line.done_reason === 'length' ? 'length' : 'stop',
+      usage: {
+        promptTokens: optionalCount(line.prompt_eval_count),
+        completionTokens: optionalCount(line.eval_count),
+      },
+    };
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Providers for OpenAI-compatible completion servers (`POST /v1/completions`).
+ *
+ * `OpenAiCompletionsProvider` holds the whole wire format; a `CompletionsDialect` lists the
+ * few things that differ between servers. Two dialects exist:
+ * - `openai` (this file): any OpenAI-compatible server (llama.cpp server, SGLang, TGI, OpenAI).
+ *   `top_k` is not an OpenAI parameter and OpenAI rejects unknown parameters, so it is sent only
+ *   when the request enables it (> 0); disabled top-k is expressed by omitting it. Readiness is
+ *   `GET /v1/models`, since `/health` is not universal. Servers that ignore
+ *   `stream_options.include_usage` are tolerated: see `strictStream`.
+ * - `vllm` (vllm.provider.ts).
+ *
+ * Request: `model` (the model's upstream_model), `prompt`, `max_tokens`, `temperature`, `top_p`,
+ * `top_k` (per dialect), `stop` (omitted when empty), `seed` (omitted when null), `stream`, and
+ * `stream_options: {include_usage: true}` when streaming (only then: OpenAI rejects
+ * stream_options on non-streamed requests).
+ *
+ * Response: `choices[0].text`; `finish_reason` "length" → length, anything else ("stop", null,
+ * "abort", "content_filter") → stop; usage from `usage`. A stream is `data: {...}` events with
+ * `choices[0].text` deltas, the finish reason on the chunk that carries it, a final chunk with
+ * `usage` (and empty `choices`), then `data: [DONE]`. `{"error": ...}` events, or older vLLM's
+ * `{"object": "error", ...}`, become BackendResponseError.
+ */
+import type { ModelConfig } from '../../config/models.types';
+import { BackendResponseError } from './backend.errors';
+import type {
+  FinishReason,
+  GenerationParams,
+  GenerationResult,
+  LlmProvider,
+  StreamChunk,
+  TokenUsage,
+} from './provider.types';
+import {
+  ENDED_EARLY_MESSAGE,
+  isRecord,
+  parseJson,
+  sseData,
+  tokenCount,
+  unparseable,
+  UpstreamHttp,
+} from './upstream-http';
+import type { JsonRecord } from './upstream-http';
+
+export interface CompletionsDialect {
+  kind: 'vllm' | 'openai';
+  /** Cheap readiness probe: any 2xx means ready. */
+  readyPath: string;
+  /** The `top_k` to send for our topK (0 = disabled), or undefined to omit the field. */
+  topK(topK: number): number | undefined;
+  /**
+   * true: a stream is complete only with a usage chunk and `[DONE]` (vLLM always sends both).
+   * false: `[DONE]` or a finish reason completes it; when the server sent no usage, prompt
+   * tokens count as 0 and completion tokens as the number of non-empty text chunks (servers
+   * stream one token per chunk), so quotas still see the completion.
+   */
+  strictStream: boolean;
+}
+
+export const OPENAI_DIALECT: CompletionsDialect = {
+  kind: 'openai',
+  readyPath: '/v1/models',
+  topK: (topK) => (topK > 0 ? topK : undefined),
+  strictStream: false,
+};
+
+function mapFinishReason(reason: unknown): FinishReason {
+  return reason === 'length' ? 'length' : 'stop';
+}
+
+function parseUsage(usage: unknown): TokenUsage {
+  if (!isRecord(usage)) throw unparseable();
+  return {
+    promptTokens: tokenCount(usage.prompt_tokens),
+    completionTokens: usage.completion_tokens == null ? 0 : tokenCount(usage.completion_tokens),
+  };
+}
+
+function isErrorPayload(payload: JsonRecord): boolean {
+  return (payload.error !== undefined && payload.error !== null) || payload.object === 'error';
+}
+
+function firstChoice(payload: JsonRecord): JsonRecord | null {
+  const { choices } = payload;
+  if (choices === undefined || choices === null) return null;
+  if (!Array.isArray(choices)) throw unparseable();
+  const [choice] = choices as unknown[];
+  if (choice === undefined) return null;
+  if (!isRecord(choice)) throw unparseable();
+  return choice;
+}
+
+function choiceText(choice: JsonRecord): string {
+  if (choice.text === undefined || choice.text === null) return '';
+  if (typeof choice.text !== 'string') throw unparseable();
+  return choice.text;
+}
+
+export class OpenAiCompletionsProvider implements LlmProvider {
+  readonly kind: CompletionsDialect['kind'];
+  readonly upstreamLabel: string;
+  protected readonly http: UpstreamHttp;
+
+  constructor(
+    protected readonly model: ModelConfig,
+    baseUrl: string,
+    private readonly dialect: CompletionsDialect,
+  ) {
+    this.kind = dialect.kind;
+    this.http = new UpstreamHttp(baseUrl, { apiKey: model.apiKey });
+    this.upstreamLabel = this.http.label;
+  }
+
+  async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
+    const res = await this.http.request({
+      method: 'POST',
+      path: '/v1/completions',
+      json: this.requestBody(params, false),
+      signal,
+    });
+    const payload = await res.json();
+    if (!isRecord(payload)) throw unparseable();
+    if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
+    const choice = firstChoice(payload);
+    if (!choice || typeof choice.text !== 'string') throw unparseable();
+    return {
+      output: choice.text,
+      finishReason: mapFinishReason(choice.finish_reason),
+      usage: parseUsage(payload.usage),
+    };
+  }
+
+  async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
+    const res = await this.http.request({
+      method: 'POST',
+      path: '/v1/completions',
+      json: this.requestBody(params, true),
+      signal,
+    });
+    let finishReason: FinishReason | null = null;
+    let usage: TokenUsage | null = null;
+    let sawDone = false;
+    let textChunks = 0;
+    for await (const data of sseData(res.body)) {
+      // Keep reading after [DONE] so the connection is returned to the pool.
+      if (sawDone) continue;
+      if (data === '[DONE]') {
+        sawDone = true;
+        continue;
+      }
+      const payload = parseJson(data);
+      if (!isRecord(payload)) throw unparseable();
+      if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
+      const choice = firstChoice(payload);
+      if (choice) {
+        const text = choiceText(choice);
+        if (text !== '') {
+          textChunks += 1;
+          yield { type: 'delta', text };
+        }
+        if (choice.finish_reason != null) finishReason = mapFinishReason(choice.finish_reason);
+      }
+      if (payload.usage != null) usage = parseUsage(payload.usage);
+    }
+
+    if (this.dialect.strictStream) {
+      if (!sawDone || !usage) throw new BackendResponseError(ENDED_EARLY_MESSAGE);
+    } else if (!sawDone && !finishReason) {
+      throw new BackendResponseError(ENDED_EARLY_MESSAGE);
+    }
+    yield {
+      type: 'done',
+      finishReason: finishReason ?? 'stop',
+      usage: usage ?? { promptTokens: 0, completionTokens: textChunks },
+    };
+  }
+
+  async checkReady(signal: AbortSignal): Promise<void> {
+    const res = await this.http.request({ method: 'GET', path: this.dialect.readyPath, signal });
+    await res.dump();
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+
+  protected requestBody(params: GenerationParams, stream: boolean): JsonRecord {
+    const body: JsonRecord = {
+      model: this.model.upstreamModel,
+      prompt: params.prompt,
+      max_tokens: params.maxNewTokens,
+      temperature: params.temperature,
+      top_p: params.topP,
+    };
+    const topK = this.dialect.topK(params.topK);
+    if (topK !== undefined) body.top_k = topK;
+    if (params.stop.length > 0) body.stop = params.stop;
+    if (params.seed !== null) body.seed = params.seed;
+    body.stream = stream;
+    if (stream) body.stream_options = { include_usage: true };
+    return body;
+  }
+}
+
+/** Any OpenAI-compatible completions server. */
+export class OpenAiProvider extends OpenAiCompletionsProvider {
+  constructor(model: ModelConfig, baseUrl: string) {
+    super(model, baseUrl, OPENAI_DIALECT);
+  }
+}

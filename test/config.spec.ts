@@ -1,0 +1,208 @@
+/**
+ * Configuration is validated once at startup: every failure CONFIG.md lists stops the process
+ * with a non-zero exit and a message naming the variable, or the file, model and field.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../src/config/app.config';
+import { ConfigError } from '../src/config/config.errors';
+import { parseModelsYaml } from '../src/config/models.loader';
+import { writeModelsFile } from './harness/app';
+
+const ROOT = resolve(__dirname, '..');
+const GOOD_MODEL = `  - name: good\n    provider: mock\n`;
+
+function parse(yaml: string, env: Record<string, string> = {}) {
+  return parseModelsYaml(yaml, 'models.yaml', env, '/srv');
+}
+
+/** Each case: models.yaml text and what the error message must name. */
+const BAD_MODELS: [string, string, RegExp][] = [
+  ['unknown top-level key', `default_model: good\nmodelz: []\nmodels:\n${GOOD_MODEL}`, /models\.yaml: field "modelz": unknown field/],
+  ['unknown model key', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    temprature: 1\n`, /models\.yaml: model "good": field "temprature": unknown field/],
+  ['unknown provider', `default_model: good\nmodels:\n  - name: good\n    provider: tgi\n`, /models\.yaml: model "good": field "provider": unknown provider "tgi"/],
+  ['duplicate names', `default_model: good\nmodels:\n${GOOD_MODEL}${GOOD_MODEL}`, /models\.yaml: model "good": field "name": duplicate/],
+  ['fallback naming no model', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [ghost]\n`, /models\.yaml: model "good": field "fallbacks\[0\]": names no model \("ghost"\)/],
+  ['default_model naming no model', `default_model: ghost\nmodels:\n${GOOD_MODEL}`, /models\.yaml: field "default_model": names no model \("ghost"\)/],
+  ['missing provider', `default_model: good\nmodels:\n  - name: good\n`, /model "good": field "provider": is required/],
+  ['http provider without upstream', `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n`, /model "v": field "upstreams": provider vllm needs base_url or upstreams/],
+  ['http provider without upstream_model', `default_model: v\nmodels:\n  - name: v\n    provider: ollama\n    base_url: http://o:11434\n`, /model "v": field "upstream_model": is required/],
+  ['base_url not a URL', `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    base_url: vllm-0:8000/x y\n`, /model "v": field "base_url"/],
+  ['upstream weight zero', `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    upstreams:\n      - base_url: http://a:1\n        weight: 0\n`, /model "v": upstreams\[0\]: field "weight": must be between 1/],
+  ['default above max', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    max_new_tokens: 10\n    default_max_new_tokens: 20\n`, /model "good": field "default_max_new_tokens": must not exceed/],
+  ['max_new_tokens a string', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    max_new_tokens: "10"\n`, /model "good": field "max_new_tokens": must be an integer/],
+  ['api_key_env unset', `default_model: v\nmodels:\n  - name: v\n    provider: openai\n    upstream_model: m\n    base_url: http://a:1\n    api_key_env: NOPE_KEY\n`, /model "v": field "api_key_env": environment variable NOPE_KEY is not set/],
+  ['llama-cpp without model_path', `default_model: t\nmodels:\n  - name: t\n    provider: llama-cpp\n`, /model "t": field "model_path": is required/],
+  ['model_path on an http provider', `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    base_url: http://a:1\n    model_path: x.gguf\n`, /model "v": field "model_path": only used by provider llama-cpp/],
+  ['fallback to itself', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [good]\n`, /model "good": field "fallbacks\[0\]": a model cannot fall back to itself/],
+  ['not YAML', `default_model: [unclosed\n`, /models\.yaml: not valid YAML/],
+  ['no models', `default_model: good\nmodels: []\n`, /models\.yaml: field "models": must list at least one model/],
+  ['duplicate YAML keys', `default_model: good\ndefault_model: good\nmodels:\n${GOOD_MODEL}`, /models\.yaml: not valid YAML/],
+];
+
+describe('models.yaml validation', () => {
+  it.each(BAD_MODELS)('rejects %s, naming the file, model and field', (_label, yaml, message) => {
+    expect(() => parse(yaml)).toThrow(ConfigError);
+    expect(() => parse(yaml)).toThrow(message);
+  });
+
+  it('parses the CONFIG.md example with defaults applied', () => {
+    const config = parse(
+      `default_model: llama3-8b
+models:
+  - name: llama3-8b
+    provider: vllm
+    upstream_model: meta-llama/Meta-Llama-3-8B-Instruct
+    upstreams:
+      - base_url: http://vllm-0:8000
+      - base_url: http://vllm-1:8000/
+        weight: 2
+    api_key_env: VLLM_API_KEY
+    max_new_tokens: 2048
+    default_max_new_tokens: 256
+    timeout_ms: 60000
+    cache_ttl_seconds: 3600
+    required: true
+    fallbacks: [llama3-8b-ollama]
+  - name: llama3-8b-ollama
+    provider: ollama
+    upstream_model: llama3:8b
+    base_url: http://ollama:11434
+`,
+      { VLLM_API_KEY: 'upstream-secret' },
+    );
+    expect(config.defaultModel).toBe('llama3-8b');
+    expect(config.models[0]).toMatchObject({
+      upstreams: [
+        { baseUrl: 'http://vllm-0:8000', weight: 1 },
+        { baseUrl: 'http://vllm-1:8000', weight: 2 },
+      ],
+      apiKey: 'upstream-secret',
+      cacheTtlSeconds: 3600,
+      required: true,
+      fallbacks: ['llama3-8b-ollama'],
+    });
+    expect(config.models[1]).toMatchObject({
+      upstreams: [{ baseUrl: 'http://ollama:11434', weight: 1 }],
+      maxNewTokens: 2048,
+      defaultMaxNewTokens: 256,
+      timeoutMs: 60000,
+      cacheTtlSeconds: null,
+      required: false,
+      apiKey: null,
+    });
+  });
+
+  it('resolves a llama-cpp model_path against the working directory', () => {
+    const config = parse(`default_model: t\nmodels:\n  - name: t\n    provider: llama-cpp\n    model_path: data/t.gguf\n`);
+    expect(config.models[0].llamaCpp).toMatchObject({ modelPath: '/srv/data/t.gguf', threads: 1 });
+  });
+
+  it('the shipped config/models.yaml is valid', () => {
+    const config = loadConfig({ MODELS_FILE: join(ROOT, 'config', 'models.yaml'), ADMIN_TOKEN: 'x'.repeat(40) }, ROOT);
+    expect(config.models.models.length).toBeGreaterThan(0);
+  });
+});
+
+describe('environment validation', () => {
+  const base = { MODELS_FILE: join(ROOT, 'test', 'fixtures', 'models.yaml'), ADMIN_TOKEN: 'a-strong-admin-token-0123456789abcdef' };
+  const BAD_ENV: [Record<string, string>, RegExp][] = [
+    [{ PORT: 'eighty' }, /^PORT: expected an integer/],
+    [{ PORT: '70000' }, /^PORT: must be between 0 and 65535/],
+    [{ DEFAULT_RPM: '0' }, /^DEFAULT_RPM: must be between 1/],
+    [{ CACHE_TTL_SECONDS: '-1' }, /^CACHE_TTL_SECONDS: must be between 0/],
+    [{ CACHE_MAX_ENTRIES: '1.5' }, /^CACHE_MAX_ENTRIES: expected an integer/],
+    [{ MAX_PROMPT_CHARS: 'lots' }, /^MAX_PROMPT_CHARS: expected an integer/],
+    [{ BODY_LIMIT: 'huge' }, /^BODY_LIMIT: expected a size/],
+    [{ READINESS_TIMEOUT_MS: '0' }, /^READINESS_TIMEOUT_MS: must be between 1/],
+    [{ SHUTDOWN_GRACE_MS: 'soon' }, /^SHUTDOWN_GRACE_MS: expected an integer/],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of/],
+    [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL: must start with postgres:\/\//],
+    [{ REDIS_URL: 'http://x' }, /^REDIS_URL: must start with redis:\/\//],
+    [{ SKIP_MIGRATIONS: 'maybe' }, /^SKIP_MIGRATIONS: expected true or false/],
+    [{ NODE_ENV: 'staging' }, /^NODE_ENV: must be one of/],
+    [{ MODELS_FILE: '/nonexistent/models.yaml' }, /^MODELS_FILE: \/nonexistent\/models\.yaml does not exist/],
+    [{ NODE_ENV: 'production', ADMIN_TOKEN: 'short' }, /^ADMIN_TOKEN: must be at least 32 characters/],
+    [{ NODE_ENV: 'production', ADMIN_TOKEN: 'a'.repeat(40) }, /^ADMIN_TOKEN: is too repetitive/],
+  ];
+  it.each(BAD_ENV)('rejects %p', (overrides, message) => {
+    expect(() => loadConfig({ ...base, ...overrides })).toThrow(message);
+  });
+
+  it('refuses production without ADMIN_TOKEN', () => {
+    const { ADMIN_TOKEN: _omitted, ...withoutToken } = base;
+    expect(() => loadConfig({ ...withoutToken, NODE_ENV: 'production' })).toThrow(/^ADMIN_TOKEN: must be set when NODE_ENV=production/);
+  });
+
+  it('applies the documented defaults', () => {
+    const config = loadConfig(base, ROOT);
+    expect(config).toMatchObject({
+      port: 8000,
+      host: '0.0.0.0',
+      database: { kind: 'pglite', dataDir: join(ROOT, 'data', 'pglite') },
+      redisUrl: null,
+      defaultRpm: 60,
+      cacheTtlSeconds: 3600,
+      cacheMaxEntries: 10000,
+      maxPromptChars: 100000,
+      bodyLimitBytes: 1024 * 1024,
+      readinessTimeoutMs: 1000,
+      shutdownGraceMs: 30000,
+      logLevel: 'info',
+      skipMigrations: false,
+    });
+  });
+
+  it('outside production, generates an admin token once into DATA_DIR and reuses it', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'llm-admin-'));
+    const { ADMIN_TOKEN: _omitted, ...withoutToken } = base;
+    const first = loadConfig({ ...withoutToken, DATA_DIR: dataDir });
+    const second = loadConfig({ ...withoutToken, DATA_DIR: dataDir });
+    expect(first.adminToken.length).toBeGreaterThanOrEqual(32);
+    expect(second.adminToken).toBe(first.adminToken);
+    expect(first.adminTokenSource).toEqual({ file: join(dataDir, 'admin-token'), created: true });
+    expect(second.adminTokenSource).toEqual({ file: join(dataDir, 'admin-token'), created: false });
+  });
+});
+
+/** Starts the real entry point (src/main.ts) and collects its exit code and stderr. */
+function runServer(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', join(ROOT, 'src', 'main.ts')], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-exit-')), PORT: '0', ...env },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      resolveRun({ code, stderr });
+    });
+  });
+}
+
+describe('the server process on bad configuration', () => {
+  jest.setTimeout(60_000);
+
+  const processCases: [string, Record<string, string>, RegExp][] = [
+    ...BAD_MODELS.slice(0, 6).map(([label, yaml, message]): [string, Record<string, string>, RegExp] => {
+      const file = writeModelsFile(yaml);
+      return [label, { MODELS_FILE: file }, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}${message.source.replace(/^models\\\.yaml/, '')}`)];
+    }),
+    ['a bad variable', { PORT: 'eighty' }, /PORT: expected an integer/],
+    ['production without ADMIN_TOKEN', { NODE_ENV: 'production' }, /ADMIN_TOKEN: must be set when NODE_ENV=production/],
+  ];
+
+  it('exits non-zero naming the file, model and field for every CONFIG.md failure', async () => {
+    const results = await Promise.all(processCases.map(([, env]) => runServer(env)));
+    results.forEach((result, i) => {
+      const [label, , message] = processCases[i];
+      expect({ label, code: result.code }).toEqual({ label, code: 1 });
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/); // a message, not a stack trace
+    });
+  });
+});

@@ -1,0 +1,143 @@
+/**
+ * A fake Ollama server:
+ * - `POST /api/generate`: NDJSON lines `{"response": tok, "done": false}` and a final
+ *   `{"done": true, "done_reason", "prompt_eval_count", "eval_count", ...}` line; one JSON object
+ *   when `stream: false` (Ollama streams by default). Text comes from
+ *   `fakeCompletion(prompt, options.num_predict, options.stop)`. Unknown models get 404.
+ * - `GET /api/tags`: lists `models` (answers with `health`).
+ * - `promptCached`: omits `prompt_eval_count`, as Ollama does when the prompt was cached.
+ */
+import type { ServerResponse } from 'node:http';
+import { FakeServer, fakeCompletion, sleep } from './fake-server';
+import type { RecordedRequest } from './fake-server';
+
+interface GenerateBody {
+  model?: unknown;
+  prompt?: unknown;
+  stream?: unknown;
+  options?: { num_predict?: unknown; stop?: unknown };
+}
+
+const DEFAULT_MODELS = ['llama3:8b', 'mistral:latest'];
+
+export class FakeOllama extends FakeServer {
+  models: string[] = [...DEFAULT_MODELS];
+  promptCached = false;
+
+  static async start(): Promise<FakeOllama> {
+    const fake = new FakeOllama();
+    await fake.listen();
+    return fake;
+  }
+
+  setModels(models: string[]): void {
+    this.models = [...models];
+  }
+
+  override reset(): void {
+    super.reset();
+    this.models = [...DEFAULT_MODELS];
+    this.promptCached = false;
+  }
+
+  /** The message the `fail` mode sends: it leaks the URL and the key, to test sanitizing. */
+  failMessage(req: RecordedRequest): string {
+    const auth = String(req.headers.authorization ?? 'none');
+    return `llama runner process has terminated: exit status 2\u0007 (${this.url} ${auth})`;
+  }
+
+  protected async handle(
+    req: RecordedRequest,
+    res: ServerResponse,
+    isClosed: () => boolean,
+  ): Promise<void> {
+    if (req.method === 'GET' && req.path === '/api/tags') {
+      if (this.health === 'hang') return;
+      if (this.health !== 200) {
+        this.sendJson(res, this.health, { error: 'server busy' });
+        return;
+      }
+      const models = this.models.map((name) => ({
+        name,
+        model: name,
+        modified_at: '2024-05-01T10:00:00.000Z',
+        size: 4661224676,
+        digest: 'a6990ed6be41',
+        details: { format: 'gguf', family: 'llama', parameter_size: '8.0B' },
+      }));
+      this.sendJson(res, 200, { models });
+      return;
+    }
+    if (req.method !== 'POST' || req.path !== '/api/generate') {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('404 page not found');
+      return;
+    }
+    await this.generate(req, req.body as GenerateBody, res, isClosed);
+  }
+
+  private async generate(
+    req: RecordedRequest,
+    body: GenerateBody,
+    res: ServerResponse,
+    isClosed: () => boolean,
+  ): Promise<void> {
+    const stream = body.stream !== false;
+    const model = String(body.model);
+    if (this.mode === 'hang') return;
+    if (this.mode === 'fail' || (this.mode === 'mid-stream-error' && !stream)) {
+      this.sendJson(res, this.failStatus, { error: this.failMessage(req) });
+      return;
+    }
+    if (!this.models.includes(model) && !this.models.includes(`${model}:latest`)) {
+      this.sendJson(res, 404, { error: `model "${model}" not found, try pulling it first` });
+      return;
+    }
+    if (this.mode === 'garbage') {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.end('<html>bad gateway</html>\n');
+      return;
+    }
+    const options = body.options ?? {};
+    const maxTokens = typeof options.num_predict === 'number' ? options.num_predict : 128;
+    const stop = Array.isArray(options.stop) ? (options.stop as string[]) : [];
+    const completion = fakeCompletion(String(body.prompt), maxTokens, stop);
+    const createdAt = '2024-05-01T10:00:00.000Z';
+    const final = {
+      model,
+      created_at: createdAt,
+      response: stream ? '' : completion.text,
+      done: true,
+      done_reason: completion.finish,
+      total_duration: 123456789,
+      load_duration: 1234567,
+      ...(this.promptCached ? {} : { prompt_eval_count: completion.promptTokens }),
+      prompt_eval_duration: 1234567,
+      eval_count: completion.tokens.length,
+      eval_duration: 12345678,
+    };
+    const delayMs = this.mode === 'slow' ? this.delayMs : 0;
+
+    if (!stream) {
+      if (delayMs > 0) await sleep(delayMs);
+      if (!isClosed()) this.sendJson(res, 200, final);
+      return;
+    }
+    let lines: unknown[] = completion.tokens.map((response) => ({
+      model,
+      created_at: createdAt,
+      response,
+      done: false,
+    }));
+    if (this.mode === 'mid-stream-error') {
+      const error = { error: 'an error was encountered while running the model: CUDA error' };
+      lines = [...lines.slice(0, this.afterChunks), error];
+    } else if (this.mode === 'truncated') {
+      lines = lines.slice(0, this.afterChunks);
+    } else {
+      lines.push(final);
+    }
+    const ndjson = lines.map((line) => `${JSON.stringify(line)}\n`);
+    await this.streamOut(res, 'application/x-ndjson', ndjson, delayMs, isClosed);
+  }
+}

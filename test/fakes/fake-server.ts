@@ -1,0 +1,225 @@
+/**
+ * Base of the fake upstream servers: a real node:http server on 127.0.0.1 (random port) that
+ * records what it received so tests can assert on the wire:
+ * - `requests`: method, path, headers and parsed JSON body of every request;
+ * - `connections`: TCP connections accepted (keep-alive reuse shows as 1 for many requests);
+ * - `aborted`: requests whose client went away before the response was finished, with the time.
+ * Subclasses implement `handle()`.
+ */
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** Parsed JSON body; the raw text when it is not JSON; undefined when empty. */
+  body: unknown;
+}
+
+export interface AbortedRequest {
+  path: string;
+  at: number;
+}
+
+/** Text deterministically derived from a prompt, honouring max tokens and stop strings. */
+export interface FakeCompletion {
+  /** One entry per token, each with its leading space. */
+  tokens: string[];
+  text: string;
+  finish: 'stop' | 'length';
+  promptTokens: number;
+}
+
+// Includes multi-byte characters so UTF-8 handling is exercised end to end.
+const WORDS = ['alpha', 'beta', 'gamma', 'delta', 'café', 'naïve', '東京', 'omega', 'zeta', 'eta'];
+
+/** 5..10 tokens picked by a hash of the prompt; cut at maxTokens (length) or a stop (stop). */
+export function fakeCompletion(
+  prompt: string,
+  maxTokens: number,
+  stop: string[] = [],
+): FakeCompletion {
+  let hash = 2166136261;
+  for (const ch of prompt) hash = Math.imul(hash ^ (ch.codePointAt(0) ?? 0), 16777619) >>> 0;
+  const natural = 5 + (hash % 6);
+  let tokens = Array.from(
+    { length: natural },
+    (_, i) => ` ${WORDS[(hash + i * 7) % WORDS.length]}`,
+  );
+  let finish: FakeCompletion['finish'] = 'stop';
+  if (tokens.length > maxTokens) {
+    tokens = tokens.slice(0, maxTokens);
+    finish = 'length';
+  }
+  let text = tokens.join('');
+  const at = Math.min(...stop.map((s) => text.indexOf(s)).filter((i) => i >= 0), Infinity);
+  if (at !== Infinity) {
+    text = text.slice(0, at);
+    tokens = text.match(/\s*\S+|\s+$/g) ?? [];
+    finish = 'stop';
+  }
+  return { tokens, text, finish, promptTokens: prompt.split(/\s+/).filter(Boolean).length };
+}
+
+/**
+ * - normal: answers correctly;
+ * - slow: waits `delayMs` before each streamed chunk (non-streamed: before the answer);
+ * - hang: accepts the request and never answers;
+ * - fail: HTTP `status` (500) with the server's usual error body;
+ * - garbage: HTTP 200 with a body that is not JSON;
+ * - mid-stream-error: streams `afterChunks` chunks, then the server's in-stream error
+ *   (non-streamed requests get the `fail` answer);
+ * - truncated: streams `afterChunks` chunks, then ends the response cleanly without the
+ *   final chunk(s) (non-streamed requests are answered normally).
+ */
+export type FakeMode =
+  'normal' | 'slow' | 'hang' | 'fail' | 'garbage' | 'mid-stream-error' | 'truncated';
+
+export interface FakeModeOptions {
+  delayMs?: number;
+  afterChunks?: number;
+  status?: number;
+}
+
+/** Status of the readiness endpoint, or 'hang' to never answer it. */
+export type FakeHealth = number | 'hang';
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Resolves on the next event-loop turn. undici hands a socket back to its pool one turn after a
+ * response completes (on purpose: it checks the server did not close it), so sequential
+ * requests that should share a keep-alive connection wait one turn in between.
+ */
+export function nextLoopTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A URL on which nothing listens: binds a port, then frees it. */
+export async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+/** Polls `condition` until it holds; rejects after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 1000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}
+
+export abstract class FakeServer {
+  readonly requests: RecordedRequest[] = [];
+  readonly aborted: AbortedRequest[] = [];
+  connections = 0;
+  url = '';
+  mode: FakeMode = 'normal';
+  delayMs = 50;
+  afterChunks = 2;
+  failStatus = 500;
+  health: FakeHealth = 200;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  protected constructor() {
+    this.server = createServer((req, res) => void this.dispatch(req, res));
+    this.server.on('connection', (socket: Socket) => {
+      this.connections += 1;
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  protected async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const { port } = this.server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  setMode(mode: FakeMode, options: FakeModeOptions = {}): void {
+    this.mode = mode;
+    this.delayMs = options.delayMs ?? 50;
+    this.afterChunks = options.afterChunks ?? 2;
+    this.failStatus = options.status ?? 500;
+  }
+
+  setHealth(health: FakeHealth): void {
+    this.health = health;
+  }
+
+  /** Back to normal mode and healthy; forgets requests, connections and aborts. */
+  reset(): void {
+    this.setMode('normal');
+    this.health = 200;
+    this.requests.length = 0;
+    this.aborted.length = 0;
+    this.connections = 0;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  protected abstract handle(
+    req: RecordedRequest,
+    res: ServerResponse,
+    isClosed: () => boolean,
+  ): Promise<void>;
+
+  protected sendJson(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  }
+
+  /** Writes a 200 streamed response piece by piece, waiting `delayMs` before each piece. */
+  protected async streamOut(
+    res: ServerResponse,
+    contentType: string,
+    pieces: string[],
+    delayMs: number,
+    isClosed: () => boolean,
+  ): Promise<void> {
+    res.writeHead(200, { 'content-type': contentType });
+    res.flushHeaders();
+    for (const piece of pieces) {
+      if (delayMs > 0) await sleep(delayMs);
+      if (isClosed()) return;
+      res.write(piece);
+    }
+    res.end();
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: unknown = text === '' ? undefined : text;
+    try {
+      body = text === '' ? undefined : (JSON.parse(text) as unknown);
+    } catch {
+      // keep the raw text
+    }
+    const path = req.url ?? '/';
+    this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
+    let closed = false;
+    res.on('close', () => {
+      closed = true;
+      if (!res.writableEnded) this.aborted.push({ path, at: Date.now() });
+    });
+    await this.handle(this.requests[this.requests.length - 1], res, () => closed);
+  }
+}

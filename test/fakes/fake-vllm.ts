@@ -1,0 +1,150 @@
+/**
+ * A fake vLLM OpenAI-compatible server (also usable as any OpenAI-compatible server):
+ * - `POST /v1/completions`: non-streamed JSON, or SSE `data: {...}` chunks (one per token, the
+ *   finish reason on the last), a usage chunk with empty `choices` when
+ *   `stream_options.include_usage` is set, then `data: [DONE]`. Text comes from
+ *   `fakeCompletion(prompt, max_tokens, stop)`; errors use vLLM's `{"error": {...}}` body.
+ * - `GET /health` (empty 200) and `GET /v1/models`: both answer with `health`.
+ * - `requiredApiKey`: when set, requests without `Authorization: Bearer <it>` get 401.
+ * - `streamUsage = false`: ignores `stream_options.include_usage`, like servers without it.
+ */
+import type { ServerResponse } from 'node:http';
+import { FakeServer, fakeCompletion, sleep } from './fake-server';
+import type { RecordedRequest } from './fake-server';
+
+interface CompletionsBody {
+  model?: unknown;
+  prompt?: unknown;
+  max_tokens?: unknown;
+  stop?: unknown;
+  stream?: unknown;
+  stream_options?: { include_usage?: unknown };
+}
+
+export class FakeVllm extends FakeServer {
+  requiredApiKey: string | null = null;
+  streamUsage = true;
+  readonly created = 1_700_000_000;
+
+  static async start(): Promise<FakeVllm> {
+    const fake = new FakeVllm();
+    await fake.listen();
+    return fake;
+  }
+
+  override reset(): void {
+    super.reset();
+    this.requiredApiKey = null;
+    this.streamUsage = true;
+  }
+
+  /** The message the `fail` mode sends: it leaks the URL and the key, to test sanitizing. */
+  failMessage(req: RecordedRequest): string {
+    const auth = String(req.headers.authorization ?? 'none');
+    return `EngineCore encountered an issue.\u001b[31m\nupstream ${this.url}/v1/completions auth=${auth}`;
+  }
+
+  protected async handle(
+    req: RecordedRequest,
+    res: ServerResponse,
+    isClosed: () => boolean,
+  ): Promise<void> {
+    if (this.requiredApiKey && req.headers.authorization !== `Bearer ${this.requiredApiKey}`) {
+      this.sendJson(res, 401, { error: 'Unauthorized' });
+      return;
+    }
+    if (req.method === 'GET' && (req.path === '/health' || req.path === '/v1/models')) {
+      if (this.health === 'hang') return;
+      if (req.path === '/health') {
+        res.writeHead(this.health, { 'content-length': 0 });
+        res.end();
+      } else {
+        this.sendJson(res, this.health, {
+          object: 'list',
+          data: [{ id: 'fake', object: 'model' }],
+        });
+      }
+      return;
+    }
+    if (req.method !== 'POST' || req.path !== '/v1/completions') {
+      this.sendJson(res, 404, { detail: 'Not Found' });
+      return;
+    }
+    await this.completions(req, req.body as CompletionsBody, res, isClosed);
+  }
+
+  private async completions(
+    req: RecordedRequest,
+    body: CompletionsBody,
+    res: ServerResponse,
+    isClosed: () => boolean,
+  ): Promise<void> {
+    const stream = body.stream === true;
+    if (this.mode === 'hang') return;
+    if (this.mode === 'fail' || (this.mode === 'mid-stream-error' && !stream)) {
+      this.sendJson(res, this.failStatus, this.errorBody(this.failMessage(req), this.failStatus));
+      return;
+    }
+    if (this.mode === 'garbage') {
+      const garbage = stream
+        ? 'data: {"choices": [{"text": "unterminated\n\n'
+        : '<html>oops</html>';
+      res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json' });
+      res.end(garbage);
+      return;
+    }
+    const prompt = String(body.prompt);
+    const maxTokens = typeof body.max_tokens === 'number' ? body.max_tokens : 16;
+    const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop as string[] | undefined);
+    const completion = fakeCompletion(prompt, maxTokens, stop ?? []);
+    const usage = {
+      prompt_tokens: completion.promptTokens,
+      total_tokens: completion.promptTokens + completion.tokens.length,
+      completion_tokens: completion.tokens.length,
+    };
+    const head = {
+      id: 'cmpl-fake',
+      object: 'text_completion',
+      created: this.created,
+      model: body.model,
+    };
+    const delayMs = this.mode === 'slow' ? this.delayMs : 0;
+
+    if (!stream) {
+      if (delayMs > 0) await sleep(delayMs);
+      if (isClosed()) return;
+      const choice = {
+        index: 0,
+        text: completion.text,
+        logprobs: null,
+        finish_reason: completion.finish,
+        stop_reason: null,
+      };
+      this.sendJson(res, 200, { ...head, choices: [choice], usage });
+      return;
+    }
+
+    const tokens = completion.tokens.length > 0 ? completion.tokens : [''];
+    const events = tokens.map((text, i) => {
+      const finish = i === tokens.length - 1 ? completion.finish : null;
+      const choice = { index: 0, text, logprobs: null, finish_reason: finish, stop_reason: null };
+      return { ...head, choices: [choice], usage: null };
+    });
+    let pieces: unknown[] = events;
+    if (this.mode === 'mid-stream-error' || this.mode === 'truncated') {
+      pieces = events.slice(0, this.afterChunks);
+      if (this.mode === 'mid-stream-error')
+        pieces.push(this.errorBody('Engine loop has died', 500));
+    } else if (body.stream_options?.include_usage === true && this.streamUsage) {
+      pieces = [...events, { ...head, choices: [], usage }];
+    }
+    const sse = pieces.map((piece) => `data: ${JSON.stringify(piece)}\n\n`);
+    if (this.mode !== 'truncated') sse.push('data: [DONE]\n\n');
+    await this.streamOut(res, 'text/event-stream; charset=utf-8', sse, delayMs, isClosed);
+  }
+
+  private errorBody(message: string, code: number): unknown {
+    const type = code >= 500 ? 'InternalServerError' : 'BadRequestError';
+    return { error: { message, type, param: null, code } };
+  }
+}

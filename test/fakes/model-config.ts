@@ -1,0 +1,36 @@
+import type { ModelConfig } from '../../src/config/models.types';
+import type { GenerationParams } from '../../src/generation/providers/provider.types';
+
+/** A complete ModelConfig for tests: a mock model unless overridden. */
+export function modelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
+  const name = overrides.name ?? 'test-model';
+  return {
+    name,
+    provider: 'mock',
+    upstreamModel: name,
+    upstreams: [],
+    apiKey: null,
+    maxNewTokens: 2048,
+    defaultMaxNewTokens: 256,
+    timeoutMs: 60_000,
+    cacheTtlSeconds: null,
+    required: false,
+    fallbacks: [],
+    llamaCpp: null,
+    ...overrides,
+  };
+}
+
+/** GenerationParams after defaults, as the generation service passes them to providers. */
+export function generationParams(overrides: Partial<GenerationParams> = {}): GenerationParams {
+  return {
+    prompt: 'Once upon a time',
+    maxNewTokens: 64,
+    temperature: 1,
+    topP: 1,
+    topK: 0,
+    stop: [],
+    seed: null,
+    ...overrides,
+  };
+}
