@@ -6,6 +6,7 @@ import { CommonModule } from './common/common.module';
 import type { AppConfig } from './config/app.config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { GenerationModule } from './generation/generation.module';
 import { LoggingModule } from './logging/logging.module';
 import type { AppLogger } from './logging/logger';
 import { ModelsModule } from './models/models.module';
@@ -27,6 +28,7 @@ export class AppModule {
         UsageModule,
         AdminModule,
         ModelsModule,
+        GenerationModule,
       ],
     };
   }

@@ -41,7 +41,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const error =
       toAppError(exception) ?? new AppError('internal_error', `internal error (request id ${requestId})`);
     if (error.code === 'internal_error') {
-      const cause = exception instanceof Error ? exception : new Error(String(exception));
+      const original = exception instanceof AppError && exception.cause !== undefined ? exception.cause : exception;
+      const cause = original instanceof Error ? original : new Error(String(original));
       this.logger.error({ request_id: requestId, err: cause }, 'unhandled error');
     }
     if (res.headersSent) {

@@ -1,0 +1,32 @@
+/** How backend failures and aborts become the API's error codes. */
+import { AppError } from '../common/app-error';
+import { BackendBusyError, BackendResponseError, BackendUnreachableError } from './providers/backend.errors';
+
+/** The reason a call's deadline signal carries, to tell a timeout from a client disconnect. */
+export class DeadlineExceeded extends Error {
+  override readonly name = 'DeadlineExceeded';
+}
+
+/** The reason used when the client went away. */
+export class ClientDisconnected extends Error {
+  override readonly name = 'ClientDisconnected';
+}
+
+/** Failures after which the next upstream (then the next fallback model) is tried. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof BackendUnreachableError || error instanceof BackendBusyError;
+}
+
+export function toGenerationError(error: unknown, model: string): AppError {
+  if (error instanceof AppError) return error;
+  if (error instanceof DeadlineExceeded) {
+    return new AppError('backend_timeout', `model "${model}" did not answer in time`);
+  }
+  if (isRetryable(error)) {
+    return new AppError('backend_unavailable', `no upstream of model "${model}" could be reached`);
+  }
+  if (error instanceof BackendResponseError) {
+    return new AppError('backend_error', `the backend of model "${model}" failed: ${error.message}`);
+  }
+  return new AppError('internal_error', 'internal error', { cause: error });
+}

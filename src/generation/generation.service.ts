@@ -1,0 +1,130 @@
+/**
+ * Turns a validated request into a backend call: resolves the model (404/403), applies the
+ * defaults and configured bounds, then calls the model's upstreams in weighted order and its
+ * fallbacks until one answers. Only unreachable or saturated upstreams are skipped: an upstream
+ * that answers with an error is the answer (502), and timeout_ms bounds the whole call (504).
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { AppError, invalidRequest } from '../common/app-error';
+import type { AppConfig } from '../config/app.config';
+import { APP_CONFIG } from '../config/config.module';
+import type { ModelConfig } from '../config/models.types';
+import type { AuthenticatedKey } from '../auth/auth.types';
+import { deadline } from './deadline';
+import type { GenerateRequestDto } from './dto/generate.dto';
+import { isRetryable } from './generation.errors';
+import { type Candidate, ModelRegistry } from './model-registry';
+import type { GenerationParams, GenerationResult, StreamChunk } from './providers/provider.types';
+
+export interface ResolvedRequest {
+  model: ModelConfig;
+  params: GenerationParams;
+  stream: boolean;
+}
+
+export interface Served<T> {
+  /** The model that answered: the requested one or one of its fallbacks. */
+  model: ModelConfig;
+  candidate: Candidate;
+  value: T;
+}
+
+@Injectable()
+export class GenerationService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly registry: ModelRegistry,
+  ) {}
+
+  resolve(dto: GenerateRequestDto, key: AuthenticatedKey): ResolvedRequest {
+    if (dto.prompt.length > this.config.maxPromptChars) {
+      throw invalidRequest(`prompt must be at most ${this.config.maxPromptChars} characters`, 'prompt');
+    }
+    const name = dto.model ?? this.registry.defaultModel;
+    const model = this.registry.find(name);
+    if (!model) throw new AppError('model_not_found', `no model named "${name}" is configured`);
+    if (key.models !== null && !key.models.includes(model.name)) {
+      throw new AppError('model_not_allowed', `this API key may not use model "${model.name}"`);
+    }
+    const maxNewTokens = dto.max_new_tokens ?? model.defaultMaxNewTokens;
+    if (maxNewTokens > model.maxNewTokens) {
+      throw invalidRequest(`max_new_tokens must be at most ${model.maxNewTokens} for model "${model.name}"`, 'max_new_tokens');
+    }
+    const stop = dto.stop ?? [];
+    return {
+      model,
+      stream: dto.stream ?? false,
+      params: {
+        prompt: dto.prompt,
+        maxNewTokens,
+        temperature: dto.temperature ?? 1.0,
+        topP: dto.top_p ?? 1.0,
+        // -1 and 0 both mean "disabled"; providers see 0 only.
+        topK: Math.max(0, dto.top_k ?? 0),
+        stop: typeof stop === 'string' ? [stop] : stop,
+        seed: dto.seed ?? null,
+      },
+    };
+  }
+
+  async generate(model: ModelConfig, params: GenerationParams, clientSignal: AbortSignal): Promise<Served<GenerationResult>> {
+    const call = deadline(clientSignal, model.timeoutMs);
+    try {
+      let lastError: unknown = null;
+      for (const candidate of this.registry.candidates(model)) {
+        try {
+          const value = await candidate.provider.generate(params, call.signal);
+          return { model: candidate.model, candidate, value };
+        } catch (error) {
+          if (call.signal.aborted) throw call.signal.reason;
+          if (!isRetryable(error)) throw error;
+          lastError = error;
+        }
+      }
+      throw lastError;
+    } finally {
+      call.dispose();
+    }
+  }
+
+  /**
+   * Streams from the first upstream that starts answering. Upstreams are skipped only before
+   * their first chunk; after it, errors reach the caller (who has started its response).
+   * The first value yielded identifies the serving candidate.
+   */
+  async *stream(
+    model: ModelConfig,
+    params: GenerationParams,
+    clientSignal: AbortSignal,
+  ): AsyncGenerator<Served<StreamChunk>> {
+    const call = deadline(clientSignal, model.timeoutMs);
+    try {
+      let lastError: unknown = null;
+      for (const candidate of this.registry.candidates(model)) {
+        const chunks = candidate.provider.stream(params, call.signal)[Symbol.asyncIterator]();
+        let first: IteratorResult<StreamChunk>;
+        try {
+          first = await chunks.next();
+        } catch (error) {
+          if (call.signal.aborted) throw call.signal.reason;
+          if (!isRetryable(error)) throw error;
+          lastError = error;
+          continue;
+        }
+        try {
+          for (let next = first; !next.done; next = await chunks.next()) {
+            yield { model: candidate.model, candidate, value: next.value };
+          }
+        } catch (error) {
+          throw call.signal.aborted ? call.signal.reason : error;
+        } finally {
+          await chunks.return?.();
+        }
+        return;
+      }
+      throw lastError;
+    } finally {
+      call.dispose();
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The configured models and their providers: one provider per upstream (each with its own
+ * keep-alive pool), built once at startup and closed at shutdown. Knows, for a request, which
+ * upstreams to try and in what order: the model's own by weight, then each fallback's.
+ */
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { AppConfig } from '../config/app.config';
+import { APP_CONFIG } from '../config/config.module';
+import type { ModelConfig } from '../config/models.types';
+import { APP_LOGGER, type AppLogger } from '../logging/logger';
+import type { LlmProvider, ProviderFactory } from './providers/provider.types';
+import { WeightedOrder } from './upstream-order';
+
+export const PROVIDER_FACTORY = Symbol('PROVIDER_FACTORY');
+
+export interface Candidate {
+  model: ModelConfig;
+  provider: LlmProvider;
+}
+
+interface RegisteredModel {
+  config: ModelConfig;
+  providers: LlmProvider[];
+  order: WeightedOrder<LlmProvider>;
+}
+
+@Injectable()
+export class ModelRegistry implements OnModuleInit, OnApplicationShutdown {
+  private readonly models = new Map<string, RegisteredModel>();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(PROVIDER_FACTORY) factory: ProviderFactory,
+    @Inject(APP_LOGGER) private readonly logger: AppLogger,
+  ) {
+    for (const model of config.models.models) {
+      const providers =
+        model.upstreams.length > 0 ? model.upstreams.map((upstream) => factory(model, upstream)) : [factory(model, null)];
+      const weights = model.upstreams.length > 0 ? model.upstreams.map((upstream) => upstream.weight) : [1];
+      this.models.set(model.name, { config: model, providers, order: new WeightedOrder(providers, weights) });
+    }
+  }
+
+  /** In-process engines load here: a model file that cannot be loaded stops the startup. */
+  async onModuleInit(): Promise<void> {
+    const inits = this.all().flatMap(({ config, providers }) =>
+      providers.map(async (provider) => {
+        if (!provider.init) return;
+        const started = Date.now();
+        await provider.init();
+        this.logger.info({ model: config.name, ms: Date.now() - started }, 'model loaded');
+      }),
+    );
+    await Promise.all(inits);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled(this.all().flatMap(({ providers }) => providers.map((provider) => provider.close())));
+  }
+
+  get defaultModel(): string {
+    return this.config.models.defaultModel;
+  }
+
+  find(name: string): ModelConfig | undefined {
+    return this.models.get(name)?.config;
+  }
+
+  all(): RegisteredModel[] {
+    return [...this.models.values()];
+  }
+
+  /** Upstreams to try for one request, in order: the model's (weighted), then each fallback's. */
+  candidates(model: ModelConfig): Candidate[] {
+    const names = [model.name, ...model.fallbacks];
+    return names.flatMap((name) => {
+      const registered = this.models.get(name);
+      return registered ? registered.order.next().map((provider) => ({ model: registered.config, provider })) : [];
+    });
+  }
+}
