@@ -1,0 +1,615 @@
+/**
+ * The embedded engine: GGUF models run in-process with node-llama-cpp (llama.cpp bindings).
+ *
+ * One LlamaContext with `sequences` context sequences forms a pool. Each request takes a free
+ * sequence (clearing its KV history first, so requests are independent and deterministic),
+ * or waits in a bounded FIFO queue; when the queue is full the request fails at once with
+ * BackendBusyError. Sequences of one context are evaluated together in shared batches.
+ *
+ * Loading node-llama-cpp: it is ESM-only and has top-level await, so `require()` fails even on
+ * Node versions with require(esm) (ERR_REQUIRE_ASYNC_MODULE), and TypeScript/swc turn a
+ * literal `import()` into `require()` in our CommonJS output. So we do a real dynamic import
+ * through `new Function` (plain Node: `node dist/main.js`, `node -r @swc-node/register`). Under
+ * jest (CommonJS, no --experimental-vm-modules) that import() throws
+ * ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING_FLAG, so we fall back to a vm.Script compiled with
+ * importModuleDynamically = vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, which runs the
+ * import() with Node's own ESM loader (prints one ExperimentalWarning, tests only).
+ */
+import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import * as vm from 'node:vm';
+import type { Llama, LlamaCompletion, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import type { LlamaCppConfig, ModelConfig } from '../../../config/models.types';
+import { BackendBusyError, BackendResponseError, BackendUnreachableError } from '../backend.errors';
+import type {
+  FinishReason,
+  GenerationParams,
+  GenerationResult,
+  LlmProvider,
+  StreamChunk,
+  TokenUsage,
+} from '../provider.types';
+import { readGgufHeader, type GgufHeader } from './gguf-header';
+import { writeTinyModel } from './tiny-model';
+
+type NodeLlamaCpp = typeof import('node-llama-cpp');
+
+// ---------------------------------------------------------------------------------------------
+// Loading the ESM-only package from CommonJS
+
+const nativeImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
+
+function vmImport(specifier: string): Promise<unknown> {
+  // Node ≥ 20.19 / 21.7; typed as a number by @types/node, a symbol at runtime.
+  const loader: unknown = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+  if (loader === undefined) {
+    throw new Error('node-llama-cpp cannot be imported here: this Node has no vm USE_MAIN_CONTEXT_DEFAULT_LOADER');
+  }
+  const script = new vm.Script('(specifier) => import(specifier)', {
+    filename: 'llama-cpp-esm-import.js',
+    importModuleDynamically: loader as never,
+  });
+  return (script.runInThisContext() as (s: string) => Promise<unknown>)(specifier);
+}
+
+let nodeLlamaCpp: Promise<NodeLlamaCpp> | null = null;
+
+/** Imports node-llama-cpp once per process (see the file comment for why it is done this way). */
+export function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
+  if (!nodeLlamaCpp) {
+    const load = async (): Promise<NodeLlamaCpp> => {
+      // An absolute file URL: resolution must not depend on the importing script or the cwd.
+      const url = pathToFileURL(require.resolve('node-llama-cpp')).href;
+      try {
+        return (await nativeImport(url)) as NodeLlamaCpp;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (
+          code !== 'ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING_FLAG' &&
+          code !== 'ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING'
+        ) {
+          throw err;
+        }
+        return (await vmImport(url)) as NodeLlamaCpp;
+      }
+    };
+    nodeLlamaCpp = load();
+    nodeLlamaCpp.catch(() => (nodeLlamaCpp = null));
+  }
+  return nodeLlamaCpp;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One llama.cpp backend per process, shared by every embedded model (reference-counted)
+
+interface SharedLlama {
+  promise: Promise<Llama>;
+  refs: number;
+}
+let sharedLlama: SharedLlama | null = null;
+
+function acquireLlama(): { llama: Promise<Llama>; release: () => Promise<void> } {
+  if (!sharedLlama) {
+    const entry: SharedLlama = {
+      refs: 0,
+      // maxThreads 0: no process-wide cap, so each context uses exactly its own `threads`.
+      promise: loadNodeLlamaCpp().then((nlc) => nlc.getLlama({ gpu: false, build: 'never', maxThreads: 0 })),
+    };
+    entry.promise.catch(() => {
+      if (sharedLlama === entry) sharedLlama = null;
+    });
+    sharedLlama = entry;
+  }
+  const entry = sharedLlama;
+  entry.refs++;
+  let released = false;
+  return {
+    llama: entry.promise,
+    release: async () => {
+      if (released) return;
+      released = true;
+      if (--entry.refs > 0) return;
+      if (sharedLlama === entry) sharedLlama = null;
+      const llama = await entry.promise.catch(() => null);
+      await llama?.dispose();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stop strings
+
+/**
+ * Text-level stop-string handling. Emits text only once it can no longer be the start of a
+ * stop string (a possible partial match at the end is held back), and cuts the output before
+ * the earliest stop string. node-llama-cpp's own customStopTriggers hold back partial matches
+ * too, but at maxTokens they silently drop the held-back tail from the response, so a
+ * length-limited output ending in e.g. "\n" with stop ["\n\n"] would lose its "\n".
+ */
+export class StopStringFilter {
+  private readonly stops: string[];
+  private readonly maxLen: number;
+  private text = '';
+  private emitted = 0;
+  stopped = false;
+
+  constructor(stops: readonly string[]) {
+    this.stops = stops.filter((s) => s.length > 0);
+    this.maxLen = Math.max(0, ...this.stops.map((s) => s.length));
+  }
+
+  /** Adds generated text; returns the text that is now safe to emit (possibly ''). */
+  push(chunk: string): string {
+    if (this.stopped || chunk === '') return '';
+    const searchFrom = Math.max(0, this.text.length - this.maxLen + 1);
+    this.text += chunk;
+    let cut = -1;
+    for (const s of this.stops) {
+      const i = this.text.indexOf(s, searchFrom);
+      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+    }
+    if (cut >= 0) {
+      this.stopped = true;
+      this.text = this.text.slice(0, cut);
+      return this.take(cut);
+    }
+    let hold = 0;
+    for (const s of this.stops) {
+      for (let k = Math.min(s.length - 1, this.text.length); k > hold; k--) {
+        if (this.text.endsWith(s.slice(0, k))) {
+          hold = k;
+          break;
+        }
+      }
+    }
+    return this.take(this.text.length - hold);
+  }
+
+  /** At the end of a generation that was not stopped: whatever was held back. */
+  flush(): string {
+    return this.take(this.text.length);
+  }
+
+  /** The output so far (cut before the stop string once stopped). */
+  get output(): string {
+    return this.text;
+  }
+
+  private take(end: number): string {
+    if (end <= this.emitted) return '';
+    const out = this.text.slice(this.emitted, end);
+    this.emitted = end;
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The provider
+
+interface Slot {
+  sequence: LlamaContextSequence;
+  completion: LlamaCompletion;
+}
+
+interface Waiter {
+  resolve(slot: Slot): void;
+  reject(err: unknown): void;
+}
+
+type State = 'new' | 'loading' | 'ready' | 'failed' | 'closed';
+
+export interface LlamaCppProviderInfo {
+  modelPath: string;
+  /** True when init() wrote the tiny demo model because the file was missing. */
+  generatedModel: boolean;
+  trainedContextLength: number;
+  /** The context window per sequence actually created (≤ trained context). */
+  contextSize: number;
+  sequences: number;
+  threads: number;
+  maxQueue: number;
+  loadMs: number;
+}
+
+const SEED_SPACE = 0x1_0000_0000;
+
+/** Sampler seed for llama.cpp (uint32). null → a fresh random seed per request. */
+function resolveSeed(seed: number | null): number {
+  if (seed === null || !Number.isFinite(seed)) return randomInt(0, SEED_SPACE - 1);
+  return ((Math.floor(seed) % SEED_SPACE) + SEED_SPACE) % SEED_SPACE;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class LlamaCppProvider implements LlmProvider {
+  readonly kind = 'llama-cpp' as const;
+  readonly upstreamLabel = 'embedded';
+
+  private readonly cfg: LlamaCppConfig;
+  private state: State = 'new';
+  private initPromise: Promise<void> | null = null;
+  private initError: unknown = null;
+  private releaseLlama: (() => Promise<void>) | null = null;
+  private model: LlamaModel | null = null;
+  private context: LlamaContext | null = null;
+  private bosToken: Token | null = null;
+  private readonly free: Slot[] = [];
+  private readonly waiters: Waiter[] = [];
+  /** Generations holding a sequence: their internal abort controllers and completion promises. */
+  private readonly running = new Map<AbortController, Promise<unknown>>();
+  private _info: LlamaCppProviderInfo | null = null;
+
+  constructor(private readonly modelConfig: ModelConfig) {
+    if (!modelConfig.llamaCpp) {
+      throw new Error(`model ${modelConfig.name}: provider llama-cpp needs a llama_cpp section`);
+    }
+    this.cfg = modelConfig.llamaCpp;
+  }
+
+  /** What was loaded (null until init() succeeded). */
+  get info(): LlamaCppProviderInfo | null {
+    return this._info;
+  }
+
+  /** Sequences currently generating, and requests waiting for one. */
+  get load(): { active: number; queued: number } {
+    return { active: this.running.size, queued: this.waiters.length };
+  }
+
+  init(): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new Error(`model ${this.modelConfig.name}: provider is closed`));
+    this.initPromise ??= this.doInit();
+    return this.initPromise;
+  }
+
+  private async doInit(): Promise<void> {
+    this.state = 'loading';
+    const started = Date.now();
+    const { modelPath } = this.cfg;
+    const name = this.modelConfig.name;
+    try {
+      let generatedModel = false;
+      if (this.cfg.generateIfMissing && !existsSync(modelPath)) {
+        try {
+          writeTinyModel(modelPath);
+        } catch (err) {
+          throw new Error(`cannot write the tiny demo model to ${modelPath}: ${errorMessage(err)}`, { cause: err });
+        }
+        generatedModel = true;
+      }
+      // Validate before llama.cpp sees the file: some malformed models abort the process.
+      const header: GgufHeader = await readGgufHeader(modelPath);
+
+      const nlc = await loadNodeLlamaCpp();
+      const handle = acquireLlama();
+      this.releaseLlama = handle.release;
+      const llama = await handle.llama;
+      this.assertNotClosed();
+      this.model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+      this.assertNotClosed();
+
+      const trained = Math.min(header.trainedContextLength, this.model.trainContextSize);
+      const threads = Math.max(1, Math.floor(this.cfg.threads || 1));
+      const sequences = Math.max(1, Math.floor(this.cfg.sequences || 1));
+      this.context = await this.model.createContext({
+        contextSize: Math.max(16, Math.min(this.cfg.contextSize, trained)),
+        sequences,
+        threads,
+        // With flash attention, results depend on how sequences share a batch and the KV cache
+        // (measured: ~3% of concurrent requests diverged from their sequential result, even
+        // greedy ones); without it they are identical (0 of 480), and the tiny model is faster.
+        flashAttention: false,
+      });
+      this.assertNotClosed();
+
+      // Synchronous from here on: close() cannot interleave before the state becomes 'ready'.
+      for (let i = 0; i < sequences; i++) {
+        const sequence = this.context.getSequence();
+        this.free.push({ sequence, completion: new nlc.LlamaCompletion({ contextSequence: sequence }) });
+      }
+      this.bosToken = beginningToken(this.model);
+      this._info = {
+        modelPath,
+        generatedModel,
+        trainedContextLength: header.trainedContextLength,
+        contextSize: this.context.contextSize,
+        sequences,
+        threads,
+        maxQueue: Math.max(0, this.cfg.maxQueue),
+        loadMs: Date.now() - started,
+      };
+      this.state = 'ready';
+    } catch (err) {
+      this.initError = err;
+      const closed = (this.state as State) === 'closed';
+      if (!closed) this.state = 'failed';
+      await this.disposeEngine();
+      if (closed) throw new Error(`model ${name}: provider closed while loading`, { cause: err });
+      if (err instanceof Error && err.name === 'GgufFileError') throw err;
+      throw new Error(`model ${name}: cannot load ${modelPath}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  private assertNotClosed(): void {
+    if ((this.state as State) === 'closed') throw new Error('closed');
+  }
+
+  async checkReady(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    if (this.state === 'ready') return;
+    if (this.state === 'failed') {
+      throw new Error(`embedded engine failed to load: ${errorMessage(this.initError)}`);
+    }
+    throw new Error(`embedded engine is ${this.state === 'closed' ? 'closed' : 'not loaded yet'}`);
+  }
+
+  generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
+    return this.execute(params, signal, null);
+  }
+
+  async *stream(params: GenerationParams, signal: AbortSignal): AsyncIterable<StreamChunk> {
+    // Our own controller too, so that a consumer that stops iterating early also stops the engine.
+    const local = new AbortController();
+    const forward = (): void => local.abort(signal.reason);
+    if (signal.aborted) forward();
+    else signal.addEventListener('abort', forward, { once: true });
+
+    const pending: string[] = [];
+    let wake: (() => void) | null = null;
+    type Outcome = { ok: true; result: GenerationResult } | { ok: false; error: unknown };
+    let outcome = null as Outcome | null;
+    const notify = (): void => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    this.execute(params, local.signal, (text) => {
+      pending.push(text);
+      notify();
+    }).then(
+      (result) => {
+        outcome = { ok: true, result };
+        notify();
+      },
+      (error: unknown) => {
+        outcome = { ok: false, error };
+        notify();
+      },
+    );
+
+    try {
+      for (;;) {
+        while (pending.length > 0) yield { type: 'delta', text: pending.shift()! };
+        const o = outcome;
+        if (o) {
+          while (pending.length > 0) yield { type: 'delta', text: pending.shift()! };
+          if (!o.ok) throw o.error;
+          yield { type: 'done', finishReason: o.result.finishReason, usage: o.result.usage };
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      signal.removeEventListener('abort', forward);
+      if (!outcome) local.abort(new Error('stream consumer stopped'));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    const wasLoading = this.state === 'loading';
+    this.state = 'closed';
+    const closedError = new BackendUnreachableError('embedded engine is closed');
+    for (const w of this.waiters.splice(0)) w.reject(closedError);
+    for (const ctl of this.running.keys()) ctl.abort(closedError);
+    await Promise.allSettled([...this.running.values()]);
+    if (wasLoading) {
+      // doInit notices the closed state and disposes what it created.
+      await this.initPromise?.catch(() => undefined);
+      return;
+    }
+    await this.disposeEngine();
+  }
+
+  private async disposeEngine(): Promise<void> {
+    this.free.length = 0;
+    const context = this.context;
+    const model = this.model;
+    const release = this.releaseLlama;
+    this.context = null;
+    this.model = null;
+    this.releaseLlama = null;
+    try {
+      await context?.dispose();
+      await model?.dispose();
+    } finally {
+      await release?.();
+    }
+  }
+
+  // ----- pool ---------------------------------------------------------------------------------
+
+  private acquire(signal: AbortSignal): Promise<Slot> {
+    const slot = this.free.pop();
+    if (slot) return Promise.resolve(slot);
+    const maxQueue = Math.max(0, this.cfg.maxQueue);
+    if (this.waiters.length >= maxQueue) {
+      return Promise.reject(
+        new BackendBusyError(
+          `embedded engine is busy: ${this.running.size} generations running, ${this.waiters.length} queued (max ${maxQueue})`,
+        ),
+      );
+    }
+    return new Promise<Slot>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal.reason);
+      };
+      const waiter: Waiter = {
+        resolve: (s) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(s);
+        },
+        reject: (e) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      this.waiters.push(waiter);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private release(slot: Slot): void {
+    if (this.state !== 'ready') return;
+    const next = this.waiters.shift();
+    if (next) next.resolve(slot);
+    else this.free.push(slot);
+  }
+
+  // ----- generation ---------------------------------------------------------------------------
+
+  private async execute(
+    params: GenerationParams,
+    signal: AbortSignal,
+    onDelta: ((text: string) => void) | null,
+  ): Promise<GenerationResult> {
+    signal.throwIfAborted();
+    if (this.state === 'loading') await this.initPromise!.catch(() => undefined);
+    if (this.state !== 'ready' || !this.model || !this.context) {
+      throw new BackendUnreachableError(
+        this.state === 'failed'
+          ? 'embedded engine failed to load'
+          : `embedded engine is ${this.state === 'closed' ? 'closed' : 'not loaded'}`,
+      );
+    }
+    const model = this.model;
+    const contextSize = this.context.contextSize;
+
+    if (!Number.isInteger(params.maxNewTokens) || params.maxNewTokens < 1) {
+      throw new BackendResponseError(`max_new_tokens must be a positive integer (got ${params.maxNewTokens})`, 400);
+    }
+    // Tokenize exactly as LlamaCompletion would for a string input; LlamaCompletion prepends the
+    // BOS token itself when the model asks for it (tokenizer.ggml.add_bos_token), so we count
+    // it but do not add it (that would double it).
+    const tokens = model.tokenize(params.prompt, false, this.bosToken !== null ? 'trimLeadingSpace' : undefined);
+    const promptTokens = tokens.length + (this.bosToken !== null ? 1 : 0);
+    if (promptTokens === 0) throw new BackendResponseError('the prompt is empty', 400);
+    if (promptTokens + params.maxNewTokens > contextSize) {
+      throw new BackendResponseError(
+        `the prompt is ${promptTokens} tokens; with max_new_tokens ${params.maxNewTokens} it exceeds the context window of ${contextSize} tokens`,
+        400,
+      );
+    }
+
+    const slot = await this.acquire(signal);
+    const ctl = new AbortController();
+    // The caller's promise rejects as soon as its signal aborts; the sequence goes back to the
+    // pool only once the engine has let go of it (after the current token).
+    return new Promise<GenerationResult>((resolve, reject) => {
+      const onAbort = (): void => {
+        ctl.abort(signal.reason);
+        reject(signal.reason);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      const work = this.runOnSlot(slot, tokens, promptTokens, params, signal, ctl, onDelta).finally(() => {
+        signal.removeEventListener('abort', onAbort);
+        this.running.delete(ctl);
+        this.release(slot);
+      });
+      this.running.set(ctl, work);
+      work.then(resolve, reject);
+    });
+  }
+
+  private async runOnSlot(
+    slot: Slot,
+    tokens: Token[],
+    promptTokens: number,
+    params: GenerationParams,
+    signal: AbortSignal,
+    ctl: AbortController,
+    onDelta: ((text: string) => void) | null,
+  ): Promise<GenerationResult> {
+    const { sequence, completion } = slot;
+    // A clean sequence per request: no prefix reuse from the previous request, so results do
+    // not depend on what ran before, and all prompt tokens are really evaluated.
+    await sequence.clearHistory();
+    if (ctl.signal.aborted) throw ctl.signal.reason;
+
+    const filter = new StopStringFilter(params.stop);
+    const meterBefore = sequence.tokenMeter.getState();
+    let engineError: unknown = null;
+    let stopReason: string | null = null;
+    try {
+      const res = await completion.generateCompletionWithMeta(tokens, {
+        maxTokens: params.maxNewTokens,
+        temperature: Math.max(0, params.temperature), // 0 = greedy
+        topK: Math.max(0, Math.floor(params.topK)), // 0 = whole vocabulary
+        topP: params.topP > 0 && params.topP < 1 ? params.topP : 1, // 1 = disabled
+        minP: 0,
+        seed: resolveSeed(params.seed),
+        repeatPenalty: false, // node-llama-cpp enables one by default; other backends do not
+        // We stop the engine ourselves (stop strings, client abort) and want it to return
+        // normally after the current token rather than throw.
+        signal: ctl.signal,
+        stopOnAbortSignal: true,
+        // The prompt + max tokens were checked to fit: never shift/truncate the context silently.
+        disableContextShift: true,
+        contextShiftSize: 1,
+        onTextChunk: (chunk) => {
+          const delta = filter.push(chunk);
+          if (delta !== '' && onDelta) onDelta(delta);
+          if (filter.stopped && !ctl.signal.aborted) ctl.abort(new Error('stop string'));
+        },
+      });
+      stopReason = res.metadata.stopReason;
+    } catch (err) {
+      engineError = err;
+    }
+
+    if (signal.aborted) throw signal.reason;
+    if (engineError !== null) {
+      if (ctl.signal.aborted && ctl.signal.reason === engineError) throw engineError; // closed
+      throw new BackendResponseError(`embedded engine failed: ${errorMessage(engineError).slice(0, 200)}`, null, {
+        cause: engineError,
+      });
+    }
+
+    let finishReason: FinishReason;
+    if (filter.stopped) finishReason = 'stop';
+    else if (stopReason === 'maxTokens') finishReason = 'length';
+    else if (stopReason === 'abort')
+      throw ctl.signal.reason; // closed while generating
+    else finishReason = 'stop'; // eogToken, stop triggers
+    if (!filter.stopped) {
+      const tail = filter.flush();
+      if (tail !== '' && onDelta) onDelta(tail);
+    }
+
+    const used = sequence.tokenMeter.diff(meterBefore);
+    const usage: TokenUsage = {
+      promptTokens,
+      // The meter counts every sampled token (one logits row each) as output.
+      completionTokens: used.usedOutputTokens,
+    };
+    return { output: filter.output, finishReason, usage };
+  }
+}
+
+/** Mirrors node-llama-cpp's resolveBeginningTokenToPrepend (what LlamaCompletion prepends). */
+function beginningToken(model: LlamaModel): Token | null {
+  const type = String(model.vocabularyType);
+  if (type === 'rwkv' || type === 'ugm') return null;
+  if (type === 'wpm') return model.tokens.bos;
+  return model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
+}
+
+export function createLlamaCppProvider(model: ModelConfig): LlamaCppProvider {
+  return new LlamaCppProvider(model);
+}
