@@ -165,7 +165,7 @@ function parseLlamaCpp(
   return {
     modelPath: isAbsolute(modelPath) ? modelPath : resolve(configDir, modelPath),
     threads: reader.int('threads', 1, 1, 256),
-    contextSize: reader.int('context_size', 512, 16, 1_048_576),
+    contextSize: reader.int('context_size', 2048, 16, 1_048_576),
     sequences: reader.int('sequences', 2, 1, 64),
     maxQueue: reader.int('max_queue', 64, 0, 100_000),
     generateIfMissing: reader.bool('generate_if_missing', false),
