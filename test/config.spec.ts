@@ -2,7 +2,6 @@
  * Configuration is validated once at startup: every failure CONFIG.md lists stops the process
  * with a non-zero exit and a message naming the variable, or the file, model and field.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +9,7 @@ import { loadConfig } from '../src/config/app.config';
 import { ConfigError } from '../src/config/config.errors';
 import { parseModelsYaml } from '../src/config/models.loader';
 import { writeModelsFile } from './harness/app';
+import { runServerUntilExit } from './harness/process';
 
 const ROOT = resolve(__dirname, '..');
 const GOOD_MODEL = `  - name: good\n    provider: mock\n`;
@@ -167,23 +167,6 @@ describe('environment validation', () => {
   });
 });
 
-/** Starts the real entry point (src/main.ts) and collects its exit code and stderr. */
-function runServer(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, ['-r', '@swc-node/register', join(ROOT, 'src', 'main.ts')], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-exit-')), PORT: '0', ...env },
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(killer);
-      resolveRun({ code, stderr });
-    });
-  });
-}
-
 describe('the server process on bad configuration', () => {
   jest.setTimeout(60_000);
 
@@ -197,7 +180,7 @@ describe('the server process on bad configuration', () => {
   ];
 
   it('exits non-zero naming the file, model and field for every CONFIG.md failure', async () => {
-    const results = await Promise.all(processCases.map(([, env]) => runServer(env)));
+    const results = await Promise.all(processCases.map(([, env]) => runServerUntilExit(env)));
     results.forEach((result, i) => {
       const [label, , message] = processCases[i];
       expect({ label, code: result.code }).toEqual({ label, code: 1 });

@@ -3,10 +3,11 @@
  * embedded engine (node-llama-cpp) serving the project's own tiny GGUF model: real tokenizer,
  * sampler, stop strings, streaming, abort and concurrent sequences.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestApp, type TestApp } from './harness/app';
+import { startTestApp, type TestApp, writeModelsFile } from './harness/app';
+import { runServerUntilExit } from './harness/process';
 import { describeInProcess } from './harness/environment';
 import { createKey } from './harness/keys';
 import { listenOnLoopback, postThenDisconnect } from './harness/listen';
@@ -105,4 +106,17 @@ models:
     expect(after.status).toBe(200);
     expect(after.body.usage.completion_tokens).toBe(4);
   });
+});
+
+describe('a corrupt GGUF file', () => {
+  it('is a clean startup error: exit 1 with a message naming the file, never a crash', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llm-corrupt-'));
+    const modelPath = join(dir, 'corrupt.gguf');
+    writeFileSync(modelPath, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(64, 7)]));
+    const modelsFile = writeModelsFile(`default_model: bad\nmodels:\n  - name: bad\n    provider: llama-cpp\n    model_path: ${modelPath}\n`);
+    const result = await runServerUntilExit({ MODELS_FILE: modelsFile, DATABASE_URL: 'pglite://memory', ADMIN_TOKEN: 'x'.repeat(40) });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(modelPath);
+    expect(result.stderr).toMatch(/llm-server: failed to start: .*GGUF/);
+  }, 60_000);
 });
