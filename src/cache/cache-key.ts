@@ -1,0 +1,30 @@
+/**
+ * The canonical cache key: a SHA-256 over the model's identity (public name, provider and
+ * upstream model) and every parameter that can change the output, after defaults are applied.
+ * Omitting `temperature` and sending 1.0 give the same key; any other difference gives another.
+ * Stop strings are a set (order and duplicates do not change the output). The prompt only ever
+ * enters the hash: no store holds it in clear.
+ */
+import { createHash } from 'node:crypto';
+import type { ModelConfig } from '../config/models.types';
+import type { GenerationParams } from '../generation/providers/provider.types';
+
+/** Bump when the key layout or the stored value format changes. */
+const KEY_VERSION = 1;
+
+export function cacheKey(model: ModelConfig, params: GenerationParams): string {
+  const canonical = JSON.stringify([
+    KEY_VERSION,
+    model.name,
+    model.provider,
+    model.upstreamModel,
+    params.prompt,
+    params.maxNewTokens,
+    params.temperature,
+    params.topP,
+    params.topK,
+    [...new Set(params.stop)].sort(),
+    params.seed,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
