@@ -7,8 +7,10 @@ import type { AppConfig } from './config/app.config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { GenerationModule } from './generation/generation.module';
+import { HealthModule } from './health/health.module';
 import { LoggingModule } from './logging/logging.module';
 import type { AppLogger } from './logging/logger';
+import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
 import { RedisModule } from './redis/redis.module';
 import { UsageModule } from './usage/usage.module';
@@ -22,6 +24,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         LoggingModule.forRoot(logger),
         CommonModule,
+        MetricsModule.forRoot(),
         RedisModule,
         DatabaseModule.forRoot(config),
         AuthModule,
@@ -29,6 +32,7 @@ export class AppModule {
         AdminModule,
         ModelsModule,
         GenerationModule,
+        HealthModule,
       ],
     };
   }

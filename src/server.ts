@@ -1,10 +1,20 @@
-/** Creates the Nest application and listens. */
+/** Creates the Nest application, listens, and provides its graceful shutdown. */
+import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { configureApp } from './bootstrap';
 import type { AppConfig } from './config/app.config';
+import { type GracefulShutdown, installGracefulShutdown } from './health/graceful-shutdown';
 import { type AppLogger, NestPinoLogger } from './logging/logger';
+
+export interface RunningServer {
+  app: NestExpressApplication;
+  /** The port actually bound (PORT=0 picks a free one). */
+  port: number;
+  /** Drains and closes everything (see health/graceful-shutdown.ts); idempotent. */
+  shutdown: GracefulShutdown;
+}
 
 export async function createApp(config: AppConfig, logger: AppLogger): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
@@ -16,14 +26,26 @@ export async function createApp(config: AppConfig, logger: AppLogger): Promise<N
   return app;
 }
 
-export async function startServer(config: AppConfig, logger: AppLogger): Promise<NestExpressApplication> {
+/**
+ * Nest's enableShutdownHooks() is deliberately not used: it would close the app on SIGTERM
+ * without draining. main.ts routes signals to `shutdown` instead.
+ */
+export async function startServer(config: AppConfig, logger: AppLogger): Promise<RunningServer> {
   const app = await createApp(config, logger);
-  app.enableShutdownHooks();
   await app.listen(config.port, config.host);
-  const database = config.database.kind === 'postgres' ? 'postgres' : config.database.dataDir ? 'pglite' : 'pglite (memory)';
+  const shutdown = installGracefulShutdown(app, { graceMs: config.shutdownGraceMs, logger });
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  const database =
+    config.database.kind === 'postgres' ? 'postgres' : config.database.dataDir ? 'pglite' : 'pglite (memory)';
   logger.info(
-    { port: config.port, host: config.host, database, redis: config.redisUrl !== null, models: config.models.models.map((m) => m.name) },
+    {
+      port,
+      host: config.host,
+      database,
+      redis: config.redisUrl !== null,
+      models: config.models.models.map((m) => m.name),
+    },
     'llm-server listening',
   );
-  return app;
+  return { app, port, shutdown };
 }

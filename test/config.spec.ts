@@ -118,6 +118,7 @@ describe('environment validation', () => {
     [{ BODY_LIMIT: 'huge' }, /^BODY_LIMIT: expected a size/],
     [{ READINESS_TIMEOUT_MS: '0' }, /^READINESS_TIMEOUT_MS: must be between 1/],
     [{ SHUTDOWN_GRACE_MS: 'soon' }, /^SHUTDOWN_GRACE_MS: expected an integer/],
+    [{ BACKEND_PROBE_INTERVAL_MS: '-1' }, /^BACKEND_PROBE_INTERVAL_MS: must be between 0/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of/],
     [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL: must start with postgres:\/\//],
     [{ REDIS_URL: 'http://x' }, /^REDIS_URL: must start with redis:\/\//],
@@ -150,6 +151,7 @@ describe('environment validation', () => {
       bodyLimitBytes: 1024 * 1024,
       readinessTimeoutMs: 1000,
       shutdownGraceMs: 30000,
+      backendProbeIntervalMs: 15000,
       logLevel: 'info',
       skipMigrations: false,
     });

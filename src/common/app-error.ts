@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   invalid_api_key: { status: 401, type: 'authentication_error' },
   missing_admin_token: { status: 401, type: 'authentication_error' },
   invalid_admin_token: { status: 401, type: 'authentication_error' },
+  missing_metrics_token: { status: 401, type: 'authentication_error' },
+  invalid_metrics_token: { status: 401, type: 'authentication_error' },
   quota_exhausted: { status: 402, type: 'quota_error' },
   model_not_allowed: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'not_found_error' },

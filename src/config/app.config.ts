@@ -47,6 +47,8 @@ export interface AppConfig {
   bodyLimitBytes: number;
   readinessTimeoutMs: number;
   shutdownGraceMs: number;
+  /** Background upstream probes refreshing llm_backend_up; 0 turns them off (then only /readyz probes). */
+  backendProbeIntervalMs: number;
   logLevel: LogLevel;
   skipMigrations: boolean;
   /** Failed authentications allowed per client address per minute before 429. */
@@ -89,6 +91,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     bodyLimitBytes: readByteSize(env, 'BODY_LIMIT', '1mb'),
     readinessTimeoutMs: readInt(env, 'READINESS_TIMEOUT_MS', 1000, { min: 1, max: 600_000 }),
     shutdownGraceMs: readInt(env, 'SHUTDOWN_GRACE_MS', 30_000, { min: 0, max: 3_600_000 }),
+    backendProbeIntervalMs: readInt(env, 'BACKEND_PROBE_INTERVAL_MS', 15_000, { min: 0, max: 3_600_000 }),
     logLevel: readEnum(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     skipMigrations: readBool(env, 'SKIP_MIGRATIONS', false),
     authFailureLimit: readInt(env, 'AUTH_FAILURE_LIMIT', 30, { min: 1, max: 1_000_000 }),

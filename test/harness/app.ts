@@ -98,6 +98,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     MODELS_FILE: options.modelsYaml ? writeModelsFile(options.modelsYaml) : FIXTURE_MODELS,
     REDIS_PREFIX: redisPrefix,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // No background upstream probes: they would add requests to the fake backends at random moments.
+    BACKEND_PROBE_INTERVAL_MS: '0',
     ...(SERVICES_REDIS_URL ? { REDIS_URL: SERVICES_REDIS_URL } : {}),
     ...options.env,
   };

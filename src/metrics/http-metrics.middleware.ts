@@ -1,0 +1,81 @@
+/**
+ * Counts every HTTP request when its response ends, whatever answered it: a controller, a
+ * guard or pipe error, the body checks, or the router's 404. The `route` label is the matched
+ * route template (`/admin/keys/:id`), never the raw URL; requests that matched no route share
+ * UNMATCHED_ROUTE. A response the client cut off before it ended counts as status 499 (the
+ * request log does the same). Applied to every path by MetricsModule.
+ */
+import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { AppRequest } from '../common/request-context';
+import { HTTP_DURATION_BUCKETS, METRICS, UNMATCHED_ROUTE } from './metric-names';
+import { METRICS_REGISTRY } from './metrics.registry';
+
+type HttpLabels = 'method' | 'route' | 'status_code';
+
+interface MatchedRoute {
+  path?: unknown;
+  methods?: Record<string, boolean>;
+}
+
+/**
+ * The template of the controller route Express matched. Nest registers middleware for every
+ * method (this one included) as an Express `all()` route, which leaves its own `req.route`
+ * behind when no controller route matches: a route answering more than one method is
+ * middleware, not a controller route (every controller route here has exactly one method).
+ */
+export function routeLabel(req: Request): string {
+  const route = req.route as MatchedRoute | undefined;
+  if (!route || typeof route.path !== 'string') return UNMATCHED_ROUTE;
+  if (Object.keys(route.methods ?? {}).length !== 1) return UNMATCHED_ROUTE;
+  return route.path;
+}
+
+@Injectable()
+export class HttpMetrics {
+  readonly requests: Counter<HttpLabels>;
+  readonly duration: Histogram<HttpLabels>;
+
+  constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
+    const { httpRequests, httpDuration } = METRICS;
+    this.requests = new Counter<HttpLabels>({
+      name: httpRequests.name,
+      help: httpRequests.help,
+      labelNames: httpRequests.labels,
+      registers: [registry],
+    });
+    this.duration = new Histogram<HttpLabels>({
+      name: httpDuration.name,
+      help: httpDuration.help,
+      labelNames: httpDuration.labels,
+      buckets: HTTP_DURATION_BUCKETS,
+      registers: [registry],
+    });
+  }
+}
+
+@Injectable()
+export class HttpMetricsMiddleware implements NestMiddleware {
+  constructor(private readonly metrics: HttpMetrics) {}
+
+  use(req: Request, res: Response, next: NextFunction): void {
+    // requestIdMiddleware (first in the chain) stamps the arrival time; fall back to now.
+    const startedAt = (req as Partial<AppRequest>).ctx?.startedAt ?? process.hrtime.bigint();
+    let counted = false;
+    const count = (): void => {
+      if (counted) return;
+      counted = true;
+      const labels = {
+        method: req.method,
+        route: routeLabel(req),
+        status_code: String(res.writableFinished ? res.statusCode : 499),
+      };
+      this.metrics.requests.inc(labels);
+      this.metrics.duration.observe(labels, Number(process.hrtime.bigint() - startedAt) / 1e9);
+    };
+    res.once('finish', count);
+    res.once('close', count);
+    next();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Names, label sets and histogram buckets of every metric the server exports (API.md "Health
+ * and metrics"). One place, so the dashboard test can check that deploy/grafana only queries
+ * metrics that exist.
+ */
+
+/** HTTP durations: API calls take milliseconds; streamed generations can take a minute. */
+export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Whole LLM calls: from a cached-prefix 50 ms answer to a long generation of five minutes. */
+export const LLM_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300];
+/** Time to first token: 10 ms (warm, small model) to a minute (queued behind a long batch). */
+export const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDefinition {
+  name: string;
+  type: MetricType;
+  help: string;
+  labels: readonly string[];
+}
+
+export const METRICS = {
+  httpRequests: {
+    name: 'http_requests_total',
+    type: 'counter',
+    help: 'HTTP requests answered, by method, route template and status code (499: the client went away first)',
+    labels: ['method', 'route', 'status_code'],
+  },
+  httpDuration: {
+    name: 'http_request_duration_seconds',
+    type: 'histogram',
+    help: 'HTTP request duration in seconds, from the first byte received to the response end',
+    labels: ['method', 'route', 'status_code'],
+  },
+  llmRequests: {
+    name: 'llm_requests_total',
+    type: 'counter',
+    help: 'Backend generation calls by serving model, provider kind and outcome (success|error|timeout|unavailable|aborted)',
+    labels: ['model', 'provider', 'outcome'],
+  },
+  llmDuration: {
+    name: 'llm_request_duration_seconds',
+    type: 'histogram',
+    help: 'Duration of backend generation calls in seconds (client-aborted calls excluded)',
+    labels: ['model', 'provider'],
+  },
+  llmTtft: {
+    name: 'llm_time_to_first_token_seconds',
+    type: 'histogram',
+    help: 'Time from the start of a streamed generation to its first token, in seconds',
+    labels: ['model', 'provider'],
+  },
+  llmTokens: {
+    name: 'llm_tokens_total',
+    type: 'counter',
+    help: 'Tokens processed by backends, by model and type (prompt|completion)',
+    labels: ['model', 'type'],
+  },
+  llmCache: {
+    name: 'llm_cache_requests_total',
+    type: 'counter',
+    help: 'Completion cache lookups by model and result (hit|miss|coalesced)',
+    labels: ['model', 'result'],
+  },
+  llmBackendUp: {
+    name: 'llm_backend_up',
+    type: 'gauge',
+    help: 'Result of the last readiness probe of each upstream: 1 ready, 0 not ready',
+    labels: ['model', 'upstream'],
+  },
+  llmInFlight: {
+    name: 'llm_in_flight_requests',
+    type: 'gauge',
+    help: 'Generations in progress, by requested model',
+    labels: ['model'],
+  },
+  rateLimitRejections: {
+    name: 'rate_limit_rejections_total',
+    type: 'counter',
+    help: 'Requests rejected with 429, by reason (rpm|tpm|auth)',
+    labels: ['reason'],
+  },
+  quotaRejections: {
+    name: 'quota_rejections_total',
+    type: 'counter',
+    help: 'Generations rejected with 402, by quota type (requests|tokens)',
+    labels: ['type'],
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+export const LLM_OUTCOMES = ['success', 'error', 'timeout', 'unavailable', 'aborted'] as const;
+/**
+ * How a backend generation call ended:
+ * - success: the answer (or the whole stream) was delivered;
+ * - error: the backend answered with an error or garbage (502), or anything unexpected;
+ * - timeout: the model's timeout_ms passed (504);
+ * - unavailable: no upstream could be reached, fallbacks included (503);
+ * - aborted: the client went away first.
+ */
+export type LlmOutcome = (typeof LLM_OUTCOMES)[number];
+
+export const CACHE_RESULTS = ['hit', 'miss', 'coalesced'] as const;
+export type CacheResult = (typeof CACHE_RESULTS)[number];
+
+/** `auth`: too many failed authentications from one client address. */
+export const RATE_LIMIT_REASONS = ['rpm', 'tpm', 'auth'] as const;
+export type RateLimitReason = (typeof RATE_LIMIT_REASONS)[number];
+
+export const QUOTA_TYPES = ['requests', 'tokens'] as const;
+export type QuotaType = (typeof QUOTA_TYPES)[number];
+
+/** The `route` label of requests that matched no route (404 from the router). */
+export const UNMATCHED_ROUTE = 'unmatched';
