@@ -21,7 +21,7 @@ export const MAX_STOP_CHARS = 256;
 export const MAX_SEED = 2 ** 31 - 1;
 
 /** A string, or a list of at most 4 strings, each 1..256 characters. */
-function IsStopSequences(options?: ValidationOptions): PropertyDecorator {
+export function IsStopSequences(options?: ValidationOptions): PropertyDecorator {
   return (target: object, propertyName: string | symbol) => {
     registerDecorator({
       name: 'isStopSequences',

@@ -1,0 +1,90 @@
+/** POST /v1/chat/completions. Content may be a string or a list of text parts. */
+import { Type } from 'class-transformer';
+import { ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, Min, ValidateNested, registerDecorator } from 'class-validator';
+import { OnlyNeutral, OpenAiSamplingDto } from './openai-fields';
+
+export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant'] as const;
+
+export interface TextPart {
+  type: 'text';
+  text: string;
+}
+
+/** A string, or a non-empty list of `{type: "text", text}` parts (images and audio are not supported). */
+function IsTextContent(): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) => {
+    registerDecorator({
+      name: 'isTextContent',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: { message: 'content must be a string or a list of {"type": "text", "text": string} parts' },
+      validator: {
+        validate: (value: unknown) =>
+          typeof value === 'string' ||
+          (Array.isArray(value) &&
+            value.length > 0 &&
+            value.every(
+              (part) =>
+                typeof part === 'object' &&
+                part !== null &&
+                Object.keys(part).every((k) => k === 'type' || k === 'text') &&
+                (part as TextPart).type === 'text' &&
+                typeof (part as TextPart).text === 'string',
+            )),
+      },
+    });
+  };
+}
+
+export class ChatMessageDto {
+  @IsIn(CHAT_ROLES, { message: `role must be one of ${CHAT_ROLES.join(', ')}` })
+  role!: (typeof CHAT_ROLES)[number];
+
+  @IsTextContent()
+  content!: string | TextPart[];
+
+  @IsOptional()
+  @IsString()
+  name?: string | null;
+}
+
+export class ChatRequestDto extends OpenAiSamplingDto {
+  @IsArray()
+  @ArrayMinSize(1)
+  @ValidateNested({ each: true })
+  @Type(() => ChatMessageDto)
+  messages!: ChatMessageDto[];
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  max_tokens?: number | null;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  max_completion_tokens?: number | null;
+
+  @IsOptional()
+  @OnlyNeutral((v) => v === false, 'logprobs are not supported')
+  logprobs?: boolean | null;
+
+  @IsOptional()
+  @OnlyNeutral(() => false, 'top_logprobs are not supported')
+  top_logprobs?: number | null;
+
+  @IsOptional()
+  @OnlyNeutral((v) => Array.isArray(v) && v.length === 0, 'tools are not supported')
+  tools?: unknown[] | null;
+
+  @IsOptional()
+  @OnlyNeutral((v) => v === 'none', 'tool_choice is not supported')
+  tool_choice?: unknown;
+
+  @IsOptional()
+  @OnlyNeutral(
+    (v) => typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'text' && Object.keys(v).length === 1,
+    'only response_format {"type": "text"} is supported',
+  )
+  response_format?: unknown;
+}

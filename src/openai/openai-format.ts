@@ -1,0 +1,66 @@
+/**
+ * OpenAI wire formats for answers: `text_completion` and `chat.completion` bodies and their
+ * streamed chunks. `cached` is our additive extension (SDKs ignore unknown fields).
+ */
+import { randomBytes } from 'node:crypto';
+import type { FinishReason, TokenUsage } from '../generation/providers/provider.types';
+
+export type OpenAiKind = 'completion' | 'chat';
+
+export interface OpenAiUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export function openAiUsage(usage: TokenUsage): OpenAiUsage {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+  };
+}
+
+export function openAiId(kind: OpenAiKind): string {
+  return `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(12).toString('base64url')}`;
+}
+
+interface Envelope {
+  id: string;
+  created: number;
+  model: string;
+}
+
+export function completionBody(env: Envelope, output: string, finishReason: FinishReason, usage: TokenUsage, cached: boolean) {
+  return {
+    ...env,
+    object: 'text_completion',
+    choices: [{ index: 0, text: output, logprobs: null, finish_reason: finishReason }],
+    usage: openAiUsage(usage),
+    cached,
+  };
+}
+
+export function chatBody(env: Envelope, output: string, finishReason: FinishReason, usage: TokenUsage, cached: boolean) {
+  return {
+    ...env,
+    object: 'chat.completion',
+    choices: [{ index: 0, message: { role: 'assistant', content: output }, logprobs: null, finish_reason: finishReason }],
+    usage: openAiUsage(usage),
+    cached,
+  };
+}
+
+/** One streamed chunk; `finishReason` only on the last content chunk. */
+export function streamChunk(kind: OpenAiKind, env: Envelope, text: string | null, finishReason: FinishReason | null, first = false) {
+  if (kind === 'completion') {
+    return { ...env, object: 'text_completion', choices: [{ index: 0, text: text ?? '', logprobs: null, finish_reason: finishReason }] };
+  }
+  const delta = first ? { role: 'assistant', content: text ?? '' } : text === null ? {} : { content: text };
+  return { ...env, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] };
+}
+
+/** The final chunk of `stream_options.include_usage`: no choices, the usage. */
+export function usageChunk(kind: OpenAiKind, env: Envelope, usage: TokenUsage) {
+  return { ...env, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', choices: [], usage: openAiUsage(usage) };
+}
