@@ -17,11 +17,23 @@ import { GgufFileError, readGgufHeader } from '../src/generation/providers/llama
 import { GgufValueType, GgufWriter } from '../src/generation/providers/llama-cpp/gguf-writer';
 import {
   createLlamaCppProvider,
+  PLAIN_CHAT_TEMPLATE,
+  renderPlainChat,
   StopStringFilter,
   type LlamaCppProvider,
 } from '../src/generation/providers/llama-cpp/llama-cpp.provider';
-import { buildTinyModel, TINY_MODEL, writeTinyModel } from '../src/generation/providers/llama-cpp/tiny-model';
-import type { GenerationParams, GenerationResult, StreamChunk } from '../src/generation/providers/provider.types';
+import {
+  buildTinyModel,
+  TINY_CHAT_TEMPLATE,
+  TINY_MODEL,
+  writeTinyModel,
+} from '../src/generation/providers/llama-cpp/tiny-model';
+import type {
+  ChatMessage,
+  GenerationParams,
+  GenerationResult,
+  StreamChunk,
+} from '../src/generation/providers/provider.types';
 
 jest.setTimeout(30_000);
 
@@ -554,5 +566,208 @@ describe('generateIfMissing', () => {
     const r = await on.generate(params({ maxNewTokens: 5 }), never());
     expect(r.usage.completionTokens).toBe(5);
     await on.close();
+  });
+});
+
+describe('chat (messages rendered with a chat template, then a normal completion)', () => {
+  const MESSAGES: ChatMessage[] = [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'Hi <s> there' },
+    { role: 'assistant', content: 'Hello!' },
+    { role: 'user', content: 'Tell me a story' },
+  ];
+  const chat = (messages: ChatMessage[], over: Partial<GenerationParams> = {}): GenerationParams =>
+    params({ prompt: 'IGNORED', messages, maxNewTokens: 24, ...over });
+
+  describe('a GGUF without a chat template: the plain documented template', () => {
+    let p: LlamaCppProvider;
+    const RENDERED =
+      '### System:\nBe brief.\n\n### User:\nHi <s> there\n\n### Assistant:\nHello!\n\n### User:\nTell me a story\n\n### Assistant:\n';
+
+    beforeAll(async () => {
+      p = provider({ sequences: 1 });
+      await p.init();
+    });
+
+    it('uses the plain template and renders exactly as documented', () => {
+      expect(p.info).toMatchObject({ chatTemplate: 'plain', chatTemplateError: null });
+      expect(renderPlainChat(MESSAGES)).toBe(RENDERED);
+      expect(p.renderInput(chat(MESSAGES)).prompt).toBe(RENDERED);
+      expect(
+        renderPlainChat([
+          { role: 'system', content: 'S' },
+          { role: 'user', content: 'U' },
+        ]),
+      ).toBe('### System:\nS\n\n### User:\nU\n\n### Assistant:\n');
+      expect(PLAIN_CHAT_TEMPLATE.stop).toEqual(['\n\n### User:', '\n### User:']);
+    });
+
+    it("adds the template's turn markers to the request's stop strings (chat requests only)", () => {
+      expect(p.renderInput(chat(MESSAGES, { stop: ['END'] })).stop).toEqual(['END', '\n\n### User:', '\n### User:']);
+      expect(p.renderInput(chat(MESSAGES)).stop).toEqual(['\n\n### User:', '\n### User:']);
+      expect(p.renderInput(params({ stop: ['END'] })).stop).toEqual(['END']);
+    });
+
+    it('runs the rendered prompt as a completion: same output, prompt tokens = rendered tokens', async () => {
+      const r = await p.generate(chat(MESSAGES), never());
+      const direct = await p.generate(params({ prompt: RENDERED, maxNewTokens: 24 }), never());
+      expect(r).toEqual(direct);
+      expect(r.usage).toEqual({ promptTokens: RENDERED.length + 1, completionTokens: 24 }); // ASCII bytes + BOS
+      expect(r.finishReason).toBe('length');
+    });
+
+    it('streams the same text, with stop strings and usage as for completions', async () => {
+      const whole = await p.generate(chat(MESSAGES), never());
+      const stop = whole.output.slice(10, 12);
+      const stopped = await p.generate(chat(MESSAGES, { stop: [stop] }), never());
+      expect(stopped.finishReason).toBe('stop');
+      expect(stopped.output).toBe(whole.output.slice(0, whole.output.indexOf(stop)));
+      for (const q of [chat(MESSAGES), chat(MESSAGES, { stop: [stop] })]) {
+        const expected = await p.generate(q, never());
+        const chunks = await collect(p.stream(q, never()));
+        expect(joinDeltas(chunks)).toBe(expected.output);
+        expect(chunks[chunks.length - 1]).toEqual({
+          type: 'done',
+          finishReason: expected.finishReason,
+          usage: expected.usage,
+        });
+      }
+    });
+
+    it('continues a trailing assistant message', async () => {
+      const messages: ChatMessage[] = [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Once upon' },
+      ];
+      const rendered = '### User:\nHi\n\n### Assistant:\nOnce upon';
+      expect(p.renderInput(chat(messages)).prompt).toBe(rendered);
+      expect(await p.generate(chat(messages), never())).toEqual(
+        await p.generate(params({ prompt: rendered, maxNewTokens: 24 }), never()),
+      );
+    });
+
+    it('a chat that does not fit the context window is a 400-style BackendResponseError', async () => {
+      const err = await p
+        .generate(chat([{ role: 'user', content: 'x'.repeat(2030) }], { maxNewTokens: 16 }), never())
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BackendResponseError);
+      expect((err as BackendResponseError).upstreamStatus).toBe(400);
+    });
+
+    it('abort stops a chat stream with the reason', async () => {
+      const ctl = new AbortController();
+      const reason = new Error('bye');
+      let seen = 0;
+      let caught: unknown = null;
+      try {
+        for await (const c of p.stream(chat(MESSAGES, { maxNewTokens: 1500, temperature: 1 }), ctl.signal)) {
+          if (c.type === 'delta' && ++seen === 3) ctl.abort(reason);
+        }
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBe(reason);
+      await p.generate(chat(MESSAGES, { maxNewTokens: 1 }), never());
+      expect(p.load).toEqual({ active: 0, queued: 0 });
+    });
+  });
+
+  describe("a GGUF with a chat template: the model's own template", () => {
+    let p: LlamaCppProvider;
+    // The template writes {{ bos_token }} itself: it is the one BOS the engine adds, not a second.
+    const RENDERED =
+      '<|system|>\nBe brief.\n<|user|>\nHi <s> there\n<|assistant|>\nHello!\n<|user|>\nTell me a story\n<|assistant|>\n';
+
+    beforeAll(async () => {
+      const path = join(dir, 'tiny-chat.gguf');
+      writeTinyModel(path, 42, { chatTemplate: TINY_CHAT_TEMPLATE });
+      p = provider({ modelPath: path, sequences: 1 });
+      await p.init();
+    });
+
+    it('the writer stores the template as tokenizer.chat_template', async () => {
+      const h = await readGgufHeader(join(dir, 'tiny-chat.gguf'));
+      expect(h.metadata.get('tokenizer.chat_template')).toBe(TINY_CHAT_TEMPLATE);
+      expect((await readGgufHeader(modelPath)).metadata.has('tokenizer.chat_template')).toBe(false);
+    });
+
+    it('renders the messages with the template and the generation prompt', () => {
+      expect(p.info).toMatchObject({ chatTemplate: 'gguf', chatTemplateError: null });
+      expect(p.renderInput(chat(MESSAGES)).prompt).toBe(RENDERED);
+    });
+
+    it('prompt tokens = rendered tokens: one BOS, and "<s>" typed by a user is plain text', async () => {
+      const r = await p.generate(chat(MESSAGES), never());
+      expect(r.usage).toEqual({ promptTokens: RENDERED.length + 1, completionTokens: 24 });
+      // The same tokens as a completion of the rendered text (which tokenizes "<s>" as text too).
+      expect(r).toEqual(await p.generate(params({ prompt: RENDERED, maxNewTokens: 24 }), never()));
+      const chunks = await collect(p.stream(chat(MESSAGES), never()));
+      expect(joinDeltas(chunks)).toBe(r.output);
+      expect(chunks[chunks.length - 1]).toEqual({ type: 'done', finishReason: r.finishReason, usage: r.usage });
+    });
+
+    it('joins consecutive messages of one role, and continues a trailing assistant message', () => {
+      const joined = chat([
+        { role: 'user', content: 'a' },
+        { role: 'user', content: 'b' },
+      ]);
+      expect(p.renderInput(joined).prompt).toBe('<|user|>\na\n\nb\n<|assistant|>\n');
+      const prefill = chat([
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Once upon' },
+      ]);
+      expect(p.renderInput(prefill).prompt).toBe('<|user|>\nHi\n<|assistant|>\nOnce upon');
+    });
+
+    it('adds no stop strings: the turn ends at the end-of-generation token', () => {
+      expect(p.renderInput(chat(MESSAGES, { stop: ['END'] })).stop).toEqual(['END']);
+    });
+
+    it('a completion request on the same model is not templated', async () => {
+      expect(p.renderInput(params({ prompt: 'plain text' })).prompt).toBe('plain text');
+      const r = await p.generate(params({ prompt: 'plain text', maxNewTokens: 4 }), never());
+      expect(r.usage.promptTokens).toBe('plain text'.length + 1);
+    });
+  });
+
+  describe('chat template failures', () => {
+    it('a template that rejects a conversation fails that request with a 400-style error', async () => {
+      const path = join(dir, 'tiny-strict-chat.gguf');
+      const strict =
+        "{% if messages[0]['role'] == 'assistant' %}{{ raise_exception('Conversations must start with a user message') }}{% endif %}" +
+        TINY_CHAT_TEMPLATE;
+      writeTinyModel(path, 42, { chatTemplate: strict });
+      const p = provider({ modelPath: path, sequences: 1 });
+      await p.init();
+      expect(p.info!.chatTemplate).toBe('gguf');
+      const err = await p
+        .generate(
+          chat([
+            { role: 'assistant', content: 'x' },
+            { role: 'user', content: 'y' },
+          ]),
+          never(),
+        )
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BackendResponseError);
+      expect((err as BackendResponseError).upstreamStatus).toBe(400);
+      expect((err as Error).message).toMatch(/^the chat template failed: .*must start with a user message/);
+      const ok = await p.generate(chat([{ role: 'user', content: 'y' }], { maxNewTokens: 2 }), never());
+      expect(ok.usage.promptTokens).toBe('<|user|>\ny\n<|assistant|>\n'.length + 1);
+      expect(p.load).toEqual({ active: 0, queued: 0 });
+    });
+
+    it('a template that cannot be loaded falls back to the plain template, saying why', async () => {
+      const path = join(dir, 'tiny-broken-chat.gguf');
+      writeTinyModel(path, 42, { chatTemplate: '{% for message in messages %}{{ message.content ' });
+      const p = provider({ modelPath: path, sequences: 1 });
+      await p.init();
+      expect(p.info!.chatTemplate).toBe('plain');
+      expect(p.info!.chatTemplateError).toMatch(/\S/);
+      const messages: ChatMessage[] = [{ role: 'user', content: 'Hi' }];
+      expect(p.renderInput(chat(messages)).prompt).toBe(renderPlainChat(messages));
+      const r = await p.generate(chat(messages, { maxNewTokens: 3 }), never());
+      expect(r.usage.promptTokens).toBe(renderPlainChat(messages).length + 1);
+    });
   });
 });

@@ -4,16 +4,21 @@
  *   `{"done": true, "done_reason", "prompt_eval_count", "eval_count", ...}` line; one JSON object
  *   when `stream: false` (Ollama streams by default). Text comes from
  *   `fakeCompletion(prompt, options.num_predict, options.stop)`. Unknown models get 404.
+ * - `POST /api/chat`: the same with `message: {"role": "assistant", "content": tok}` instead of
+ *   `response` (the final streamed line has an empty content; the non-streamed answer the whole
+ *   text). Text comes from `fakeChatCompletion(messages, options.num_predict, options.stop)`;
+ *   missing or malformed `messages` get 400.
  * - `GET /api/tags`: lists `models` (answers with `health`).
  * - `promptCached`: omits `prompt_eval_count`, as Ollama does when the prompt was cached.
  */
 import type { ServerResponse } from 'node:http';
-import { FakeServer, fakeCompletion, sleep } from './fake-server';
-import type { RecordedRequest } from './fake-server';
+import { FakeServer, fakeChatCompletion, fakeCompletion, sleep, wireMessages } from './fake-server';
+import type { FakeCompletion, RecordedRequest } from './fake-server';
 
 interface GenerateBody {
   model?: unknown;
   prompt?: unknown;
+  messages?: unknown;
   stream?: unknown;
   options?: { num_predict?: unknown; stop?: unknown };
 }
@@ -68,15 +73,16 @@ export class FakeOllama extends FakeServer {
       this.sendJson(res, 200, { models });
       return;
     }
-    if (req.method !== 'POST' || req.path !== '/api/generate') {
+    if (req.method !== 'POST' || (req.path !== '/api/generate' && req.path !== '/api/chat')) {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('404 page not found');
       return;
     }
-    await this.generate(req, req.body as GenerateBody, res, isClosed);
+    await this.generate(req.path === '/api/chat', req, req.body as GenerateBody, res, isClosed);
   }
 
   private async generate(
+    chat: boolean,
     req: RecordedRequest,
     body: GenerateBody,
     res: ServerResponse,
@@ -101,12 +107,24 @@ export class FakeOllama extends FakeServer {
     const options = body.options ?? {};
     const maxTokens = typeof options.num_predict === 'number' ? options.num_predict : 128;
     const stop = Array.isArray(options.stop) ? (options.stop as string[]) : [];
-    const completion = fakeCompletion(String(body.prompt), maxTokens, stop);
+    let completion: FakeCompletion;
+    if (chat) {
+      try {
+        completion = fakeChatCompletion(wireMessages(body.messages), maxTokens, stop);
+      } catch (err) {
+        this.sendJson(res, 400, { error: `invalid messages: ${(err as Error).message}` });
+        return;
+      }
+    } else {
+      completion = fakeCompletion(String(body.prompt), maxTokens, stop);
+    }
     const createdAt = '2024-05-01T10:00:00.000Z';
+    const text = (t: string): Record<string, unknown> =>
+      chat ? { message: { role: 'assistant', content: t } } : { response: t };
     const final = {
       model,
       created_at: createdAt,
-      response: stream ? '' : completion.text,
+      ...text(stream ? '' : completion.text),
       done: true,
       done_reason: completion.finish,
       total_duration: 123456789,
@@ -123,10 +141,10 @@ export class FakeOllama extends FakeServer {
       if (!isClosed()) this.sendJson(res, 200, final);
       return;
     }
-    let lines: unknown[] = completion.tokens.map((response) => ({
+    let lines: unknown[] = completion.tokens.map((token) => ({
       model,
       created_at: createdAt,
-      response,
+      ...text(token),
       done: false,
     }));
     if (this.mode === 'mid-stream-error') {

@@ -63,6 +63,46 @@ export function fakeCompletion(
   return { tokens, text, finish, promptTokens: prompt.split(/\s+/).filter(Boolean).length };
 }
 
+/** A chat message as the fakes receive it on the wire. */
+export interface FakeChatMessage {
+  role: string;
+  content: string;
+}
+
+/** The content of the last user message ('' when there is none). */
+export function lastUserContent(messages: FakeChatMessage[]): string {
+  for (let i = messages.length - 1; i >= 0; i -= 1) {
+    if (messages[i].role === 'user') return messages[i].content;
+  }
+  return '';
+}
+
+/**
+ * The fakes' chat answer: `fakeCompletion(<last user message>, …)`, with prompt tokens = the
+ * words of all message contents.
+ */
+export function fakeChatCompletion(
+  messages: FakeChatMessage[],
+  maxTokens: number,
+  stop: string[] = [],
+): FakeCompletion {
+  const completion = fakeCompletion(lastUserContent(messages), maxTokens, stop);
+  const promptTokens = messages
+    .map((m) => m.content.split(/\s+/).filter(Boolean).length)
+    .reduce((a, b) => a + b, 0);
+  return { ...completion, promptTokens };
+}
+
+/** Parses the `messages` of a chat request body; throws on anything else. */
+export function wireMessages(value: unknown): FakeChatMessage[] {
+  if (!Array.isArray(value) || value.length === 0) throw new Error('messages must be a non-empty array');
+  return value.map((m: unknown) => {
+    const { role, content } = (m ?? {}) as { role?: unknown; content?: unknown };
+    if (typeof role !== 'string' || typeof content !== 'string') throw new Error('bad message');
+    return { role, content };
+  });
+}
+
 /**
  * - normal: answers correctly;
  * - slow: waits `delayMs` before each streamed chunk (non-streamed: before the answer);

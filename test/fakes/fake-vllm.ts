@@ -4,26 +4,43 @@
  *   finish reason on the last), a usage chunk with empty `choices` when
  *   `stream_options.include_usage` is set, then `data: [DONE]`. Text comes from
  *   `fakeCompletion(prompt, max_tokens, stop)`; errors use vLLM's `{"error": {...}}` body.
+ * - `POST /v1/chat/completions`: the same with `chat.completion` objects: non-streamed
+ *   `choices[0].message` `{role: "assistant", content}`; streamed `chat.completion.chunk`s: a
+ *   role-only first delta (`{role: "assistant", content: ""}`), one `{content}` delta per token,
+ *   the finish reason on the last token's chunk (vLLM) or, with `chatStyle = 'openai'`, on an
+ *   extra chunk with an empty delta (OpenAI). Text comes from
+ *   `fakeChatCompletion(messages, max_tokens, stop)`; missing or malformed `messages` get 400.
+ *   Modes count token chunks (the role chunk is always sent first).
  * - `GET /health` (empty 200) and `GET /v1/models`: both answer with `health`.
  * - `requiredApiKey`: when set, requests without `Authorization: Bearer <it>` get 401.
  * - `streamUsage = false`: ignores `stream_options.include_usage`, like servers without it.
  */
 import type { ServerResponse } from 'node:http';
-import { FakeServer, fakeCompletion, sleep } from './fake-server';
-import type { RecordedRequest } from './fake-server';
+import { FakeServer, fakeChatCompletion, fakeCompletion, sleep, wireMessages } from './fake-server';
+import type { FakeCompletion, RecordedRequest } from './fake-server';
 
 interface CompletionsBody {
   model?: unknown;
   prompt?: unknown;
+  messages?: unknown;
   max_tokens?: unknown;
   stop?: unknown;
   stream?: unknown;
   stream_options?: { include_usage?: unknown };
 }
 
+type Endpoint = 'completions' | 'chat';
+
+const PATHS: Record<string, Endpoint> = {
+  '/v1/completions': 'completions',
+  '/v1/chat/completions': 'chat',
+};
+
 export class FakeVllm extends FakeServer {
   requiredApiKey: string | null = null;
   streamUsage = true;
+  /** Where a chat stream puts the finish reason: see the file comment. */
+  chatStyle: 'vllm' | 'openai' = 'vllm';
   readonly created = 1_700_000_000;
 
   static async start(): Promise<FakeVllm> {
@@ -36,12 +53,13 @@ export class FakeVllm extends FakeServer {
     super.reset();
     this.requiredApiKey = null;
     this.streamUsage = true;
+    this.chatStyle = 'vllm';
   }
 
   /** The message the `fail` mode sends: it leaks the URL and the key, to test sanitizing. */
   failMessage(req: RecordedRequest): string {
     const auth = String(req.headers.authorization ?? 'none');
-    return `EngineCore encountered an issue.\u001b[31m\nupstream ${this.url}/v1/completions auth=${auth}`;
+    return `EngineCore encountered an issue.\u001b[31m\nupstream ${this.url}${req.path} auth=${auth}`;
   }
 
   protected async handle(
@@ -66,14 +84,16 @@ export class FakeVllm extends FakeServer {
       }
       return;
     }
-    if (req.method !== 'POST' || req.path !== '/v1/completions') {
+    const endpoint = PATHS[req.path];
+    if (req.method !== 'POST' || !endpoint) {
       this.sendJson(res, 404, { detail: 'Not Found' });
       return;
     }
-    await this.completions(req, req.body as CompletionsBody, res, isClosed);
+    await this.completions(endpoint, req, req.body as CompletionsBody, res, isClosed);
   }
 
   private async completions(
+    endpoint: Endpoint,
     req: RecordedRequest,
     body: CompletionsBody,
     res: ServerResponse,
@@ -93,18 +113,28 @@ export class FakeVllm extends FakeServer {
       res.end(garbage);
       return;
     }
-    const prompt = String(body.prompt);
     const maxTokens = typeof body.max_tokens === 'number' ? body.max_tokens : 16;
     const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop as string[] | undefined);
-    const completion = fakeCompletion(prompt, maxTokens, stop ?? []);
+    let completion: FakeCompletion;
+    if (endpoint === 'chat') {
+      try {
+        completion = fakeChatCompletion(wireMessages(body.messages), maxTokens, stop ?? []);
+      } catch (err) {
+        this.sendJson(res, 400, this.errorBody(`invalid messages: ${(err as Error).message}`, 400));
+        return;
+      }
+    } else {
+      completion = fakeCompletion(String(body.prompt), maxTokens, stop ?? []);
+    }
     const usage = {
       prompt_tokens: completion.promptTokens,
       total_tokens: completion.promptTokens + completion.tokens.length,
       completion_tokens: completion.tokens.length,
     };
+    const chat = endpoint === 'chat';
     const head = {
-      id: 'cmpl-fake',
-      object: 'text_completion',
+      id: chat ? 'chatcmpl-fake' : 'cmpl-fake',
+      object: chat ? (stream ? 'chat.completion.chunk' : 'chat.completion') : 'text_completion',
       created: this.created,
       model: body.model,
     };
@@ -113,30 +143,54 @@ export class FakeVllm extends FakeServer {
     if (!stream) {
       if (delayMs > 0) await sleep(delayMs);
       if (isClosed()) return;
-      const choice = {
-        index: 0,
-        text: completion.text,
-        logprobs: null,
-        finish_reason: completion.finish,
-        stop_reason: null,
-      };
+      const choice = chat
+        ? {
+            index: 0,
+            message: { role: 'assistant', content: completion.text, tool_calls: [] },
+            logprobs: null,
+            finish_reason: completion.finish,
+            stop_reason: null,
+          }
+        : {
+            index: 0,
+            text: completion.text,
+            logprobs: null,
+            finish_reason: completion.finish,
+            stop_reason: null,
+          };
       this.sendJson(res, 200, { ...head, choices: [choice], usage });
       return;
     }
 
-    const tokens = completion.tokens.length > 0 ? completion.tokens : [''];
-    const events = tokens.map((text, i) => {
-      const finish = i === tokens.length - 1 ? completion.finish : null;
-      const choice = { index: 0, text, logprobs: null, finish_reason: finish, stop_reason: null };
-      return { ...head, choices: [choice], usage: null };
+    const openAiStyle = chat && this.chatStyle === 'openai';
+    const tokens = completion.tokens.length > 0 || openAiStyle ? completion.tokens : [''];
+    const events: unknown[] = tokens.map((text, i) => {
+      const finish = i === tokens.length - 1 && !openAiStyle ? completion.finish : null;
+      const choice = chat
+        ? { index: 0, delta: { content: text }, logprobs: null, finish_reason: finish }
+        : { index: 0, text, logprobs: null, finish_reason: finish, stop_reason: null };
+      return openAiStyle ? { ...head, choices: [choice] } : { ...head, choices: [choice], usage: null };
     });
     let pieces: unknown[] = events;
     if (this.mode === 'mid-stream-error' || this.mode === 'truncated') {
       pieces = events.slice(0, this.afterChunks);
       if (this.mode === 'mid-stream-error')
         pieces.push(this.errorBody('Engine loop has died', 500));
-    } else if (body.stream_options?.include_usage === true && this.streamUsage) {
-      pieces = [...events, { ...head, choices: [], usage }];
+    } else {
+      if (openAiStyle) {
+        const choice = { index: 0, delta: {}, logprobs: null, finish_reason: completion.finish };
+        pieces = [...pieces, { ...head, choices: [choice] }];
+      }
+      if (body.stream_options?.include_usage === true && this.streamUsage) {
+        pieces = [...pieces, { ...head, choices: [], usage }];
+      }
+    }
+    if (chat) {
+      const role = openAiStyle
+        ? { role: 'assistant', content: '', refusal: null }
+        : { role: 'assistant', content: '' };
+      const first = { index: 0, delta: role, logprobs: null, finish_reason: null };
+      pieces = [{ ...head, choices: [first] }, ...pieces];
     }
     const sse = pieces.map((piece) => `data: ${JSON.stringify(piece)}\n\n`);
     if (this.mode !== 'truncated') sse.push('data: [DONE]\n\n');

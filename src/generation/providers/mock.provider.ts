@@ -27,12 +27,22 @@
  * An unknown tag ends tag parsing and is treated as ordinary prompt text.
  * A model whose `upstream_model` is `mock-not-ready` fails checkReady().
  *
+ * Chat requests (`params.messages`) follow the same rules with these differences:
+ * - the words are picked by a PRNG seeded with a hash of the messages (role and content, in
+ *   order) and the sampling parameters; `prompt` is ignored;
+ * - the tags are read from the start of the LAST user message (none when there is no user
+ *   message), and `[mock:echo]` echoes the rest of that message;
+ * - prompt tokens = words in all message contents (roles not counted).
+ * `mockChatCompletion()` computes a chat answer without a provider (`mockCompletion()` does too).
+ *
  * Aborts are honoured immediately: every wait ends at once with the signal's reason.
  */
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../../config/models.types';
 import { BackendBusyError, BackendResponseError, BackendUnreachableError } from './backend.errors';
+import { chatMessagesOf } from './provider.types';
 import type {
+  ChatMessage,
   FinishReason,
   GenerationParams,
   GenerationResult,
@@ -118,9 +128,26 @@ function prng(seed: number): () => number {
   };
 }
 
+/** The text the tags are read from: the prompt, or the last user message of a chat. */
+function directiveSource(params: GenerationParams): string {
+  const messages = chatMessagesOf(params);
+  if (!messages) return params.prompt;
+  for (let i = messages.length - 1; i >= 0; i -= 1) {
+    if (messages[i].role === 'user') return messages[i].content;
+  }
+  return '';
+}
+
+function promptWords(params: GenerationParams): number {
+  const messages = chatMessagesOf(params);
+  if (!messages) return countWords(params.prompt);
+  return messages.reduce((sum, message) => sum + countWords(message.content), 0);
+}
+
 function generatedText(params: GenerationParams): string {
+  const messages = chatMessagesOf(params);
   const key = JSON.stringify([
-    params.prompt,
+    messages ? { chat: messages.map(({ role, content }) => [role, content]) } : params.prompt,
     params.temperature,
     params.topP,
     params.topK,
@@ -135,9 +162,12 @@ function generatedText(params: GenerationParams): string {
   return text;
 }
 
-/** The mock's answer for these parameters (ignoring timing and failure tags). */
+/**
+ * The mock's answer for these parameters (ignoring timing and failure tags): a completion, or
+ * a chat answer when `params.messages` is non-empty.
+ */
 export function mockCompletion(params: GenerationParams): GenerationResult {
-  const directives = parseDirectives(params.prompt);
+  const directives = parseDirectives(directiveSource(params));
   const full = directives.echo ? directives.rest.trimStart() : generatedText(params);
   const words = pieces(full).filter((piece) => /\S/.test(piece));
   let output = full;
@@ -157,8 +187,16 @@ export function mockCompletion(params: GenerationParams): GenerationResult {
   return {
     output,
     finishReason,
-    usage: { promptTokens: countWords(params.prompt), completionTokens: countWords(output) },
+    usage: { promptTokens: promptWords(params), completionTokens: countWords(output) },
   };
+}
+
+/** The mock's chat answer for these messages and parameters (`prompt` is ignored). */
+export function mockChatCompletion(
+  params: GenerationParams & { messages: ChatMessage[] },
+): GenerationResult {
+  if (!chatMessagesOf(params)) throw new TypeError('mockChatCompletion needs at least one message');
+  return mockCompletion(params);
 }
 
 /** Waits `ms`; an abort ends the wait at once and throws the signal's reason. */
@@ -240,7 +278,7 @@ export class MockProvider implements LlmProvider {
   /** Checks the abort signal and the failure tags that act before any output. */
   private async start(params: GenerationParams, signal: AbortSignal): Promise<MockDirectives> {
     signal.throwIfAborted();
-    const directives = parseDirectives(params.prompt);
+    const directives = parseDirectives(directiveSource(params));
     if (directives.hang) await untilAborted(signal);
     if (directives.unreachable) throw new BackendUnreachableError('mock upstream unreachable');
     if (directives.busy) throw new BackendBusyError('mock engine busy');

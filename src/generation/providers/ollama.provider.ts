@@ -1,5 +1,6 @@
 /**
- * Ollama's native API: `POST /api/generate`, readiness `GET /api/tags`.
+ * Ollama's native API: `POST /api/generate`, `POST /api/chat` for chat requests
+ * (`params.messages`, see provider.types.ts), readiness `GET /api/tags`.
  *
  * Request decisions:
  * - `raw: true`: our API is a raw completion endpoint, so the prompt goes to the model as is.
@@ -9,15 +10,22 @@
  *   when empty), `seed` (omitted when null). `top_k` is always sent: omitting it would apply the
  *   model's default (40), not "disabled"; Ollama's samplers treat `top_k <= 0` as disabled, so our
  *   0 is sent as 0.
+ * - Chat: `messages` (`[{role, content}]`, in order) instead of `prompt`, and no `raw`: the
+ *   point of a chat request is that Ollama applies the model's chat template. `stream` and
+ *   `options` as above.
  *
  * Response: NDJSON lines `{"response": "...", "done": false}`, then a final line with
  * `done: true`, `done_reason` ("stop" | "length" | ...; "length" → length, else stop),
  * `prompt_eval_count` (absent when the prompt was cached → 0) and `eval_count` (absent → 0:
  * Ollama omits zero counts). An `{"error": "..."}` line, even inside a 200 stream, is a
  * BackendResponseError. The non-streamed answer is the final line alone with the full `response`.
+ * Chat answers have the same shape with the text in `message.content` instead of `response`
+ * (`{"message": {"role": "assistant", "content": "..."}, "done": false}`; the final streamed
+ * line carries an empty content).
  */
 import type { ModelConfig } from '../../config/models.types';
 import { BackendResponseError } from './backend.errors';
+import { chatMessagesOf } from './provider.types';
 import type {
   FinishReason,
   GenerationParams,
@@ -42,6 +50,36 @@ export function normalizeOllamaTag(name: string): string {
   return lastSegment.includes(':') ? name : `${name}:latest`;
 }
 
+/** What differs between `/api/generate` and `/api/chat`. */
+interface OllamaEndpoint {
+  path: '/api/generate' | '/api/chat';
+  /** The text of a line (undefined when the line has none); throws on a malformed one. */
+  text(line: JsonRecord): string | undefined;
+}
+
+const GENERATE_ENDPOINT: OllamaEndpoint = {
+  path: '/api/generate',
+  text: (line) => {
+    if (line.response !== undefined && typeof line.response !== 'string') throw unparseable();
+    return line.response;
+  },
+};
+
+const CHAT_ENDPOINT: OllamaEndpoint = {
+  path: '/api/chat',
+  text: (line) => {
+    if (line.message === undefined) return undefined;
+    if (!isRecord(line.message)) throw unparseable();
+    const { content } = line.message;
+    if (content !== undefined && typeof content !== 'string') throw unparseable();
+    return content;
+  },
+};
+
+function endpointFor(params: GenerationParams): OllamaEndpoint {
+  return chatMessagesOf(params) ? CHAT_ENDPOINT : GENERATE_ENDPOINT;
+}
+
 function optionalCount(value: unknown): number {
   return value === undefined || value === null ? 0 : tokenCount(value);
 }
@@ -60,21 +98,24 @@ export class OllamaProvider implements LlmProvider {
   }
 
   async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
+    const endpoint = endpointFor(params);
     const res = await this.http.request({
       method: 'POST',
-      path: '/api/generate',
+      path: endpoint.path,
       json: this.requestBody(params, false),
       signal,
     });
     const line = this.checkLine(await res.json());
-    if (line.done !== true || typeof line.response !== 'string') throw unparseable();
-    return { output: line.response, ...this.final(line) };
+    const output = endpoint.text(line);
+    if (line.done !== true || output === undefined) throw unparseable();
+    return { output, ...this.final(line) };
   }
 
   async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
+    const endpoint = endpointFor(params);
     const res = await this.http.request({
       method: 'POST',
-      path: '/api/generate',
+      path: endpoint.path,
       json: this.requestBody(params, true),
       signal,
     });
@@ -83,8 +124,8 @@ export class OllamaProvider implements LlmProvider {
       // Keep reading after the final line so the connection is returned to the pool.
       if (done) continue;
       const line = this.checkLine(value);
-      if (line.response !== undefined && typeof line.response !== 'string') throw unparseable();
-      if (line.response) yield { type: 'delta', text: line.response };
+      const text = endpoint.text(line);
+      if (text) yield { type: 'delta', text };
       if (line.done === true) done = this.final(line);
     }
     if (!done) throw new BackendResponseError(ENDED_EARLY_MESSAGE);
@@ -122,6 +163,15 @@ export class OllamaProvider implements LlmProvider {
     };
     if (params.stop.length > 0) options.stop = params.stop;
     if (params.seed !== null) options.seed = params.seed;
+    const messages = chatMessagesOf(params);
+    if (messages) {
+      return {
+        model: this.model.upstreamModel,
+        messages: messages.map(({ role, content }) => ({ role, content })),
+        stream,
+        options,
+      };
+    }
     return {
       model: this.model.upstreamModel,
       prompt: params.prompt,

@@ -1,8 +1,10 @@
 /**
- * Providers for OpenAI-compatible completion servers (`POST /v1/completions`).
+ * Providers for OpenAI-compatible servers: `POST /v1/completions`, and
+ * `POST /v1/chat/completions` for chat requests (`params.messages`, see provider.types.ts).
  *
  * `OpenAiCompletionsProvider` holds the whole wire format; a `CompletionsDialect` lists the
- * few things that differ between servers. Two dialects exist:
+ * few things that differ between servers, a `CompletionsEndpoint` the few things that differ
+ * between the two endpoints. Two dialects exist:
  * - `openai` (this file): any OpenAI-compatible server (llama.cpp server, SGLang, TGI, OpenAI).
  *   `top_k` is not an OpenAI parameter and OpenAI rejects unknown parameters, so it is sent only
  *   when the request enables it (> 0); disabled top-k is expressed by omitting it. Readiness is
@@ -10,19 +12,26 @@
  *   `stream_options.include_usage` are tolerated: see `strictStream`.
  * - `vllm` (vllm.provider.ts).
  *
- * Request: `model` (the model's upstream_model), `prompt`, `max_tokens`, `temperature`, `top_p`,
- * `top_k` (per dialect), `stop` (omitted when empty), `seed` (omitted when null), `stream`, and
+ * Request: `model` (the model's upstream_model), `prompt` (completions) or `messages` (chat:
+ * `[{role, content}]`, in order), `max_tokens`, `temperature`, `top_p`, `top_k` (per dialect),
+ * `stop` (omitted when empty), `seed` (omitted when null), `stream`, and
  * `stream_options: {include_usage: true}` when streaming (only then: OpenAI rejects
- * stream_options on non-streamed requests).
+ * stream_options on non-streamed requests). Chat requests send `max_tokens` too, not
+ * `max_completion_tokens`: it is the field every OpenAI-compatible server understands (OpenAI's
+ * own reasoning models are the exception: they reject it and want max_completion_tokens).
  *
- * Response: `choices[0].text`; `finish_reason` "length" → length, anything else ("stop", null,
- * "abort", "content_filter") → stop; usage from `usage`. A stream is `data: {...}` events with
- * `choices[0].text` deltas, the finish reason on the chunk that carries it, a final chunk with
- * `usage` (and empty `choices`), then `data: [DONE]`. `{"error": ...}` events, or older vLLM's
- * `{"object": "error", ...}`, become BackendResponseError.
+ * Response: the text is `choices[0].text` (completions) or `choices[0].message.content` (chat;
+ * null, as with a refusal, is ''); `finish_reason` "length" → length, anything else ("stop",
+ * null, "abort", "content_filter", "tool_calls") → stop; usage from `usage`. A stream is
+ * `data: {...}` events with `choices[0].text` or `choices[0].delta.content` deltas (a chat
+ * stream starts with a role-only delta, which yields nothing; empty deltas are skipped), the
+ * finish reason on the chunk that carries it, a final chunk with `usage` (and empty `choices`),
+ * then `data: [DONE]`. `{"error": ...}` events, or older vLLM's `{"object": "error", ...}`,
+ * become BackendResponseError.
  */
 import type { ModelConfig } from '../../config/models.types';
 import { BackendResponseError } from './backend.errors';
+import { chatMessagesOf } from './provider.types';
 import type {
   FinishReason,
   GenerationParams,
@@ -64,6 +73,54 @@ export const OPENAI_DIALECT: CompletionsDialect = {
   strictStream: false,
 };
 
+/** What differs between `/v1/completions` and `/v1/chat/completions`. */
+export interface CompletionsEndpoint {
+  path: string;
+  /** The request fields that carry the input (`prompt` or `messages`). */
+  input(params: GenerationParams): JsonRecord;
+  /** The text of a non-streamed choice; throws when the choice has none. */
+  text(choice: JsonRecord): string;
+  /** The text of a streamed choice ('' when the chunk carries none). */
+  delta(choice: JsonRecord): string;
+}
+
+/** A string field; absent or null → ''. */
+function optionalText(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw unparseable();
+  return value;
+}
+
+const COMPLETIONS_ENDPOINT: CompletionsEndpoint = {
+  path: '/v1/completions',
+  input: (params) => ({ prompt: params.prompt }),
+  text: (choice) => {
+    if (typeof choice.text !== 'string') throw unparseable();
+    return choice.text;
+  },
+  delta: (choice) => optionalText(choice.text),
+};
+
+const CHAT_ENDPOINT: CompletionsEndpoint = {
+  path: '/v1/chat/completions',
+  input: (params) => ({
+    messages: (chatMessagesOf(params) ?? []).map(({ role, content }) => ({ role, content })),
+  }),
+  text: (choice) => {
+    if (!isRecord(choice.message)) throw unparseable();
+    return optionalText(choice.message.content);
+  },
+  delta: (choice) => {
+    if (choice.delta === undefined || choice.delta === null) return '';
+    if (!isRecord(choice.delta)) throw unparseable();
+    return optionalText(choice.delta.content);
+  },
+};
+
+function endpointFor(params: GenerationParams): CompletionsEndpoint {
+  return chatMessagesOf(params) ? CHAT_ENDPOINT : COMPLETIONS_ENDPOINT;
+}
+
 function mapFinishReason(reason: unknown): FinishReason {
   return reason === 'length' ? 'length' : 'stop';
 }
@@ -90,12 +147,6 @@ function firstChoice(payload: JsonRecord): JsonRecord | null {
   return choice;
 }
 
-function choiceText(choice: JsonRecord): string {
-  if (choice.text === undefined || choice.text === null) return '';
-  if (typeof choice.text !== 'string') throw unparseable();
-  return choice.text;
-}
-
 export class OpenAiCompletionsProvider implements LlmProvider {
   readonly kind: CompletionsDialect['kind'];
   readonly upstreamLabel: string;
@@ -112,29 +163,31 @@ export class OpenAiCompletionsProvider implements LlmProvider {
   }
 
   async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
+    const endpoint = endpointFor(params);
     const res = await this.http.request({
       method: 'POST',
-      path: '/v1/completions',
-      json: this.requestBody(params, false),
+      path: endpoint.path,
+      json: this.requestBody(endpoint, params, false),
       signal,
     });
     const payload = await res.json();
     if (!isRecord(payload)) throw unparseable();
     if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
     const choice = firstChoice(payload);
-    if (!choice || typeof choice.text !== 'string') throw unparseable();
+    if (!choice) throw unparseable();
     return {
-      output: choice.text,
+      output: endpoint.text(choice),
       finishReason: mapFinishReason(choice.finish_reason),
       usage: parseUsage(payload.usage),
     };
   }
 
   async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
+    const endpoint = endpointFor(params);
     const res = await this.http.request({
       method: 'POST',
-      path: '/v1/completions',
-      json: this.requestBody(params, true),
+      path: endpoint.path,
+      json: this.requestBody(endpoint, params, true),
       signal,
     });
     let finishReason: FinishReason | null = null;
@@ -153,7 +206,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
       if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
       const choice = firstChoice(payload);
       if (choice) {
-        const text = choiceText(choice);
+        const text = endpoint.delta(choice);
         if (text !== '') {
           textChunks += 1;
           yield { type: 'delta', text };
@@ -184,10 +237,14 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     return this.http.close();
   }
 
-  protected requestBody(params: GenerationParams, stream: boolean): JsonRecord {
+  private requestBody(
+    endpoint: CompletionsEndpoint,
+    params: GenerationParams,
+    stream: boolean,
+  ): JsonRecord {
     const body: JsonRecord = {
       model: this.model.upstreamModel,
-      prompt: params.prompt,
+      ...endpoint.input(params),
       max_tokens: params.maxNewTokens,
       temperature: params.temperature,
       top_p: params.topP,

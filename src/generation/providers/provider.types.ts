@@ -5,9 +5,25 @@
  */
 import type { ModelConfig, ProviderKind } from '../../config/models.types';
 
-/** Request parameters after validation and defaults: providers never see `undefined`. */
+/** One chat message; content parts were already flattened to one string by the HTTP layer. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/**
+ * Request parameters after validation and defaults: providers never see `undefined`.
+ *
+ * A request is a chat request when `messages` is present and non-empty: providers then send the
+ * messages to the backend's chat endpoint (or render them with the model's chat template) and
+ * ignore `prompt` (callers may set it to '' or to a rendering for logs). Everything else (the
+ * sampling fields, streaming, abort, usage, finish reason, errors) has the same contract for
+ * both kinds of request.
+ */
 export interface GenerationParams {
   prompt: string;
+  /** Chat messages, in order; see above. */
+  messages?: ChatMessage[];
   maxNewTokens: number;
   temperature: number;
   topP: number;
@@ -16,6 +32,11 @@ export interface GenerationParams {
   /** Possibly empty; at most 4 strings. */
   stop: string[];
   seed: number | null;
+}
+
+/** The chat messages of a chat request, or null for a plain completion. */
+export function chatMessagesOf(params: GenerationParams): ChatMessage[] | null {
+  return params.messages && params.messages.length > 0 ? params.messages : null;
 }
 
 export type FinishReason = 'stop' | 'length';

@@ -14,15 +14,53 @@
  * ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING_FLAG, so we fall back to a vm.Script compiled with
  * importModuleDynamically = vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, which runs the
  * import() with Node's own ESM loader (prints one ExperimentalWarning, tests only).
+ *
+ * Chat requests (`params.messages`) are rendered to a prompt, then run exactly like a completion
+ * (same sampler, stop strings, streaming, abort, usage; prompt tokens = the rendered prompt's
+ * tokens including BOS):
+ * - When the GGUF has a chat template (`tokenizer.chat_template`), it is rendered with
+ *   node-llama-cpp's JinjaTemplateChatWrapper, followed by the template's generation prompt
+ *   (`add_generation_prompt`). Message contents are tokenized as plain text (a "<s>" or
+ *   "<|im_start|>" typed by a user never becomes a control token); the template's own text is
+ *   tokenized with special tokens. Behaviour of that wrapper a caller can see: consecutive
+ *   messages of the same role are joined into one (contents separated by "\n\n"); a template
+ *   that rejects system messages gets them as a user message
+ *   ("### System message\n\n{content}\n\n----" + "\n\n" + the next user message); the template
+ *   decides the BOS token (`{{ bos_token }}`), and exactly one BOS starts the prompt when the
+ *   model adds one (tokenizer.ggml.add_bos_token). The turn ends at the model's end-of-generation
+ *   token (llama.cpp's EOG set, e.g. <|eot_id|>, <|im_end|>), as with a completion. A template
+ *   that fails to load falls back to the plain template below (`info.chatTemplate` says which
+ *   one is used, `info.chatTemplateError` why); one that fails on a given conversation (e.g.
+ *   "roles must alternate") rejects that request with BackendResponseError (status 400).
+ * - Otherwise the plain template (PLAIN_CHAT_TEMPLATE), each message as
+ *   "### System:\n{content}\n\n", "### User:\n{content}\n\n" or "### Assistant:\n{content}\n\n",
+ *   then "### Assistant:\n". E.g. [system "Be brief.", user "Hi"] renders
+ *   "### System:\nBe brief.\n\n### User:\nHi\n\n### Assistant:\n". A model without a template is
+ *   usually a base model that would go on to write the next turn, so "\n\n### User:" and
+ *   "\n### User:" are added to the request's stop strings (the answer ends before them, finish
+ *   "stop").
+ * With either template, a conversation that ends with an assistant message is continued: that
+ * message is left open (no end of turn, no new assistant header) and the output extends it.
  */
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import * as vm from 'node:vm';
-import type { Llama, LlamaCompletion, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import type {
+  ChatHistoryItem,
+  JinjaTemplateChatWrapper,
+  Llama,
+  LlamaCompletion,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaModel,
+  Token,
+} from 'node-llama-cpp';
 import type { LlamaCppConfig, ModelConfig } from '../../../config/models.types';
 import { BackendBusyError, BackendResponseError, BackendUnreachableError } from '../backend.errors';
+import { chatMessagesOf } from '../provider.types';
 import type {
+  ChatMessage,
   FinishReason,
   GenerationParams,
   GenerationResult,
@@ -185,6 +223,45 @@ export class StopStringFilter {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Chat templates
+
+/** The template used when the GGUF has no (loadable) chat template; see the file comment. */
+export const PLAIN_CHAT_TEMPLATE = {
+  headers: { system: '### System:\n', user: '### User:\n', assistant: '### Assistant:\n' },
+  /** After each message's content, except an assistant message that ends the conversation. */
+  separator: '\n\n',
+  /** Added to the request's stop strings. */
+  stop: ['\n\n### User:', '\n### User:'],
+} as const;
+
+/** Renders messages with PLAIN_CHAT_TEMPLATE (without the BOS token the engine adds). */
+export function renderPlainChat(messages: readonly ChatMessage[]): string {
+  const { headers, separator } = PLAIN_CHAT_TEMPLATE;
+  const last = messages[messages.length - 1];
+  const continued = last?.role === 'assistant';
+  let text = '';
+  messages.forEach((m, i) => {
+    text += headers[m.role] + m.content;
+    if (!(continued && i === messages.length - 1)) text += separator;
+  });
+  return continued ? text : text + headers.assistant;
+}
+
+/** Our messages as node-llama-cpp chat history, ending with the (possibly empty) model turn. */
+function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = messages.map((m): ChatHistoryItem => {
+    if (m.role === 'system') return { type: 'system', text: m.content };
+    if (m.role === 'user') return { type: 'user', text: m.content };
+    return { type: 'model', response: [m.content] };
+  });
+  if (messages[messages.length - 1]?.role !== 'assistant') history.push({ type: 'model', response: [] });
+  return history;
+}
+
+/** How chat requests are rendered for this model. */
+type ChatRenderer = { kind: 'gguf'; wrapper: JinjaTemplateChatWrapper } | { kind: 'plain' };
+
+// ---------------------------------------------------------------------------------------------
 // The provider
 
 interface Slot {
@@ -210,6 +287,18 @@ export interface LlamaCppProviderInfo {
   threads: number;
   maxQueue: number;
   loadMs: number;
+  /** The chat template in use: the GGUF's own, or the plain documented one. */
+  chatTemplate: 'gguf' | 'plain';
+  /** Why the GGUF's chat template could not be used (null when it is used or there is none). */
+  chatTemplateError: string | null;
+}
+
+/** A request's input, ready for the engine. */
+interface EngineInput {
+  /** Without the BOS token LlamaCompletion prepends. */
+  tokens: Token[];
+  /** Stop strings added to the request's own (the plain chat template's). */
+  extraStops: readonly string[];
 }
 
 const SEED_SPACE = 0x1_0000_0000;
@@ -236,6 +325,7 @@ export class LlamaCppProvider implements LlmProvider {
   private model: LlamaModel | null = null;
   private context: LlamaContext | null = null;
   private bosToken: Token | null = null;
+  private chat: ChatRenderer = { kind: 'plain' };
   private readonly free: Slot[] = [];
   private readonly waiters: Waiter[] = [];
   /** Generations holding a sequence: their internal abort controllers and completion promises. */
@@ -311,6 +401,8 @@ export class LlamaCppProvider implements LlmProvider {
         this.free.push({ sequence, completion: new nlc.LlamaCompletion({ contextSequence: sequence }) });
       }
       this.bosToken = beginningToken(this.model);
+      const chat = loadChatTemplate(nlc, header);
+      this.chat = chat.renderer;
       this._info = {
         modelPath,
         generatedModel,
@@ -320,6 +412,8 @@ export class LlamaCppProvider implements LlmProvider {
         threads,
         maxQueue: Math.max(0, this.cfg.maxQueue),
         loadMs: Date.now() - started,
+        chatTemplate: chat.renderer.kind,
+        chatTemplateError: chat.error,
       };
       this.state = 'ready';
     } catch (err) {
@@ -493,10 +587,9 @@ export class LlamaCppProvider implements LlmProvider {
     if (!Number.isInteger(params.maxNewTokens) || params.maxNewTokens < 1) {
       throw new BackendResponseError(`max_new_tokens must be a positive integer (got ${params.maxNewTokens})`, 400);
     }
-    // Tokenize exactly as LlamaCompletion would for a string input; LlamaCompletion prepends the
-    // BOS token itself when the model asks for it (tokenizer.ggml.add_bos_token), so we count
-    // it but do not add it (that would double it).
-    const tokens = model.tokenize(params.prompt, false, this.bosToken !== null ? 'trimLeadingSpace' : undefined);
+    const { tokens, extraStops } = this.engineInput(model, params);
+    // LlamaCompletion prepends the BOS token itself when the model asks for it
+    // (tokenizer.ggml.add_bos_token), so we count it but do not add it (that would double it).
     const promptTokens = tokens.length + (this.bosToken !== null ? 1 : 0);
     if (promptTokens === 0) throw new BackendResponseError('the prompt is empty', 400);
     if (promptTokens + params.maxNewTokens > contextSize) {
@@ -517,7 +610,8 @@ export class LlamaCppProvider implements LlmProvider {
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
-      const work = this.runOnSlot(slot, tokens, promptTokens, params, signal, ctl, onDelta).finally(() => {
+      const stop = extraStops.length > 0 ? [...params.stop, ...extraStops] : params.stop;
+      const work = this.runOnSlot(slot, tokens, promptTokens, { ...params, stop }, signal, ctl, onDelta).finally(() => {
         signal.removeEventListener('abort', onAbort);
         this.running.delete(ctl);
         this.release(slot);
@@ -525,6 +619,41 @@ export class LlamaCppProvider implements LlmProvider {
       this.running.set(ctl, work);
       work.then(resolve, reject);
     });
+  }
+
+  /**
+   * What the engine runs for these parameters: the prompt as text with special tokens written
+   * out (e.g. "<s>"), without the BOS token the engine adds (for a chat request, the rendered
+   * template), and the stop strings in effect (the request's, plus the plain chat template's).
+   */
+  renderInput(params: GenerationParams): { prompt: string; stop: string[] } {
+    if (this.state !== 'ready' || !this.model) throw new Error('embedded engine is not loaded');
+    const { tokens, extraStops } = this.engineInput(this.model, params);
+    return { prompt: this.model.detokenize(tokens, true), stop: [...params.stop, ...extraStops] };
+  }
+
+  private engineInput(model: LlamaModel, params: GenerationParams): EngineInput {
+    const trim = this.bosToken !== null ? 'trimLeadingSpace' : undefined;
+    const messages = chatMessagesOf(params);
+    if (!messages) {
+      // Tokenized exactly as LlamaCompletion would for a string input.
+      return { tokens: model.tokenize(params.prompt, false, trim), extraStops: [] };
+    }
+    if (this.chat.kind === 'plain') {
+      return { tokens: model.tokenize(renderPlainChat(messages), false, trim), extraStops: PLAIN_CHAT_TEMPLATE.stop };
+    }
+    let tokens: Token[];
+    try {
+      const { contextText } = this.chat.wrapper.generateContextState({ chatHistory: toChatHistory(messages) });
+      tokens = contextText.tokenize(model.tokenizer, trim);
+    } catch (err) {
+      throw new BackendResponseError(`the chat template failed: ${errorMessage(err).slice(0, 200)}`, 400, {
+        cause: err,
+      });
+    }
+    // The template's own BOS ({{ bos_token }}) is the one LlamaCompletion adds.
+    if (this.bosToken !== null && tokens[0] === this.bosToken) tokens = tokens.slice(1);
+    return { tokens, extraStops: [] };
   }
 
   private async runOnSlot(
@@ -599,6 +728,19 @@ export class LlamaCppProvider implements LlmProvider {
       completionTokens: used.usedOutputTokens,
     };
     return { output: filter.output, finishReason, usage };
+  }
+}
+
+/** The GGUF's chat template as a renderer, or the plain template (with the reason, if any). */
+function loadChatTemplate(nlc: NodeLlamaCpp, header: GgufHeader): { renderer: ChatRenderer; error: string | null } {
+  const template = header.metadata.get('tokenizer.chat_template');
+  if (typeof template !== 'string' || template.trim() === '') return { renderer: { kind: 'plain' }, error: null };
+  try {
+    // reasoning: null leaves the template's own thinking default alone, as vLLM and Ollama do.
+    const wrapper = new nlc.JinjaTemplateChatWrapper({ template, reasoning: null });
+    return { renderer: { kind: 'gguf', wrapper }, error: null };
+  } catch (err) {
+    return { renderer: { kind: 'plain' }, error: errorMessage(err).slice(0, 300) };
   }
 }
 

@@ -21,6 +21,11 @@
  * letter frequencies. The other 61 dimensions are random, so the continuation depends on the
  * prompt and on the sampler seed.
  *
+ * Chat template: none by default (chat requests then use the embedded engine's plain template);
+ * `{chatTemplate}` adds one as `tokenizer.chat_template`, e.g. TINY_CHAT_TEMPLATE. With the
+ * byte-level vocabulary its markers are plain bytes, so a rendered prompt of n ASCII characters
+ * is still n tokens (+ BOS).
+ *
  * Determinism: a seeded 32-bit PRNG and only + − × ÷ (no Math.random, no transcendental
  * functions), so the same seed gives byte-identical files on every platform.
  */
@@ -43,6 +48,19 @@ export const TINY_MODEL = {
   unknownTokenId: 0,
   spaceTokenId: 259,
 } as const;
+
+/**
+ * A small Jinja chat template in the style of real ones (BOS from the template, one header per
+ * message, a generation prompt): [system "S", user "U"] renders "<s><|system|>\nS\n<|user|>\nU\n<|assistant|>\n".
+ */
+export const TINY_CHAT_TEMPLATE =
+  "{{ bos_token }}{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '\n' }}" +
+  "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}";
+
+export interface TinyModelOptions {
+  /** Written as `tokenizer.chat_template` when set. */
+  chatTemplate?: string;
+}
 
 /** llama.cpp token types (tokenizer.ggml.token_type). */
 const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, BYTE: 6 } as const;
@@ -105,7 +123,7 @@ function outputBias(): Map<number, number> {
 const VOWELS = new Set('aeiouy');
 
 /** Builds the GGUF image of the tiny model for `seed`. */
-export function buildTinyModel(seed = 42): GgufWriter {
+export function buildTinyModel(seed = 42, options: TinyModelOptions = {}): GgufWriter {
   const { vocabSize: V, embeddingLength: E, blockCount: L, feedForwardLength: F } = TINY_MODEL;
   const H = TINY_MODEL.headCount;
   const headDim = E / H;
@@ -149,6 +167,7 @@ export function buildTinyModel(seed = 42): GgufWriter {
   w.addBool('tokenizer.ggml.add_bos_token', true);
   w.addBool('tokenizer.ggml.add_eos_token', false);
   w.addBool('tokenizer.ggml.add_space_prefix', false);
+  if (options.chatTemplate !== undefined) w.addString('tokenizer.chat_template', options.chatTemplate);
 
   // Token embeddings: rows of E floats. Dims 0..2 are the feature channels described above.
   const embd = new Float32Array(V * E);
@@ -219,14 +238,18 @@ export function buildTinyModel(seed = 42): GgufWriter {
  * rename), creating the directory if needed. Same seed → byte-identical file.
  * Returns the absolute path and the size in bytes.
  */
-export function writeTinyModel(path: string, seed = 42): { path: string; bytes: number } {
+export function writeTinyModel(
+  path: string,
+  seed = 42,
+  options: TinyModelOptions = {},
+): { path: string; bytes: number } {
   if (endianness() !== 'LE') throw new Error('writeTinyModel: big-endian hosts are not supported');
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new RangeError(`writeTinyModel: seed must be an integer in [0, 2^32), got ${seed}`);
   }
   const target = resolve(path);
   mkdirSync(dirname(target), { recursive: true });
-  const chunks = buildTinyModel(seed).toChunks();
+  const chunks = buildTinyModel(seed, options).toChunks();
   const tmp = `${target}.tmp-${process.pid}-${Date.now().toString(36)}`;
   let bytes = 0;
   const fd = openSync(tmp, 'w', 0o644);
