@@ -12,6 +12,8 @@ import { LoggingModule } from './logging/logging.module';
 import type { AppLogger } from './logging/logger';
 import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
+import { QuotaModule } from './quota/quota.module';
+import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
 import { UsageModule } from './usage/usage.module';
 
@@ -28,6 +30,9 @@ export class AppModule {
         RedisModule,
         DatabaseModule.forRoot(config),
         AuthModule,
+        // After AuthModule: its guard (401) must run before the rate-limit guard (429).
+        RateLimitModule,
+        QuotaModule,
         UsageModule,
         AdminModule,
         ModelsModule,

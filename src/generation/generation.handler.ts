@@ -1,12 +1,24 @@
 /**
- * One generation request from HTTP in to HTTP out: resolve, call the backend, write JSON or
- * SSE, and abort the backend call the moment the client disconnects.
+ * One generation request from HTTP in to HTTP out: resolve, account, call the backend, write
+ * JSON or SSE, and abort the backend call the moment the client disconnects.
+ *
+ * Order of checks (API.md): authentication (401, ApiKeyGuard) → rate limit (429,
+ * RateLimitGuard) → request validation (400, pipe + resolve) → model (404/403, resolve) →
+ * quota (402, usage.begin) → cache → backend.
+ *
+ * What a generation costs (UsageAccounting): one request unit, reserved before the backend is
+ * called; the real tokens once it is done. Given back (free) when the backend fails (5xx,
+ * timeout, unreachable, also mid-stream), when the client leaves before any output, or on any
+ * other error. A stream the client cuts after some output is charged for what was produced
+ * (usage-estimate.ts).
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Response } from 'express';
 import { errorBody } from '../common/error-body';
 import type { AppRequest } from '../common/request-context';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
+import { type GenerationUsage, UsageAccounting } from '../usage/usage-accounting';
+import { cutStreamUsage } from '../usage/usage-estimate';
 import type { GenerateRequestDto } from './dto/generate.dto';
 import { generateResponse, generationId } from './dto/generate-response';
 import { ClientDisconnected, toGenerationError } from './generation.errors';
@@ -26,19 +38,36 @@ function disconnectSignal(res: Response): AbortSignal {
 export class GenerationHandler {
   constructor(
     private readonly generation: GenerationService,
+    private readonly accounting: UsageAccounting,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
   ) {}
 
   async handle(dto: GenerateRequestDto, req: AppRequest, res: Response): Promise<void> {
-    const request = this.generation.resolve(dto, req.ctx.apiKey!);
+    const key = req.ctx.apiKey!;
     const clientSignal = disconnectSignal(res);
-    if (request.stream) await this.stream(request, req, res, clientSignal);
-    else await this.complete(request, res, clientSignal);
+    const request = this.generation.resolve(dto, key);
+    const usage = await this.accounting.begin(key, request.model.name);
+    try {
+      for (const [name, value] of Object.entries(usage.headers)) res.setHeader(name, value);
+      // Completion cache: look up here. A hit answers with `cached: true` and is settled with
+      // `usage.complete({ promptTokens: 0, completionTokens: 0 }, { cached: true })`.
+      if (request.stream) await this.stream(request, req, res, clientSignal, usage);
+      else await this.complete(request, res, clientSignal, usage);
+    } finally {
+      await usage.release(); // does nothing once the generation was charged
+    }
   }
 
-  private async complete(request: ResolvedRequest, res: Response, clientSignal: AbortSignal): Promise<void> {
+  private async complete(
+    request: ResolvedRequest,
+    res: Response,
+    clientSignal: AbortSignal,
+    usage: GenerationUsage,
+  ): Promise<void> {
     try {
       const served = await this.generation.generate(request.model, request.params, clientSignal);
+      // Charged before answering, so a client that has its answer also sees it accounted.
+      await usage.complete(served.value.usage, { model: served.model.name });
       res.status(200).json(generateResponse(generationId(), served.model.name, served.value, false));
     } catch (error) {
       if (clientSignal.aborted) return; // nobody to answer
@@ -46,23 +75,48 @@ export class GenerationHandler {
     }
   }
 
-  private async stream(request: ResolvedRequest, req: AppRequest, res: Response, clientSignal: AbortSignal): Promise<void> {
+  private async stream(
+    request: ResolvedRequest,
+    req: AppRequest,
+    res: Response,
+    clientSignal: AbortSignal,
+    usage: GenerationUsage,
+  ): Promise<void> {
     const id = generationId();
     const sse = new SseWriter(res);
     let output = '';
+    let deltas = 0;
+    let servedBy = request.model.name;
     try {
       for await (const { model, value: chunk } of this.generation.stream(request.model, request.params, clientSignal)) {
+        servedBy = model.name;
         if (chunk.type === 'delta') {
+          if (chunk.text !== '') deltas += 1;
           output += chunk.text;
           await sse.event({ id, model: model.name, delta: chunk.text });
         } else {
-          const body = generateResponse(id, model.name, { output, finishReason: chunk.finishReason, usage: chunk.usage }, false);
+          await usage.complete(chunk.usage, { model: model.name });
+          const body = generateResponse(
+            id,
+            model.name,
+            { output, finishReason: chunk.finishReason, usage: chunk.usage },
+            false,
+          );
           await sse.event({ ...body, done: true });
         }
       }
       await sse.done();
     } catch (error) {
-      if (clientSignal.aborted) return;
+      if (clientSignal.aborted) {
+        // Cut off by the client: charged for what was produced; nothing produced is free.
+        if (deltas > 0) {
+          await usage.complete(cutStreamUsage(request.params.prompt, deltas, request.params.maxNewTokens), {
+            model: servedBy,
+          });
+        }
+        return;
+      }
+      await usage.release(); // a failed generation is free, also after some output
       const appError = toGenerationError(error, request.model.name);
       if (!sse.hasStarted) throw appError;
       if (appError.code === 'internal_error') {

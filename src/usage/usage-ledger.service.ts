@@ -1,7 +1,11 @@
-/** Reads the per-key, per-UTC-day, per-model usage ledger (table key_usage_daily). */
+/**
+ * Reads the per-key, per-UTC-day, per-model usage ledger (table key_usage_daily). This
+ * replica's pending sums are written first; other replicas' appear within a flush interval.
+ */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { UsageLedgerWriter } from './usage-ledger.writer';
 
 export interface DailyUsage {
   date: string;
@@ -23,10 +27,14 @@ interface DailyUsageRow {
 
 @Injectable()
 export class UsageLedgerService {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly writer: UsageLedgerWriter,
+  ) {}
 
   /** Days in [from, to] (inclusive, YYYY-MM-DD), oldest first, then by model. */
   async daily(keyId: string, from: string, to: string): Promise<DailyUsage[]> {
+    await this.writer.flush();
     const rows: DailyUsageRow[] = await this.db.query(
       `SELECT to_char(day, 'YYYY-MM-DD') AS date, model, requests, cached_requests, prompt_tokens, completion_tokens
          FROM key_usage_daily

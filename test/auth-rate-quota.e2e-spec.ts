@@ -1,0 +1,518 @@
+/**
+ * Rate limits and quotas through HTTP (the seed's test_auth_rate_quota): requests beyond a
+ * key's RPM get 429 and the window resets; generations consume quota, an exhausted quota gets
+ * 402 and the monthly reset is respected; the X-RateLimit-* / X-Quota-* headers; TPM; token
+ * charges (streams cut by the client included); failed generations are free; the usage
+ * ledger; and the order of checks. Time moves with the injected FakeClock, never by sleeping.
+ */
+import { request as httpRequest } from 'node:http';
+import { mockCompletion } from '../src/generation/providers/mock.provider';
+import { UsageAccounting } from '../src/usage/usage-accounting';
+import { startTestApp, type TestApp } from './harness/app';
+import { describeInProcess } from './harness/environment';
+import { adminAuth, createKey } from './harness/keys';
+import { listenOnLoopback } from './harness/listen';
+import { sseEvents } from './harness/sse';
+import { generationParams } from './fakes/model-config';
+import { sleep } from './fakes/fake-server';
+
+const MODELS = `default_model: mock-a
+models:
+  - name: mock-a
+    provider: mock
+    max_new_tokens: 64
+    default_max_new_tokens: 16
+  - name: mock-b
+    provider: mock
+    max_new_tokens: 64
+    default_max_new_tokens: 16
+  - name: mock-timeout
+    provider: mock
+    timeout_ms: 200
+`;
+
+const START = '2026-11-24T12:00:00.000Z';
+/** Generous RPM for tests about quotas, so the rate limit never interferes. */
+const NO_RPM = { rpm_limit: 100_000 };
+
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp({ modelsYaml: MODELS });
+}, 30_000);
+afterAll(() => app.close());
+beforeEach(() => app.clock.set(START));
+
+const generate = (key: string, body: Record<string, unknown> = { prompt: 'hello there' }) =>
+  app.http().post('/v1/generate').set('X-API-Key', key).send(body);
+
+async function keyView(
+  id: string,
+): Promise<{ usage: { requests: number; tokens: number; quota_reset_at: string }; quota_reset_at: string }> {
+  const res = await app
+    .http()
+    .get(`/admin/keys/${id}`)
+    .set(...adminAuth());
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+async function ledger(id: string, from = '2026-11-01', to = '2026-12-31'): Promise<Record<string, unknown>[]> {
+  const res = await app
+    .http()
+    .get(`/admin/keys/${id}/usage`)
+    .query({ from, to })
+    .set(...adminAuth());
+  expect(res.status).toBe(200);
+  return res.body.data;
+}
+
+/** Retries an assertion until it passes (for effects that follow a connection cut). */
+async function eventually(assertion: () => Promise<void>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await assertion();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(20);
+    }
+  }
+}
+
+/** Echo prompts make token counts exact: prompt = words incl. the tag, completion = the rest's words. */
+function echo(words: number): { prompt: string; tokens: number } {
+  const rest = Array.from({ length: words }, (_, i) => `w${i}`).join(' ');
+  return { prompt: `[mock:echo] ${rest}`, tokens: words + 1 + words };
+}
+
+describe('rate limits (RPM)', () => {
+  it('requests beyond the key’s rpm_limit get 429 rate_limit_exceeded with Retry-After', async () => {
+    const { key } = await createKey(app, { rpm_limit: 3 });
+    for (let i = 0; i < 3; i += 1) expect((await generate(key)).status).toBe(200);
+    const res = await generate(key);
+    expect(res.status).toBe(429);
+    expect(res.body.error).toMatchObject({ code: 'rate_limit_exceeded', type: 'rate_limit_error' });
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+  });
+
+  describeInProcess('windows', 'moves the injected clock', () => {
+    it('counts down X-RateLimit-Remaining, reports seconds until the window resets, and accepts again after it', async () => {
+      const { key } = await createKey(app, { rpm_limit: 2 });
+      const first = await generate(key);
+      expect(first.headers).toMatchObject({
+        'x-ratelimit-limit': '2',
+        'x-ratelimit-remaining': '1',
+        'x-ratelimit-reset': '60',
+      });
+      app.clock.advance(45_000);
+      expect((await generate(key)).headers).toMatchObject({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '15' });
+      const limited = await generate(key);
+      expect(limited.status).toBe(429);
+      expect(limited.headers).toMatchObject({
+        'retry-after': '15',
+        'x-ratelimit-limit': '2',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': '15',
+      });
+      app.clock.advance(14_999);
+      expect((await generate(key)).status).toBe(429);
+      app.clock.advance(1);
+      const again = await generate(key);
+      expect(again.status).toBe(200);
+      expect(again.headers).toMatchObject({ 'x-ratelimit-remaining': '1', 'x-ratelimit-reset': '60' });
+    });
+
+    it('keys without rpm_limit get DEFAULT_RPM', async () => {
+      const small = await startTestApp({ env: { DEFAULT_RPM: '2' } });
+      try {
+        const { key } = await createKey(small);
+        const ok = await small.http().get('/v1/models').set('X-API-Key', key);
+        expect(ok.headers['x-ratelimit-limit']).toBe('2');
+        expect((await small.http().get('/v1/models').set('X-API-Key', key)).status).toBe(200);
+        expect((await small.http().get('/v1/models').set('X-API-Key', key)).status).toBe(429);
+      } finally {
+        await small.close();
+      }
+    }, 30_000);
+
+    it('every authenticated /v1/* request counts: GET /v1/models and rejected requests too; keys are independent', async () => {
+      const { key } = await createKey(app, { rpm_limit: 4 });
+      const other = await createKey(app, { rpm_limit: 4 });
+      expect((await app.http().get('/v1/models').set('X-API-Key', key)).status).toBe(200);
+      expect((await generate(key, { prompt: 5 })).status).toBe(400);
+      expect((await generate(key, { prompt: 'p', model: 'nope' })).status).toBe(404);
+      expect((await generate(key, { prompt: '[mock:error] p' })).status).toBe(502);
+      expect((await app.http().get('/v1/models').set('X-API-Key', key)).status).toBe(429);
+      expect((await generate(other.key)).headers['x-ratelimit-remaining']).toBe('3');
+    });
+
+    it('X-RateLimit-* are on every authenticated /v1/* response, errors included, and on no other', async () => {
+      const { key } = await createKey(app, { rpm_limit: 50 });
+      const exhausted = await createKey(app, { rpm_limit: 50, monthly_quota: 0 });
+      const restricted = await createKey(app, { rpm_limit: 50, models: ['mock-b'] });
+      const responses = [
+        await generate(key),
+        await generate(key, { prompt: 'p', stream: true }),
+        await app.http().get('/v1/models').set('X-API-Key', key),
+        await generate(key, { prompt: 'p', temperature: 7 }),
+        await app
+          .http()
+          .post('/v1/generate')
+          .set('X-API-Key', key)
+          .set('Content-Type', 'application/json')
+          .send('{nope'),
+        await generate(key, { prompt: 'p', model: 'nope' }),
+        await generate(restricted.key, { prompt: 'p', model: 'mock-a' }),
+        await generate(exhausted.key),
+        await generate(key, { prompt: '[mock:error] p' }),
+        await generate(key, { prompt: '[mock:unreachable] p' }),
+      ];
+      expect(responses.map((res) => res.status)).toEqual([200, 200, 200, 400, 400, 404, 403, 402, 502, 503]);
+      for (const res of responses) {
+        expect(res.headers).toEqual(
+          expect.objectContaining({
+            'x-ratelimit-limit': '50',
+            'x-ratelimit-remaining': expect.stringMatching(/^\d+$/),
+            'x-ratelimit-reset': '60',
+          }),
+        );
+      }
+      const unauthenticated = await app.http().post('/v1/generate').send({ prompt: 'p' });
+      const admin = await app
+        .http()
+        .get('/admin/keys')
+        .set(...adminAuth());
+      for (const res of [unauthenticated, admin]) expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+    });
+
+    it('a changed rpm_limit applies at once', async () => {
+      const { key, id } = await createKey(app, { rpm_limit: 1 });
+      expect((await generate(key)).status).toBe(200);
+      expect((await generate(key)).status).toBe(429);
+      await app
+        .http()
+        .patch(`/admin/keys/${id}`)
+        .set(...adminAuth())
+        .send({ rpm_limit: 3 })
+        .expect(200);
+      const res = await generate(key);
+      expect(res.status).toBe(200);
+      expect(res.headers['x-ratelimit-limit']).toBe('3');
+    });
+  });
+});
+
+describeInProcess('rate limits (TPM)', 'moves the injected clock', () => {
+  it('tokens are charged after a generation and checked before the next: over tpm_limit is 429 until the window resets', async () => {
+    const { key } = await createKey(app, { ...NO_RPM, tpm_limit: 30 });
+    const { prompt, tokens } = echo(9); // 19 tokens
+    const first = await generate(key, { prompt });
+    expect(first.body.usage.total_tokens).toBe(tokens);
+    expect((await generate(key, { prompt })).status).toBe(200); // 19 < 30 before it; 38 after
+    const limited = await generate(key, { prompt });
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('rate_limit_exceeded');
+    expect(limited.body.error.message).toMatch(/tokens per minute/);
+    expect(limited.headers['retry-after']).toBe('60');
+    app.clock.advance(60_000);
+    expect((await generate(key, { prompt })).status).toBe(200);
+  });
+
+  it('keys without tpm_limit are not limited by tokens', async () => {
+    const { key } = await createKey(app, NO_RPM);
+    for (let i = 0; i < 5; i += 1) expect((await generate(key, { prompt: echo(30).prompt })).status).toBe(200);
+  });
+});
+
+describe('quotas', () => {
+  it('generations consume quota; an exhausted quota is 402 quota_exhausted naming the reset time', async () => {
+    const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 2 });
+    expect((await generate(key)).status).toBe(200);
+    expect((await generate(key)).status).toBe(200);
+    const res = await generate(key);
+    expect(res.status).toBe(402);
+    expect(res.body.error).toMatchObject({ code: 'quota_exhausted', type: 'quota_error' });
+    const { usage } = await keyView(id);
+    expect(res.body.error.message).toContain(usage.quota_reset_at);
+    expect(usage.requests).toBe(2);
+  });
+
+  describeInProcess('periods and headers', 'moves the injected clock', () => {
+    it('X-Quota-Limit / -Remaining / -Reset on responses of keys with a quota, none without', async () => {
+      const { key } = await createKey(app, { ...NO_RPM, monthly_quota: 2 });
+      const first = await generate(key);
+      expect(first.headers).toMatchObject({
+        'x-quota-limit': '2',
+        'x-quota-remaining': '1',
+        'x-quota-reset': '2026-12-01T00:00:00.000Z',
+      });
+      const streamed = await generate(key, { prompt: 'p', stream: true });
+      expect(streamed.headers).toMatchObject({ 'x-quota-remaining': '0' });
+      const refused = await generate(key);
+      expect(refused.headers).toMatchObject({
+        'x-quota-limit': '2',
+        'x-quota-remaining': '0',
+        'x-quota-reset': '2026-12-01T00:00:00.000Z',
+      });
+      expect(refused.body.error.message).toContain('2026-12-01T00:00:00.000Z');
+      const unlimited = await createKey(app, NO_RPM);
+      expect(Object.keys((await generate(unlimited.key)).headers).filter((name) => name.startsWith('x-quota'))).toEqual(
+        [],
+      );
+    });
+
+    it('the monthly reset is respected: at quota_reset_at a new period starts with zero usage', async () => {
+      const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
+      expect((await generate(key)).status).toBe(200);
+      app.clock.set('2026-11-30T23:59:59.999Z');
+      expect((await generate(key)).status).toBe(402);
+      app.clock.set('2026-12-01T00:00:00.000Z');
+      const next = await generate(key);
+      expect(next.status).toBe(200);
+      expect(next.headers['x-quota-reset']).toBe('2027-01-01T00:00:00.000Z');
+      const view = await keyView(id);
+      expect(view.usage).toEqual({
+        requests: 1,
+        tokens: next.body.usage.total_tokens,
+        quota_reset_at: '2027-01-01T00:00:00.000Z',
+      });
+      expect(view.quota_reset_at).toBe('2027-01-01T00:00:00.000Z');
+      expect((await generate(key)).status).toBe(402);
+    });
+
+    it('the admin view shows a period that ended as fresh before any request rolls it over', async () => {
+      const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 5 });
+      await generate(key);
+      app.clock.set('2026-12-03T00:00:00.000Z');
+      expect((await keyView(id)).usage).toEqual({ requests: 0, tokens: 0, quota_reset_at: '2027-01-01T00:00:00.000Z' });
+    });
+  });
+
+  it('failed generations are free: 502, 503 and 504 give the unit back', async () => {
+    const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
+    expect((await generate(key, { prompt: '[mock:error] p' })).status).toBe(502);
+    expect((await generate(key, { prompt: '[mock:unreachable] p' })).status).toBe(503);
+    expect((await generate(key, { prompt: '[mock:hang] p', model: 'mock-timeout' })).status).toBe(504);
+    expect((await generate(key, { prompt: '[mock:error] p', stream: true })).status).toBe(502);
+    expect((await keyView(id)).usage.requests).toBe(0);
+    expect((await generate(key)).status).toBe(200);
+    expect((await generate(key)).status).toBe(402);
+  });
+
+  it('a stream that fails after some output is free too', async () => {
+    const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
+    const res = await generate(key, { prompt: '[mock:fail-after:3] tell me more', stream: true });
+    const events = sseEvents(res.text);
+    expect(events.at(-2)).toMatchObject({ error: { code: 'backend_error' } });
+    expect((await keyView(id)).usage).toMatchObject({ requests: 0, tokens: 0 });
+  });
+
+  it('requests refused before the quota step (400, 404, 403) use no quota', async () => {
+    const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1, models: ['mock-a'] });
+    expect((await generate(key, { prompt: '' })).status).toBe(400);
+    expect((await generate(key, { prompt: 'p', model: 'nope' })).status).toBe(404);
+    expect((await generate(key, { prompt: 'p', model: 'mock-b' })).status).toBe(403);
+    expect((await keyView(id)).usage.requests).toBe(0);
+    expect((await generate(key)).status).toBe(200);
+  });
+
+  it('tokens are charged with the real usage, streams included', async () => {
+    const { key, id } = await createKey(app, NO_RPM);
+    const plain = await generate(key, { prompt: 'count my tokens' });
+    const streamed = await generate(key, { prompt: 'count these too', stream: true });
+    const final = sseEvents(streamed.text).at(-2) as { usage: { total_tokens: number } };
+    expect((await keyView(id)).usage).toMatchObject({
+      requests: 2,
+      tokens: plain.body.usage.total_tokens + final.usage.total_tokens,
+    });
+  });
+
+  it('an exhausted token quota is 402 (checked before, charged after: the last request may overshoot)', async () => {
+    const { key, id } = await createKey(app, { ...NO_RPM, monthly_token_quota: 30 });
+    const { prompt, tokens } = echo(9); // 19 tokens
+    const first = await generate(key, { prompt });
+    expect(first.headers).toMatchObject({
+      'x-quota-limit': '30',
+      'x-quota-remaining': '30',
+      'x-quota-tokens-limit': '30',
+    });
+    expect((await generate(key, { prompt })).headers['x-quota-tokens-remaining']).toBe(String(30 - tokens));
+    const refused = await generate(key, { prompt });
+    expect(refused.status).toBe(402);
+    expect(refused.body.error.message).toMatch(/token quota of 30/);
+    expect((await keyView(id)).usage.tokens).toBe(2 * tokens);
+  });
+});
+
+describeInProcess('client disconnects', 'cuts raw connections to the in-process server', () => {
+  let baseUrl: string;
+  beforeAll(async () => {
+    baseUrl = await listenOnLoopback(app);
+  });
+
+  /** Starts a POST /v1/generate; counts the SSE deltas received; `cut()` destroys the connection. */
+  function open(key: string, body: Record<string, unknown>) {
+    let deltas = 0;
+    const req = httpRequest(`${baseUrl}/v1/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
+    });
+    req.on('error', () => undefined);
+    req.on('response', (res) =>
+      res.on('data', (chunk: Buffer) => (deltas += (chunk.toString().match(/"delta"/g) ?? []).length)),
+    );
+    req.end(JSON.stringify(body));
+    return { deltas: () => deltas, cut: () => req.destroy() };
+  }
+
+  async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+      await sleep(10);
+    }
+  }
+
+  it('a stream cut by the client is charged for what was produced, never more', async () => {
+    const { key, id } = await createKey(app, NO_RPM);
+    const prompt = '[mock:slow:150] a long story please';
+    const full = mockCompletion(generationParams({ prompt, maxNewTokens: 64, temperature: 1, topP: 1, topK: 0 }));
+    expect(full.usage.completionTokens).toBeGreaterThan(6);
+    const stream = open(key, { prompt, stream: true, max_new_tokens: 64 });
+    await waitUntil(() => stream.deltas() >= 3);
+    stream.cut();
+    await eventually(async () => expect(await ledger(id)).toHaveLength(1));
+    const [row] = await ledger(id);
+    expect(row).toMatchObject({ requests: 1, prompt_tokens: 5 });
+    expect(row.completion_tokens).toBeGreaterThanOrEqual(3);
+    expect(row.completion_tokens).toBeLessThan(full.usage.completionTokens);
+    expect((await keyView(id)).usage).toEqual(
+      expect.objectContaining({ requests: 1, tokens: 5 + (row.completion_tokens as number) }),
+    );
+  });
+
+  it.each([
+    ['streamed', true],
+    ['not streamed', false],
+  ])('a client that leaves before any output (%s) is not charged', async (_label, streamed) => {
+    const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
+    const pending = open(key, { prompt: '[mock:hang] p', stream: streamed });
+    await waitUntil(async () => (await keyView(id)).usage.requests === 1); // reserved, backend hanging
+    pending.cut();
+    await waitUntil(async () => (await keyView(id)).usage.requests === 0);
+    expect(await ledger(id)).toEqual([]);
+    expect((await generate(key)).status).toBe(200);
+  });
+});
+
+describe('usage ledger', () => {
+  it('aggregates per key, UTC day and model: requests, cached requests, prompt and completion tokens', async () => {
+    const { key, id } = await createKey(app, NO_RPM);
+    const a1 = await generate(key, { prompt: 'first on a' });
+    const a2 = await generate(key, { prompt: 'second on a', stream: true });
+    const b1 = await generate(key, { prompt: 'one on b', model: 'mock-b' });
+    await generate(key, { prompt: '[mock:error] failed, not counted' });
+    const a2Final = sseEvents(a2.text).at(-2) as typeof a1.body;
+    const rows = await ledger(id);
+    const today = app.clock.now().toISOString().slice(0, 10);
+    expect(rows).toEqual([
+      {
+        date: today,
+        model: 'mock-a',
+        requests: 2,
+        cached_requests: 0,
+        prompt_tokens: a1.body.usage.prompt_tokens + a2Final.usage.prompt_tokens,
+        completion_tokens: a1.body.usage.completion_tokens + a2Final.usage.completion_tokens,
+      },
+      {
+        date: today,
+        model: 'mock-b',
+        requests: 1,
+        cached_requests: 0,
+        prompt_tokens: b1.body.usage.prompt_tokens,
+        completion_tokens: b1.body.usage.completion_tokens,
+      },
+    ]);
+  });
+
+  describeInProcess('days and cache hits', 'moves the injected clock and uses the accounting service', () => {
+    it('a new UTC day starts a new row', async () => {
+      const { key, id } = await createKey(app, NO_RPM);
+      app.clock.set('2026-11-24T23:59:59.000Z');
+      await generate(key);
+      app.clock.set('2026-11-25T00:00:00.000Z');
+      await generate(key);
+      await generate(key);
+      expect((await ledger(id)).map((row) => [row.date, row.requests])).toEqual([
+        ['2026-11-24', 1],
+        ['2026-11-25', 2],
+      ]);
+    });
+
+    it('complete(…, {cached: true}) uses one request unit and no tokens, and counts a cached request', async () => {
+      const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 5, tpm_limit: 1 });
+      const accounting = app.app!.get(UsageAccounting);
+      const apiKey = {
+        id,
+        name: 'k',
+        rpmLimit: null,
+        tpmLimit: 1,
+        monthlyQuota: 5,
+        monthlyTokenQuota: null,
+        models: null,
+        active: true,
+        expiresAt: null,
+        revokedAt: null,
+      };
+      const usage = await accounting.begin(apiKey, 'mock-a');
+      await usage.complete({ promptTokens: 7, completionTokens: 9 }, { cached: true });
+      await usage.release(); // after complete: no effect
+      expect((await keyView(id)).usage).toMatchObject({ requests: 1, tokens: 0 });
+      expect(await ledger(id)).toEqual([
+        expect.objectContaining({ requests: 1, cached_requests: 1, prompt_tokens: 0, completion_tokens: 0 }),
+      ]);
+      expect((await generate(key)).status).toBe(200); // no tokens charged to the TPM window either
+    });
+  });
+});
+
+describe('order of checks', () => {
+  it('authentication (401) before the rate limit: the rate-limit guard runs after the key guard', async () => {
+    const { key } = await createKey(app, { rpm_limit: 1 });
+    expect((await generate(key)).status).toBe(200);
+    // Limited by the authenticated key: only possible when the key guard ran first.
+    expect((await generate(key)).status).toBe(429);
+    for (const res of [
+      await app.http().post('/v1/generate').send({ prompt: 'p' }),
+      await app.http().post('/v1/generate').set('X-API-Key', `${key}x`).send({ prompt: 'p' }),
+    ]) {
+      expect(res.status).toBe(401);
+      expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+    }
+  });
+
+  it('rate limit (429) before validation (400)', async () => {
+    const { key } = await createKey(app, { rpm_limit: 1 });
+    await generate(key);
+    expect((await generate(key, { prompt: 5, bogus: true })).status).toBe(429);
+    const malformed = await app
+      .http()
+      .post('/v1/generate')
+      .set('X-API-Key', key)
+      .set('Content-Type', 'application/json')
+      .send('{nope');
+    expect(malformed.status).toBe(429);
+  });
+
+  it('validation (400) and model (404/403) before quota (402); quota before the backend', async () => {
+    const { key } = await createKey(app, { ...NO_RPM, monthly_quota: 0, models: ['mock-a'] });
+    expect((await generate(key, { prompt: 'p', temperature: 9 })).status).toBe(400);
+    expect((await generate(key, { prompt: 'p', model: 'nope' })).status).toBe(404);
+    expect((await generate(key, { prompt: 'p', model: 'mock-b' })).status).toBe(403);
+    expect((await generate(key, { prompt: '[mock:error] p' })).status).toBe(402);
+    expect((await generate(key, { prompt: 'p', stream: true })).status).toBe(402);
+  });
+});
