@@ -39,6 +39,16 @@ describe('cacheKey', () => {
     expect(cacheKey({ ...model, provider: 'ollama' }, params)).not.toBe(base);
   });
 
+  it('covers chat messages: roles, contents and their order', () => {
+    const chat = { ...params, prompt: '', messages: [{ role: 'system' as const, content: 'be brief' }, { role: 'user' as const, content: 'hi' }] };
+    const keyOf = (messages: typeof chat.messages) => cacheKey(model, { ...chat, messages });
+    expect(keyOf(chat.messages)).toBe(cacheKey(model, { ...chat }));
+    expect(keyOf([chat.messages[1], chat.messages[0]])).not.toBe(keyOf(chat.messages));
+    expect(keyOf([{ role: 'user', content: 'be brief' }, chat.messages[1]])).not.toBe(keyOf(chat.messages));
+    expect(keyOf([chat.messages[0], { role: 'user', content: 'hello' }])).not.toBe(keyOf(chat.messages));
+    expect(keyOf(chat.messages)).not.toBe(base);
+  });
+
   it('treats stop as a set and seed 0 as different from no seed', () => {
     expect(cacheKey(model, { ...params, stop: ['a', 'b'] })).toBe(cacheKey(model, { ...params, stop: ['b', 'a', 'a'] }));
     expect(cacheKey(model, { ...params, seed: 0 })).not.toBe(base);

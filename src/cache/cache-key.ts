@@ -2,8 +2,8 @@
  * The canonical cache key: a SHA-256 over the model's identity (public name, provider and
  * upstream model) and every parameter that can change the output, after defaults are applied.
  * Omitting `temperature` and sending 1.0 give the same key; any other difference gives another.
- * Stop strings are a set (order and duplicates do not change the output). The prompt only ever
- * enters the hash: no store holds it in clear.
+ * Stop strings are a set (order and duplicates do not change the output). The prompt (or the
+ * chat messages) only ever enters the hash: no store holds it in clear.
  */
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../config/models.types';
@@ -19,6 +19,8 @@ export function cacheKey(model: ModelConfig, params: GenerationParams): string {
     model.provider,
     model.upstreamModel,
     params.prompt,
+    // Chat requests: the whole conversation, role by role.
+    (params.messages ?? []).map((message) => [message.role, message.content]),
     params.maxNewTokens,
     params.temperature,
     params.topP,

@@ -25,6 +25,10 @@ export function toGenerationError(error: unknown, model: string): AppError {
   if (isRetryable(error)) {
     return new AppError('backend_unavailable', `no upstream of model "${model}" could be reached`);
   }
+  if (error instanceof BackendResponseError && error.upstreamStatus === 400) {
+    // The backend refused the request itself (e.g. the prompt exceeds its context window).
+    return new AppError('invalid_request', `model "${model}" rejected the request: ${error.message}`);
+  }
   if (error instanceof BackendResponseError) {
     return new AppError('backend_error', `the backend of model "${model}" failed: ${error.message}`);
   }
