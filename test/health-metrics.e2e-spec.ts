@@ -187,6 +187,25 @@ describeInProcess('GET /metrics', 'sets METRICS_TOKEN and its own models', () =>
     }
   });
 
+  it('counts rate-limit rejections by reason and quota rejections by type', async () => {
+    const before = await scrape();
+    const limited = await createKey(app, { name: 'one per minute', rpm_limit: 1 });
+    const send = (apiKey: string) =>
+      app.http().post('/v1/generate').set('X-API-Key', apiKey).send({ prompt: 'limits' });
+    expect((await send(limited.key)).status).toBe(200);
+    expect((await send(limited.key)).status).toBe(429);
+    const quota = await createKey(app, { name: 'one per month', monthly_quota: 1 });
+    expect((await send(quota.key)).status).toBe(200);
+    expect((await send(quota.key)).status).toBe(402);
+    const after = await scrape();
+    const d = (name: string, labels: Record<string, string>): number =>
+      sampleSum(after, name, labels) - sampleSum(before, name, labels);
+    expect(d('rate_limit_rejections_total', { reason: 'rpm' })).toBe(1);
+    expect(d('rate_limit_rejections_total', { reason: 'tpm' })).toBe(0);
+    expect(d('quota_rejections_total', { type: 'requests' })).toBe(1);
+    expect(d('quota_rejections_total', { type: 'tokens' })).toBe(0);
+  });
+
   describeWhenWired('LLM metrics as generations flow', () => {
     it('counts successes with their duration and tokens, by serving model and provider', async () => {
       const before = await scrape();

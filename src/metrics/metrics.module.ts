@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics: one Registry per application (see metrics.registry.ts) holding the Node
  * process defaults, the HTTP metrics (HttpMetricsMiddleware on every path) and the LLM and
- * limit metrics (LlmMetricsService, injected by the generation path). @willsoto/nestjs-prometheus
- * wires the controller and collects the defaults, into our registry rather than the global one.
+ * limit metrics (LlmMetricsService, injected by the generation path; LimitMetrics counts the
+ * rate-limit module's LimitEvents). @willsoto/nestjs-prometheus wires the controller and
+ * collects the defaults, into our registry rather than the global one.
  */
 import {
   type DynamicModule,
@@ -14,6 +15,7 @@ import {
 } from '@nestjs/common';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import { HttpMetrics, HttpMetricsMiddleware } from './http-metrics.middleware';
+import { LimitMetrics } from './limit-metrics';
 import { LlmMetricsService } from './llm-metrics.service';
 import { MetricsTokenGuard } from './metrics-token.guard';
 import { MetricsController } from './metrics.controller';
@@ -34,7 +36,14 @@ export class MetricsModule implements NestModule {
           defaultMetrics: { enabled: true, config: { register: registry } },
         }),
       ],
-      providers: [registryProvider, HttpMetrics, HttpMetricsMiddleware, LlmMetricsService, MetricsTokenGuard],
+      providers: [
+        registryProvider,
+        HttpMetrics,
+        HttpMetricsMiddleware,
+        LlmMetricsService,
+        LimitMetrics,
+        MetricsTokenGuard,
+      ],
       exports: [registryProvider, LlmMetricsService, MetricsTokenGuard],
     };
   }
