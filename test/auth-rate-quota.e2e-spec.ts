@@ -7,7 +7,9 @@
  */
 import { request as httpRequest } from 'node:http';
 import { mockCompletion } from '../src/generation/providers/mock.provider';
+import { DataSource } from 'typeorm';
 import { UsageAccounting } from '../src/usage/usage-accounting';
+import { LEDGER_FLUSH_INTERVAL_MS } from '../src/usage/usage-ledger.writer';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
 import { adminAuth, createKey } from './harness/keys';
@@ -451,6 +453,31 @@ describe('usage ledger', () => {
         ['2026-11-25', 2],
       ]);
     });
+
+    it('pending sums are written at shutdown, after the last request and before the database closes', async () => {
+      const own = await startTestApp({
+        override: (builder) => builder.overrideProvider(LEDGER_FLUSH_INTERVAL_MS).useValue(0),
+      });
+      const db = own.app!.get(DataSource);
+      const query = db.query.bind(db);
+      const writes: string[] = [];
+      jest.spyOn(db, 'query').mockImplementation(async (sql: string, params?: Parameters<DataSource['query']>[1]) => {
+        const ledgerWrite = /INSERT INTO key_usage_daily/.test(sql);
+        try {
+          const result = await query(sql, params);
+          if (ledgerWrite) writes.push('written');
+          return result;
+        } catch (error) {
+          if (ledgerWrite) writes.push('failed');
+          throw error;
+        }
+      });
+      const { key } = await createKey(own, NO_RPM);
+      expect((await own.http().post('/v1/generate').set('X-API-Key', key).send({ prompt: 'p' })).status).toBe(200);
+      expect(writes).toEqual([]); // no timer, no write on the request path
+      await own.close();
+      expect(writes).toEqual(['written']);
+    }, 30_000);
 
     it('complete(…, {cached: true}) uses one request unit and no tokens, and counts a cached request', async () => {
       const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 5, tpm_limit: 1 });

@@ -10,7 +10,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
 
-export const FLUSH_INTERVAL_MS = 1000;
+/** How often pending sums are written, in ms (a provider, so tests can turn the timer off with 0). */
+export const LEDGER_FLUSH_INTERVAL_MS = Symbol('LEDGER_FLUSH_INTERVAL_MS');
+export const DEFAULT_FLUSH_INTERVAL_MS = 1000;
 /** Rows per INSERT statement (7 parameters each, far below PostgreSQL's 65535). */
 const ROWS_PER_STATEMENT = 500;
 
@@ -60,14 +62,16 @@ export class UsageLedgerWriter implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
+    @Inject(LEDGER_FLUSH_INTERVAL_MS) private readonly intervalMs: number = DEFAULT_FLUSH_INTERVAL_MS,
   ) {}
 
   onModuleInit(): void {
-    this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
+    if (this.intervalMs <= 0) return;
+    this.timer = setInterval(() => void this.flush(), this.intervalMs);
     this.timer.unref();
   }
 
-  /** Runs after the HTTP server closed and before the database is closed (shorter module distance). */
+  /** After the HTTP server has closed, before the database closes (see UsageLedgerModule). */
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;

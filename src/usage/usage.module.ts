@@ -2,11 +2,12 @@
 import { Global, Module } from '@nestjs/common';
 import { UsageAccounting } from './usage-accounting';
 import { UsageLedgerService } from './usage-ledger.service';
-import { UsageLedgerWriter } from './usage-ledger.writer';
+import { UsageLedgerModule } from './usage-ledger.module';
 
 @Global()
 @Module({
-  providers: [UsageLedgerWriter, UsageLedgerService, UsageAccounting],
-  exports: [UsageLedgerService, UsageLedgerWriter, UsageAccounting],
+  imports: [UsageLedgerModule],
+  providers: [UsageLedgerService, UsageAccounting],
+  exports: [UsageLedgerService, UsageLedgerModule, UsageAccounting],
 })
 export class UsageModule {}
