@@ -295,7 +295,9 @@ describe('quotas', () => {
 
   it('failed generations are free: 502, 503 and 504 give the unit back', async () => {
     const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
-    expect((await generate(key, { prompt: '[mock:error] p' })).status).toBe(502);
+    const failed = await generate(key, { prompt: '[mock:error] p' });
+    expect(failed.status).toBe(502);
+    expect(failed.headers['x-quota-remaining']).toBe('1'); // the unit is back
     expect((await generate(key, { prompt: '[mock:unreachable] p' })).status).toBe(503);
     expect((await generate(key, { prompt: '[mock:hang] p', model: 'mock-timeout' })).status).toBe(504);
     expect((await generate(key, { prompt: '[mock:error] p', stream: true })).status).toBe(502);

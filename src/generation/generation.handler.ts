@@ -47,14 +47,18 @@ export class GenerationHandler {
     const clientSignal = disconnectSignal(res);
     const request = this.generation.resolve(dto, key);
     const usage = await this.accounting.begin(key, request.model.name);
+    const setQuotaHeaders = () => {
+      if (!res.headersSent) for (const [name, value] of Object.entries(usage.headers)) res.setHeader(name, value);
+    };
     try {
-      for (const [name, value] of Object.entries(usage.headers)) res.setHeader(name, value);
+      setQuotaHeaders();
       // Completion cache: look up here. A hit answers with `cached: true` and is settled with
       // `usage.complete({ promptTokens: 0, completionTokens: 0 }, { cached: true })`.
       if (request.stream) await this.stream(request, req, res, clientSignal, usage);
       else await this.complete(request, res, clientSignal, usage);
     } finally {
       await usage.release(); // does nothing once the generation was charged
+      setQuotaHeaders(); // an error answer not yet sent shows the unit given back
     }
   }
 

@@ -31,7 +31,10 @@ export interface CompleteOptions {
 }
 
 export interface GenerationUsage {
-  /** X-Quota-* headers for the response (empty when the key has no quota). */
+  /**
+   * X-Quota-* headers for the response (empty when the key has no quota); after a release they
+   * count the unit as given back.
+   */
   readonly headers: Record<string, string>;
   complete(usage: TokenUsage, options?: CompleteOptions): Promise<void>;
   release(): Promise<void>;
@@ -51,15 +54,21 @@ export class UsageAccounting {
   async begin(key: AuthenticatedKey, model: string): Promise<GenerationUsage> {
     const reservation = await this.quota.reserve(key.id);
     let settled = false;
+    let released = false;
     const settle = (): boolean => !settled && (settled = true);
     return {
-      headers: quotaHeaders(reservation),
+      get headers() {
+        return quotaHeaders(released ? { ...reservation, requestsUsed: reservation.requestsUsed - 1 } : reservation);
+      },
       complete: async (usage, options = {}) => {
         if (settle()) await this.charge(key, reservation, options.model ?? model, usage, options.cached ?? false);
       },
       release: async () => {
-        if (settle())
-          await this.quota.release(reservation).catch((error: unknown) => this.failed('quota release', key, error));
+        if (!settle()) return;
+        await this.quota.release(reservation).then(
+          () => (released = true),
+          (error: unknown) => this.failed('quota release', key, error),
+        );
       },
     };
   }
