@@ -80,25 +80,15 @@ export class UsageLedgerWriter implements OnModuleInit, OnApplicationShutdown {
 
   /** Adds one generation's outcome. Synchronous: no I/O on the request path. */
   record(entry: LedgerEntry): void {
-    const day = entry.at.toISOString().slice(0, 10);
-    const id = sumsId(entry.keyId, day, entry.model);
-    let sums = this.pending.get(id);
-    if (!sums) {
-      sums = {
-        keyId: entry.keyId,
-        day,
-        model: entry.model,
-        requests: 0,
-        cachedRequests: 0,
-        promptTokens: 0,
-        completionTokens: 0,
-      };
-      this.pending.set(id, sums);
-    }
-    sums.requests += 1;
-    if (entry.cached) sums.cachedRequests += 1;
-    sums.promptTokens += entry.promptTokens;
-    sums.completionTokens += entry.completionTokens;
+    this.merge({
+      keyId: entry.keyId,
+      day: entry.at.toISOString().slice(0, 10),
+      model: entry.model,
+      requests: 1,
+      cachedRequests: entry.cached ? 1 : 0,
+      promptTokens: entry.promptTokens,
+      completionTokens: entry.completionTokens,
+    });
   }
 
   /** Writes everything recorded so far. Never rejects: a failed batch is kept for the next flush. */
