@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, describeServices, TEST_ADMIN_TOKEN } from './harness/environment';
-import { adminAuth, createKey } from './harness/keys';
+import { adminAuth, createKey, modelNames } from './harness/keys';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -92,10 +92,11 @@ describe('client API keys', () => {
   });
 
   it('/v1/models lists only the models the key may use', async () => {
-    const { key } = await createKey(app, { models: ['mock-b'] });
+    const last = (await modelNames(app)).at(-1)!; // mock-b in-process; the only model (tiny) against the image's config
+    const { key } = await createKey(app, { models: [last] });
     const res = await app.http().get('/v1/models').set('X-API-Key', key).expect(200);
     expect(res.body.object).toBe('list');
-    expect(res.body.data.map((m: { id: string }) => m.id)).toEqual(['mock-b']);
+    expect(res.body.data.map((m: { id: string }) => m.id)).toEqual([last]);
   });
 });
 
@@ -127,12 +128,13 @@ describe('admin authentication', () => {
 
 describe('admin key CRUD', () => {
   it('creates a key with every stored field and returns the plaintext once', async () => {
+    const [model] = await modelNames(app);
     const expiresAt = new Date(app.clock.now().getTime() + 86_400_000).toISOString();
     const res = await app
       .http()
       .post('/admin/keys')
       .set(...adminAuth())
-      .send({ name: 'full', rpm_limit: 10, tpm_limit: 1000, monthly_quota: 50, monthly_token_quota: 5000, models: ['mock-a'], expires_at: expiresAt });
+      .send({ name: 'full', rpm_limit: 10, tpm_limit: 1000, monthly_quota: 50, monthly_token_quota: 5000, models: [model], expires_at: expiresAt });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
@@ -143,7 +145,7 @@ describe('admin key CRUD', () => {
       tpm_limit: 1000,
       monthly_quota: 50,
       monthly_token_quota: 5000,
-      models: ['mock-a'],
+      models: [model],
       active: true,
       created_at: expect.any(String),
       expires_at: expiresAt,
@@ -203,15 +205,16 @@ describe('admin key CRUD', () => {
   });
 
   it('changes name, limits, quotas, models and expiry with PATCH', async () => {
+    const model = (await modelNames(app)).at(-1)!;
     const { id } = await createKey(app, { rpm_limit: 5 });
     const expiresAt = new Date(app.clock.now().getTime() + 3_600_000).toISOString();
     const res = await app
       .http()
       .patch(`/admin/keys/${id}`)
       .set(...adminAuth())
-      .send({ name: 'renamed', rpm_limit: null, tpm_limit: 9, monthly_quota: 3, monthly_token_quota: null, models: ['mock-b'], expires_at: expiresAt });
+      .send({ name: 'renamed', rpm_limit: null, tpm_limit: 9, monthly_quota: 3, monthly_token_quota: null, models: [model], expires_at: expiresAt });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ name: 'renamed', rpm_limit: null, tpm_limit: 9, monthly_quota: 3, monthly_token_quota: null, models: ['mock-b'], expires_at: expiresAt });
+    expect(res.body).toMatchObject({ name: 'renamed', rpm_limit: null, tpm_limit: 9, monthly_quota: 3, monthly_token_quota: null, models: [model], expires_at: expiresAt });
   });
 
   it('404 key_not_found for unknown and malformed ids, on every route', async () => {

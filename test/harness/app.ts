@@ -83,7 +83,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const clock = options.clock ?? options.shareWith?.clock ?? new FakeClock();
   const base = API_BASE;
   if (base) {
-    return { app: null, config: null, clock, http: () => request(base), schema: null, redisPrefix: '', close: async () => undefined };
+    // The server under test runs on real time, so times computed from this clock (expires_at) must too.
+    const realTime = options.clock ?? new FakeClock(new Date());
+    return { app: null, config: null, clock: realTime, http: () => request(base), schema: null, redisPrefix: '', close: async () => undefined };
   }
   const schema = SERVICES_DATABASE_URL ? (options.shareWith?.schema ?? uniqueName('test')) : null;
   const ownsSchema = schema !== null && !options.shareWith;

@@ -1,0 +1,57 @@
+# LLM Server: everyday commands. `make help` lists them; docs/deployment.md explains them.
+#
+# Container mode (Docker with the compose plugin): up, down, logs, ps, migrate, test-container.
+# Host mode (Node >= 20.19 and `npm ci`): test, test-services, bench, prod-smoke.
+
+COMPOSE ?= docker compose
+API_PORT ?= 8000
+# Benchmarks to run (`make bench BENCH=bench/limits.ts` for one).
+BENCH ?= $(wildcard bench/*.ts)
+
+# Applies pending migrations with the image's own code (dist/), under the server's advisory lock.
+# The server also does this at startup unless SKIP_MIGRATIONS=true.
+MIGRATE_JS = require("reflect-metadata"); const { DataSource } = require("typeorm"); const { loadConfig } = require("./dist/config/app.config"); const { dataSourceOptions } = require("./dist/database/data-source"); const { runMigrations } = require("./dist/database/migrate"); (async () => { const config = loadConfig(process.env); const db = await new DataSource(dataSourceOptions(config.database)).initialize(); try { const applied = await runMigrations(db); console.log(applied.length ? "applied: " + applied.map((m) => m.name).join(", ") : "no pending migrations"); } finally { await db.destroy(); } })().catch((e) => { console.error("migrate failed: " + e.message); process.exit(1); });
+
+.DEFAULT_GOAL := help
+.PHONY: help up down logs ps migrate test test-services test-container bench prod-smoke print-migrate-js
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+# docker compose reads .env: the first `make up` writes a random ADMIN_TOKEN there (mode 600).
+.env:
+	@umask 077 && printf 'ADMIN_TOKEN=%s\n' "$$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))' 2>/dev/null || openssl rand -hex 32)" > .env
+	@echo "wrote .env with a random ADMIN_TOKEN (keep it; it is not committed)"
+
+up: .env ## build and start api + postgres + redis; wait until /readyz is 200 (PROFILES="ollama observability" for more)
+	$(COMPOSE) $(foreach p,$(PROFILES),--profile $(p)) up -d --build --wait
+
+down: ## stop the stack (volumes are kept; `docker compose down -v` deletes them)
+	$(COMPOSE) --profile ollama --profile vllm --profile observability down
+
+logs: ## follow the API's logs (SERVICE=postgres for another)
+	$(COMPOSE) logs -f --tail=200 $(or $(SERVICE),api)
+
+ps: ## show the stack's containers and their health
+	$(COMPOSE) ps
+
+migrate: .env ## apply pending migrations to the stack's PostgreSQL, with the image
+	$(COMPOSE) run --rm --no-TTY api node -e '$(MIGRATE_JS)'
+
+print-migrate-js:
+	@printf '%s\n' '$(MIGRATE_JS)'
+
+test: ## the suite in-process (host mode: PGlite in memory, in-process stores)
+	npm test
+
+test-services: ## the suite on the local PostgreSQL and Redis (DATABASE_URL / REDIS_URL)
+	npm run test:services
+
+test-container: .env ## the suite against the running stack (API_BASE mode; `make up` first)
+	API_BASE=http://localhost:$(API_PORT) ADMIN_TOKEN="$$(sed -n 's/^ADMIN_TOKEN=//p' .env)" npm test
+
+bench: ## run the benchmarks (results in bench/results/)
+	@set -e; for f in $(BENCH); do echo "== $$f"; node -r @swc-node/register $$f; done
+
+prod-smoke: ## the image's start path without Docker, serving the API-mode suite (as CI does)
+	bash .ci/prod-smoke
