@@ -11,7 +11,7 @@ import { DataSource } from 'typeorm';
 import { UsageAccounting } from '../src/usage/usage-accounting';
 import { LEDGER_FLUSH_INTERVAL_MS } from '../src/usage/usage-ledger.writer';
 import { startTestApp, type TestApp } from './harness/app';
-import { describeInProcess } from './harness/environment';
+import { describeInProcess, isRemote } from './harness/environment';
 import { adminAuth, createKey } from './harness/keys';
 import { listenOnLoopback } from './harness/listen';
 import { sseEvents } from './harness/sse';
@@ -32,6 +32,12 @@ models:
     provider: mock
     timeout_ms: 200
 `;
+
+/**
+ * Tests that need this file's mock models (special prompts, mock-a/mock-b, exact token counts):
+ * skipped against API_BASE, where the server runs its own models.yaml.
+ */
+const itWithMockModels = isRemote ? it.skip : it;
 
 const START = '2026-11-24T12:00:00.000Z';
 /** Generous RPM for tests about quotas, so the rate limit never interferes. */
@@ -293,7 +299,7 @@ describe('quotas', () => {
     });
   });
 
-  it('failed generations are free: 502, 503 and 504 give the unit back', async () => {
+  itWithMockModels('failed generations are free: 502, 503 and 504 give the unit back', async () => {
     const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
     const failed = await generate(key, { prompt: '[mock:error] p' });
     expect(failed.status).toBe(502);
@@ -306,7 +312,7 @@ describe('quotas', () => {
     expect((await generate(key)).status).toBe(402);
   });
 
-  it('a stream that fails after some output is free too', async () => {
+  itWithMockModels('a stream that fails after some output is free too', async () => {
     const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
     const res = await generate(key, { prompt: '[mock:fail-after:3] tell me more', stream: true });
     const events = sseEvents(res.text);
@@ -314,7 +320,7 @@ describe('quotas', () => {
     expect((await keyView(id)).usage).toMatchObject({ requests: 0, tokens: 0 });
   });
 
-  it('requests refused before the quota step (400, 404, 403) use no quota', async () => {
+  itWithMockModels('requests refused before the quota step (400, 404, 403) use no quota', async () => {
     const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1, models: ['mock-a'] });
     expect((await generate(key, { prompt: '' })).status).toBe(400);
     expect((await generate(key, { prompt: 'p', model: 'nope' })).status).toBe(404);
@@ -334,7 +340,7 @@ describe('quotas', () => {
     });
   });
 
-  it('an exhausted token quota is 402 (checked before, charged after: the last request may overshoot)', async () => {
+  itWithMockModels('an exhausted token quota is 402 (checked before, charged after: the last request may overshoot)', async () => {
     const { key, id } = await createKey(app, { ...NO_RPM, monthly_token_quota: 30 });
     const { prompt, tokens } = echo(9); // 19 tokens
     const first = await generate(key, { prompt });
@@ -413,7 +419,7 @@ describeInProcess('client disconnects', 'cuts raw connections to the in-process 
 });
 
 describe('usage ledger', () => {
-  it('aggregates per key, UTC day and model: requests, cached requests, prompt and completion tokens', async () => {
+  itWithMockModels('aggregates per key, UTC day and model: requests, cached requests, prompt and completion tokens', async () => {
     const { key, id } = await createKey(app, NO_RPM);
     const a1 = await generate(key, { prompt: 'first on a' });
     const a2 = await generate(key, { prompt: 'second on a', stream: true });
@@ -536,7 +542,7 @@ describe('order of checks', () => {
     expect(malformed.status).toBe(429);
   });
 
-  it('validation (400) and model (404/403) before quota (402); quota before the backend', async () => {
+  itWithMockModels('validation (400) and model (404/403) before quota (402); quota before the backend', async () => {
     const { key } = await createKey(app, { ...NO_RPM, monthly_quota: 0, models: ['mock-a'] });
     expect((await generate(key, { prompt: 'p', temperature: 9 })).status).toBe(400);
     expect((await generate(key, { prompt: 'p', model: 'nope' })).status).toBe(404);
