@@ -2,6 +2,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { AdminModule } from './admin/admin.module';
 import { AuthModule } from './auth/auth.module';
+import { CacheModule } from './cache/cache.module';
 import { CommonModule } from './common/common.module';
 import type { AppConfig } from './config/app.config';
 import { ConfigModule } from './config/config.module';
@@ -36,6 +37,7 @@ export class AppModule {
         UsageModule,
         AdminModule,
         ModelsModule,
+        CacheModule,
         GenerationModule,
         HealthModule,
       ],

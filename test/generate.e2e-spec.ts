@@ -111,7 +111,10 @@ beforeEach(() => {
   for (const fake of [vllm, ollama, weightA, weightB].filter(Boolean)) fake.reset();
 });
 
-const generate = (body: unknown) => app.http().post('/v1/generate').set('X-API-Key', key).send(body as object);
+// These tests are about the backend call: the completion cache stays out of the way
+// (integrate-generate.e2e-spec.ts covers it).
+const generate = (body: unknown) =>
+  app.http().post('/v1/generate').set('X-API-Key', key).set('Cache-Control', 'no-store').send(body as object);
 
 describe('response schema', () => {
   it('answers {id, model, output, cached, finish_reason, usage} for the default model', async () => {

@@ -4,10 +4,7 @@
  * URLs), no key or prompt in any label, and METRICS_TOKEN protecting the endpoint.
  */
 import { randomUUID } from 'node:crypto';
-import { GenerationHandler } from '../src/generation/generation.handler';
-import { GenerationService } from '../src/generation/generation.service';
 import { mockCompletion } from '../src/generation/providers/mock.provider';
-import { LlmMetricsService } from '../src/metrics/llm-metrics.service';
 import { METRICS, UNMATCHED_ROUTE } from '../src/metrics/metric-names';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote } from './harness/environment';
@@ -34,18 +31,6 @@ const KNOWN_ROUTES = new Set([
   '/admin/keys/:id/usage',
   UNMATCHED_ROUTE,
 ]);
-
-/**
- * The LLM metrics move only once the generation path calls LlmMetricsService. Until it injects
- * it, these tests are skipped, and say so in their name (never silently).
- */
-const llmMetricsWired = [GenerationHandler, GenerationService].some((cls) =>
-  ((Reflect.getMetadata('design:paramtypes', cls) as unknown[] | undefined) ?? []).includes(LlmMetricsService),
-);
-function describeWhenWired(name: string, fn: () => void): void {
-  if (llmMetricsWired) describe(name, fn);
-  else describe.skip(`${name} [skipped: the generation path does not call LlmMetricsService yet]`, fn);
-}
 
 let app: TestApp;
 let key: string;
@@ -206,7 +191,7 @@ describeInProcess('GET /metrics', 'sets METRICS_TOKEN and its own models', () =>
     expect(d('quota_rejections_total', { type: 'tokens' })).toBe(0);
   });
 
-  describeWhenWired('LLM metrics as generations flow', () => {
+  describe('LLM metrics as generations flow', () => {
     it('counts successes with their duration and tokens, by serving model and provider', async () => {
       const before = await scrape();
       const res = await generate({ prompt: 'count my tokens', max_new_tokens: 10 });

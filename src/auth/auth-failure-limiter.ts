@@ -10,6 +10,7 @@ import { Clock } from '../common/clock';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import { REDIS } from '../redis/redis.module';
+import { LimitEvents } from '../rate-limit/limit-events';
 
 const WINDOW_MS = 60_000;
 
@@ -31,6 +32,7 @@ export class AuthFailureLimiter {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(REDIS) private readonly redis: Redis | null,
     private readonly clock: Clock,
+    private readonly events: LimitEvents,
   ) {}
 
   /**
@@ -40,6 +42,7 @@ export class AuthFailureLimiter {
   async reject(client: string, failure: AppError): Promise<AppError> {
     const { count, resetInMs } = await this.increment(client);
     if (count <= this.config.authFailureLimit) return failure;
+    this.events.rateLimitRejected('auth');
     const retryAfter = String(Math.max(1, Math.ceil(resetInMs / 1000)));
     return new AppError('rate_limit_exceeded', 'too many failed authentication attempts; retry later', {
       headers: { 'Retry-After': retryAfter },

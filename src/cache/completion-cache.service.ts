@@ -91,6 +91,8 @@ export class CompletionCache {
     clientSignal: AbortSignal,
     runner: FlightRunner,
     onDelta?: DeltaListener,
+    /** Called at once when this request joins a generation already running here. */
+    onJoined?: () => void,
   ): Promise<{ answer: FlightResult; source: CacheSource }> {
     if (!policy.share) {
       const answer = await new Flight(this.storing(key, model, policy, runner)).subscribe(clientSignal, onDelta);
@@ -105,6 +107,8 @@ export class CompletionCache {
       const forget = () => this.flights.get(key) === started && this.flights.delete(key);
       started.done.then(forget, forget);
       flight = started;
+    } else {
+      onJoined?.();
     }
     const answer = await flight.subscribe(clientSignal, onDelta);
     return { answer, source: answer.fromPeer ? 'coalesced' : source };

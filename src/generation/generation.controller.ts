@@ -1,17 +1,36 @@
-/** POST /v1/generate: JSON, or SSE when `stream: true`. The upstream call is aborted when the client leaves. */
+/** POST /v1/generate: JSON, or SSE when `stream: true`. */
 import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import type { AppRequest } from '../common/request-context';
+import { GENERATE_FORMAT } from './answer-format';
 import { GenerateRequestDto } from './dto/generate.dto';
-import { GenerationHandler } from './generation.handler';
+import { GenerationPipeline } from './generation-pipeline';
+import { GenerationService } from './generation.service';
 
 @Controller('v1')
 export class GenerationController {
-  constructor(private readonly handler: GenerationHandler) {}
+  constructor(
+    private readonly generation: GenerationService,
+    private readonly pipeline: GenerationPipeline,
+  ) {}
 
   @Post('generate')
   @HttpCode(200)
   generate(@Body() dto: GenerateRequestDto, @Req() req: AppRequest, @Res() res: Response): Promise<void> {
-    return this.handler.handle(dto, req, res);
+    const request = this.generation.resolve(
+      {
+        model: dto.model,
+        prompt: dto.prompt,
+        maxNewTokens: dto.max_new_tokens,
+        temperature: dto.temperature,
+        topP: dto.top_p,
+        topK: dto.top_k,
+        stop: dto.stop,
+        seed: dto.seed,
+        stream: dto.stream,
+      },
+      req.ctx.apiKey!,
+    );
+    return this.pipeline.run(request, GENERATE_FORMAT, req, res);
   }
 }

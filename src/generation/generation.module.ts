@@ -1,7 +1,7 @@
-/** POST /v1/generate over the configured backends: routing, fallbacks, timeouts, streaming. */
+/** Generation over the configured backends: routing, fallbacks, timeouts, streaming, cache, accounting. */
 import { Module } from '@nestjs/common';
 import { GenerationController } from './generation.controller';
-import { GenerationHandler } from './generation.handler';
+import { GenerationPipeline } from './generation-pipeline';
 import { GenerationService } from './generation.service';
 import { ModelRegistry, PROVIDER_FACTORY } from './model-registry';
 import { createProvider } from './providers/provider.factory';
@@ -12,8 +12,8 @@ import { createProvider } from './providers/provider.factory';
     { provide: PROVIDER_FACTORY, useValue: createProvider },
     ModelRegistry,
     GenerationService,
-    GenerationHandler,
+    GenerationPipeline,
   ],
-  exports: [ModelRegistry, GenerationService],
+  exports: [ModelRegistry, GenerationService, GenerationPipeline],
 })
 export class GenerationModule {}

@@ -11,10 +11,33 @@ import { APP_CONFIG } from '../config/config.module';
 import type { ModelConfig } from '../config/models.types';
 import type { AuthenticatedKey } from '../auth/auth.types';
 import { deadline } from './deadline';
-import type { GenerateRequestDto } from './dto/generate.dto';
 import { isRetryable } from './generation.errors';
 import { type Candidate, ModelRegistry } from './model-registry';
-import type { GenerationParams, GenerationResult, StreamChunk } from './providers/provider.types';
+import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from './providers/provider.types';
+
+/** A generation request in any of the API's shapes (/v1/generate, OpenAI completions or chat). */
+export interface GenerationInput {
+  model?: string | null;
+  /** The prompt; '' for chat requests. */
+  prompt: string;
+  /** Chat requests: the conversation (non-empty). */
+  messages?: ChatMessage[];
+  maxNewTokens?: number | null;
+  temperature?: number | null;
+  topP?: number | null;
+  topK?: number | null;
+  stop?: string | string[] | null;
+  seed?: number | null;
+  stream?: boolean | null;
+}
+
+/** The request field names of the caller's API, for `param` in 400 errors. */
+export interface FieldNames {
+  prompt: string;
+  maxNewTokens: string;
+}
+
+const GENERATE_FIELDS: FieldNames = { prompt: 'prompt', maxNewTokens: 'max_new_tokens' };
 
 export interface ResolvedRequest {
   model: ModelConfig;
@@ -29,6 +52,11 @@ export interface Served<T> {
   value: T;
 }
 
+/** The text a request's prompt tokens come from (the prompt, or every message's content). */
+export function promptText(params: GenerationParams): string {
+  return params.messages?.length ? params.messages.map((message) => message.content).join('\n') : params.prompt;
+}
+
 @Injectable()
 export class GenerationService {
   constructor(
@@ -36,33 +64,39 @@ export class GenerationService {
     private readonly registry: ModelRegistry,
   ) {}
 
-  resolve(dto: GenerateRequestDto, key: AuthenticatedKey): ResolvedRequest {
-    if (dto.prompt.length > this.config.maxPromptChars) {
-      throw invalidRequest(`prompt must be at most ${this.config.maxPromptChars} characters`, 'prompt');
+  /** Applies the bounds that depend on configuration and the model, then the defaults. */
+  resolve(input: GenerationInput, key: AuthenticatedKey, fields: FieldNames = GENERATE_FIELDS): ResolvedRequest {
+    const promptChars = input.messages ? input.messages.reduce((sum, m) => sum + m.content.length, 0) : input.prompt.length;
+    if (promptChars > this.config.maxPromptChars) {
+      throw invalidRequest(`${fields.prompt} must be at most ${this.config.maxPromptChars} characters`, fields.prompt);
     }
-    const name = dto.model ?? this.registry.defaultModel;
+    const name = input.model ?? this.registry.defaultModel;
     const model = this.registry.find(name);
     if (!model) throw new AppError('model_not_found', `no model named "${name}" is configured`);
     if (key.models !== null && !key.models.includes(model.name)) {
       throw new AppError('model_not_allowed', `this API key may not use model "${model.name}"`);
     }
-    const maxNewTokens = dto.max_new_tokens ?? model.defaultMaxNewTokens;
+    const maxNewTokens = input.maxNewTokens ?? model.defaultMaxNewTokens;
     if (maxNewTokens > model.maxNewTokens) {
-      throw invalidRequest(`max_new_tokens must be at most ${model.maxNewTokens} for model "${model.name}"`, 'max_new_tokens');
+      throw invalidRequest(
+        `${fields.maxNewTokens} must be at most ${model.maxNewTokens} for model "${model.name}"`,
+        fields.maxNewTokens,
+      );
     }
-    const stop = dto.stop ?? [];
+    const stop = input.stop ?? [];
     return {
       model,
-      stream: dto.stream ?? false,
+      stream: input.stream ?? false,
       params: {
-        prompt: dto.prompt,
+        prompt: input.prompt,
+        ...(input.messages ? { messages: input.messages } : {}),
         maxNewTokens,
-        temperature: dto.temperature ?? 1.0,
-        topP: dto.top_p ?? 1.0,
+        temperature: input.temperature ?? 1.0,
+        topP: input.topP ?? 1.0,
         // -1 and 0 both mean "disabled"; providers see 0 only.
-        topK: Math.max(0, dto.top_k ?? 0),
+        topK: Math.max(0, input.topK ?? 0),
         stop: typeof stop === 'string' ? [stop] : stop,
-        seed: dto.seed ?? null,
+        seed: input.seed ?? null,
       },
     };
   }
