@@ -13,6 +13,7 @@ import { LoggingModule } from './logging/logging.module';
 import type { AppLogger } from './logging/logger';
 import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
+import { OpenAiModule } from './openai/openai.module';
 import { QuotaModule } from './quota/quota.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
@@ -39,6 +40,7 @@ export class AppModule {
         ModelsModule,
         CacheModule,
         GenerationModule,
+        OpenAiModule,
         HealthModule,
       ],
     };

@@ -1,0 +1,43 @@
+/** OpenAI request bodies → the gateway's GenerationInput (the same pipeline as /v1/generate). */
+import type { FieldNames, GenerationInput } from '../generation/generation.service';
+import type { ChatMessage } from '../generation/providers/provider.types';
+import type { ChatMessageDto, ChatRequestDto } from './dto/chat-request.dto';
+import type { CompletionRequestDto } from './dto/completion-request.dto';
+import type { OpenAiSamplingDto } from './dto/openai-fields';
+
+export const COMPLETION_FIELDS: FieldNames = { prompt: 'prompt', maxNewTokens: 'max_tokens' };
+
+function sampling(dto: OpenAiSamplingDto) {
+  return {
+    model: dto.model,
+    temperature: dto.temperature,
+    topP: dto.top_p,
+    topK: dto.top_k,
+    stop: dto.stop,
+    seed: dto.seed,
+    stream: dto.stream,
+  };
+}
+
+export function completionInput(dto: CompletionRequestDto): GenerationInput {
+  return { ...sampling(dto), prompt: dto.prompt, maxNewTokens: dto.max_tokens };
+}
+
+/** Text parts are joined with newlines; `developer` is OpenAI's newer name for `system`. */
+function toChatMessage(message: ChatMessageDto): ChatMessage {
+  const content = typeof message.content === 'string' ? message.content : message.content.map((part) => part.text).join('\n');
+  return { role: message.role === 'developer' ? 'system' : message.role, content };
+}
+
+export function chatInput(dto: ChatRequestDto): { input: GenerationInput; fields: FieldNames } {
+  const usesNewName = dto.max_completion_tokens !== undefined && dto.max_completion_tokens !== null;
+  return {
+    input: {
+      ...sampling(dto),
+      prompt: '',
+      messages: dto.messages.map(toChatMessage),
+      maxNewTokens: usesNewName ? dto.max_completion_tokens : dto.max_tokens,
+    },
+    fields: { prompt: 'messages', maxNewTokens: usesNewName ? 'max_completion_tokens' : 'max_tokens' },
+  };
+}
