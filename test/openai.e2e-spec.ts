@@ -8,7 +8,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
 import { createKey } from './harness/keys';
@@ -153,7 +153,7 @@ models:
       { role: 'user' as const, content: 'map the fields' },
     ];
     const common = { messages, max_tokens: 7, temperature: 0.3, top_p: 0.9, stop: ['END'], seed: 42, top_k: 40 } as const;
-    const viaVllm = await client().chat.completions.create({ model: 'vllm-chat', ...common } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const viaVllm = await client().chat.completions.create({ model: 'vllm-chat', ...common } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
     expect(vllm.requests.find((r) => r.path === '/v1/chat/completions')?.body).toEqual({
       model: 'org/llama',
       messages,
@@ -166,7 +166,7 @@ models:
       stream: false,
     });
     expect(viaVllm.choices[0].message.content).toBe(fakeChatCompletion(messages, 7, ['END']).text);
-    await client().chat.completions.create({ model: 'ollama-chat', ...common } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    await client().chat.completions.create({ model: 'ollama-chat', ...common } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
     expect(ollama.requests.find((r) => r.path === '/api/chat')?.body).toMatchObject({
       model: 'llama3:8b',
       messages,
@@ -182,7 +182,7 @@ models:
     it('401 → AuthenticationError', async () => {
       const error = await client('sk-not-a-key').models.list().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
-      expect((error as OpenAI.APIError).code).toBe('invalid_api_key');
+      expect((error as APIError).code).toBe('invalid_api_key');
     });
 
     it('400 → BadRequestError naming the field, for the OpenAI fields we cannot honour', async () => {
@@ -201,7 +201,7 @@ models:
           .completions.create({ model: 'mock', prompt: 'p', ...extra } as unknown as OpenAI.CompletionCreateParamsNonStreaming)
           .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-        expect({ param, code: (error as OpenAI.APIError).code, got: (error as OpenAI.APIError).param }).toEqual({ param, code: 'invalid_request', got: param });
+        expect({ param, code: (error as APIError).code, got: (error as APIError).param }).toEqual({ param, code: 'invalid_request', got: param });
       }
       const chatCases: [Record<string, unknown>, string][] = [
         [{ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools'],
@@ -215,7 +215,7 @@ models:
           .chat.completions.create({ model: 'mock', messages: [{ role: 'user', content: 'hi' }], ...extra } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming)
           .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-        expect((error as OpenAI.APIError).param).toBe(param);
+        expect((error as APIError).param).toBe(param);
       }
     });
 
@@ -223,10 +223,10 @@ models:
       const restricted = await createKey(app, { models: ['tiny'] });
       const denied = await client(restricted.key).completions.create({ model: 'mock', prompt: 'p' }).catch((e: unknown) => e);
       expect(denied).toBeInstanceOf(OpenAI.PermissionDeniedError);
-      expect((denied as OpenAI.APIError).code).toBe('model_not_allowed');
+      expect((denied as APIError).code).toBe('model_not_allowed');
       const missing = await client().chat.completions.create({ model: 'gpt-99', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
       expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
-      expect((missing as OpenAI.APIError).code).toBe('model_not_found');
+      expect((missing as APIError).code).toBe('model_not_found');
     });
 
     it('402 → APIError with status 402 and code quota_exhausted; 429 → RateLimitError', async () => {
@@ -234,15 +234,15 @@ models:
       await client(quota.key).completions.create({ model: 'mock', prompt: 'quota 1' });
       const exhausted = await client(quota.key).completions.create({ model: 'mock', prompt: 'quota 2' }).catch((e: unknown) => e);
       expect(exhausted).toBeInstanceOf(OpenAI.APIError);
-      expect((exhausted as OpenAI.APIError).status).toBe(402);
-      expect((exhausted as OpenAI.APIError).code).toBe('quota_exhausted');
+      expect((exhausted as APIError).status).toBe(402);
+      expect((exhausted as APIError).code).toBe('quota_exhausted');
 
       const limited = await createKey(app, { rpm_limit: 1 });
       await client(limited.key).chat.completions.create({ model: 'mock', messages: [{ role: 'user', content: 'r1' }] });
       const tooMany = await client(limited.key).chat.completions.create({ model: 'mock', messages: [{ role: 'user', content: 'r2' }] }).catch((e: unknown) => e);
       expect(tooMany).toBeInstanceOf(OpenAI.RateLimitError);
-      expect((tooMany as OpenAI.APIError).code).toBe('rate_limit_exceeded');
-      expect(Number((tooMany as OpenAI.APIError).headers?.get('retry-after'))).toBeGreaterThan(0);
+      expect((tooMany as APIError).code).toBe('rate_limit_exceeded');
+      expect(Number((tooMany as APIError).headers?.get('retry-after'))).toBeGreaterThan(0);
     });
 
     it('an error after the first streamed byte surfaces as an APIError from the iterator', async () => {
@@ -256,7 +256,7 @@ models:
       };
       const error = await consume().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OpenAI.APIError);
-      expect((error as OpenAI.APIError).code).toBe('backend_error');
+      expect((error as APIError).code).toBe('backend_error');
     });
   });
 

@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import type { AppRequest } from '../common/request-context';
 import { GENERATE_FORMAT } from './answer-format';
 import { GenerateRequestDto } from './dto/generate.dto';
+import { samplingInput } from './dto/sampling-fields.dto';
 import { GenerationPipeline } from './generation-pipeline';
 import { GenerationService } from './generation.service';
 
@@ -17,20 +18,8 @@ export class GenerationController {
   @Post('generate')
   @HttpCode(200)
   generate(@Body() dto: GenerateRequestDto, @Req() req: AppRequest, @Res() res: Response): Promise<void> {
-    const request = this.generation.resolve(
-      {
-        model: dto.model,
-        prompt: dto.prompt,
-        maxNewTokens: dto.max_new_tokens,
-        temperature: dto.temperature,
-        topP: dto.top_p,
-        topK: dto.top_k,
-        stop: dto.stop,
-        seed: dto.seed,
-        stream: dto.stream,
-      },
-      req.ctx.apiKey!,
-    );
+    const input = { ...samplingInput(dto), prompt: dto.prompt, maxNewTokens: dto.max_new_tokens };
+    const request = this.generation.resolve(input, req.ctx.apiKey!);
     return this.pipeline.run(request, GENERATE_FORMAT, req, res);
   }
 }

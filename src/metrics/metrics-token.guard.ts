@@ -4,10 +4,8 @@
  * METRICS_TOKEN, /metrics is open (keep it on an internal network then).
  */
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import { secretsEqual } from '../auth/api-key.crypto';
-import { bearerToken } from '../auth/api-key.guard';
 import { AuthFailureLimiter } from '../auth/auth-failure-limiter';
-import { AppError } from '../common/app-error';
+import { requireBearerSecret } from '../auth/bearer-secret';
 import type { AppRequest } from '../common/request-context';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
@@ -22,17 +20,11 @@ export class MetricsTokenGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const expected = this.config.metricsToken;
     if (expected === null) return true;
-    const req = context.switchToHttp().getRequest<AppRequest>();
-    if (!req.headers.authorization) {
-      throw new AppError('missing_metrics_token', 'send the metrics token in Authorization: Bearer');
-    }
-    const token = bearerToken(req.headers.authorization);
-    if (token === null || !secretsEqual(token, expected)) {
-      throw await this.failures.reject(
-        req.ip ?? 'unknown',
-        new AppError('invalid_metrics_token', 'the metrics token is not valid'),
-      );
-    }
+    await requireBearerSecret(context.switchToHttp().getRequest<AppRequest>(), expected, this.failures, {
+      missing: 'missing_metrics_token',
+      invalid: 'invalid_metrics_token',
+      label: 'metrics token',
+    });
     return true;
   }
 }

@@ -1,26 +1,14 @@
 /** OpenAI request bodies → the gateway's GenerationInput (the same pipeline as /v1/generate). */
+import { samplingInput } from '../generation/dto/sampling-fields.dto';
 import type { FieldNames, GenerationInput } from '../generation/generation.service';
 import type { ChatMessage } from '../generation/providers/provider.types';
 import type { ChatMessageDto, ChatRequestDto } from './dto/chat-request.dto';
 import type { CompletionRequestDto } from './dto/completion-request.dto';
-import type { OpenAiSamplingDto } from './dto/openai-fields';
 
 export const COMPLETION_FIELDS: FieldNames = { prompt: 'prompt', maxNewTokens: 'max_tokens' };
 
-function sampling(dto: OpenAiSamplingDto) {
-  return {
-    model: dto.model,
-    temperature: dto.temperature,
-    topP: dto.top_p,
-    topK: dto.top_k,
-    stop: dto.stop,
-    seed: dto.seed,
-    stream: dto.stream,
-  };
-}
-
 export function completionInput(dto: CompletionRequestDto): GenerationInput {
-  return { ...sampling(dto), prompt: dto.prompt, maxNewTokens: dto.max_tokens };
+  return { ...samplingInput(dto), prompt: dto.prompt, maxNewTokens: dto.max_tokens };
 }
 
 /** Text parts are joined with newlines; `developer` is OpenAI's newer name for `system`. */
@@ -33,7 +21,7 @@ export function chatInput(dto: ChatRequestDto): { input: GenerationInput; fields
   const usesNewName = dto.max_completion_tokens !== undefined && dto.max_completion_tokens !== null;
   return {
     input: {
-      ...sampling(dto),
+      ...samplingInput(dto),
       prompt: '',
       messages: dto.messages.map(toChatMessage),
       maxNewTokens: usesNewName ? dto.max_completion_tokens : dto.max_tokens,

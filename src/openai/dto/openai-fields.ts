@@ -4,20 +4,8 @@
  * send defaults keep working while a real use gets a 400 naming the field.
  */
 import { Type } from 'class-transformer';
-import {
-  IsBoolean,
-  IsInt,
-  IsNumber,
-  IsOptional,
-  IsString,
-  Length,
-  Max,
-  Min,
-  ValidateNested,
-  registerDecorator,
-  type ValidationOptions,
-} from 'class-validator';
-import { IsStopSequences, MAX_SEED } from '../../generation/dto/generate.dto';
+import { IsBoolean, IsOptional, IsString, ValidateNested, registerDecorator, type ValidationOptions } from 'class-validator';
+import { SamplingFieldsDto } from '../../generation/dto/sampling-fields.dto';
 
 /** Accepts the field only when `isNeutral(value)`; else "<field>: <reason>". */
 export function OnlyNeutral(isNeutral: (value: unknown) => boolean, reason: string, options?: ValidationOptions): PropertyDecorator {
@@ -38,46 +26,8 @@ export class StreamOptionsDto {
   include_usage?: boolean | null;
 }
 
-/** Fields common to /v1/completions and /v1/chat/completions. */
-export class OpenAiSamplingDto {
-  @IsOptional()
-  @IsString()
-  @Length(1, 128)
-  model?: string | null;
-
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(2)
-  temperature?: number | null;
-
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(Number.MIN_VALUE, { message: 'top_p must be greater than 0' })
-  @Max(1)
-  top_p?: number | null;
-
-  /** Not an OpenAI field: our extension, as in vLLM. */
-  @IsOptional()
-  @IsInt()
-  @Min(-1)
-  @Max(1000)
-  top_k?: number | null;
-
-  @IsOptional()
-  @IsStopSequences()
-  stop?: string | string[] | null;
-
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(MAX_SEED)
-  seed?: number | null;
-
-  @IsOptional()
-  @IsBoolean()
-  stream?: boolean | null;
-
+/** Fields common to /v1/completions and /v1/chat/completions, beyond the shared sampling fields. */
+export class OpenAiSamplingDto extends SamplingFieldsDto {
   @IsOptional()
   @ValidateNested()
   @Type(() => StreamOptionsDto)

@@ -1,0 +1,31 @@
+/**
+ * Checks `Authorization: Bearer <secret>` against a configured secret (the admin token, the
+ * metrics token): constant-time, and failures counted per client address like bad API keys.
+ */
+import { AppError, type ErrorCode } from '../common/app-error';
+import type { AppRequest } from '../common/request-context';
+import { secretsEqual } from './api-key.crypto';
+import { bearerToken } from './api-key.guard';
+import type { AuthFailureLimiter } from './auth-failure-limiter';
+
+export interface BearerSecretErrors {
+  missing: ErrorCode;
+  invalid: ErrorCode;
+  /** What the secret is called in messages, e.g. "admin token". */
+  label: string;
+}
+
+export async function requireBearerSecret(
+  req: AppRequest,
+  expected: string,
+  failures: AuthFailureLimiter,
+  errors: BearerSecretErrors,
+): Promise<void> {
+  if (!req.headers.authorization) {
+    throw new AppError(errors.missing, `send the ${errors.label} in Authorization: Bearer`);
+  }
+  const token = bearerToken(req.headers.authorization);
+  if (token === null || !secretsEqual(token, expected)) {
+    throw await failures.reject(req.ip ?? 'unknown', new AppError(errors.invalid, `the ${errors.label} is not valid`));
+  }
+}
