@@ -3,6 +3,7 @@
  * admin CRUD, rotation, revocation, validation errors, and no secrets in listings.
  */
 import { createHash } from 'node:crypto';
+import { DataSource } from 'typeorm';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, describeServices, TEST_ADMIN_TOKEN } from './harness/environment';
 import { adminAuth, createKey, modelNames } from './harness/keys';
@@ -310,6 +311,23 @@ describeInProcess('failed authentication attempts', 'needs its own app with a lo
     // The window passes.
     limited.clock.advance(61_000);
     expectError(await limited.http().get('/v1/models').set('X-API-Key', 'sk-wrong-later'), 401, 'invalid_api_key');
+  });
+});
+
+describeInProcess('key lookup cache', 'closes the in-process database', () => {
+  it('an authenticated request costs no database round trip once the key is known', async () => {
+    const own = await startTestApp();
+    try {
+      const { key } = await createKey(own);
+      expect((await own.http().get('/v1/models').set('X-API-Key', key)).status).toBe(200);
+      // With the database gone, only the in-memory lookup can still recognise the key.
+      await own.app!.get(DataSource).destroy();
+      expect((await own.http().get('/v1/models').set('X-API-Key', key)).status).toBe(200);
+      // An unknown key needs the database, which is gone: a 500, never a 200.
+      expect((await own.http().get('/v1/models').set('X-API-Key', `${key}x`)).status).toBe(500);
+    } finally {
+      await own.close().catch(() => undefined);
+    }
   });
 });
 
