@@ -40,6 +40,7 @@
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../../config/models.types';
 import { BackendBusyError, BackendResponseError, BackendUnreachableError } from './backend.errors';
+import { mulberry32 } from './prng';
 import { chatMessagesOf } from './provider.types';
 import type {
   ChatMessage,
@@ -116,18 +117,6 @@ function pieces(text: string): string[] {
   return text.match(/\s*\S+|\s+$/g) ?? [];
 }
 
-/** mulberry32: a tiny deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The text the tags are read from: the prompt, or the last user message of a chat. */
 function directiveSource(params: GenerationParams): string {
   const messages = chatMessagesOf(params);
@@ -153,7 +142,7 @@ function generatedText(params: GenerationParams): string {
     params.topK,
     params.seed,
   ]);
-  const random = prng(createHash('sha256').update(key).digest().readUInt32BE(0));
+  const random = mulberry32(createHash('sha256').update(key).digest().readUInt32BE(0));
   const count = MIN_WORDS + Math.floor(random() * (MAX_WORDS - MIN_WORDS + 1));
   let text = '';
   for (let i = 0; i < count; i += 1) {

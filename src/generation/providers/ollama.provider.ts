@@ -42,7 +42,7 @@ import {
   unparseable,
   UpstreamHttp,
 } from './upstream-http';
-import type { JsonRecord } from './upstream-http';
+import type { JsonRecord, UpstreamResponse } from './upstream-http';
 
 /** `llama3` means `llama3:latest`; a tag is what follows the last `:` after the last `/`. */
 export function normalizeOllamaTag(name: string): string {
@@ -98,13 +98,7 @@ export class OllamaProvider implements LlmProvider {
   }
 
   async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
-    const endpoint = endpointFor(params);
-    const res = await this.http.request({
-      method: 'POST',
-      path: endpoint.path,
-      json: this.requestBody(params, false),
-      signal,
-    });
+    const { endpoint, res } = await this.send(params, false, signal);
     const line = this.checkLine(await res.json());
     const output = endpoint.text(line);
     if (line.done !== true || output === undefined) throw unparseable();
@@ -112,13 +106,7 @@ export class OllamaProvider implements LlmProvider {
   }
 
   async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
-    const endpoint = endpointFor(params);
-    const res = await this.http.request({
-      method: 'POST',
-      path: endpoint.path,
-      json: this.requestBody(params, true),
-      signal,
-    });
+    const { endpoint, res } = await this.send(params, true, signal);
     let done: { finishReason: FinishReason; usage: TokenUsage } | null = null;
     for await (const value of ndjsonValues(res.body)) {
       // Keep reading after the final line so the connection is returned to the pool.
@@ -152,6 +140,18 @@ export class OllamaProvider implements LlmProvider {
 
   close(): Promise<void> {
     return this.http.close();
+  }
+
+  /** Posts the request to its endpoint (`/api/generate` or `/api/chat`). */
+  private async send(
+    params: GenerationParams,
+    stream: boolean,
+    signal: AbortSignal,
+  ): Promise<{ endpoint: OllamaEndpoint; res: UpstreamResponse }> {
+    const endpoint = endpointFor(params);
+    const json = this.requestBody(params, stream);
+    const res = await this.http.request({ method: 'POST', path: endpoint.path, json, signal });
+    return { endpoint, res };
   }
 
   private requestBody(params: GenerationParams, stream: boolean): JsonRecord {

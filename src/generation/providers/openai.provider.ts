@@ -49,7 +49,7 @@ import {
   unparseable,
   UpstreamHttp,
 } from './upstream-http';
-import type { JsonRecord } from './upstream-http';
+import type { JsonRecord, UpstreamResponse } from './upstream-http';
 
 export interface CompletionsDialect {
   kind: 'vllm' | 'openai';
@@ -163,13 +163,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
   }
 
   async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
-    const endpoint = endpointFor(params);
-    const res = await this.http.request({
-      method: 'POST',
-      path: endpoint.path,
-      json: this.requestBody(endpoint, params, false),
-      signal,
-    });
+    const { endpoint, res } = await this.send(params, false, signal);
     const payload = await res.json();
     if (!isRecord(payload)) throw unparseable();
     if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
@@ -183,13 +177,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
   }
 
   async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
-    const endpoint = endpointFor(params);
-    const res = await this.http.request({
-      method: 'POST',
-      path: endpoint.path,
-      json: this.requestBody(endpoint, params, true),
-      signal,
-    });
+    const { endpoint, res } = await this.send(params, true, signal);
     let finishReason: FinishReason | null = null;
     let usage: TokenUsage | null = null;
     let sawDone = false;
@@ -235,6 +223,18 @@ export class OpenAiCompletionsProvider implements LlmProvider {
 
   close(): Promise<void> {
     return this.http.close();
+  }
+
+  /** Posts the request to its endpoint (`/v1/completions` or `/v1/chat/completions`). */
+  private async send(
+    params: GenerationParams,
+    stream: boolean,
+    signal: AbortSignal,
+  ): Promise<{ endpoint: CompletionsEndpoint; res: UpstreamResponse }> {
+    const endpoint = endpointFor(params);
+    const json = this.requestBody(endpoint, params, stream);
+    const res = await this.http.request({ method: 'POST', path: endpoint.path, json, signal });
+    return { endpoint, res };
   }
 
   private requestBody(

@@ -32,6 +32,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { mulberry32 } from '../prng';
 import { GgufValueType, GgufWriter } from './gguf-writer';
 
 export const TINY_MODEL = {
@@ -78,18 +79,6 @@ const LETTER_LOGIT = [
 void LETTER_FREQ; // documents where LETTER_LOGIT comes from
 
 const byteTokenId = (b: number): number => 3 + b;
-
-/** mulberry32: tiny, fast, deterministic 32-bit PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function vocabulary(): { tokens: string[]; scores: number[]; types: number[] } {
   const tokens = ['<unk>', '<s>', '</s>'];

@@ -1,0 +1,17 @@
+/**
+ * mulberry32: a tiny, fast, deterministic 32-bit PRNG returning floats in [0, 1).
+ *
+ * Shared by the mock provider (its words) and the tiny test model (its weights). It uses only
+ * 32-bit integer operations, so a seed gives the same sequence on every platform; changing it
+ * changes every mock answer and every generated tiny GGUF, which tests and fixtures rely on.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
