@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,9 +27,30 @@ export function percentiles(samples: number[]): { p50_ms: number; p99_ms: number
 /** Writes bench/results/<name>.json (relative to the working directory) and prints it. */
 export function writeResult(name: string, result: Record<string, unknown>): void {
   const output = { bench: name, at: new Date().toISOString(), node: process.version, cpus: cpus().length, load_1m: loadavg()[0], ...result };
+  saveResult(name, output);
+}
+
+/** Writes `output` as is to bench/results/<name>.json and prints it (for a bench with its own header fields). */
+export function saveResult(name: string, output: Record<string, unknown>): void {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(`bench/results/${name}.json`, JSON.stringify(output, null, 2) + '\n');
   console.log(JSON.stringify(output, null, 2));
+}
+
+/** Whether a TCP connection to the URL's host and port opens within 2 s (is a service up?). */
+export function reachable(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((done) => {
+    const socket = connect({ host: hostname, port: Number(port) }, () => {
+      socket.end();
+      done(true);
+    });
+    socket.on('error', () => done(false));
+    socket.setTimeout(2000, () => {
+      socket.destroy();
+      done(false);
+    });
+  });
 }
 
 export interface BenchServer {

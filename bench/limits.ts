@@ -14,8 +14,7 @@
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
@@ -28,40 +27,9 @@ import { RATE_LIMIT_WINDOW_MS } from '../src/rate-limit/rate-limit-window';
 import { RateLimitStore } from '../src/rate-limit/rate-limit.store';
 import { createApp } from '../src/server';
 import { UsageAccounting } from '../src/usage/usage-accounting';
+import { arg, percentiles, reachable, saveResult } from './lib';
 
 type Mode = 'embedded' | 'services';
-
-function arg(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? process.argv[at + 1] : fallback;
-}
-
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
-
-function percentiles(samples: number[]): { p50_ms: number; p99_ms: number; mean_ms: number } {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-  return {
-    p50_ms: round(at(0.5)),
-    p99_ms: round(at(0.99)),
-    mean_ms: round(samples.reduce((a, b) => a + b, 0) / samples.length),
-  };
-}
-
-function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((done) => {
-    const socket = connect({ host: hostname, port: Number(port) }, () => {
-      socket.end();
-      done(true);
-    });
-    socket.on('error', () => done(false));
-    socket.setTimeout(2000, () => {
-      socket.destroy();
-      done(false);
-    });
-  });
-}
 
 async function withSchema<T>(url: string, run: (schema: string) => Promise<T>): Promise<T> {
   const schema = `bench_limits_${randomBytes(4).toString('hex')}`;
@@ -183,9 +151,7 @@ async function main(): Promise<void> {
     at: new Date().toISOString(),
     ...results,
   };
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/limits.json', JSON.stringify(output, null, 2) + '\n');
-  console.log(JSON.stringify(output, null, 2));
+  saveResult('limits', output);
 }
 
 main().catch((error: Error) => {
