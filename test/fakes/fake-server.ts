@@ -210,6 +210,9 @@ export abstract class FakeServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** The message the `fail` mode sends: it leaks the URL and the key, to test sanitizing. */
+  abstract failMessage(req: RecordedRequest): string;
+
   protected abstract handle(
     req: RecordedRequest,
     res: ServerResponse,

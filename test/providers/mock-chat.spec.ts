@@ -1,7 +1,8 @@
 import { BackendResponseError, BackendUnreachableError } from '../../src/generation/providers/backend.errors';
 import { MockProvider, mockChatCompletion, mockCompletion } from '../../src/generation/providers/mock.provider';
-import type { ChatMessage, GenerationParams, StreamChunk } from '../../src/generation/providers/provider.types';
+import type { ChatMessage, GenerationParams } from '../../src/generation/providers/provider.types';
 import { generationParams, modelConfig } from '../fakes/model-config';
+import { chatParams, collectUntilError, signal, words } from './provider-fixtures';
 
 const MESSAGES: ChatMessage[] = [
   { role: 'system', content: 'You are a helpful assistant.' },
@@ -10,33 +11,11 @@ const MESSAGES: ChatMessage[] = [
   { role: 'user', content: 'Tell me a story' },
 ];
 
-function signal(): AbortSignal {
-  return new AbortController().signal;
+function chat(messages: ChatMessage[] = MESSAGES, overrides: Partial<GenerationParams> = {}) {
+  return chatParams(messages, overrides);
 }
 
-function chat(
-  messages: ChatMessage[] = MESSAGES,
-  overrides: Partial<GenerationParams> = {},
-): GenerationParams & { messages: ChatMessage[] } {
-  return { ...generationParams({ prompt: '', ...overrides }), messages };
-}
-
-async function collectUntilError(
-  stream: AsyncIterable<StreamChunk>,
-): Promise<{ chunks: StreamChunk[]; error: unknown }> {
-  const chunks: StreamChunk[] = [];
-  try {
-    for await (const chunk of stream) chunks.push(chunk);
-  } catch (error) {
-    return { chunks, error };
-  }
-  return { chunks, error: null };
-}
-
-function words(text: string): number {
-  return text.split(/\s+/).filter(Boolean).length;
-}
-
+// Streaming a chat answer is tested with completions in mock.provider.spec.ts.
 describe('MockProvider chat', () => {
   const provider = new MockProvider(modelConfig({ provider: 'mock' }));
 
@@ -89,20 +68,6 @@ describe('MockProvider chat', () => {
     const stopped = await provider.generate(chat(MESSAGES, { stop: [third] }), signal());
     expect(stopped.output).toBe(full.slice(0, full.indexOf(third)));
     expect(stopped.finishReason).toBe('stop');
-  });
-
-  it('streams one delta per word that join to the output, then done', async () => {
-    const expected = mockChatCompletion(chat());
-    const { chunks, error } = await collectUntilError(provider.stream(chat(), signal()));
-    expect(error).toBeNull();
-    const deltas = chunks.slice(0, -1).map((c) => (c.type === 'delta' ? c.text : ''));
-    expect(deltas).toHaveLength(words(expected.output));
-    expect(deltas.join('')).toBe(expected.output);
-    expect(chunks[chunks.length - 1]).toEqual({
-      type: 'done',
-      finishReason: expected.finishReason,
-      usage: expected.usage,
-    });
   });
 
   it('reads the tags from the start of the LAST user message only', async () => {

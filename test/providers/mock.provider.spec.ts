@@ -5,27 +5,9 @@ import {
 } from '../../src/generation/providers/backend.errors';
 import { MockProvider, mockCompletion } from '../../src/generation/providers/mock.provider';
 import type { StreamChunk } from '../../src/generation/providers/provider.types';
+import { sleep } from '../fakes/fake-server';
 import { generationParams, modelConfig } from '../fakes/model-config';
-
-function signal(): AbortSignal {
-  return new AbortController().signal;
-}
-
-async function collectUntilError(
-  stream: AsyncIterable<StreamChunk>,
-): Promise<{ chunks: StreamChunk[]; error: unknown }> {
-  const chunks: StreamChunk[] = [];
-  try {
-    for await (const chunk of stream) chunks.push(chunk);
-  } catch (error) {
-    return { chunks, error };
-  }
-  return { chunks, error: null };
-}
-
-function words(text: string): number {
-  return text.split(/\s+/).filter(Boolean).length;
-}
+import { CHAT_MESSAGES, chatParams, collectUntilError, signal, words } from './provider-fixtures';
 
 describe('MockProvider', () => {
   const provider = new MockProvider(modelConfig({ provider: 'mock' }));
@@ -99,8 +81,10 @@ describe('MockProvider', () => {
     });
   });
 
-  it('streams one delta per word that join to the output, then done', async () => {
-    const params = generationParams({ prompt: 'stream this' });
+  it.each([
+    ['a completion', generationParams({ prompt: 'stream this' })],
+    ['a chat', chatParams(CHAT_MESSAGES)],
+  ])('streams one delta per word that join to the output, then done (%s)', async (_kind, params) => {
     const expected = mockCompletion(params);
     const { chunks, error } = await collectUntilError(provider.stream(params, signal()));
     expect(error).toBeNull();
@@ -143,7 +127,7 @@ describe('MockProvider', () => {
     const promise = provider.generate(generationParams({ prompt: '[mock:hang]' }), ac.signal);
     let settled = false;
     void promise.catch(() => undefined).finally(() => (settled = true));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await sleep(30);
     expect(settled).toBe(false);
     const reason = new Error('gone');
     ac.abort(reason);
@@ -164,7 +148,7 @@ describe('MockProvider', () => {
     const consume = (async () => {
       for await (const chunk of provider.stream(params, ac.signal)) chunks.push(chunk);
     })();
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await sleep(30);
     expect(chunks).toHaveLength(0);
     ac.abort('stop now');
     await expect(consume).rejects.toBe('stop now');

@@ -1,6 +1,3 @@
-import { createServer } from 'node:http';
-import type { RequestListener, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   BackendResponseError,
   BackendUnreachableError,
@@ -13,6 +10,7 @@ import {
   UpstreamHttp,
 } from '../../src/generation/providers/upstream-http';
 import { closedPortUrl } from '../fakes/fake-server';
+import { collect, signal, useBareServer } from './provider-fixtures';
 
 /** A body that delivers each part as a separate chunk, asynchronously. */
 async function* chunks(...parts: (string | Buffer)[]): AsyncGenerator<Buffer> {
@@ -20,12 +18,6 @@ async function* chunks(...parts: (string | Buffer)[]): AsyncGenerator<Buffer> {
     await Promise.resolve();
     yield Buffer.isBuffer(part) ? part : Buffer.from(part, 'utf8');
   }
-}
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
 }
 
 describe('readLines', () => {
@@ -106,30 +98,17 @@ describe('cleanExcerpt', () => {
 });
 
 describe('UpstreamHttp', () => {
-  let server: Server;
-  let url: string;
-  let handler: RequestListener;
+  const server = useBareServer();
   const clients: UpstreamHttp[] = [];
 
-  function client(apiKey: string | null = null, base = url): UpstreamHttp {
+  function client(apiKey: string | null = null, base = server.url): UpstreamHttp {
     const http = new UpstreamHttp(base, { apiKey });
     clients.push(http);
     return http;
   }
 
-  beforeAll(async () => {
-    server = createServer((req, res) => handler(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
   it('labels the upstream by host and port only', () => {
@@ -139,7 +118,7 @@ describe('UpstreamHttp', () => {
 
   it('sends JSON with the bearer key below the base path', async () => {
     let seen: { path?: string; auth?: string; type?: string; body?: string } = {};
-    handler = (req, res) => {
+    server.handler = (req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
@@ -152,11 +131,11 @@ describe('UpstreamHttp', () => {
         res.end('{"ok":true}');
       });
     };
-    const res = await client('sk-test-key', `${url}/prefix/`).request({
+    const res = await client('sk-test-key', `${server.url}/prefix/`).request({
       method: 'POST',
       path: '/v1/x',
       json: { a: 1 },
-      signal: new AbortController().signal,
+      signal: signal(),
     });
     expect(await res.json()).toEqual({ ok: true });
     expect(seen).toEqual({
@@ -169,23 +148,23 @@ describe('UpstreamHttp', () => {
 
   it('sanitizes error statuses: no URL, no key, no control characters, bounded', async () => {
     const key = 'sk-upstream-secret-123';
-    handler = (_req, res) => {
+    server.handler = (_req, res) => {
       res.writeHead(500, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
           error: {
-            message: `boom\u001b[31m\n at ${url}/v1/completions key ${key} ${'z'.repeat(400)}`,
+            message: `boom\u001b[31m\n at ${server.url}/v1/completions key ${key} ${'z'.repeat(400)}`,
           },
         }),
       );
     };
     const err = (await client(key)
-      .request({ method: 'GET', path: '/', signal: new AbortController().signal })
+      .request({ method: 'GET', path: '/', signal: signal() })
       .catch((e: unknown) => e)) as BackendResponseError;
     expect(err).toBeInstanceOf(BackendResponseError);
     expect(err.upstreamStatus).toBe(500);
     expect(err.message.startsWith('upstream returned HTTP 500: boom')).toBe(true);
-    expect(err.message).not.toContain(url);
+    expect(err.message).not.toContain(server.url);
     expect(err.message).not.toContain('127.0.0.1');
     expect(err.message).not.toContain(key);
     // eslint-disable-next-line no-control-regex
@@ -195,26 +174,26 @@ describe('UpstreamHttp', () => {
 
   it('redacts the configured key and the upstream address even without URL or key syntax', async () => {
     const key = 'opaque-token-4242';
-    const host = url.replace('http://', '');
-    handler = (_req, res) => {
+    const host = server.url.replace('http://', '');
+    server.handler = (_req, res) => {
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: `token ${key} rejected by ${host}` }));
     };
     const err = (await client(key)
-      .request({ method: 'GET', path: '/', signal: new AbortController().signal })
+      .request({ method: 'GET', path: '/', signal: signal() })
       .catch((e: unknown) => e)) as BackendResponseError;
     expect(err.message).toBe('upstream returned HTTP 401: token [redacted] rejected by [redacted]');
   });
 
   it('reports only the status for a non-JSON error body', async () => {
-    handler = (_req, res) => {
+    server.handler = (_req, res) => {
       res.writeHead(502, { 'content-type': 'text/html' });
-      res.end(`<html>proxy error for ${url}</html>`);
+      res.end(`<html>proxy error for ${server.url}</html>`);
     };
     const promise = client().request({
       method: 'GET',
       path: '/',
-      signal: new AbortController().signal,
+      signal: signal(),
     });
     await expect(promise).rejects.toThrow(new BackendResponseError('upstream returned HTTP 502'));
   });
@@ -222,7 +201,7 @@ describe('UpstreamHttp', () => {
   it('classifies a refused connection as BackendUnreachableError without the address', async () => {
     const dead = await closedPortUrl();
     const err = (await client(null, dead)
-      .request({ method: 'GET', path: '/', signal: new AbortController().signal })
+      .request({ method: 'GET', path: '/', signal: signal() })
       .catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(BackendUnreachableError);
     expect(err.message).toBe('upstream unreachable (ECONNREFUSED)');
@@ -232,23 +211,23 @@ describe('UpstreamHttp', () => {
     const promise = client(null, 'http://no-such-host.invalid:8000').request({
       method: 'GET',
       path: '/',
-      signal: new AbortController().signal,
+      signal: signal(),
     });
     await expect(promise).rejects.toBeInstanceOf(BackendUnreachableError);
   });
 
   it('classifies a reset before any response byte as BackendUnreachableError', async () => {
-    handler = (req) => req.socket.destroy();
+    server.handler = (req) => req.socket.destroy();
     const promise = client().request({
       method: 'GET',
       path: '/',
-      signal: new AbortController().signal,
+      signal: signal(),
     });
     await expect(promise).rejects.toBeInstanceOf(BackendUnreachableError);
   });
 
   it('classifies a connection lost mid-body as BackendResponseError', async () => {
-    handler = (_req, res) => {
+    server.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': 100 });
       res.write('{"partial":');
       setTimeout(() => res.socket?.destroy(), 20);
@@ -256,7 +235,7 @@ describe('UpstreamHttp', () => {
     const res = await client().request({
       method: 'GET',
       path: '/',
-      signal: new AbortController().signal,
+      signal: signal(),
     });
     const err = await res.json().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendResponseError);
@@ -264,7 +243,7 @@ describe('UpstreamHttp', () => {
   });
 
   it('rethrows the abort reason unchanged, before and during the request', async () => {
-    handler = () => undefined; // never answers
+    server.handler = () => undefined; // never answers
     const reason = new Error('client went away');
     const early = new AbortController();
     early.abort(reason);
@@ -279,7 +258,7 @@ describe('UpstreamHttp', () => {
   });
 
   it('rethrows the abort reason while the body is being read', async () => {
-    handler = (_req, res) => {
+    server.handler = (_req, res) => {
       res.writeHead(200);
       res.write('{"a":');
     };

@@ -42,7 +42,7 @@ import {
   unparseable,
   UpstreamHttp,
 } from './upstream-http';
-import type { JsonRecord, UpstreamResponse } from './upstream-http';
+import type { JsonRecord } from './upstream-http';
 
 /** `llama3` means `llama3:latest`; a tag is what follows the last `:` after the last `/`. */
 export function normalizeOllamaTag(name: string): string {
@@ -142,12 +142,8 @@ export class OllamaProvider implements LlmProvider {
     return this.http.close();
   }
 
-  /** Posts the request to its endpoint (`/api/generate` or `/api/chat`). */
-  private async send(
-    params: GenerationParams,
-    stream: boolean,
-    signal: AbortSignal,
-  ): Promise<{ endpoint: OllamaEndpoint; res: UpstreamResponse }> {
+  /** The one place that picks the endpoint and posts the body, for generate() and stream(). */
+  private async send(params: GenerationParams, stream: boolean, signal: AbortSignal) {
     const endpoint = endpointFor(params);
     const json = this.requestBody(params, stream);
     const res = await this.http.request({ method: 'POST', path: endpoint.path, json, signal });

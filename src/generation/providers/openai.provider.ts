@@ -49,7 +49,7 @@ import {
   unparseable,
   UpstreamHttp,
 } from './upstream-http';
-import type { JsonRecord, UpstreamResponse } from './upstream-http';
+import type { JsonRecord } from './upstream-http';
 
 export interface CompletionsDialect {
   kind: 'vllm' | 'openai';
@@ -225,12 +225,8 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     return this.http.close();
   }
 
-  /** Posts the request to its endpoint (`/v1/completions` or `/v1/chat/completions`). */
-  private async send(
-    params: GenerationParams,
-    stream: boolean,
-    signal: AbortSignal,
-  ): Promise<{ endpoint: CompletionsEndpoint; res: UpstreamResponse }> {
+  /** The one place that picks the endpoint and posts the body, for generate() and stream(). */
+  private async send(params: GenerationParams, stream: boolean, signal: AbortSignal) {
     const endpoint = endpointFor(params);
     const json = this.requestBody(endpoint, params, stream);
     const res = await this.http.request({ method: 'POST', path: endpoint.path, json, signal });
