@@ -8,19 +8,9 @@
  *
  * Writes bench/results/cache.json.
  */
-import { arg, percentiles, startBenchServer, timedGenerate, writeResult } from './lib';
+import { arg, percentiles, startBenchServer, timedGenerate, tinyModelsYaml, writeResult } from './lib';
 
-const MODELS = `default_model: tiny
-models:
-  - name: tiny
-    provider: llama-cpp
-    model_path: $DIR/tiny.gguf
-    generate_if_missing: true
-    sequences: 2
-    max_new_tokens: 256
-  - name: mock
-    provider: mock
-`;
+const MODELS = tinyModelsYaml({ sequences: 2, maxNewTokens: 256, extra: '  - name: mock\n    provider: mock\n' });
 
 async function throughput(run: (i: number) => Promise<unknown>, requests: number, concurrency: number): Promise<number> {
   let next = 0;

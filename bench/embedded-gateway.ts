@@ -8,19 +8,9 @@
  *
  * Loopback only. Writes bench/results/embedded-gateway.json.
  */
-import { arg, percentiles, startBenchServer, timedGenerate, writeResult } from './lib';
+import { arg, percentiles, startBenchServer, timedGenerate, tinyModelsYaml, writeResult } from './lib';
 
-const MODELS = `default_model: tiny
-models:
-  - name: tiny
-    provider: llama-cpp
-    model_path: $DIR/tiny.gguf
-    generate_if_missing: true
-    threads: 1
-    context_size: 2048
-    sequences: 1
-    max_new_tokens: 1024
-`;
+const MODELS = tinyModelsYaml({ sequences: 1, maxNewTokens: 1024 });
 
 async function main(): Promise<void> {
   const tokens = Number(arg('tokens', '256'));

@@ -91,3 +91,18 @@ export async function timedGenerate(server: BenchServer, body: Record<string, un
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text}`);
   return { ms, body: body.stream ? text : JSON.parse(text) };
 }
+
+/** models.yaml text whose default is the embedded tiny model (written on first start into the bench's temp dir). */
+export function tinyModelsYaml(options: { sequences: number; maxNewTokens: number; extra?: string }): string {
+  return `default_model: tiny
+models:
+  - name: tiny
+    provider: llama-cpp
+    model_path: $DIR/tiny.gguf
+    generate_if_missing: true
+    threads: 1
+    context_size: 2048
+    sequences: ${options.sequences}
+    max_new_tokens: ${options.maxNewTokens}
+${options.extra ?? ''}`;
+}
