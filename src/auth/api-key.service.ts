@@ -45,10 +45,11 @@ export class ApiKeyService {
     const hash = hashApiKey(plaintext);
     let key = this.cache.get(hash, now.getTime());
     if (!key) {
+      const epoch = this.cache.epoch;
       const row = await this.keys.findOne({ where: { keyHash: hash } });
       if (!row) return null;
       key = toAuthenticatedKey(row);
-      this.cache.set(hash, key, now.getTime());
+      this.cache.set(hash, key, now.getTime(), epoch);
     }
     return isUsable(key, now) ? key : null;
   }

@@ -9,7 +9,7 @@ import { AppError } from '../common/app-error';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import { LimitEvents } from '../rate-limit/limit-events';
-import { RATE_LIMIT_WINDOW_MS } from '../rate-limit/rate-limit-window';
+import { RATE_LIMIT_WINDOW_MS, secondsUntil } from '../rate-limit/rate-limit-window';
 import { RateLimitStore } from '../rate-limit/rate-limit.store';
 
 @Injectable()
@@ -29,9 +29,8 @@ export class AuthFailureLimiter {
     const { count, resetInMs } = await this.store.hit(`auth-failures:${client}`, RATE_LIMIT_WINDOW_MS);
     if (count <= this.config.authFailureLimit) return failure;
     this.events.rateLimitRejected('auth');
-    const retryAfter = String(Math.max(1, Math.ceil(resetInMs / 1000)));
     return new AppError('rate_limit_exceeded', 'too many failed authentication attempts; retry later', {
-      headers: { 'Retry-After': retryAfter },
+      headers: { 'Retry-After': String(secondsUntil(resetInMs)) },
     });
   }
 }

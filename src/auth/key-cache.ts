@@ -15,6 +15,15 @@ interface Entry {
 export class KeyCache {
   private readonly byHash = new Map<string, Entry>();
   private readonly hashById = new Map<string, string>();
+  /**
+   * Bumped by every invalidation. A lookup that read the database before a change was
+   * announced must not cache what it read: it passes the epoch it started in to set().
+   */
+  private currentEpoch = 0;
+
+  get epoch(): number {
+    return this.currentEpoch;
+  }
 
   constructor(
     private readonly ttlMs: number,
@@ -31,8 +40,10 @@ export class KeyCache {
     return entry.key;
   }
 
-  set(hash: string, key: AuthenticatedKey, nowMs: number): void {
-    if (this.byHash.size >= this.maxEntries) this.clear();
+  /** Caches `key` unless an invalidation happened since `readInEpoch` (then the read may be stale). */
+  set(hash: string, key: AuthenticatedKey, nowMs: number, readInEpoch: number = this.currentEpoch): void {
+    if (readInEpoch !== this.currentEpoch) return;
+    if (this.byHash.size >= this.maxEntries) this.evictAll();
     const previous = this.hashById.get(key.id);
     if (previous && previous !== hash) this.byHash.delete(previous);
     this.byHash.set(hash, { key, hash, expiresAtMs: nowMs + this.ttlMs });
@@ -40,12 +51,18 @@ export class KeyCache {
   }
 
   invalidate(id: string): void {
+    this.currentEpoch += 1;
     const hash = this.hashById.get(id);
     if (hash) this.byHash.delete(hash);
     this.hashById.delete(id);
   }
 
   clear(): void {
+    this.currentEpoch += 1;
+    this.evictAll();
+  }
+
+  private evictAll(): void {
     this.byHash.clear();
     this.hashById.clear();
   }

@@ -44,7 +44,8 @@ export class KeyInvalidation implements OnModuleInit, OnApplicationShutdown {
     try {
       await this.redis.publish(this.channel, id);
     } catch (error) {
-      // Other replicas still converge when their cache entry expires (KeyCache ttl).
+      // Other replicas then converge only when their cache entry expires (KeyCache ttl, 60 s
+      // with Redis): logged so an operator knows; Redis being down also fails readiness.
       this.logger.warn({ err: (error as Error).message, key_id: id }, 'key invalidation: publish failed');
     }
   }

@@ -20,6 +20,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { ModelConfig } from '../config/models.types';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import { REDIS } from '../redis/redis.module';
+import { RedisScript } from '../rate-limit/redis-script';
 import { type CachedCompletion, CacheStore } from './cache-store';
 import { type DeltaListener, Flight, type FlightResult, type FlightRunner } from './flight';
 
@@ -35,7 +36,9 @@ export type CacheSource = 'miss' | 'coalesced';
 
 const PEER_POLL_MS = 25;
 /** Releases the coalescing lock only if this replica still holds it. */
-const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const releaseLock = new RedisScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+);
 
 function cacheControlDirectives(header: string | undefined): Set<string> {
   return new Set((header ?? '').split(',').map((part) => part.trim().toLowerCase()).filter(Boolean));
@@ -100,7 +103,7 @@ export class CompletionCache {
     }
     let flight = this.flights.get(key);
     let source: CacheSource = 'coalesced';
-    if (!flight) {
+    if (!flight || flight.abandoned) {
       source = 'miss';
       const started = new Flight(this.leading(key, model, policy, runner));
       this.flights.set(key, started);
@@ -138,7 +141,7 @@ export class CompletionCache {
         try {
           return await own(signal, emit);
         } finally {
-          await redis.eval(RELEASE_LOCK, 1, lockKey, token).catch(() => undefined);
+          await releaseLock.run(redis, [lockKey], [token]).catch(() => undefined);
         }
       }
       const fromPeer = await this.awaitPeer(key, lockKey, lockMs, signal);

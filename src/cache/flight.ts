@@ -27,6 +27,11 @@ export class Flight {
   private subscribers = 0;
   readonly done: Promise<FlightResult>;
 
+  /** Every subscriber left and the backend call was aborted: new requests must not join it. */
+  get abandoned(): boolean {
+    return this.controller.signal.aborted;
+  }
+
   constructor(runner: FlightRunner) {
     this.done = runner(this.controller.signal, (text, model) => {
       this.deltas.push({ text, model });

@@ -35,6 +35,8 @@ const NO_TOKENS: TokenUsage = { promptTokens: 0, completionTokens: 0 };
 /** An AbortSignal that fires when the client closes the connection before the response ends. */
 function disconnectSignal(res: Response): AbortSignal {
   const controller = new AbortController();
+  // The client may have left while the guards ran: 'close' has fired already then.
+  if (res.destroyed) controller.abort(new ClientDisconnected());
   res.once('close', () => {
     if (!res.writableFinished) controller.abort(new ClientDisconnected());
   });
@@ -54,6 +56,11 @@ export class GenerationPipeline {
   async run(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
     const { model, params } = request;
     const clientSignal = disconnectSignal(res);
+    const policy = this.cache.policy(model, req.headers['cache-control']);
+    const key = policy.lookup || policy.share || policy.store ? cacheKey(model, params) : '';
+    // The quota (402) is decided before the cache answers; the two round trips overlap, and a
+    // lookup whose reservation failed is ignored (lookup() never rejects).
+    const lookup = policy.lookup ? this.cache.lookup(key) : Promise.resolve(null);
     const usage = await this.accounting.begin(req.ctx.apiKey!, model.name);
     const state = { id: format.newId(), created: Math.floor(Date.now() / 1000), first: true };
     const stream = request.stream ? new StreamResponse(res, format, state) : null;
@@ -67,11 +74,9 @@ export class GenerationPipeline {
     let joined = false;
     try {
       setQuotaHeaders();
-      const policy = this.cache.policy(model, req.headers['cache-control']);
-      const key = cacheKey(model, params);
       const counted = policy.lookup || policy.share;
 
-      const hit = policy.lookup ? await this.cache.lookup(key) : null;
+      const hit = await lookup;
       if (hit) {
         this.metrics.cacheResult(model.name, 'hit');
         await usage.complete(NO_TOKENS, { cached: true, model: hit.model });

@@ -70,12 +70,15 @@ export class ModelRegistry implements OnModuleInit, OnApplicationShutdown {
     return [...this.models.values()];
   }
 
-  /** Upstreams to try for one request, in order: the model's (weighted), then each fallback's. */
-  candidates(model: ModelConfig): Candidate[] {
-    const names = [model.name, ...model.fallbacks];
-    return names.flatMap((name) => {
+  /**
+   * Upstreams to try for one request, in order: the model's (weighted), then each fallback's.
+   * Lazy: a fallback's weighted rotation moves only when the request actually reaches it.
+   */
+  *candidates(model: ModelConfig): Generator<Candidate> {
+    for (const name of [model.name, ...model.fallbacks]) {
       const registered = this.models.get(name);
-      return registered ? registered.order.next().map((provider) => ({ model: registered.config, provider })) : [];
-    });
+      if (!registered) continue;
+      for (const provider of registered.order.next()) yield { model: registered.config, provider };
+    }
   }
 }

@@ -25,7 +25,7 @@ export class StreamResponse {
     return this.sse.hasStarted;
   }
 
-  /** Writes one delta. Writes are synchronous and ordered; waiting for the socket is not needed here. */
+  /** Queues one delta (SseWriter writes in order and waits for slow readers on its own). */
   delta(text: string, model: string): void {
     if (text === '') return;
     this.delivered += 1;

@@ -46,8 +46,8 @@ interface QuotaRow {
 const QUOTA_COLUMNS = 'monthly_quota, monthly_token_quota, quota_requests_used, quota_tokens_used, quota_reset_at';
 
 /**
- * $1 key id, $2 now, $3/$4 start and end of the period `now` falls in. `ended` is whether the
- * stored period is over: then usage counts from zero in the new period.
+ * $1 key id, $2 now, $3/$4 start and end of the period `now` falls in. When the stored period
+ * is over (`quota_reset_at <= now`), usage counts from zero in the new period.
  */
 const RESERVE_SQL = `
 UPDATE api_keys SET

@@ -5,9 +5,9 @@
  * request path, so they must be cheap and must not throw (a throwing listener is ignored).
  */
 import { Injectable } from '@nestjs/common';
+import type { QuotaType, RateLimitReason } from '../metrics/metric-names';
 
-export type RateLimitReason = 'rpm' | 'tpm' | 'auth';
-export type QuotaType = 'requests' | 'tokens';
+export type { QuotaType, RateLimitReason };
 
 export type LimitEvent =
   { kind: 'rate_limit_rejected'; reason: RateLimitReason } | { kind: 'quota_rejected'; type: QuotaType };

@@ -42,8 +42,14 @@ export class RedisLifecycle implements OnApplicationShutdown {
           return null;
         }
         const redis = createRedis(config.redisUrl);
-        // Without a listener ioredis reports connection errors as unhandled; log them once each.
-        redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+        // Without a listener ioredis reports connection errors as unhandled. It retries every
+        // couple of seconds while Redis is down: log at most one line per 30 s.
+        let lastLoggedAt = 0;
+        redis.on('error', (error: Error) => {
+          if (Date.now() - lastLoggedAt < 30_000) return;
+          lastLoggedAt = Date.now();
+          logger.warn({ err: error.message }, 'redis connection error (repeats are not logged for 30 s)');
+        });
         return redis;
       },
     },

@@ -6,7 +6,7 @@
  *   one token per chunk, sometimes more, never less), at most max_new_tokens;
  * - prompt tokens: the prompt's whitespace-separated words (tokenizers split text at word
  *   boundaries, so a prompt has at least one token per word).
- * A stream cut before its first delta is not charged at all (see GenerationHandler).
+ * A stream cut before its first delta is not charged at all (see GenerationPipeline).
  */
 import type { TokenUsage } from '../generation/providers/provider.types';
 

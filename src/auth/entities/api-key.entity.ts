@@ -61,15 +61,18 @@ export class ApiKeyEntity {
   @Column('timestamptz', { name: 'revoked_at', nullable: true })
   revokedAt!: Date | null;
 
-  @Column('timestamptz', { name: 'quota_period_start' })
+  // The quota period and its counters are written only by QuotaService's conditional
+  // statements (and set once on insert): an entity save elsewhere (admin changes) must never
+  // write back a stale copy over concurrent reservations.
+  @Column({ type: 'timestamptz', name: 'quota_period_start', update: false })
   quotaPeriodStart!: Date;
 
-  @Column('timestamptz', { name: 'quota_reset_at' })
+  @Column({ type: 'timestamptz', name: 'quota_reset_at', update: false })
   quotaResetAt!: Date;
 
-  @Column('integer', { name: 'quota_requests_used', default: 0 })
+  @Column({ type: 'integer', name: 'quota_requests_used', default: 0, update: false })
   quotaRequestsUsed!: number;
 
-  @Column('bigint', { name: 'quota_tokens_used', default: 0, transformer: bigintAsNumber })
+  @Column({ type: 'bigint', name: 'quota_tokens_used', default: 0, update: false, transformer: bigintAsNumber })
   quotaTokensUsed!: number;
 }
