@@ -1,0 +1,148 @@
+/**
+ * The README quickstart, end to end with real processes: the server (src/main.ts) starts in
+ * development mode without ADMIN_TOKEN, generates DATA_DIR/admin-token (0600, never logged),
+ * `scripts/keys.js` creates and lists a key with it, the key generates, SIGTERM exits 0.
+ * And `migration:run` applies the migrations once, then has nothing to do.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FIXTURE_MODELS } from './harness/app';
+import { TEST_ADMIN_TOKEN } from './harness/environment';
+import { ROOT } from './harness/process';
+import { freePort } from './harness/redis-server';
+
+jest.setTimeout(60_000);
+
+/** Runs a node script to completion (killed after 30 s). */
+function runNode(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      args,
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000, killSignal: 'SIGKILL' },
+      (error, stdout, stderr) => resolve({ code: error ? (child.exitCode ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function waitForHealthz(base: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 45_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`the server exited with ${child.exitCode} before listening:\n${output()}`);
+    try {
+      if ((await fetch(`${base}/healthz`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`the server did not answer /healthz within 45 s:\n${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const dirs: string[] = [];
+function freshDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'llm-quickstart-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('README quickstart: server without ADMIN_TOKEN + npm run keys', () => {
+  let child: ChildProcess | null = null;
+  afterAll(() => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
+  it('generates a 0600 admin token it never logs; keys.js creates and lists a working key; SIGTERM exits 0', async () => {
+    const dataDir = freshDataDir();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    // No NODE_ENV (development), no ADMIN_TOKEN, no DATABASE_URL (PGlite in DATA_DIR).
+    const proc = spawn(process.execPath, ['-r', '@swc-node/register', join(ROOT, 'src', 'main.ts')], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        MODELS_FILE: FIXTURE_MODELS,
+        // info, not silent: the token must stay out of a log that is actually written.
+        LOG_LEVEL: 'info',
+        BACKEND_PROBE_INTERVAL_MS: '0',
+      },
+    });
+    child = proc;
+    let output = '';
+    proc.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      proc.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+
+    await waitForHealthz(base, proc, () => output);
+
+    const tokenFile = join(dataDir, 'admin-token');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    expect(token.length).toBeGreaterThanOrEqual(32);
+
+    const cliEnv = { DATA_DIR: dataDir, SERVER_URL: base };
+    const created = await runNode([join(ROOT, 'scripts', 'keys.js'), 'create', '--name', 'quickstart'], cliEnv);
+    expect(created.stderr).not.toContain(token);
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout) as { id: string; key: string; name: string };
+    expect(key.key).toMatch(/^sk-/);
+    expect(key.name).toBe('quickstart');
+
+    const generated = await fetch(`${base}/v1/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key.key },
+      body: JSON.stringify({ prompt: 'Hello', max_new_tokens: 5 }),
+    });
+    expect(generated.status).toBe(200);
+    expect(await generated.json()).toMatchObject({ model: 'mock-a' });
+
+    const listed = await runNode([join(ROOT, 'scripts', 'keys.js'), 'list'], cliEnv);
+    expect(listed.code).toBe(0);
+    const list = JSON.parse(listed.stdout) as { data: Array<{ id: string; name: string }> };
+    expect(list.data).toEqual(expect.arrayContaining([expect.objectContaining({ id: key.id, name: 'quickstart' })]));
+
+    proc.kill('SIGTERM');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(output).toContain('"msg"');
+    expect(output).not.toContain(token);
+  });
+});
+
+describe('README: npm run migration:run', () => {
+  it('applies every migration to a fresh DATA_DIR, then reports none pending', async () => {
+    const env = { DATA_DIR: freshDataDir(), MODELS_FILE: FIXTURE_MODELS, ADMIN_TOKEN: TEST_ADMIN_TOKEN };
+    const script = ['-r', '@swc-node/register', join(ROOT, 'scripts', 'migration-run.ts')];
+
+    const first = await runNode(script, env);
+    expect(first.code).toBe(0);
+    // Migration names end with the file's 13-digit timestamp (TypeORM class names).
+    const timestamps = readdirSync(join(ROOT, 'migrations'))
+      .map((file) => /^(\d{13})-.+\.sql$/.exec(file)?.[1])
+      .filter((ts): ts is string => ts !== undefined);
+    expect(timestamps.length).toBeGreaterThan(0);
+    const applied = /^applied: (.+)$/m.exec(first.stdout);
+    expect(applied).not.toBeNull();
+    const names = applied![1].split(', ');
+    expect(names).toHaveLength(timestamps.length);
+    for (const ts of timestamps) expect(names.some((name) => name.endsWith(ts))).toBe(true);
+
+    const second = await runNode(script, env);
+    expect(second.code).toBe(0);
+    expect(second.stdout.trim()).toBe('no pending migrations');
+  });
+});
