@@ -1,12 +1,23 @@
 #!/usr/bin/env node
 // `npm start` runs the compiled server; this builds it first when dist/ is missing or older
 // than the sources, so a fresh clone needs only `npm ci && npm start`.
+// `node scripts/ensure-build.js --stamp` (npm's postbuild) only records that dist/ is fresh:
+// `nest build` empties dist/ (deleteOutDir), stamp included, so `npm run build` re-stamps.
 const { existsSync, readdirSync, statSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const root = join(__dirname, '..');
-const stamp = join(root, 'dist', '.build-stamp');
+const dist = join(root, 'dist');
+const stamp = join(dist, '.build-stamp');
+
+function writeStamp() {
+  if (!existsSync(join(dist, 'main.js'))) {
+    console.error('dist/main.js is missing: the build did not produce the server.');
+    process.exit(1);
+  }
+  writeFileSync(stamp, new Date().toISOString());
+}
 
 function newestMtime(path) {
   const stats = statSync(path);
@@ -14,10 +25,14 @@ function newestMtime(path) {
   return readdirSync(path).reduce((newest, entry) => Math.max(newest, newestMtime(join(path, entry))), 0);
 }
 
+if (process.argv.includes('--stamp')) {
+  writeStamp();
+  process.exit(0);
+}
+
 const inputs = ['src', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((p) => join(root, p));
-const sourcesChanged = newestMtime(join(root, 'src'));
-const built = existsSync(stamp) && existsSync(join(root, 'dist', 'main.js')) ? statSync(stamp).mtimeMs : 0;
-const newest = inputs.filter(existsSync).reduce((max, p) => Math.max(max, newestMtime(p)), sourcesChanged);
+const built = existsSync(stamp) && existsSync(join(dist, 'main.js')) ? statSync(stamp).mtimeMs : 0;
+const newest = inputs.filter(existsSync).reduce((max, p) => Math.max(max, newestMtime(p)), 0);
 
 if (built >= newest) process.exit(0);
 const nest = join(root, 'node_modules', '.bin', 'nest');
@@ -28,4 +43,4 @@ if (!existsSync(nest)) {
 console.error('Building the server (dist/ is missing or older than src/)...');
 const result = spawnSync(nest, ['build'], { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
-writeFileSync(stamp, new Date().toISOString());
+writeStamp();
