@@ -300,41 +300,49 @@ function connectionRefused(base: string): Promise<boolean> {
 describeInProcess('graceful shutdown', 'calls the shutdown of an in-process server', () => {
   it('turns /readyz 503 at once, refuses new connections, lets in-flight streams finish and cuts what runs past the grace', async () => {
     const { server, base } = await startRealServer({ SHUTDOWN_GRACE_MS: '3000' });
-    const key = await createKeyAt(base);
-    // 20 words, one every 500 ms: still running when the 3 s grace period ends.
-    const endless = postStream(base, key, {
-      prompt: `[mock:slow:500][mock:echo] ${'word '.repeat(20)}`,
-      stream: true,
-      max_new_tokens: 64,
-    });
-    await endless.firstBytes;
-    // 5 words, one every 100 ms: finishes well within the grace period.
-    const slow = postStream(base, key, { prompt: '[mock:slow:100][mock:echo] one two three four five', stream: true });
-    await slow.firstBytes;
-    const lateProbe = await partialRequest(base, '/readyz');
+    try {
+      const key = await createKeyAt(base);
+      // 20 words, one every 500 ms: still running when the 3 s grace period ends.
+      const endless = postStream(base, key, {
+        prompt: `[mock:slow:500][mock:echo] ${'word '.repeat(20)}`,
+        stream: true,
+        max_new_tokens: 64,
+      });
+      await endless.firstBytes;
+      // 5 words, one every 100 ms: finishes well within the grace period.
+      const slow = postStream(base, key, {
+        prompt: '[mock:slow:100][mock:echo] one two three four five',
+        stream: true,
+      });
+      await slow.firstBytes;
+      const lateProbe = await partialRequest(base, '/readyz');
 
-    const shutdown = server.shutdown('test');
-    const probe = await lateProbe.finish();
-    expect(probe).toMatch(/^HTTP\/1\.1 503 /);
-    expect(probe).toMatch(/\r\nconnection: close\r\n/i);
-    expect(JSON.parse(probe.slice(probe.indexOf('\r\n\r\n') + 4))).toMatchObject({
-      status: 'shutting_down',
-      error: { shutdown: { status: 'down' } },
-    });
-    expect(await connectionRefused(base)).toBe(true);
+      const shutdown = server.shutdown('test');
+      const probe = await lateProbe.finish();
+      expect(probe).toMatch(/^HTTP\/1\.1 503 /);
+      expect(probe).toMatch(/\r\nconnection: close\r\n/i);
+      expect(JSON.parse(probe.slice(probe.indexOf('\r\n\r\n') + 4))).toMatchObject({
+        status: 'shutting_down',
+        error: { shutdown: { status: 'down' } },
+      });
+      expect(await connectionRefused(base)).toBe(true);
 
-    const drained = await slow.done;
-    expect(drained.error).toBeNull();
-    expect(drained.status).toBe(200);
-    const events = sseEvents(drained.body);
-    expect(events.at(-1)).toBe('[DONE]');
-    expect(events.at(-2)).toMatchObject({ done: true, output: 'one two three four five' });
+      const drained = await slow.done;
+      expect(drained.error).toBeNull();
+      expect(drained.status).toBe(200);
+      const events = sseEvents(drained.body);
+      expect(events.at(-1)).toBe('[DONE]');
+      expect(events.at(-2)).toMatchObject({ done: true, output: 'one two three four five' });
 
-    await expect(shutdown).resolves.toEqual({ cutOff: 1 });
-    const cut = await endless.done;
-    expect(cut.error).not.toBeNull();
-    expect(sseEvents(cut.body)).not.toContain('[DONE]');
-    // Idempotent: a second signal does not start a second shutdown.
-    await expect(server.shutdown('again')).resolves.toEqual({ cutOff: 1 });
+      await expect(shutdown).resolves.toEqual({ cutOff: 1 });
+      const cut = await endless.done;
+      expect(cut.error).not.toBeNull();
+      expect(sseEvents(cut.body)).not.toContain('[DONE]');
+      // Idempotent: a second signal does not start a second shutdown.
+      await expect(server.shutdown('again')).resolves.toEqual({ cutOff: 1 });
+    } finally {
+      // Always stops the listening server, also when an expectation above failed (idempotent).
+      await server.shutdown('test cleanup').catch(() => undefined);
+    }
   });
 });
