@@ -9,7 +9,9 @@ import { describeInProcess, isRemote } from './harness/environment';
 import { createKey } from './harness/keys';
 import { listenOnLoopback, postThenDisconnect } from './harness/listen';
 import { sseEvents } from './harness/sse';
+import type { ServerResponse } from 'node:http';
 import { closedPortUrl, fakeCompletion, waitFor } from './fakes/fake-server';
+import type { RecordedRequest } from './fakes/fake-server';
 import { FakeOllama } from './fakes/fake-ollama';
 import { FakeVllm } from './fakes/fake-vllm';
 import { generationParams } from './fakes/model-config';
@@ -22,6 +24,35 @@ let hanging: FakeVllm;
 let weightA: FakeVllm;
 let weightB: FakeVllm;
 let reuse: FakeOllama;
+let slowBody: SlowBodyVllm;
+
+/**
+ * A fake vLLM whose `slow` mode also dribbles a non-streamed answer: the response head at once,
+ * then the JSON body in pieces `delayMs` apart (FakeVllm sends a non-streamed answer whole after
+ * one delay, which a timeout on the response head alone would also catch).
+ */
+class SlowBodyVllm extends FakeVllm {
+  static async startSlowBody(): Promise<SlowBodyVllm> {
+    const fake = new SlowBodyVllm();
+    await fake.listen();
+    return fake;
+  }
+
+  protected override async handle(req: RecordedRequest, res: ServerResponse, isClosed: () => boolean): Promise<void> {
+    const body = (req.body ?? {}) as { prompt?: unknown; max_tokens?: unknown; stream?: unknown };
+    if (this.mode !== 'slow' || req.path !== '/v1/completions' || body.stream === true) return super.handle(req, res, isClosed);
+    const completion = fakeCompletion(String(body.prompt), typeof body.max_tokens === 'number' ? body.max_tokens : 16);
+    const text = JSON.stringify({
+      id: 'cmpl-fake',
+      object: 'text_completion',
+      created: this.created,
+      choices: [{ index: 0, text: completion.text, logprobs: null, finish_reason: completion.finish, stop_reason: null }],
+      usage: { prompt_tokens: completion.promptTokens, completion_tokens: completion.tokens.length, total_tokens: completion.promptTokens + completion.tokens.length },
+    });
+    const pieces = Array.from({ length: 10 }, (_, i) => text.slice(Math.floor((i * text.length) / 10), Math.floor(((i + 1) * text.length) / 10)));
+    await this.streamOut(res, 'application/json', pieces, this.delayMs, isClosed);
+  }
+}
 
 function modelsYaml(closed: string): string {
   return `default_model: mock-a
@@ -49,6 +80,11 @@ models:
     upstream_model: m
     base_url: ${hanging.url}
     timeout_ms: 300
+  - name: slow-m
+    provider: vllm
+    upstream_model: m
+    base_url: ${slowBody.url}
+    timeout_ms: 300
   - name: failover-m
     provider: vllm
     upstream_model: meta-llama/Meta-Llama-3-8B-Instruct
@@ -56,6 +92,11 @@ models:
       - base_url: ${closed}
         weight: 5
       - base_url: ${vllm.url}
+  - name: erroring-m
+    provider: vllm
+    upstream_model: meta-llama/Meta-Llama-3-8B-Instruct
+    base_url: ${vllm.url}
+    fallbacks: [ollama-m]
   - name: dead-m
     provider: vllm
     upstream_model: m
@@ -89,13 +130,14 @@ beforeAll(async () => {
   if (isRemote) {
     app = await startTestApp();
   } else {
-    [vllm, ollama, hanging, weightA, weightB, reuse] = await Promise.all([
+    [vllm, ollama, hanging, weightA, weightB, reuse, slowBody] = await Promise.all([
       FakeVllm.start(),
       FakeOllama.start(),
       FakeVllm.start(),
       FakeVllm.start(),
       FakeVllm.start(),
       FakeOllama.start(),
+      SlowBodyVllm.startSlowBody(),
     ]);
     hanging.setMode('hang');
     app = await startTestApp({ modelsYaml: modelsYaml(await closedPortUrl()) });
@@ -105,7 +147,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.close();
-  await Promise.all([vllm, ollama, hanging, weightA, weightB, reuse].filter(Boolean).map((fake) => fake.close()));
+  await Promise.all([vllm, ollama, hanging, weightA, weightB, reuse, slowBody].filter(Boolean).map((fake) => fake.close()));
 });
 beforeEach(() => {
   for (const fake of [vllm, ollama, weightA, weightB].filter(Boolean)) fake.reset();
@@ -365,6 +407,40 @@ describeInProcess('backend failures', 'uses fake backends', () => {
     await waitFor(() => hanging.aborted.length > 0, 1000);
   });
 
+  describe('timeout_ms bounds the whole call, not just the response head', () => {
+    // slow-m: timeout_ms 300; its fake sends the head at once, then a piece every 100 ms
+    // (5 to 10 pieces: the whole answer takes 500 ms or more).
+    beforeEach(() => {
+      slowBody.reset();
+      slowBody.setMode('slow', { delayMs: 100 });
+    });
+
+    it('non-streamed: 504 backend_timeout, and the upstream request is aborted', async () => {
+      const res = await generate({ model: 'slow-m', prompt: 'take your time', max_new_tokens: 10 });
+      expect(res.status).toBe(504);
+      expect(res.body.error.code).toBe('backend_timeout');
+      expect(slowBody.requests.filter((r) => r.path === '/v1/completions')).toHaveLength(1);
+      await waitFor(() => slowBody.aborted.length > 0, 1000);
+      expect(slowBody.aborted[0].path).toBe('/v1/completions');
+    });
+
+    it('streamed: 200 with deltas, then a backend_timeout error event and [DONE]; the upstream stream is aborted', async () => {
+      const res = await generate({ model: 'slow-m', prompt: 'take your time', max_new_tokens: 10, stream: true });
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+      const events = sseEvents(res.text);
+      expect(events.at(-1)).toBe('[DONE]');
+      expect(events.at(-2)).toEqual({ error: expect.objectContaining({ code: 'backend_timeout', request_id: res.headers['x-request-id'] }) });
+      const deltas = events.slice(0, -2) as { delta: string; model: string }[];
+      expect(deltas.length).toBeGreaterThan(0);
+      for (const delta of deltas) expect(delta).toEqual({ id: expect.stringMatching(/^gen-/), model: 'slow-m', delta: expect.any(String) });
+      const full = fakeCompletion('take your time', 10).text;
+      expect(deltas.map((d) => d.delta).join('').length).toBeLessThan(full.length);
+      await waitFor(() => slowBody.aborted.length > 0, 1000);
+      expect(slowBody.aborted[0].path).toBe('/v1/completions');
+    });
+  });
+
   it('503 backend_unavailable when every upstream and fallback is unreachable', async () => {
     const res = await generate({ model: 'all-dead-m', prompt: 'p' });
     expect(res.status).toBe(503);
@@ -385,10 +461,16 @@ describeInProcess('backend failures', 'uses fake backends', () => {
     expect(res.body.output).toBe(fakeCompletion('fallback please', 20).text);
   });
 
-  it('an upstream error is the answer: no fallback on 5xx', async () => {
+  it('an upstream error is the answer: no fallback on 5xx (plain and streamed)', async () => {
     vllm.setMode('fail');
-    const res = await generate({ model: 'failover-m', prompt: 'p' });
+    const res = await generate({ model: 'erroring-m', prompt: 'p' });
     expect(res.status).toBe(502);
+    expect(res.body.error.code).toBe('backend_error');
+    const streamed = await generate({ model: 'erroring-m', prompt: 'p', stream: true });
+    expect(streamed.status).toBe(502);
+    expect(streamed.body.error.code).toBe('backend_error');
+    expect(vllm.requests.filter((r) => r.path === '/v1/completions')).toHaveLength(2);
+    expect(ollama.requests).toHaveLength(0);
   });
 
   it('spreads requests over upstreams by weight', async () => {
@@ -490,19 +572,24 @@ describeInProcess('client disconnects', 'cuts a raw connection to the in-process
   });
 
   it('aborts the upstream request at once (non-streamed)', async () => {
-    const before = hanging.aborted.length;
-    await postThenDisconnect(baseUrl, '/v1/generate', { 'x-api-key': key }, { model: 'vllm-m', prompt: 'x' }, 0);
     vllm.setMode('hang');
-    const cut = Date.now();
     await postThenDisconnect(baseUrl, '/v1/generate', { 'x-api-key': key }, { model: 'vllm-m', prompt: 'hang on' }, 150);
+    const cut = Date.now();
+    expect(vllm.requests.filter((r) => r.path === '/v1/completions')).toHaveLength(1);
+    expect(vllm.aborted).toHaveLength(0);
+    // vllm-m's timeout_ms is 5000: an abort within a second of the cut comes from the disconnect.
     await waitFor(() => vllm.aborted.length > 0, 1000);
-    expect(vllm.aborted[0].at - cut).toBeLessThan(1150);
-    expect(hanging.aborted.length).toBe(before);
+    expect(vllm.aborted[0].at - cut).toBeLessThan(1000);
   });
 
   it('aborts the upstream stream at once (streamed)', async () => {
+    // 200 ms per chunk: the whole stream takes 1.2 s or more, so it is still running at the cut.
     ollama.setMode('slow', { delayMs: 200 });
     await postThenDisconnect(baseUrl, '/v1/generate', { 'x-api-key': key }, { model: 'ollama-m', prompt: 'slowly now', stream: true }, 300);
+    const cut = Date.now();
+    expect(ollama.requests.filter((r) => r.path === '/api/generate')).toHaveLength(1);
+    expect(ollama.aborted).toHaveLength(0);
     await waitFor(() => ollama.aborted.length > 0, 1000);
+    expect(ollama.aborted[0].at - cut).toBeLessThan(1000);
   });
 });
