@@ -14,6 +14,7 @@ import { describeInProcess } from './harness/environment';
 import { createKey } from './harness/keys';
 import { listenOnLoopback, postThenDisconnect } from './harness/listen';
 import { parseExposition, sampleSum } from './harness/prometheus';
+import { sseEvents } from './harness/sse';
 import { fakeChatCompletion, fakeCompletion, waitFor } from './fakes/fake-server';
 import { FakeOllama } from './fakes/fake-ollama';
 import { FakeVllm } from './fakes/fake-vllm';
@@ -144,6 +145,68 @@ models:
       expect(content).toBe(plain.choices[0].message.content);
       expect(finish).toBe(plain.choices[0].finish_reason);
       expect(usage).toEqual(plain.usage);
+    });
+  });
+
+  describe.each([['vllm-chat'], ['mock']])('the raw SSE wire on %s (the SDK tolerates a missing [DONE])', (model) => {
+    interface Chunk {
+      id: string;
+      object: string;
+      created: number;
+      model: string;
+      choices: { index: number; text?: string; delta?: { role?: string; content?: string }; finish_reason: string | null }[];
+      usage?: unknown;
+    }
+    const post = (path: string, body: Record<string, unknown>) =>
+      app.http().post(path).set('Authorization', `Bearer ${key}`).set('Cache-Control', 'no-store').send(body);
+
+    /** Checks what both endpoints share; returns the chunks before [DONE]. */
+    function wireChunks(res: Awaited<ReturnType<typeof post>>, object: string, idPrefix: string): Chunk[] {
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+      const events = sseEvents(res.text);
+      expect(events.at(-1)).toBe('[DONE]');
+      expect(events.filter((e) => e === '[DONE]')).toHaveLength(1);
+      const chunks = events.slice(0, -1) as Chunk[];
+      expect(chunks.length).toBeGreaterThan(1);
+      expect(new Set(chunks.map((c) => c.id))).toEqual(new Set([expect.stringMatching(new RegExp(`^${idPrefix}-`))]));
+      for (const chunk of chunks) expect(chunk).toMatchObject({ object, model, created: expect.any(Number) });
+      return chunks;
+    }
+
+    /** The content chunks (one choice each, no usage, finish_reason only on the last). */
+    function expectContentChunks(chunks: Chunk[]): void {
+      expect(chunks.length).toBeGreaterThan(0);
+      for (const chunk of chunks) {
+        expect(chunk.usage ?? null).toBeNull();
+        expect(chunk.choices).toHaveLength(1);
+      }
+      expect(chunks.slice(0, -1).every((c) => c.choices[0].finish_reason === null)).toBe(true);
+      expect(['stop', 'length']).toContain(chunks.at(-1)!.choices[0].finish_reason);
+    }
+
+    it.each([[true], [false]])('/v1/completions, include_usage: %s: text_completion chunks, one id, [DONE] last; usage only with include_usage, in a choice-less chunk right before [DONE]', async (includeUsage) => {
+      const params = { model, prompt: 'raw completion stream', max_tokens: 8, seed: 5 };
+      const plain = await post('/v1/completions', params);
+      const res = await post('/v1/completions', { ...params, stream: true, ...(includeUsage ? { stream_options: { include_usage: true } } : {}) });
+      const chunks = wireChunks(res, 'text_completion', 'cmpl');
+      const content = includeUsage ? chunks.slice(0, -1) : chunks;
+      expectContentChunks(content);
+      expect(content.map((c) => c.choices[0].text).join('')).toBe(plain.body.choices[0].text);
+      if (includeUsage) expect(chunks.at(-1)).toMatchObject({ choices: [], usage: plain.body.usage });
+    });
+
+    it.each([[true], [false]])('/v1/chat/completions, include_usage: %s: a role chunk first, one id, [DONE] last; usage only with include_usage, in a choice-less chunk right before [DONE]', async (includeUsage) => {
+      const params = { model, messages: [{ role: 'user', content: 'raw chat stream' }], max_tokens: 8, seed: 6 };
+      const plain = await post('/v1/chat/completions', params);
+      const res = await post('/v1/chat/completions', { ...params, stream: true, ...(includeUsage ? { stream_options: { include_usage: true } } : {}) });
+      const chunks = wireChunks(res, 'chat.completion.chunk', 'chatcmpl');
+      const content = includeUsage ? chunks.slice(0, -1) : chunks;
+      expectContentChunks(content);
+      expect(content[0].choices[0].delta?.role).toBe('assistant');
+      expect(content.slice(1).every((c) => c.choices[0].delta?.role === undefined)).toBe(true);
+      expect(content.map((c) => c.choices[0].delta?.content ?? '').join('')).toBe(plain.body.choices[0].message.content);
+      if (includeUsage) expect(chunks.at(-1)).toMatchObject({ choices: [], usage: plain.body.usage });
     });
   });
 
