@@ -37,7 +37,21 @@ models:
  * Tests that need this file's mock models (special prompts, mock-a/mock-b, exact token counts):
  * skipped against API_BASE, where the server runs its own models.yaml.
  */
-const itWithMockModels = isRemote ? it.skip : it;
+function itWithMockModels(name: string, fn: jest.ProvidesCallback, timeout?: number): void {
+  if (isRemote) it.skip(`${name} [skipped with API_BASE: needs this file's mock models]`, fn, timeout);
+  else it(name, fn, timeout);
+}
+
+/**
+ * Against API_BASE the server's real clock drives the one-minute rate-limit windows (aligned to
+ * the epoch minute): a test that fills a window waits until at least 10 s of the current one are
+ * left, so no boundary falls between its requests. In-process the FakeClock never moves by itself.
+ */
+async function awaitRoomInMinuteWindow(): Promise<void> {
+  if (!isRemote) return;
+  const intoWindow = Date.now() % 60_000;
+  if (intoWindow >= 50_000) await sleep(60_000 - intoWindow + 50);
+}
 
 const START = '2026-11-24T12:00:00.000Z';
 /** Generous RPM for tests about quotas, so the rate limit never interferes. */
@@ -99,6 +113,7 @@ function echo(words: number): { prompt: string; tokens: number } {
 describe('rate limits (RPM)', () => {
   it('requests beyond the key’s rpm_limit get 429 rate_limit_exceeded with Retry-After', async () => {
     const { key } = await createKey(app, { rpm_limit: 3 });
+    await awaitRoomInMinuteWindow();
     for (let i = 0; i < 3; i += 1) expect((await generate(key)).status).toBe(200);
     const res = await generate(key);
     expect(res.status).toBe(429);
@@ -341,21 +356,24 @@ describe('quotas', () => {
     });
   });
 
-  itWithMockModels('an exhausted token quota is 402 (checked before, charged after: the last request may overshoot)', async () => {
-    const { key, id } = await createKey(app, { ...NO_RPM, monthly_token_quota: 30 });
-    const { prompt, tokens } = echo(9); // 19 tokens
-    const first = await generate(key, { prompt });
-    expect(first.headers).toMatchObject({
-      'x-quota-limit': '30',
-      'x-quota-remaining': '30',
-      'x-quota-tokens-limit': '30',
-    });
-    expect((await generate(key, { prompt })).headers['x-quota-tokens-remaining']).toBe(String(30 - tokens));
-    const refused = await generate(key, { prompt });
-    expect(refused.status).toBe(402);
-    expect(refused.body.error.message).toMatch(/token quota of 30/);
-    expect((await keyView(id)).usage.tokens).toBe(2 * tokens);
-  });
+  itWithMockModels(
+    'an exhausted token quota is 402 (checked before, charged after: the last request may overshoot)',
+    async () => {
+      const { key, id } = await createKey(app, { ...NO_RPM, monthly_token_quota: 30 });
+      const { prompt, tokens } = echo(9); // 19 tokens
+      const first = await generate(key, { prompt });
+      expect(first.headers).toMatchObject({
+        'x-quota-limit': '30',
+        'x-quota-remaining': '30',
+        'x-quota-tokens-limit': '30',
+      });
+      expect((await generate(key, { prompt })).headers['x-quota-tokens-remaining']).toBe(String(30 - tokens));
+      const refused = await generate(key, { prompt });
+      expect(refused.status).toBe(402);
+      expect(refused.body.error.message).toMatch(/token quota of 30/);
+      expect((await keyView(id)).usage.tokens).toBe(2 * tokens);
+    },
+  );
 });
 
 describeInProcess('client disconnects', 'cuts raw connections to the in-process server', () => {
@@ -420,34 +438,37 @@ describeInProcess('client disconnects', 'cuts raw connections to the in-process 
 });
 
 describe('usage ledger', () => {
-  itWithMockModels('aggregates per key, UTC day and model: requests, cached requests, prompt and completion tokens', async () => {
-    const { key, id } = await createKey(app, NO_RPM);
-    const a1 = await generate(key, { prompt: 'first on a' });
-    const a2 = await generate(key, { prompt: 'second on a', stream: true });
-    const b1 = await generate(key, { prompt: 'one on b', model: 'mock-b' });
-    await generate(key, { prompt: '[mock:error] failed, not counted' });
-    const a2Final = sseEvents(a2.text).at(-2) as typeof a1.body;
-    const rows = await ledger(id);
-    const today = app.clock.now().toISOString().slice(0, 10);
-    expect(rows).toEqual([
-      {
-        date: today,
-        model: 'mock-a',
-        requests: 2,
-        cached_requests: 0,
-        prompt_tokens: a1.body.usage.prompt_tokens + a2Final.usage.prompt_tokens,
-        completion_tokens: a1.body.usage.completion_tokens + a2Final.usage.completion_tokens,
-      },
-      {
-        date: today,
-        model: 'mock-b',
-        requests: 1,
-        cached_requests: 0,
-        prompt_tokens: b1.body.usage.prompt_tokens,
-        completion_tokens: b1.body.usage.completion_tokens,
-      },
-    ]);
-  });
+  itWithMockModels(
+    'aggregates per key, UTC day and model: requests, cached requests, prompt and completion tokens',
+    async () => {
+      const { key, id } = await createKey(app, NO_RPM);
+      const a1 = await generate(key, { prompt: 'first on a' });
+      const a2 = await generate(key, { prompt: 'second on a', stream: true });
+      const b1 = await generate(key, { prompt: 'one on b', model: 'mock-b' });
+      await generate(key, { prompt: '[mock:error] failed, not counted' });
+      const a2Final = sseEvents(a2.text).at(-2) as typeof a1.body;
+      const rows = await ledger(id);
+      const today = app.clock.now().toISOString().slice(0, 10);
+      expect(rows).toEqual([
+        {
+          date: today,
+          model: 'mock-a',
+          requests: 2,
+          cached_requests: 0,
+          prompt_tokens: a1.body.usage.prompt_tokens + a2Final.usage.prompt_tokens,
+          completion_tokens: a1.body.usage.completion_tokens + a2Final.usage.completion_tokens,
+        },
+        {
+          date: today,
+          model: 'mock-b',
+          requests: 1,
+          cached_requests: 0,
+          prompt_tokens: b1.body.usage.prompt_tokens,
+          completion_tokens: b1.body.usage.completion_tokens,
+        },
+      ]);
+    },
+  );
 
   describeInProcess('days and cache hits', 'moves the injected clock and uses the accounting service', () => {
     it('a new UTC day starts a new row', async () => {
@@ -518,6 +539,7 @@ describe('usage ledger', () => {
 describe('order of checks', () => {
   it('authentication (401) before the rate limit: the rate-limit guard runs after the key guard', async () => {
     const { key } = await createKey(app, { rpm_limit: 1 });
+    await awaitRoomInMinuteWindow();
     expect((await generate(key)).status).toBe(200);
     // Limited by the authenticated key: only possible when the key guard ran first.
     expect((await generate(key)).status).toBe(429);
@@ -532,6 +554,7 @@ describe('order of checks', () => {
 
   it('rate limit (429) before validation (400)', async () => {
     const { key } = await createKey(app, { rpm_limit: 1 });
+    await awaitRoomInMinuteWindow();
     await generate(key);
     expect((await generate(key, { prompt: 5, bogus: true })).status).toBe(429);
     const malformed = await app
