@@ -210,6 +210,29 @@ models:
     expect(backendCalls()).toBe(2);
   });
 
+  it('a hit counts against the rate limit: rpm_limit 2 → miss, hit, then the same request is 429', async () => {
+    const limited = await createKey(app, { rpm_limit: 2 });
+    const body = { prompt: fresh('rate limited hit') };
+    const send = () => app.http().post('/v1/generate').set('X-API-Key', limited.key).send(body);
+    const miss = await send();
+    expect(miss.status).toBe(200);
+    expect(miss.body.cached).toBe(false);
+    const hit = await send();
+    expect(hit.status).toBe(200);
+    expect(hit.body.cached).toBe(true);
+    expect(hit.headers['x-ratelimit-remaining']).toBe('0');
+    const third = await send();
+    expect(third.status).toBe(429);
+    expect(third.body.error.code).toBe('rate_limit_exceeded');
+    expect(Number(third.headers['retry-after'])).toBeGreaterThan(0);
+    expect(backendCalls()).toBe(1);
+    // The limit is per minute, not a cap: the next window answers from the cache again.
+    app.clock.advance(61_000);
+    const later = await send();
+    expect(later.status).toBe(200);
+    expect(later.body.cached).toBe(true);
+  });
+
   it('a hit still passes authentication, the rate limit and the quota (one unit, zero tokens)', async () => {
     const limited = await createKey(app, { monthly_quota: 3, rpm_limit: 100 });
     const body = { prompt: fresh('quota'), model: 'mock-a' };
