@@ -19,7 +19,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
-RUN npm run build
+# --ignore-scripts: the postbuild hook (a stamp for `npm start`) has no use in an image.
+RUN npm run build --ignore-scripts
 
 # ---- deps: production node_modules only --------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
