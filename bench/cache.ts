@@ -12,7 +12,11 @@ import { arg, percentiles, startBenchServer, timedGenerate, tinyModelsYaml, writ
 
 const MODELS = tinyModelsYaml({ sequences: 2, maxNewTokens: 256, extra: '  - name: mock\n    provider: mock\n' });
 
-async function throughput(run: (i: number) => Promise<unknown>, requests: number, concurrency: number): Promise<number> {
+async function throughput(
+  run: (i: number) => Promise<unknown>,
+  requests: number,
+  concurrency: number,
+): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
@@ -36,7 +40,11 @@ async function main(): Promise<void> {
       for (let i = 0; i < requests; i += 1) miss.push((await timedGenerate(server, body(`miss ${model} ${i}`))).ms);
       const hit: number[] = [];
       for (let i = 0; i < requests; i += 1) hit.push((await timedGenerate(server, body('warm-up'))).ms);
-      const missRps = await throughput((i) => timedGenerate(server, body(`tp miss ${model} ${i}`)), requests, concurrency);
+      const missRps = await throughput(
+        (i) => timedGenerate(server, body(`tp miss ${model} ${i}`)),
+        requests,
+        concurrency,
+      );
       const hitRps = await throughput(() => timedGenerate(server, body('warm-up')), requests, concurrency);
       const missLatency = percentiles(miss);
       const hitLatency = percentiles(hit);

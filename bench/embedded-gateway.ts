@@ -23,14 +23,24 @@ async function main(): Promise<void> {
       const ms: number[] = [];
       for (let i = 0; i < runs; i += 1) {
         const seed = (stream ? 1000 : 1) + i; // distinct requests: never a cache hit
-        const run = await timedGenerate(server, { prompt: 'The quick brown fox', max_new_tokens: tokens, seed, stream });
+        const run = await timedGenerate(server, {
+          prompt: 'The quick brown fox',
+          max_new_tokens: tokens,
+          seed,
+          stream,
+        });
         // tokens/s below assumes every run produced `tokens` tokens (the tiny model never stops early): check it.
-        const produced = stream ? tokens : (run.body as { usage: { completion_tokens: number } }).usage.completion_tokens;
+        const produced = stream
+          ? tokens
+          : (run.body as { usage: { completion_tokens: number } }).usage.completion_tokens;
         if (produced !== tokens) throw new Error(`expected ${tokens} tokens, the model produced ${produced}`);
         ms.push(run.ms);
       }
       const latency = percentiles(ms);
-      results[stream ? 'streamed' : 'json'] = { ...latency, tokens_per_second: Math.round((tokens / latency.p50_ms) * 1000) };
+      results[stream ? 'streamed' : 'json'] = {
+        ...latency,
+        tokens_per_second: Math.round((tokens / latency.p50_ms) * 1000),
+      };
     }
   } finally {
     await server.close();

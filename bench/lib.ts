@@ -21,12 +21,23 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000;
 export function percentiles(samples: number[]): { p50_ms: number; p99_ms: number; mean_ms: number } {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-  return { p50_ms: round(at(0.5)), p99_ms: round(at(0.99)), mean_ms: round(samples.reduce((a, b) => a + b, 0) / samples.length) };
+  return {
+    p50_ms: round(at(0.5)),
+    p99_ms: round(at(0.99)),
+    mean_ms: round(samples.reduce((a, b) => a + b, 0) / samples.length),
+  };
 }
 
 /** Writes bench/results/<name>.json (relative to the working directory) and prints it. */
 export function writeResult(name: string, result: Record<string, unknown>): void {
-  const output = { bench: name, at: new Date().toISOString(), node: process.version, cpus: cpus().length, load_1m: loadavg()[0], ...result };
+  const output = {
+    bench: name,
+    at: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    load_1m: loadavg()[0],
+    ...result,
+  };
   saveResult(name, output);
 }
 
@@ -66,7 +77,15 @@ export async function startBenchServer(modelsYaml: string, env: Record<string, s
   const modelsFile = join(dir, 'models.yaml');
   writeFileSync(modelsFile, modelsYaml.replaceAll('$DIR', dir));
   const adminToken = randomBytes(24).toString('hex');
-  const config = loadConfig({ DATABASE_URL: 'pglite://memory', MODELS_FILE: modelsFile, ADMIN_TOKEN: adminToken, DATA_DIR: dir, LOG_LEVEL: 'error', BACKEND_PROBE_INTERVAL_MS: '0', ...env });
+  const config = loadConfig({
+    DATABASE_URL: 'pglite://memory',
+    MODELS_FILE: modelsFile,
+    ADMIN_TOKEN: adminToken,
+    DATA_DIR: dir,
+    LOG_LEVEL: 'error',
+    BACKEND_PROBE_INTERVAL_MS: '0',
+    ...env,
+  });
   const app = await createApp(config, createLogger('error'));
   await app.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
@@ -79,7 +98,10 @@ export async function startBenchServer(modelsYaml: string, env: Record<string, s
 }
 
 /** One POST /v1/generate; resolves with its wall time in ms and the parsed body (JSON) or text (SSE). */
-export async function timedGenerate(server: BenchServer, body: Record<string, unknown>): Promise<{ ms: number; body: unknown }> {
+export async function timedGenerate(
+  server: BenchServer,
+  body: Record<string, unknown>,
+): Promise<{ ms: number; body: unknown }> {
   const started = performance.now();
   const res = await fetch(`${server.base}/v1/generate`, {
     method: 'POST',

@@ -76,10 +76,15 @@ async function call(method, path, body) {
   } else if (command === 'list') {
     console.log(JSON.stringify(await call('GET', '/admin/keys?limit=100'), null, 2));
   } else if ((command === 'revoke' || command === 'rotate') && rest[0]) {
-    const result = await call(command === 'revoke' ? 'DELETE' : 'POST', `/admin/keys/${rest[0]}${command === 'rotate' ? '/rotate' : ''}`);
+    const result = await call(
+      command === 'revoke' ? 'DELETE' : 'POST',
+      `/admin/keys/${rest[0]}${command === 'rotate' ? '/rotate' : ''}`,
+    );
     console.log(result ? JSON.stringify(result, null, 2) : `revoked ${rest[0]}`);
   } else {
-    console.error('usage: npm run keys -- create --name NAME [--rpm N] [--tpm N] [--quota N] [--token-quota N] [--models a,b] [--expires ISO]\n       npm run keys -- list | revoke ID | rotate ID');
+    console.error(
+      'usage: npm run keys -- create --name NAME [--rpm N] [--tpm N] [--quota N] [--token-quota N] [--models a,b] [--expires ISO]\n       npm run keys -- list | revoke ID | rotate ID',
+    );
     process.exit(2);
   }
 })();

@@ -29,7 +29,9 @@ function reachable(url) {
 (async () => {
   for (const name of ['DATABASE_URL', 'REDIS_URL']) {
     if (!(await reachable(env[name]))) {
-      console.error(`test:services: ${name} (${new URL(env[name]).host}) is not reachable; start PostgreSQL and Redis first.`);
+      console.error(
+        `test:services: ${name} (${new URL(env[name]).host}) is not reachable; start PostgreSQL and Redis first.`,
+      );
       process.exit(1);
     }
   }

@@ -16,7 +16,11 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-function expectError(res: { status: number; body: any; headers: Record<string, string> }, status: number, code: string) {
+function expectError(
+  res: { status: number; body: any; headers: Record<string, string> },
+  status: number,
+  code: string,
+) {
   expect(res.status).toBe(status);
   expect(res.body.error.code).toBe(code);
   expect(res.body.error).toHaveProperty('param');
@@ -57,10 +61,16 @@ describe('client API keys', () => {
 
   it('401 invalid_api_key once a key is revoked, and it stays readable', async () => {
     const { key, id } = await createKey(app);
-    const revoke = await app.http().delete(`/admin/keys/${id}`).set(...adminAuth());
+    const revoke = await app
+      .http()
+      .delete(`/admin/keys/${id}`)
+      .set(...adminAuth());
     expect(revoke.status).toBe(204);
     expectError(await app.http().get('/v1/models').set('X-API-Key', key), 401, 'invalid_api_key');
-    const read = await app.http().get(`/admin/keys/${id}`).set(...adminAuth());
+    const read = await app
+      .http()
+      .get(`/admin/keys/${id}`)
+      .set(...adminAuth());
     expect(read.status).toBe(200);
     expect(read.body.active).toBe(false);
     expect(Date.parse(read.body.revoked_at)).not.toBeNaN();
@@ -68,15 +78,28 @@ describe('client API keys', () => {
 
   it('401 invalid_api_key while inactive, and accepted again when re-activated', async () => {
     const { key, id } = await createKey(app);
-    await app.http().patch(`/admin/keys/${id}`).set(...adminAuth()).send({ active: false }).expect(200);
+    await app
+      .http()
+      .patch(`/admin/keys/${id}`)
+      .set(...adminAuth())
+      .send({ active: false })
+      .expect(200);
     expectError(await app.http().get('/v1/models').set('X-API-Key', key), 401, 'invalid_api_key');
-    await app.http().patch(`/admin/keys/${id}`).set(...adminAuth()).send({ active: true }).expect(200);
+    await app
+      .http()
+      .patch(`/admin/keys/${id}`)
+      .set(...adminAuth())
+      .send({ active: true })
+      .expect(200);
     expect((await app.http().get('/v1/models').set('X-API-Key', key)).status).toBe(200);
   });
 
   it('rotation returns a new key once; the old key stops working at once', async () => {
     const { key: oldKey, id } = await createKey(app);
-    const rotated = await app.http().post(`/admin/keys/${id}/rotate`).set(...adminAuth());
+    const rotated = await app
+      .http()
+      .post(`/admin/keys/${id}/rotate`)
+      .set(...adminAuth());
     expect(rotated.status).toBe(200);
     expect(rotated.body.id).toBe(id);
     expect(rotated.body.key).toMatch(/^sk-/);
@@ -87,9 +110,28 @@ describe('client API keys', () => {
 
   it('a revoked key cannot be rotated or re-activated (409 key_revoked)', async () => {
     const { id } = await createKey(app);
-    await app.http().delete(`/admin/keys/${id}`).set(...adminAuth()).expect(204);
-    expectError(await app.http().post(`/admin/keys/${id}/rotate`).set(...adminAuth()), 409, 'key_revoked');
-    expectError(await app.http().patch(`/admin/keys/${id}`).set(...adminAuth()).send({ active: true }), 409, 'key_revoked');
+    await app
+      .http()
+      .delete(`/admin/keys/${id}`)
+      .set(...adminAuth())
+      .expect(204);
+    expectError(
+      await app
+        .http()
+        .post(`/admin/keys/${id}/rotate`)
+        .set(...adminAuth()),
+      409,
+      'key_revoked',
+    );
+    expectError(
+      await app
+        .http()
+        .patch(`/admin/keys/${id}`)
+        .set(...adminAuth())
+        .send({ active: true }),
+      409,
+      'key_revoked',
+    );
   });
 
   it('/v1/models lists only the models the key may use', async () => {
@@ -135,7 +177,15 @@ describe('admin key CRUD', () => {
       .http()
       .post('/admin/keys')
       .set(...adminAuth())
-      .send({ name: 'full', rpm_limit: 10, tpm_limit: 1000, monthly_quota: 50, monthly_token_quota: 5000, models: [model], expires_at: expiresAt });
+      .send({
+        name: 'full',
+        rpm_limit: 10,
+        tpm_limit: 1000,
+        monthly_quota: 50,
+        monthly_token_quota: 5000,
+        models: [model],
+        expires_at: expiresAt,
+      });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
@@ -153,15 +203,27 @@ describe('admin key CRUD', () => {
       revoked_at: null,
       quota_reset_at: expect.stringMatching(/^\d{4}-\d{2}-01T00:00:00\.000Z$/),
     });
-    const read = await app.http().get(`/admin/keys/${res.body.id}`).set(...adminAuth()).expect(200);
+    const read = await app
+      .http()
+      .get(`/admin/keys/${res.body.id}`)
+      .set(...adminAuth())
+      .expect(200);
     expect(read.body.key).toBeUndefined();
     expect(read.body.usage).toEqual({ requests: 0, tokens: 0, quota_reset_at: res.body.quota_reset_at });
   });
 
   it('never shows a plaintext key or its hash in listings or reads', async () => {
     const { key, id } = await createKey(app, { name: 'secret-check' });
-    const list = await app.http().get('/admin/keys?limit=100').set(...adminAuth()).expect(200);
-    const one = await app.http().get(`/admin/keys/${id}`).set(...adminAuth()).expect(200);
+    const list = await app
+      .http()
+      .get('/admin/keys?limit=100')
+      .set(...adminAuth())
+      .expect(200);
+    const one = await app
+      .http()
+      .get(`/admin/keys/${id}`)
+      .set(...adminAuth())
+      .expect(200);
     for (const body of [JSON.stringify(list.body), JSON.stringify(one.body)]) {
       expect(body).not.toContain(key);
       expect(body).not.toContain(sha256(key));
@@ -179,13 +241,21 @@ describe('admin key CRUD', () => {
     let pages = 0;
     do {
       const query: string = cursor ? `limit=2&cursor=${encodeURIComponent(cursor)}` : 'limit=2';
-      const res = await app.http().get(`/admin/keys?${query}`).set(...adminAuth()).expect(200);
+      const res = await app
+        .http()
+        .get(`/admin/keys?${query}`)
+        .set(...adminAuth())
+        .expect(200);
       expect(res.body.data.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.data.map((k: { id: string }) => k.id));
       cursor = res.body.next_cursor;
       pages += 1;
     } while (cursor && pages < 100);
-    const all = await app.http().get('/admin/keys?limit=100').set(...adminAuth()).expect(200);
+    const all = await app
+      .http()
+      .get('/admin/keys?limit=100')
+      .set(...adminAuth())
+      .expect(200);
     expect(all.body.next_cursor).toBeNull();
     expect(seen).toEqual(all.body.data.map((k: { id: string }) => k.id));
     expect(seen.length).toBeGreaterThanOrEqual(5);
@@ -199,7 +269,10 @@ describe('admin key CRUD', () => {
       ['limit=ten', 'limit'],
       ['cursor=garbage', 'cursor'],
     ]) {
-      const res = await app.http().get(`/admin/keys?${query}`).set(...adminAuth());
+      const res = await app
+        .http()
+        .get(`/admin/keys?${query}`)
+        .set(...adminAuth());
       expectError(res, 400, 'invalid_request');
       expect(res.body.error.param).toBe(param);
     }
@@ -213,25 +286,80 @@ describe('admin key CRUD', () => {
       .http()
       .patch(`/admin/keys/${id}`)
       .set(...adminAuth())
-      .send({ name: 'renamed', rpm_limit: null, tpm_limit: 9, monthly_quota: 3, monthly_token_quota: null, models: [model], expires_at: expiresAt });
+      .send({
+        name: 'renamed',
+        rpm_limit: null,
+        tpm_limit: 9,
+        monthly_quota: 3,
+        monthly_token_quota: null,
+        models: [model],
+        expires_at: expiresAt,
+      });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ name: 'renamed', rpm_limit: null, tpm_limit: 9, monthly_quota: 3, monthly_token_quota: null, models: [model], expires_at: expiresAt });
+    expect(res.body).toMatchObject({
+      name: 'renamed',
+      rpm_limit: null,
+      tpm_limit: 9,
+      monthly_quota: 3,
+      monthly_token_quota: null,
+      models: [model],
+      expires_at: expiresAt,
+    });
   });
 
   it('404 key_not_found for unknown and malformed ids, on every route', async () => {
     for (const id of ['00000000-0000-4000-8000-000000000000', 'not-a-uuid', "1' OR '1'='1"]) {
       const path = `/admin/keys/${encodeURIComponent(id)}`;
-      expectError(await app.http().get(path).set(...adminAuth()), 404, 'key_not_found');
-      expectError(await app.http().patch(path).set(...adminAuth()).send({ name: 'x' }), 404, 'key_not_found');
-      expectError(await app.http().post(`${path}/rotate`).set(...adminAuth()), 404, 'key_not_found');
-      expectError(await app.http().delete(path).set(...adminAuth()), 404, 'key_not_found');
-      expectError(await app.http().get(`${path}/usage`).set(...adminAuth()), 404, 'key_not_found');
+      expectError(
+        await app
+          .http()
+          .get(path)
+          .set(...adminAuth()),
+        404,
+        'key_not_found',
+      );
+      expectError(
+        await app
+          .http()
+          .patch(path)
+          .set(...adminAuth())
+          .send({ name: 'x' }),
+        404,
+        'key_not_found',
+      );
+      expectError(
+        await app
+          .http()
+          .post(`${path}/rotate`)
+          .set(...adminAuth()),
+        404,
+        'key_not_found',
+      );
+      expectError(
+        await app
+          .http()
+          .delete(path)
+          .set(...adminAuth()),
+        404,
+        'key_not_found',
+      );
+      expectError(
+        await app
+          .http()
+          .get(`${path}/usage`)
+          .set(...adminAuth()),
+        404,
+        'key_not_found',
+      );
     }
   });
 
   it('serves the usage ledger per day and model, validating from/to', async () => {
     const { id } = await createKey(app);
-    const res = await app.http().get(`/admin/keys/${id}/usage?from=2026-11-01&to=2026-11-30`).set(...adminAuth());
+    const res = await app
+      .http()
+      .get(`/admin/keys/${id}/usage?from=2026-11-01&to=2026-11-30`)
+      .set(...adminAuth());
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ data: [] });
     for (const [query, param] of [
@@ -239,7 +367,10 @@ describe('admin key CRUD', () => {
       ['to=yesterday', 'to'],
       ['from=2026-11-30&to=2026-11-01', 'from'],
     ]) {
-      const bad = await app.http().get(`/admin/keys/${id}/usage?${query}`).set(...adminAuth());
+      const bad = await app
+        .http()
+        .get(`/admin/keys/${id}/usage?${query}`)
+        .set(...adminAuth());
       expectError(bad, 400, 'invalid_request');
       expect(bad.body.error.param).toBe(param);
     }
@@ -265,7 +396,11 @@ describe('admin validation errors (400 invalid_request naming the field)', () =>
     ['unknown field', { name: 'x', colour: 'blue' }, 'colour'],
   ];
   it.each(cases)('POST /admin/keys: %s', async (_label, body, param) => {
-    const res = await app.http().post('/admin/keys').set(...adminAuth()).send(body);
+    const res = await app
+      .http()
+      .post('/admin/keys')
+      .set(...adminAuth())
+      .send(body);
     expectError(res, 400, 'invalid_request');
     expect(res.body.error.param).toBe(param);
   });
@@ -277,14 +412,23 @@ describe('admin validation errors (400 invalid_request naming the field)', () =>
       [{ active: 'false' }, 'active'],
       [{ key_hash: 'x' }, 'key_hash'],
     ] as const) {
-      const res = await app.http().patch(`/admin/keys/${id}`).set(...adminAuth()).send(body);
+      const res = await app
+        .http()
+        .patch(`/admin/keys/${id}`)
+        .set(...adminAuth())
+        .send(body);
       expectError(res, 400, 'invalid_request');
       expect(res.body.error.param).toBe(param);
     }
   });
 
   it('rejects a body that is not a JSON object', async () => {
-    const res = await app.http().post('/admin/keys').set(...adminAuth()).set('Content-Type', 'application/json').send('[1,2]');
+    const res = await app
+      .http()
+      .post('/admin/keys')
+      .set(...adminAuth())
+      .set('Content-Type', 'application/json')
+      .send('[1,2]');
     expectError(res, 400, 'invalid_request');
   });
 });
@@ -305,7 +449,11 @@ describeInProcess('failed authentication attempts', 'needs its own app with a lo
     expectError(blocked, 429, 'rate_limit_exceeded');
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
     // Wrong admin tokens count too.
-    expectError(await limited.http().get('/admin/keys').set('Authorization', 'Bearer wrong'), 429, 'rate_limit_exceeded');
+    expectError(
+      await limited.http().get('/admin/keys').set('Authorization', 'Bearer wrong'),
+      429,
+      'rate_limit_exceeded',
+    );
     // A valid key still works: only failures are limited.
     expect((await limited.http().get('/v1/models').set('X-API-Key', key)).status).toBe(200);
     // The window passes.
@@ -334,7 +482,10 @@ describeInProcess('key lookup cache', 'closes the in-process database', () => {
 describeInProcess('logs', 'reads the in-process log stream', () => {
   it('never contain an API key or the admin token', async () => {
     const lines: string[] = [];
-    const logged = await startTestApp({ env: { LOG_LEVEL: 'debug' }, logStream: { write: (line) => lines.push(line) } });
+    const logged = await startTestApp({
+      env: { LOG_LEVEL: 'debug' },
+      logStream: { write: (line) => lines.push(line) },
+    });
     try {
       const { key } = await createKey(logged);
       await logged.http().get('/v1/models').set('X-API-Key', key).expect(200);
@@ -344,7 +495,8 @@ describeInProcess('logs', 'reads the in-process log stream', () => {
       const all = lines.join('');
       expect(all).not.toContain(key);
       expect(all).not.toContain(TEST_ADMIN_TOKEN);
-      for (const line of requestLines) expect(JSON.parse(line)).toMatchObject({ request_id: expect.any(String), status: expect.any(Number) });
+      for (const line of requestLines)
+        expect(JSON.parse(line)).toMatchObject({ request_id: expect.any(String), status: expect.any(Number) });
     } finally {
       await logged.close();
     }
@@ -372,12 +524,23 @@ describeServices('changes reach other replicas (PostgreSQL + Redis)', () => {
     // The replica caches the key...
     expect((await replica.http().get('/v1/models').set('X-API-Key', key)).status).toBe(200);
     // ...then it is rotated on the first replica.
-    await app.http().post(`/admin/keys/${id}/rotate`).set(...adminAuth()).expect(200);
+    await app
+      .http()
+      .post(`/admin/keys/${id}/rotate`)
+      .set(...adminAuth())
+      .expect(200);
     await eventually(async () => (await replica.http().get('/v1/models').set('X-API-Key', key)).status === 401, 5000);
 
     const second = await createKey(app);
     expect((await replica.http().get('/v1/models').set('X-API-Key', second.key)).status).toBe(200);
-    await app.http().delete(`/admin/keys/${second.id}`).set(...adminAuth()).expect(204);
-    await eventually(async () => (await replica.http().get('/v1/models').set('X-API-Key', second.key)).status === 401, 5000);
+    await app
+      .http()
+      .delete(`/admin/keys/${second.id}`)
+      .set(...adminAuth())
+      .expect(204);
+    await eventually(
+      async () => (await replica.http().get('/v1/models').set('X-API-Key', second.key)).status === 401,
+      5000,
+    );
   });
 });

@@ -16,7 +16,15 @@ import { SERVICES_REDIS_URL } from './harness/environment';
 import { generationParams, modelConfig } from './fakes/model-config';
 
 const model = modelConfig({ name: 'm', provider: 'vllm', upstreamModel: 'org/m' });
-const params = generationParams({ prompt: 'p', maxNewTokens: 16, temperature: 1, topP: 1, topK: 0, stop: [], seed: null });
+const params = generationParams({
+  prompt: 'p',
+  maxNewTokens: 16,
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  stop: [],
+  seed: null,
+});
 
 describe('cacheKey', () => {
   const base = cacheKey(model, params);
@@ -40,7 +48,14 @@ describe('cacheKey', () => {
   });
 
   it('covers chat messages: roles, contents and their order', () => {
-    const chat = { ...params, prompt: '', messages: [{ role: 'system' as const, content: 'be brief' }, { role: 'user' as const, content: 'hi' }] };
+    const chat = {
+      ...params,
+      prompt: '',
+      messages: [
+        { role: 'system' as const, content: 'be brief' },
+        { role: 'user' as const, content: 'hi' },
+      ],
+    };
     const keyOf = (messages: typeof chat.messages) => cacheKey(model, { ...chat, messages });
     expect(keyOf(chat.messages)).toBe(cacheKey(model, { ...chat }));
     expect(keyOf([chat.messages[1], chat.messages[0]])).not.toBe(keyOf(chat.messages));
@@ -50,7 +65,9 @@ describe('cacheKey', () => {
   });
 
   it('treats stop as a set and seed 0 as different from no seed', () => {
-    expect(cacheKey(model, { ...params, stop: ['a', 'b'] })).toBe(cacheKey(model, { ...params, stop: ['b', 'a', 'a'] }));
+    expect(cacheKey(model, { ...params, stop: ['a', 'b'] })).toBe(
+      cacheKey(model, { ...params, stop: ['b', 'a', 'a'] }),
+    );
     expect(cacheKey(model, { ...params, seed: 0 })).not.toBe(base);
   });
 
@@ -97,7 +114,11 @@ describe('Flight', () => {
     const runner: FlightRunner = (signal, onDelta) =>
       new Promise((resolve, reject) => {
         emit = (text) => onDelta(text, 'm');
-        finish = (output) => resolve({ model: 'm', result: { output, finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } } });
+        finish = (output) =>
+          resolve({
+            model: 'm',
+            result: { output, finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } },
+          });
         signal.addEventListener('abort', () => {
           abortedWith = signal.reason;
           reject(signal.reason);
@@ -145,7 +166,12 @@ describe('Flight', () => {
   });
 });
 
-function cacheFor(store: MemoryCacheStore | RedisCacheStore, clock: FakeClock, redis: Redis | null = null, prefix = 'test:') {
+function cacheFor(
+  store: MemoryCacheStore | RedisCacheStore,
+  clock: FakeClock,
+  redis: Redis | null = null,
+  prefix = 'test:',
+) {
   const config = { cacheTtlSeconds: 60, redisPrefix: prefix } as AppConfig;
   return new CompletionCache(config, store, redis, clock, createLogger('silent'));
 }
@@ -157,7 +183,10 @@ function countingRunner(delayMs = 30) {
     await new Promise((resolve) => setTimeout(resolve, delayMs));
     signal.throwIfAborted();
     emit(' hi', 'm');
-    return { model: 'm', result: { output: ' hi', finishReason: 'stop', usage: { promptTokens: 3, completionTokens: 1 } } };
+    return {
+      model: 'm',
+      result: { output: ' hi', finishReason: 'stop', usage: { promptTokens: 3, completionTokens: 1 } },
+    };
   };
   return { calls, runner };
 }
@@ -167,7 +196,11 @@ describe('CompletionCache', () => {
     const cache = cacheFor(new MemoryCacheStore(10), new FakeClock());
     expect(cache.policy(model, undefined)).toEqual({ lookup: true, store: true, share: true, ttlMs: 60_000 });
     expect(cache.policy({ ...model, cacheTtlSeconds: 5 }, undefined).ttlMs).toBe(5000);
-    expect(cache.policy({ ...model, cacheTtlSeconds: 0 }, undefined)).toMatchObject({ lookup: false, store: false, share: false });
+    expect(cache.policy({ ...model, cacheTtlSeconds: 0 }, undefined)).toMatchObject({
+      lookup: false,
+      store: false,
+      share: false,
+    });
     expect(cache.policy(model, 'no-cache')).toMatchObject({ lookup: false, store: true, share: false });
     expect(cache.policy(model, 'max-age=0, No-Store')).toMatchObject({ lookup: false, store: false, share: false });
   });
@@ -178,7 +211,9 @@ describe('CompletionCache', () => {
     const cache = cacheFor(store, clock);
     const { calls, runner } = countingRunner();
     const policy = cache.policy(model, undefined);
-    const results = await Promise.all(Array.from({ length: 20 }, () => cache.run('k', model, policy, new AbortController().signal, runner)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => cache.run('k', model, policy, new AbortController().signal, runner)),
+    );
     expect(calls.count).toBe(1);
     expect(results.filter((r) => r.source === 'miss')).toHaveLength(1);
     expect(results.filter((r) => r.source === 'coalesced')).toHaveLength(19);
@@ -192,66 +227,80 @@ describe('CompletionCache', () => {
     const failing: FlightRunner = async () => {
       throw new Error('backend down');
     };
-    await expect(cache.run('fail', model, cache.policy(model, undefined), new AbortController().signal, failing)).rejects.toThrow('backend down');
+    await expect(
+      cache.run('fail', model, cache.policy(model, undefined), new AbortController().signal, failing),
+    ).rejects.toThrow('backend down');
     expect(await cache.lookup('fail')).toBeNull();
-    await cache.run('nostore', model, cache.policy(model, 'no-store'), new AbortController().signal, countingRunner().runner);
+    await cache.run(
+      'nostore',
+      model,
+      cache.policy(model, 'no-store'),
+      new AbortController().signal,
+      countingRunner().runner,
+    );
     expect(await cache.lookup('nostore')).toBeNull();
-    const fallback: FlightRunner = async () => ({ model: 'other', result: { output: 'x', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } } });
+    const fallback: FlightRunner = async () => ({
+      model: 'other',
+      result: { output: 'x', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } },
+    });
     await cache.run('fb', model, cache.policy(model, undefined), new AbortController().signal, fallback);
     expect(await cache.lookup('fb')).toBeNull();
   });
 });
 
-(SERVICES_REDIS_URL ? describe : describe.skip)('across replicas through Redis [needs REDIS_URL: npm run test:services]', () => {
-  let redis: Redis;
-  const prefix = `llm-test-${randomBytes(4).toString('hex')}:`;
-  beforeAll(() => {
-    redis = new Redis(SERVICES_REDIS_URL!);
-  });
-  afterAll(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  });
+(SERVICES_REDIS_URL ? describe : describe.skip)(
+  'across replicas through Redis [needs REDIS_URL: npm run test:services]',
+  () => {
+    let redis: Redis;
+    const prefix = `llm-test-${randomBytes(4).toString('hex')}:`;
+    beforeAll(() => {
+      redis = new Redis(SERVICES_REDIS_URL!);
+    });
+    afterAll(async () => {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    });
 
-  it('RedisCacheStore keeps values with their expiry', async () => {
-    const store = new RedisCacheStore(redis, prefix);
-    await store.set('k1', entry('v', 10_000), 0);
-    expect(await store.get('k1', 9_999)).toMatchObject({ output: 'v' });
-    expect(await store.get('k1', 10_000)).toBeNull();
-    expect(await redis.pttl(`${prefix}cache:k1`)).toBeGreaterThan(0);
-  });
+    it('RedisCacheStore keeps values with their expiry', async () => {
+      const store = new RedisCacheStore(redis, prefix);
+      await store.set('k1', entry('v', 10_000), 0);
+      expect(await store.get('k1', 9_999)).toMatchObject({ output: 'v' });
+      expect(await store.get('k1', 10_000)).toBeNull();
+      expect(await redis.pttl(`${prefix}cache:k1`)).toBeGreaterThan(0);
+    });
 
-  it('two replicas missing at once make one backend call: the other waits for the shared answer', async () => {
-    const clock = new FakeClock();
-    const replicaA = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
-    const replicaB = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
-    const { calls, runner } = countingRunner(200);
-    const policy = replicaA.policy(model, undefined);
-    const [a, b] = await Promise.all([
-      replicaA.run('shared', model, policy, new AbortController().signal, runner),
-      replicaB.run('shared', model, policy, new AbortController().signal, runner),
-    ]);
-    expect(calls.count).toBe(1);
-    expect([a.source, b.source].sort()).toEqual(['coalesced', 'miss']);
-    expect(a.answer.result.output).toBe(b.answer.result.output);
-  });
+    it('two replicas missing at once make one backend call: the other waits for the shared answer', async () => {
+      const clock = new FakeClock();
+      const replicaA = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
+      const replicaB = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
+      const { calls, runner } = countingRunner(200);
+      const policy = replicaA.policy(model, undefined);
+      const [a, b] = await Promise.all([
+        replicaA.run('shared', model, policy, new AbortController().signal, runner),
+        replicaB.run('shared', model, policy, new AbortController().signal, runner),
+      ]);
+      expect(calls.count).toBe(1);
+      expect([a.source, b.source].sort()).toEqual(['coalesced', 'miss']);
+      expect(a.answer.result.output).toBe(b.answer.result.output);
+    });
 
-  it('a follower whose leader fails generates itself instead of waiting out the bound', async () => {
-    const clock = new FakeClock();
-    const replicaA = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
-    const replicaB = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
-    const failing: FlightRunner = async () => {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      throw new Error('leader failed');
-    };
-    const { calls, runner } = countingRunner(10);
-    const policy = replicaA.policy(model, undefined);
-    const leader = replicaA.run('leader-fails', model, policy, new AbortController().signal, failing);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const follower = replicaB.run('leader-fails', model, policy, new AbortController().signal, runner);
-    await expect(leader).rejects.toThrow('leader failed');
-    await expect(follower).resolves.toMatchObject({ source: 'miss' });
-    expect(calls.count).toBe(1);
-  });
-});
+    it('a follower whose leader fails generates itself instead of waiting out the bound', async () => {
+      const clock = new FakeClock();
+      const replicaA = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
+      const replicaB = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
+      const failing: FlightRunner = async () => {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        throw new Error('leader failed');
+      };
+      const { calls, runner } = countingRunner(10);
+      const policy = replicaA.policy(model, undefined);
+      const leader = replicaA.run('leader-fails', model, policy, new AbortController().signal, failing);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const follower = replicaB.run('leader-fails', model, policy, new AbortController().signal, runner);
+      await expect(leader).rejects.toThrow('leader failed');
+      await expect(follower).resolves.toMatchObject({ source: 'miss' });
+      expect(calls.count).toBe(1);
+    });
+  },
+);

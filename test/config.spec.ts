@@ -20,26 +20,94 @@ function parse(yaml: string, env: Record<string, string> = {}) {
 
 /** Each case: models.yaml text and what the error message must name. */
 const BAD_MODELS: [string, string, RegExp][] = [
-  ['unknown top-level key', `default_model: good\nmodelz: []\nmodels:\n${GOOD_MODEL}`, /models\.yaml: field "modelz": unknown field/],
-  ['unknown model key', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    temprature: 1\n`, /models\.yaml: model "good": field "temprature": unknown field/],
-  ['unknown provider', `default_model: good\nmodels:\n  - name: good\n    provider: tgi\n`, /models\.yaml: model "good": field "provider": unknown provider "tgi"/],
-  ['duplicate names', `default_model: good\nmodels:\n${GOOD_MODEL}${GOOD_MODEL}`, /models\.yaml: model "good": field "name": duplicate/],
-  ['fallback naming no model', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [ghost]\n`, /models\.yaml: model "good": field "fallbacks\[0\]": names no model \("ghost"\)/],
-  ['default_model naming no model', `default_model: ghost\nmodels:\n${GOOD_MODEL}`, /models\.yaml: field "default_model": names no model \("ghost"\)/],
+  [
+    'unknown top-level key',
+    `default_model: good\nmodelz: []\nmodels:\n${GOOD_MODEL}`,
+    /models\.yaml: field "modelz": unknown field/,
+  ],
+  [
+    'unknown model key',
+    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    temprature: 1\n`,
+    /models\.yaml: model "good": field "temprature": unknown field/,
+  ],
+  [
+    'unknown provider',
+    `default_model: good\nmodels:\n  - name: good\n    provider: tgi\n`,
+    /models\.yaml: model "good": field "provider": unknown provider "tgi"/,
+  ],
+  [
+    'duplicate names',
+    `default_model: good\nmodels:\n${GOOD_MODEL}${GOOD_MODEL}`,
+    /models\.yaml: model "good": field "name": duplicate/,
+  ],
+  [
+    'fallback naming no model',
+    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [ghost]\n`,
+    /models\.yaml: model "good": field "fallbacks\[0\]": names no model \("ghost"\)/,
+  ],
+  [
+    'default_model naming no model',
+    `default_model: ghost\nmodels:\n${GOOD_MODEL}`,
+    /models\.yaml: field "default_model": names no model \("ghost"\)/,
+  ],
   ['missing provider', `default_model: good\nmodels:\n  - name: good\n`, /model "good": field "provider": is required/],
-  ['http provider without upstream', `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n`, /model "v": field "upstreams": provider vllm needs base_url or upstreams/],
-  ['http provider without upstream_model', `default_model: v\nmodels:\n  - name: v\n    provider: ollama\n    base_url: http://o:11434\n`, /model "v": field "upstream_model": is required/],
-  ['base_url not a URL', `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    base_url: vllm-0:8000/x y\n`, /model "v": field "base_url"/],
-  ['upstream weight zero', `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    upstreams:\n      - base_url: http://a:1\n        weight: 0\n`, /model "v": upstreams\[0\]: field "weight": must be between 1/],
-  ['default above max', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    max_new_tokens: 10\n    default_max_new_tokens: 20\n`, /model "good": field "default_max_new_tokens": must not exceed/],
-  ['max_new_tokens a string', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    max_new_tokens: "10"\n`, /model "good": field "max_new_tokens": must be an integer/],
-  ['api_key_env unset', `default_model: v\nmodels:\n  - name: v\n    provider: openai\n    upstream_model: m\n    base_url: http://a:1\n    api_key_env: NOPE_KEY\n`, /model "v": field "api_key_env": environment variable NOPE_KEY is not set/],
-  ['llama-cpp without model_path', `default_model: t\nmodels:\n  - name: t\n    provider: llama-cpp\n`, /model "t": field "model_path": is required/],
-  ['model_path on an http provider', `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    base_url: http://a:1\n    model_path: x.gguf\n`, /model "v": field "model_path": only used by provider llama-cpp/],
-  ['fallback to itself', `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [good]\n`, /model "good": field "fallbacks\[0\]": a model cannot fall back to itself/],
+  [
+    'http provider without upstream',
+    `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n`,
+    /model "v": field "upstreams": provider vllm needs base_url or upstreams/,
+  ],
+  [
+    'http provider without upstream_model',
+    `default_model: v\nmodels:\n  - name: v\n    provider: ollama\n    base_url: http://o:11434\n`,
+    /model "v": field "upstream_model": is required/,
+  ],
+  [
+    'base_url not a URL',
+    `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    base_url: vllm-0:8000/x y\n`,
+    /model "v": field "base_url"/,
+  ],
+  [
+    'upstream weight zero',
+    `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    upstreams:\n      - base_url: http://a:1\n        weight: 0\n`,
+    /model "v": upstreams\[0\]: field "weight": must be between 1/,
+  ],
+  [
+    'default above max',
+    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    max_new_tokens: 10\n    default_max_new_tokens: 20\n`,
+    /model "good": field "default_max_new_tokens": must not exceed/,
+  ],
+  [
+    'max_new_tokens a string',
+    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    max_new_tokens: "10"\n`,
+    /model "good": field "max_new_tokens": must be an integer/,
+  ],
+  [
+    'api_key_env unset',
+    `default_model: v\nmodels:\n  - name: v\n    provider: openai\n    upstream_model: m\n    base_url: http://a:1\n    api_key_env: NOPE_KEY\n`,
+    /model "v": field "api_key_env": environment variable NOPE_KEY is not set/,
+  ],
+  [
+    'llama-cpp without model_path',
+    `default_model: t\nmodels:\n  - name: t\n    provider: llama-cpp\n`,
+    /model "t": field "model_path": is required/,
+  ],
+  [
+    'model_path on an http provider',
+    `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    base_url: http://a:1\n    model_path: x.gguf\n`,
+    /model "v": field "model_path": only used by provider llama-cpp/,
+  ],
+  [
+    'fallback to itself',
+    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [good]\n`,
+    /model "good": field "fallbacks\[0\]": a model cannot fall back to itself/,
+  ],
   ['not YAML', `default_model: [unclosed\n`, /models\.yaml: not valid YAML/],
   ['no models', `default_model: good\nmodels: []\n`, /models\.yaml: field "models": must list at least one model/],
-  ['duplicate YAML keys', `default_model: good\ndefault_model: good\nmodels:\n${GOOD_MODEL}`, /models\.yaml: not valid YAML/],
+  [
+    'duplicate YAML keys',
+    `default_model: good\ndefault_model: good\nmodels:\n${GOOD_MODEL}`,
+    /models\.yaml: not valid YAML/,
+  ],
 ];
 
 describe('models.yaml validation', () => {
@@ -96,7 +164,9 @@ models:
   });
 
   it('resolves a llama-cpp model_path against the working directory', () => {
-    const config = parse(`default_model: t\nmodels:\n  - name: t\n    provider: llama-cpp\n    model_path: data/t.gguf\n`);
+    const config = parse(
+      `default_model: t\nmodels:\n  - name: t\n    provider: llama-cpp\n    model_path: data/t.gguf\n`,
+    );
     expect(config.models[0].llamaCpp).toMatchObject({ modelPath: '/srv/data/t.gguf', threads: 1 });
   });
 
@@ -107,7 +177,10 @@ models:
 });
 
 describe('environment validation', () => {
-  const base = { MODELS_FILE: join(ROOT, 'test', 'fixtures', 'models.yaml'), ADMIN_TOKEN: 'a-strong-admin-token-0123456789abcdef' };
+  const base = {
+    MODELS_FILE: join(ROOT, 'test', 'fixtures', 'models.yaml'),
+    ADMIN_TOKEN: 'a-strong-admin-token-0123456789abcdef',
+  };
   const BAD_ENV: [Record<string, string>, RegExp][] = [
     [{ PORT: 'eighty' }, /^PORT: expected an integer/],
     [{ PORT: '70000' }, /^PORT: must be between 0 and 65535/],
@@ -134,7 +207,9 @@ describe('environment validation', () => {
 
   it('refuses production without ADMIN_TOKEN', () => {
     const { ADMIN_TOKEN: _omitted, ...withoutToken } = base;
-    expect(() => loadConfig({ ...withoutToken, NODE_ENV: 'production' })).toThrow(/^ADMIN_TOKEN: must be set when NODE_ENV=production/);
+    expect(() => loadConfig({ ...withoutToken, NODE_ENV: 'production' })).toThrow(
+      /^ADMIN_TOKEN: must be set when NODE_ENV=production/,
+    );
   });
 
   it('applies the documented defaults', () => {
@@ -177,7 +252,9 @@ describe('the server process on bad configuration', () => {
       const file = writeModelsFile(yaml);
       const escapedFile = file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
       // Every message must name the real file the server was given.
-      const named = message.source.startsWith('models\\.yaml') ? message.source.replace(/^models\\\.yaml/, escapedFile) : `${escapedFile}: ${message.source}`;
+      const named = message.source.startsWith('models\\.yaml')
+        ? message.source.replace(/^models\\\.yaml/, escapedFile)
+        : `${escapedFile}: ${message.source}`;
       return [label, { MODELS_FILE: file }, new RegExp(named)];
     }),
     ['a bad variable', { PORT: 'eighty' }, /PORT: expected an integer/],

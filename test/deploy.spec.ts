@@ -117,7 +117,10 @@ describe('Dockerfile', () => {
   it('is multi-stage: build with the dev dependencies, deps with production ones only, runtime from both', () => {
     expect(dockerfile.stages.map((s) => s.name)).toEqual(['build', 'deps', 'runtime']);
     expect(all(stage('build'), 'RUN')).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^npm ci\b(?!.*--omit=dev)/), expect.stringMatching(/^npm run build\b/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^npm ci\b(?!.*--omit=dev)/),
+        expect.stringMatching(/^npm run build\b/),
+      ]),
     );
     expect(all(stage('deps'), 'RUN')[0]).toMatch(/^npm ci --omit=dev\b/);
     expect(all(runtime, 'RUN').join('\n')).not.toMatch(/npm (ci|install)/);

@@ -98,7 +98,13 @@ models:
     const engine = app.app!.get(ModelRegistry).all()[0].providers[0] as LlamaCppProvider;
     const cut = Promise.all(
       [1, 2].map((seed) =>
-        postThenDisconnect(baseUrl, '/v1/generate', { 'x-api-key': key }, { prompt: 'long', seed, max_new_tokens: 256, stream: seed === 1 }, 30),
+        postThenDisconnect(
+          baseUrl,
+          '/v1/generate',
+          { 'x-api-key': key },
+          { prompt: 'long', seed, max_new_tokens: 256, stream: seed === 1 },
+          30,
+        ),
       ),
     );
     await waitFor(() => engine.load.active === 2, 1000);
@@ -115,8 +121,14 @@ describe('a corrupt GGUF file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'llm-corrupt-'));
     const modelPath = join(dir, 'corrupt.gguf');
     writeFileSync(modelPath, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(64, 7)]));
-    const modelsFile = writeModelsFile(`default_model: bad\nmodels:\n  - name: bad\n    provider: llama-cpp\n    model_path: ${modelPath}\n`);
-    const result = await runServerUntilExit({ MODELS_FILE: modelsFile, DATABASE_URL: 'pglite://memory', ADMIN_TOKEN: 'x'.repeat(40) });
+    const modelsFile = writeModelsFile(
+      `default_model: bad\nmodels:\n  - name: bad\n    provider: llama-cpp\n    model_path: ${modelPath}\n`,
+    );
+    const result = await runServerUntilExit({
+      MODELS_FILE: modelsFile,
+      DATABASE_URL: 'pglite://memory',
+      ADMIN_TOKEN: 'x'.repeat(40),
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(modelPath);
     expect(result.stderr).toMatch(/llm-server: failed to start: .*GGUF/);

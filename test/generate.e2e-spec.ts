@@ -40,16 +40,25 @@ class SlowBodyVllm extends FakeVllm {
 
   protected override async handle(req: RecordedRequest, res: ServerResponse, isClosed: () => boolean): Promise<void> {
     const body = (req.body ?? {}) as { prompt?: unknown; max_tokens?: unknown; stream?: unknown };
-    if (this.mode !== 'slow' || req.path !== '/v1/completions' || body.stream === true) return super.handle(req, res, isClosed);
+    if (this.mode !== 'slow' || req.path !== '/v1/completions' || body.stream === true)
+      return super.handle(req, res, isClosed);
     const completion = fakeCompletion(String(body.prompt), typeof body.max_tokens === 'number' ? body.max_tokens : 16);
     const text = JSON.stringify({
       id: 'cmpl-fake',
       object: 'text_completion',
       created: this.created,
-      choices: [{ index: 0, text: completion.text, logprobs: null, finish_reason: completion.finish, stop_reason: null }],
-      usage: { prompt_tokens: completion.promptTokens, completion_tokens: completion.tokens.length, total_tokens: completion.promptTokens + completion.tokens.length },
+      choices: [
+        { index: 0, text: completion.text, logprobs: null, finish_reason: completion.finish, stop_reason: null },
+      ],
+      usage: {
+        prompt_tokens: completion.promptTokens,
+        completion_tokens: completion.tokens.length,
+        total_tokens: completion.promptTokens + completion.tokens.length,
+      },
     });
-    const pieces = Array.from({ length: 10 }, (_, i) => text.slice(Math.floor((i * text.length) / 10), Math.floor(((i + 1) * text.length) / 10)));
+    const pieces = Array.from({ length: 10 }, (_, i) =>
+      text.slice(Math.floor((i * text.length) / 10), Math.floor(((i + 1) * text.length) / 10)),
+    );
     await this.streamOut(res, 'application/json', pieces, this.delayMs, isClosed);
   }
 }
@@ -147,7 +156,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.close();
-  await Promise.all([vllm, ollama, hanging, weightA, weightB, reuse, slowBody].filter(Boolean).map((fake) => fake.close()));
+  await Promise.all(
+    [vllm, ollama, hanging, weightA, weightB, reuse, slowBody].filter(Boolean).map((fake) => fake.close()),
+  );
 });
 beforeEach(() => {
   for (const fake of [vllm, ollama, weightA, weightB].filter(Boolean)) fake.reset();
@@ -156,7 +167,12 @@ beforeEach(() => {
 // These tests are about the backend call: the completion cache stays out of the way
 // (integrate-generate.e2e-spec.ts covers it).
 const generate = (body: unknown) =>
-  app.http().post('/v1/generate').set('X-API-Key', key).set('Cache-Control', 'no-store').send(body as object);
+  app
+    .http()
+    .post('/v1/generate')
+    .set('X-API-Key', key)
+    .set('Cache-Control', 'no-store')
+    .send(body as object);
 
 describe('response schema', () => {
   it('answers {id, model, output, cached, finish_reason, usage} for the default model', async () => {
@@ -169,7 +185,11 @@ describe('response schema', () => {
       output: expect.any(String),
       cached: false,
       finish_reason: expect.stringMatching(/^(stop|length)$/),
-      usage: { prompt_tokens: expect.any(Number), completion_tokens: expect.any(Number), total_tokens: expect.any(Number) },
+      usage: {
+        prompt_tokens: expect.any(Number),
+        completion_tokens: expect.any(Number),
+        total_tokens: expect.any(Number),
+      },
     });
     expect(res.body.usage.total_tokens).toBe(res.body.usage.prompt_tokens + res.body.usage.completion_tokens);
   });
@@ -178,7 +198,9 @@ describe('response schema', () => {
 describeInProcess('generation with the mock model', 'uses the test models.yaml', () => {
   it('returns the provider output for exactly the parameters given, with defaults applied', async () => {
     const res = await generate({ prompt: 'Tell me a story', temperature: 0.5, seed: 7 });
-    const expected = mockCompletion(generationParams({ prompt: 'Tell me a story', maxNewTokens: 16, temperature: 0.5, seed: 7, topP: 1, topK: 0 }));
+    const expected = mockCompletion(
+      generationParams({ prompt: 'Tell me a story', maxNewTokens: 16, temperature: 0.5, seed: 7, topP: 1, topK: 0 }),
+    );
     expect(res.body).toMatchObject({
       model: 'mock-a',
       output: expected.output,
@@ -195,10 +217,18 @@ describeInProcess('generation with the mock model', 'uses the test models.yaml',
 
   it('403 model_not_allowed for a model outside the key’s list', async () => {
     const restricted = await createKey(app, { models: ['mock-b'] });
-    const res = await app.http().post('/v1/generate').set('X-API-Key', restricted.key).send({ prompt: 'hi', model: 'mock-a' });
+    const res = await app
+      .http()
+      .post('/v1/generate')
+      .set('X-API-Key', restricted.key)
+      .send({ prompt: 'hi', model: 'mock-a' });
     expect(res.status).toBe(403);
     expect(res.body.error.code).toBe('model_not_allowed');
-    const allowed = await app.http().post('/v1/generate').set('X-API-Key', restricted.key).send({ prompt: 'hi', model: 'mock-b' });
+    const allowed = await app
+      .http()
+      .post('/v1/generate')
+      .set('X-API-Key', restricted.key)
+      .send({ prompt: 'hi', model: 'mock-b' });
     expect(allowed.status).toBe(200);
   });
 
@@ -276,7 +306,12 @@ describe('validation matrix (400 invalid_request, param names the field)', () =>
   });
 
   it('a body that is not a JSON object is 400', async () => {
-    const res = await app.http().post('/v1/generate').set('X-API-Key', key).set('Content-Type', 'application/json').send('"just a string"');
+    const res = await app
+      .http()
+      .post('/v1/generate')
+      .set('X-API-Key', key)
+      .set('Content-Type', 'application/json')
+      .send('"just a string"');
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_request');
   });
@@ -287,10 +322,18 @@ describeInProcess('MAX_PROMPT_CHARS', 'needs its own app', () => {
     const small = await startTestApp({ env: { MAX_PROMPT_CHARS: '10' } });
     try {
       const smallKey = (await createKey(small)).key;
-      const over = await small.http().post('/v1/generate').set('X-API-Key', smallKey).send({ prompt: 'x'.repeat(11) });
+      const over = await small
+        .http()
+        .post('/v1/generate')
+        .set('X-API-Key', smallKey)
+        .send({ prompt: 'x'.repeat(11) });
       expect(over.status).toBe(400);
       expect(over.body.error).toMatchObject({ code: 'invalid_request', param: 'prompt' });
-      const at = await small.http().post('/v1/generate').set('X-API-Key', smallKey).send({ prompt: 'x'.repeat(10) });
+      const at = await small
+        .http()
+        .post('/v1/generate')
+        .set('X-API-Key', smallKey)
+        .send({ prompt: 'x'.repeat(10) });
       expect(at.status).toBe(200);
     } finally {
       await small.close();
@@ -315,7 +358,15 @@ describe('order of checks', () => {
 });
 
 describeInProcess('parameters reach the backends correctly mapped', 'uses fake backends', () => {
-  const all = { prompt: 'Map every field', max_new_tokens: 7, temperature: 0.3, top_p: 0.9, top_k: 40, stop: ['END', '###'], seed: 1234 };
+  const all = {
+    prompt: 'Map every field',
+    max_new_tokens: 7,
+    temperature: 0.3,
+    top_p: 0.9,
+    top_k: 40,
+    stop: ['END', '###'],
+    seed: 1234,
+  };
 
   it('vLLM: POST /v1/completions with max_tokens, top_k at the top level, stop and seed', async () => {
     const res = await generate({ model: 'vllm-m', ...all });
@@ -430,10 +481,13 @@ describeInProcess('backend failures', 'uses fake backends', () => {
       expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
       const events = sseEvents(res.text);
       expect(events.at(-1)).toBe('[DONE]');
-      expect(events.at(-2)).toEqual({ error: expect.objectContaining({ code: 'backend_timeout', request_id: res.headers['x-request-id'] }) });
+      expect(events.at(-2)).toEqual({
+        error: expect.objectContaining({ code: 'backend_timeout', request_id: res.headers['x-request-id'] }),
+      });
       const deltas = events.slice(0, -2) as { delta: string; model: string }[];
       expect(deltas.length).toBeGreaterThan(0);
-      for (const delta of deltas) expect(delta).toEqual({ id: expect.stringMatching(/^gen-/), model: 'slow-m', delta: expect.any(String) });
+      for (const delta of deltas)
+        expect(delta).toEqual({ id: expect.stringMatching(/^gen-/), model: 'slow-m', delta: expect.any(String) });
       const full = fakeCompletion('take your time', 10).text;
       expect(deltas.map((d) => d.delta).join('').length).toBeLessThan(full.length);
       await waitFor(() => slowBody.aborted.length > 0, 1000);
@@ -502,7 +556,11 @@ describe('streaming', () => {
     }
     expect(final).toMatchObject({ done: true, cached: false, output: deltas.map((d) => d.delta).join('') });
     expect(final).toEqual(
-      expect.objectContaining({ id: expect.stringMatching(/^gen-/), finish_reason: expect.stringMatching(/^(stop|length)$/), usage: expect.any(Object) }),
+      expect.objectContaining({
+        id: expect.stringMatching(/^gen-/),
+        finish_reason: expect.stringMatching(/^(stop|length)$/),
+        usage: expect.any(Object),
+      }),
     );
     return { deltas, final };
   }
@@ -515,14 +573,17 @@ describe('streaming', () => {
   });
 
   describeInProcess('against each backend', 'uses fake backends', () => {
-    it.each([['vllm-m'], ['ollama-m'], ['mock-a']])('%s: deltas join to the same output as the non-streamed answer', async (model) => {
-      const plain = await generate({ model, prompt: 'same either way', max_new_tokens: 8, seed: 3 });
-      const streamed = await generate({ model, prompt: 'same either way', max_new_tokens: 8, seed: 3, stream: true });
-      const { final } = expectStreamShape(streamed.text, model);
-      expect(final.output).toBe(plain.body.output);
-      expect(final.usage).toEqual(plain.body.usage);
-      expect(final.finish_reason).toBe(plain.body.finish_reason);
-    });
+    it.each([['vllm-m'], ['ollama-m'], ['mock-a']])(
+      '%s: deltas join to the same output as the non-streamed answer',
+      async (model) => {
+        const plain = await generate({ model, prompt: 'same either way', max_new_tokens: 8, seed: 3 });
+        const streamed = await generate({ model, prompt: 'same either way', max_new_tokens: 8, seed: 3, stream: true });
+        const { final } = expectStreamShape(streamed.text, model);
+        expect(final.output).toBe(plain.body.output);
+        expect(final.usage).toEqual(plain.body.usage);
+        expect(final.finish_reason).toBe(plain.body.finish_reason);
+      },
+    );
 
     it('streams with stream_options.include_usage to vLLM and stream: true to Ollama', async () => {
       await generate({ model: 'vllm-m', prompt: 's', stream: true });
@@ -551,7 +612,9 @@ describe('streaming', () => {
         expect(res.status).toBe(200);
         const events = sseEvents(res.text);
         expect(events.at(-1)).toBe('[DONE]');
-        expect(events.at(-2)).toEqual({ error: expect.objectContaining({ code: 'backend_error', request_id: res.headers['x-request-id'] }) });
+        expect(events.at(-2)).toEqual({
+          error: expect.objectContaining({ code: 'backend_error', request_id: res.headers['x-request-id'] }),
+        });
         expect((events.slice(0, -2) as { delta: string }[]).every((e) => typeof e.delta === 'string')).toBe(true);
         expect(events.length).toBeGreaterThanOrEqual(4);
       }
@@ -573,7 +636,13 @@ describeInProcess('client disconnects', 'cuts a raw connection to the in-process
 
   it('aborts the upstream request at once (non-streamed)', async () => {
     vllm.setMode('hang');
-    await postThenDisconnect(baseUrl, '/v1/generate', { 'x-api-key': key }, { model: 'vllm-m', prompt: 'hang on' }, 150);
+    await postThenDisconnect(
+      baseUrl,
+      '/v1/generate',
+      { 'x-api-key': key },
+      { model: 'vllm-m', prompt: 'hang on' },
+      150,
+    );
     const cut = Date.now();
     expect(vllm.requests.filter((r) => r.path === '/v1/completions')).toHaveLength(1);
     expect(vllm.aborted).toHaveLength(0);
@@ -585,7 +654,13 @@ describeInProcess('client disconnects', 'cuts a raw connection to the in-process
   it('aborts the upstream stream at once (streamed)', async () => {
     // 200 ms per chunk: the whole stream takes 1.2 s or more, so it is still running at the cut.
     ollama.setMode('slow', { delayMs: 200 });
-    await postThenDisconnect(baseUrl, '/v1/generate', { 'x-api-key': key }, { model: 'ollama-m', prompt: 'slowly now', stream: true }, 300);
+    await postThenDisconnect(
+      baseUrl,
+      '/v1/generate',
+      { 'x-api-key': key },
+      { model: 'ollama-m', prompt: 'slowly now', stream: true },
+      300,
+    );
     const cut = Date.now();
     expect(ollama.requests.filter((r) => r.path === '/api/generate')).toHaveLength(1);
     expect(ollama.aborted).toHaveLength(0);

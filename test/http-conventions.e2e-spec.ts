@@ -12,7 +12,11 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-function expectEnvelope(res: { status: number; body: any; headers: Record<string, string> }, status: number, code: string) {
+function expectEnvelope(
+  res: { status: number; body: any; headers: Record<string, string> },
+  status: number,
+  code: string,
+) {
   expect(res.status).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   expect(Object.keys(res.body)).toEqual(['error']);
@@ -40,14 +44,29 @@ describe('unknown routes', () => {
 
 describe('request bodies', () => {
   it('malformed JSON → 400 invalid_request', async () => {
-    const res = await app.http().post('/admin/keys').set(...adminAuth()).set('Content-Type', 'application/json').send('{"name": ');
+    const res = await app
+      .http()
+      .post('/admin/keys')
+      .set(...adminAuth())
+      .set('Content-Type', 'application/json')
+      .send('{"name": ');
     expectEnvelope(res, 400, 'invalid_request');
   });
 
   it('a non-JSON body → 415 unsupported_media_type', async () => {
-    const res = await app.http().post('/admin/keys').set(...adminAuth()).set('Content-Type', 'text/plain').send('name=x');
+    const res = await app
+      .http()
+      .post('/admin/keys')
+      .set(...adminAuth())
+      .set('Content-Type', 'text/plain')
+      .send('name=x');
     expectEnvelope(res, 415, 'unsupported_media_type');
-    const form = await app.http().post('/admin/keys').set(...adminAuth()).type('form').send({ name: 'x' });
+    const form = await app
+      .http()
+      .post('/admin/keys')
+      .set(...adminAuth())
+      .type('form')
+      .send({ name: 'x' });
     expectEnvelope(form, 415, 'unsupported_media_type');
   });
 
@@ -77,9 +96,17 @@ describeInProcess('body limit', 'needs its own app with a small BODY_LIMIT', () 
   afterAll(() => small.close());
 
   it('a body over BODY_LIMIT → 413 payload_too_large; a body under it is accepted', async () => {
-    const big = await small.http().post('/admin/keys').set(...adminAuth()).send({ name: 'x', pad: 'y'.repeat(2000) });
+    const big = await small
+      .http()
+      .post('/admin/keys')
+      .set(...adminAuth())
+      .send({ name: 'x', pad: 'y'.repeat(2000) });
     expectEnvelope(big, 413, 'payload_too_large');
-    const ok = await small.http().post('/admin/keys').set(...adminAuth()).send({ name: 'x' });
+    const ok = await small
+      .http()
+      .post('/admin/keys')
+      .set(...adminAuth())
+      .send({ name: 'x' });
     expect(ok.status).toBe(201);
   });
 });
@@ -91,14 +118,20 @@ describe('X-Request-Id', () => {
     expect(res.body.error.request_id).toBe('client-123:abc.DEF_9');
   });
 
-  it.each([['has spaces'], ['x'.repeat(129)], ['semi;colon'], ['']])('replaces an invalid id %p with a generated one', async (offered) => {
-    const res = await app.http().get('/nope').set('X-Request-Id', offered);
-    expect(res.headers['x-request-id']).not.toBe(offered);
-    expect(res.headers['x-request-id']).toMatch(/^[A-Za-z0-9._:-]{1,128}$/);
-  });
+  it.each([['has spaces'], ['x'.repeat(129)], ['semi;colon'], ['']])(
+    'replaces an invalid id %p with a generated one',
+    async (offered) => {
+      const res = await app.http().get('/nope').set('X-Request-Id', offered);
+      expect(res.headers['x-request-id']).not.toBe(offered);
+      expect(res.headers['x-request-id']).toMatch(/^[A-Za-z0-9._:-]{1,128}$/);
+    },
+  );
 
   it('is on successful responses too', async () => {
-    const res = await app.http().get('/admin/keys').set(...adminAuth());
+    const res = await app
+      .http()
+      .get('/admin/keys')
+      .set(...adminAuth());
     expect(res.status).toBe(200);
     expect(res.headers['x-request-id']).toMatch(/^[A-Za-z0-9._:-]{1,128}$/);
   });
@@ -106,7 +139,10 @@ describe('X-Request-Id', () => {
 
 describe('security headers', () => {
   it('are set, and the framework is not advertised', async () => {
-    const res = await app.http().get('/admin/keys').set(...adminAuth());
+    const res = await app
+      .http()
+      .get('/admin/keys')
+      .set(...adminAuth());
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['x-frame-options']).toBeDefined();
     expect(res.headers['content-security-policy']).toContain("default-src 'none'");

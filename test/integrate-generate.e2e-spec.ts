@@ -64,7 +64,12 @@ models:
     expect(first.body.cached).toBe(false);
     const second = await generate(body);
     expect(second.status).toBe(200);
-    expect(second.body).toMatchObject({ cached: true, output: first.body.output, finish_reason: first.body.finish_reason, model: 'cached-m' });
+    expect(second.body).toMatchObject({
+      cached: true,
+      output: first.body.output,
+      finish_reason: first.body.finish_reason,
+      model: 'cached-m',
+    });
     expect(second.body.usage).toEqual({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
     expect(second.body.id).not.toBe(first.body.id);
     expect(backendCalls()).toBe(1);
@@ -194,7 +199,9 @@ models:
     expect((await generate({ prompt: body.prompt })).body).toMatchObject({ cached: true, output: liveFinal.output });
     const json = { prompt: fresh('json then stream') };
     await generate(json);
-    expect((sseEvents((await generate({ ...json, stream: true })).text).at(-2) as { cached: boolean }).cached).toBe(true);
+    expect((sseEvents((await generate({ ...json, stream: true })).text).at(-2) as { cached: boolean }).cached).toBe(
+      true,
+    );
     expect(backendCalls()).toBe(2);
   });
 
@@ -247,10 +254,16 @@ models:
     expect(exhausted.body.error.code).toBe('quota_exhausted');
     expect((await app.http().post('/v1/generate').send(body)).status).toBe(401);
 
-    const read = await app.http().get(`/admin/keys/${limited.id}`).set(...adminAuth());
+    const read = await app
+      .http()
+      .get(`/admin/keys/${limited.id}`)
+      .set(...adminAuth());
     expect(read.body.usage.requests).toBe(3);
     const day = app.clock.now().toISOString().slice(0, 10);
-    const ledger = await app.http().get(`/admin/keys/${limited.id}/usage?from=${day}&to=${day}`).set(...adminAuth());
+    const ledger = await app
+      .http()
+      .get(`/admin/keys/${limited.id}/usage?from=${day}&to=${day}`)
+      .set(...adminAuth());
     expect(ledger.body.data).toEqual([expect.objectContaining({ model: 'mock-a', requests: 3, cached_requests: 2 })]);
     expect(read.body.usage.tokens).toBe(ledger.body.data[0].prompt_tokens + ledger.body.data[0].completion_tokens);
   });
@@ -286,7 +299,9 @@ describeServices('completion cache across replicas (Redis)', () => {
     vllm.setMode('slow', { delayMs: 200 });
     const body = { prompt: 'coalesce across replicas' };
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).http().post('/v1/generate').set('X-API-Key', key).send(body)),
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 === 0 ? a : b).http().post('/v1/generate').set('X-API-Key', key).send(body),
+      ),
     );
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(vllm.requests.filter((r) => r.method === 'POST')).toHaveLength(1);

@@ -83,7 +83,11 @@ describe('on PGlite (embedded)', () => {
     const appliedCounts = results.map((applied) => applied.length).sort();
     expect(appliedCounts).toEqual([0, 0, readMigrationFiles().length]);
     const recorded: { name: string }[] = await sources[0].query(`SELECT name FROM "${schema}".schema_migrations`);
-    expect(recorded.map((row) => row.name).sort()).toEqual(readMigrationFiles().map((f) => f.className).sort());
+    expect(recorded.map((row) => row.name).sort()).toEqual(
+      readMigrationFiles()
+        .map((f) => f.className)
+        .sort(),
+    );
     expect(await tables(sources[0])).toEqual(expect.arrayContaining(EXPECTED_TABLES));
   });
 });

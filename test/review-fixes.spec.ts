@@ -21,7 +21,18 @@ import { createKey } from './harness/keys';
 import { FakeClock } from './harness/fake-clock';
 import { modelConfig } from './fakes/model-config';
 
-const key = { id: 'k1', name: 'n', rpmLimit: null, tpmLimit: null, monthlyQuota: null, monthlyTokenQuota: null, models: null, active: true, expiresAt: null, revokedAt: null };
+const key = {
+  id: 'k1',
+  name: 'n',
+  rpmLimit: null,
+  tpmLimit: null,
+  monthlyQuota: null,
+  monthlyTokenQuota: null,
+  models: null,
+  active: true,
+  expiresAt: null,
+  revokedAt: null,
+};
 
 describe('KeyCache', () => {
   it('does not cache a lookup that started before an invalidation', () => {
@@ -45,7 +56,14 @@ describe('CompletionCache', () => {
       calls += 1;
       return new Promise((resolve, reject) => {
         signal.addEventListener('abort', () => reject(signal.reason));
-        setTimeout(() => resolve({ model: 'm', result: { output: 'ok', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } } }), 20);
+        setTimeout(
+          () =>
+            resolve({
+              model: 'm',
+              result: { output: 'ok', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } },
+            }),
+          20,
+        );
       });
     };
     const policy = cache.policy(model, undefined);
@@ -104,7 +122,9 @@ describeInProcess('admin changes and quota counters', 'uses the app’s data sou
       const keys = app.app!.get(DataSource).getRepository(ApiKeyEntity);
       const row = (await keys.findOneBy({ id }))!;
       // Reservations land between the admin's read and its save.
-      await app.app!.get(DataSource).query('UPDATE api_keys SET quota_requests_used = 7, quota_tokens_used = 1234 WHERE id = $1', [id]);
+      await app
+        .app!.get(DataSource)
+        .query('UPDATE api_keys SET quota_requests_used = 7, quota_tokens_used = 1234 WHERE id = $1', [id]);
       row.name = 'renamed';
       await keys.save(row);
       const after = (await keys.findOneBy({ id }))!;

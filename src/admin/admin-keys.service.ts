@@ -156,4 +156,3 @@ export class AdminKeysService {
     return changes;
   }
 }
-

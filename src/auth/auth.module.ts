@@ -22,8 +22,7 @@ const CACHE_TTL_WITHOUT_PUBSUB_MS = 5_000;
     {
       provide: KeyCache,
       inject: [REDIS],
-      useFactory: (redis: Redis | null) =>
-        new KeyCache(redis ? CACHE_TTL_WITH_PUBSUB_MS : CACHE_TTL_WITHOUT_PUBSUB_MS),
+      useFactory: (redis: Redis | null) => new KeyCache(redis ? CACHE_TTL_WITH_PUBSUB_MS : CACHE_TTL_WITHOUT_PUBSUB_MS),
     },
     ApiKeyService,
     KeyInvalidation,

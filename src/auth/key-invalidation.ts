@@ -11,7 +11,6 @@ import { KeyCache } from './key-cache';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 
-
 @Injectable()
 export class KeyInvalidation implements OnModuleInit, OnApplicationShutdown {
   private subscriber: Redis | null = null;

@@ -41,7 +41,12 @@ const releaseLock = new RedisScript(
 );
 
 function cacheControlDirectives(header: string | undefined): Set<string> {
-  return new Set((header ?? '').split(',').map((part) => part.trim().toLowerCase()).filter(Boolean));
+  return new Set(
+    (header ?? '')
+      .split(',')
+      .map((part) => part.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -150,7 +155,12 @@ export class CompletionCache {
   }
 
   /** Polls for the answer another replica is producing; null when its lock goes or the bound passes. */
-  private async awaitPeer(key: string, lockKey: string, boundMs: number, signal: AbortSignal): Promise<FlightResult | null> {
+  private async awaitPeer(
+    key: string,
+    lockKey: string,
+    boundMs: number,
+    signal: AbortSignal,
+  ): Promise<FlightResult | null> {
     const giveUpAt = Date.now() + boundMs;
     while (Date.now() < giveUpAt) {
       await sleep(PEER_POLL_MS, signal);

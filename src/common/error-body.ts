@@ -11,11 +11,6 @@ export interface ErrorBody {
   };
 }
 
-export function errorBody(
-  code: ErrorCode,
-  message: string,
-  requestId: string,
-  param: string | null = null,
-): ErrorBody {
+export function errorBody(code: ErrorCode, message: string, requestId: string, param: string | null = null): ErrorBody {
   return { error: { code, message, type: ERROR_CODES[code].type, param, request_id: requestId } };
 }

@@ -38,8 +38,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<AppRequest>();
     const res = http.getResponse<Response>();
     const requestId = requestIdOf(req);
-    const error =
-      toAppError(exception) ?? new AppError('internal_error', `internal error (request id ${requestId})`);
+    const error = toAppError(exception) ?? new AppError('internal_error', `internal error (request id ${requestId})`);
     if (error.code === 'internal_error') {
       const original = exception instanceof AppError && exception.cause !== undefined ? exception.cause : exception;
       const cause = original instanceof Error ? original : new Error(String(original));
@@ -51,8 +50,6 @@ export class HttpExceptionFilter implements ExceptionFilter {
       return;
     }
     for (const [name, value] of Object.entries(error.options.headers ?? {})) res.setHeader(name, value);
-    res
-      .status(error.status)
-      .json(errorBody(error.code, error.message, requestId, error.options.param ?? null));
+    res.status(error.status).json(errorBody(error.code, error.message, requestId, error.options.param ?? null));
   }
 }

@@ -34,7 +34,10 @@ export function jsonBodyMiddleware(limitBytes: number): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
     const ctx = (req as AppRequest).ctx;
     if (hasBody(req) && !req.is(JSON_TYPES)) {
-      ctx.bodyError = new AppError('unsupported_media_type', 'request bodies must be JSON (Content-Type: application/json)');
+      ctx.bodyError = new AppError(
+        'unsupported_media_type',
+        'request bodies must be JSON (Content-Type: application/json)',
+      );
       req.resume(); // discard the unread body
       next();
       return;

@@ -10,8 +10,7 @@ const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function requestIdMiddleware(req: Request, res: Response, next: NextFunction): void {
   const offered = req.headers['x-request-id'];
-  const requestId =
-    typeof offered === 'string' && VALID_REQUEST_ID.test(offered) ? offered : `req-${randomUUID()}`;
+  const requestId = typeof offered === 'string' && VALID_REQUEST_ID.test(offered) ? offered : `req-${randomUUID()}`;
   (req as AppRequest).ctx = { requestId, startedAt: process.hrtime.bigint() };
   res.setHeader('X-Request-Id', requestId);
   next();

@@ -19,12 +19,7 @@ export function readOptionalString(env: Env, name: string): string | null {
   return raw(env, name) ?? null;
 }
 
-export function readInt(
-  env: Env,
-  name: string,
-  fallback: number,
-  bounds: { min: number; max?: number },
-): number {
+export function readInt(env: Env, name: string, fallback: number, bounds: { min: number; max?: number }): number {
   const value = raw(env, name);
   if (value === undefined) return fallback;
   if (!/^-?\d+$/.test(value)) throw new ConfigError(`${name}: expected an integer, got "${value}"`);
@@ -44,12 +39,7 @@ export function readBool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name}: expected true or false, got "${value}"`);
 }
 
-export function readEnum<T extends string>(
-  env: Env,
-  name: string,
-  allowed: readonly T[],
-  fallback: T,
-): T {
+export function readEnum<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
   const value = raw(env, name);
   if (value === undefined) return fallback;
   if (!(allowed as readonly string[]).includes(value)) {

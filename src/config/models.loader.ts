@@ -38,14 +38,7 @@ const MODEL_FIELDS = [
   'max_queue',
   'generate_if_missing',
 ];
-const LLAMA_CPP_FIELDS = [
-  'model_path',
-  'threads',
-  'context_size',
-  'sequences',
-  'max_queue',
-  'generate_if_missing',
-];
+const LLAMA_CPP_FIELDS = ['model_path', 'threads', 'context_size', 'sequences', 'max_queue', 'generate_if_missing'];
 const HTTP_PROVIDERS: readonly ProviderKind[] = ['vllm', 'ollama', 'openai'];
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
@@ -150,11 +143,7 @@ function parseUpstreams(reader: FieldReader, provider: ProviderKind, where: stri
   });
 }
 
-function parseLlamaCpp(
-  reader: FieldReader,
-  provider: ProviderKind,
-  configDir: string,
-): LlamaCppConfig | null {
+function parseLlamaCpp(reader: FieldReader, provider: ProviderKind, configDir: string): LlamaCppConfig | null {
   if (provider !== 'llama-cpp') {
     for (const field of LLAMA_CPP_FIELDS) {
       if (reader.has(field)) reader.fail(field, `only used by provider llama-cpp`);
@@ -222,9 +211,7 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
     maxNewTokens,
     defaultMaxNewTokens,
     timeoutMs: reader.int('timeout_ms', 60_000, 1, 3_600_000),
-    cacheTtlSeconds: reader.has('cache_ttl_seconds')
-      ? reader.int('cache_ttl_seconds', 0, 0, 31_536_000)
-      : null,
+    cacheTtlSeconds: reader.has('cache_ttl_seconds') ? reader.int('cache_ttl_seconds', 0, 0, 31_536_000) : null,
     required: reader.bool('required', false),
     fallbacks,
     llamaCpp: parseLlamaCpp(reader, provider, baseDir),
@@ -247,9 +234,7 @@ function checkReferences(config: ModelsConfig): void {
     });
   }
   if (!names.has(config.defaultModel)) {
-    throw new ConfigError(
-      `${config.file}: field "default_model": names no model ("${config.defaultModel}")`,
-    );
+    throw new ConfigError(`${config.file}: field "default_model": names no model ("${config.defaultModel}")`);
   }
 }
 

@@ -53,7 +53,11 @@ class PGliteConnection extends EventEmitter {
     super();
   }
 
-  query(sql: string, paramsOrCallback?: unknown[] | Callback<PgResult>, callback?: Callback<PgResult>): Promise<PgResult> {
+  query(
+    sql: string,
+    paramsOrCallback?: unknown[] | Callback<PgResult>,
+    callback?: Callback<PgResult>,
+  ): Promise<PgResult> {
     const params = Array.isArray(paramsOrCallback) ? paramsOrCallback : undefined;
     const cb = typeof paramsOrCallback === 'function' ? paramsOrCallback : callback;
     // Parameterless text may hold several statements (migrations): exec() runs them all and
@@ -104,7 +108,10 @@ export function pgliteDriver(options: { dataDir?: string }): { Pool: new () => E
     end(callback?: (error?: Error) => void): void {
       const closing = instance ? instance.then((db) => db.close()) : Promise.resolve();
       instance = null;
-      closing.then(() => callback?.(), (error: Error) => callback?.(error));
+      closing.then(
+        () => callback?.(),
+        (error: Error) => callback?.(error),
+      );
     }
   }
   return { Pool: PGlitePool };

@@ -106,7 +106,9 @@ export class GenerationPipeline {
       if (clientSignal.aborted) {
         // Cut off by the client: charged for what it received; nothing received is free.
         if (stream && stream.delivered > 0) {
-          const produced = joined ? NO_TOKENS : cutStreamUsage(promptText(params), stream.delivered, params.maxNewTokens);
+          const produced = joined
+            ? NO_TOKENS
+            : cutStreamUsage(promptText(params), stream.delivered, params.maxNewTokens);
           await usage.complete(produced, { cached: joined });
         }
         return;
@@ -154,7 +156,11 @@ export class GenerationPipeline {
         call.finish('success', done.usage);
         return { model: servedBy, result: { output, finishReason: done.finishReason, usage: done.usage } };
       } catch (error) {
-        call.finish(error instanceof ClientDisconnected ? 'aborted' : outcomeForErrorCode(toGenerationError(error, model.name).code));
+        call.finish(
+          error instanceof ClientDisconnected
+            ? 'aborted'
+            : outcomeForErrorCode(toGenerationError(error, model.name).code),
+        );
         throw error;
       } finally {
         call.finish('error'); // counts only if nothing above did

@@ -66,7 +66,9 @@ export class GenerationService {
 
   /** Applies the bounds that depend on configuration and the model, then the defaults. */
   resolve(input: GenerationInput, key: AuthenticatedKey, fields: FieldNames = GENERATE_FIELDS): ResolvedRequest {
-    const promptChars = input.messages ? input.messages.reduce((sum, m) => sum + m.content.length, 0) : input.prompt.length;
+    const promptChars = input.messages
+      ? input.messages.reduce((sum, m) => sum + m.content.length, 0)
+      : input.prompt.length;
     if (promptChars > this.config.maxPromptChars) {
       throw invalidRequest(`${fields.prompt} must be at most ${this.config.maxPromptChars} characters`, fields.prompt);
     }
@@ -101,7 +103,11 @@ export class GenerationService {
     };
   }
 
-  async generate(model: ModelConfig, params: GenerationParams, clientSignal: AbortSignal): Promise<Served<GenerationResult>> {
+  async generate(
+    model: ModelConfig,
+    params: GenerationParams,
+    clientSignal: AbortSignal,
+  ): Promise<Served<GenerationResult>> {
     const call = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;

@@ -35,7 +35,9 @@ export class ModelRegistry implements OnModuleInit, OnApplicationShutdown {
   ) {
     for (const model of config.models.models) {
       const providers =
-        model.upstreams.length > 0 ? model.upstreams.map((upstream) => factory(model, upstream)) : [factory(model, null)];
+        model.upstreams.length > 0
+          ? model.upstreams.map((upstream) => factory(model, upstream))
+          : [factory(model, null)];
       const weights = model.upstreams.length > 0 ? model.upstreams.map((upstream) => upstream.weight) : [1];
       this.models.set(model.name, { config: model, providers, order: new WeightedOrder(providers, weights) });
     }

@@ -12,8 +12,16 @@ export function openAiAnswerFormat(kind: OpenAiKind, includeUsage: boolean): Ans
   return {
     newId: () => openAiId(kind),
     body: (answer, state) =>
-      body({ id: state.id, created: state.created, model: answer.model }, answer.output, answer.finishReason, answer.usage, answer.cached),
-    delta: (text, model, state) => [streamChunk(kind, { id: state.id, created: state.created, model }, text, null, state.first)],
+      body(
+        { id: state.id, created: state.created, model: answer.model },
+        answer.output,
+        answer.finishReason,
+        answer.usage,
+        answer.cached,
+      ),
+    delta: (text, model, state) => [
+      streamChunk(kind, { id: state.id, created: state.created, model }, text, null, state.first),
+    ],
     end: (answer, state) => {
       const env = { id: state.id, created: state.created, model: answer.model };
       const closing = [streamChunk(kind, env, null, answer.finishReason, state.first)];

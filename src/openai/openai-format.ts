@@ -31,7 +31,13 @@ interface Envelope {
   model: string;
 }
 
-export function completionBody(env: Envelope, output: string, finishReason: FinishReason, usage: TokenUsage, cached: boolean) {
+export function completionBody(
+  env: Envelope,
+  output: string,
+  finishReason: FinishReason,
+  usage: TokenUsage,
+  cached: boolean,
+) {
   return {
     ...env,
     object: 'text_completion',
@@ -41,26 +47,53 @@ export function completionBody(env: Envelope, output: string, finishReason: Fini
   };
 }
 
-export function chatBody(env: Envelope, output: string, finishReason: FinishReason, usage: TokenUsage, cached: boolean) {
+export function chatBody(
+  env: Envelope,
+  output: string,
+  finishReason: FinishReason,
+  usage: TokenUsage,
+  cached: boolean,
+) {
   return {
     ...env,
     object: 'chat.completion',
-    choices: [{ index: 0, message: { role: 'assistant', content: output }, logprobs: null, finish_reason: finishReason }],
+    choices: [
+      { index: 0, message: { role: 'assistant', content: output }, logprobs: null, finish_reason: finishReason },
+    ],
     usage: openAiUsage(usage),
     cached,
   };
 }
 
 /** One streamed chunk; `finishReason` only on the last content chunk. */
-export function streamChunk(kind: OpenAiKind, env: Envelope, text: string | null, finishReason: FinishReason | null, first = false) {
+export function streamChunk(
+  kind: OpenAiKind,
+  env: Envelope,
+  text: string | null,
+  finishReason: FinishReason | null,
+  first = false,
+) {
   if (kind === 'completion') {
-    return { ...env, object: 'text_completion', choices: [{ index: 0, text: text ?? '', logprobs: null, finish_reason: finishReason }] };
+    return {
+      ...env,
+      object: 'text_completion',
+      choices: [{ index: 0, text: text ?? '', logprobs: null, finish_reason: finishReason }],
+    };
   }
   const delta = first ? { role: 'assistant', content: text ?? '' } : text === null ? {} : { content: text };
-  return { ...env, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] };
+  return {
+    ...env,
+    object: 'chat.completion.chunk',
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+  };
 }
 
 /** The final chunk of `stream_options.include_usage`: no choices, the usage. */
 export function usageChunk(kind: OpenAiKind, env: Envelope, usage: TokenUsage) {
-  return { ...env, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', choices: [], usage: openAiUsage(usage) };
+  return {
+    ...env,
+    object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+    choices: [],
+    usage: openAiUsage(usage),
+  };
 }

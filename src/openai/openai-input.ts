@@ -13,7 +13,8 @@ export function completionInput(dto: CompletionRequestDto): GenerationInput {
 
 /** Text parts are joined with newlines; `developer` is OpenAI's newer name for `system`. */
 function toChatMessage(message: ChatMessageDto): ChatMessage {
-  const content = typeof message.content === 'string' ? message.content : message.content.map((part) => part.text).join('\n');
+  const content =
+    typeof message.content === 'string' ? message.content : message.content.map((part) => part.text).join('\n');
   return { role: message.role === 'developer' ? 'system' : message.role, content };
 }
 

@@ -38,7 +38,9 @@ export class RedisLifecycle implements OnApplicationShutdown {
       inject: [APP_CONFIG, APP_LOGGER],
       useFactory: (config: AppConfig, logger: AppLogger): Redis | null => {
         if (!config.redisUrl) {
-          logger.warn('REDIS_URL is not set: rate limits, cache and key invalidation are in-process (one replica only)');
+          logger.warn(
+            'REDIS_URL is not set: rate limits, cache and key invalidation are in-process (one replica only)',
+          );
           return null;
         }
         const redis = createRedis(config.redisUrl);

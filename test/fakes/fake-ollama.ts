@@ -51,11 +51,7 @@ export class FakeOllama extends FakeServer {
     return `llama runner process has terminated: exit status 2\u0007 (${this.url} ${auth})`;
   }
 
-  protected async handle(
-    req: RecordedRequest,
-    res: ServerResponse,
-    isClosed: () => boolean,
-  ): Promise<void> {
+  protected async handle(req: RecordedRequest, res: ServerResponse, isClosed: () => boolean): Promise<void> {
     if (req.method === 'GET' && req.path === '/api/tags') {
       if (this.health === 'hang') return;
       if (this.health !== 200) {

@@ -36,18 +36,11 @@ export interface FakeCompletion {
 const WORDS = ['alpha', 'beta', 'gamma', 'delta', 'café', 'naïve', '東京', 'omega', 'zeta', 'eta'];
 
 /** 5..10 tokens picked by a hash of the prompt; cut at maxTokens (length) or a stop (stop). */
-export function fakeCompletion(
-  prompt: string,
-  maxTokens: number,
-  stop: string[] = [],
-): FakeCompletion {
+export function fakeCompletion(prompt: string, maxTokens: number, stop: string[] = []): FakeCompletion {
   let hash = 2166136261;
   for (const ch of prompt) hash = Math.imul(hash ^ (ch.codePointAt(0) ?? 0), 16777619) >>> 0;
   const natural = 5 + (hash % 6);
-  let tokens = Array.from(
-    { length: natural },
-    (_, i) => ` ${WORDS[(hash + i * 7) % WORDS.length]}`,
-  );
+  let tokens = Array.from({ length: natural }, (_, i) => ` ${WORDS[(hash + i * 7) % WORDS.length]}`);
   let finish: FakeCompletion['finish'] = 'stop';
   if (tokens.length > maxTokens) {
     tokens = tokens.slice(0, maxTokens);
@@ -87,9 +80,7 @@ export function fakeChatCompletion(
   stop: string[] = [],
 ): FakeCompletion {
   const completion = fakeCompletion(lastUserContent(messages), maxTokens, stop);
-  const promptTokens = messages
-    .map((m) => m.content.split(/\s+/).filter(Boolean).length)
-    .reduce((a, b) => a + b, 0);
+  const promptTokens = messages.map((m) => m.content.split(/\s+/).filter(Boolean).length).reduce((a, b) => a + b, 0);
   return { ...completion, promptTokens };
 }
 
@@ -114,8 +105,7 @@ export function wireMessages(value: unknown): FakeChatMessage[] {
  * - truncated: streams `afterChunks` chunks, then ends the response cleanly without the
  *   final chunk(s) (non-streamed requests are answered normally).
  */
-export type FakeMode =
-  'normal' | 'slow' | 'hang' | 'fail' | 'garbage' | 'mid-stream-error' | 'truncated';
+export type FakeMode = 'normal' | 'slow' | 'hang' | 'fail' | 'garbage' | 'mid-stream-error' | 'truncated';
 
 export interface FakeModeOptions {
   delayMs?: number;
@@ -213,11 +203,7 @@ export abstract class FakeServer {
   /** The message the `fail` mode sends: it leaks the URL and the key, to test sanitizing. */
   abstract failMessage(req: RecordedRequest): string;
 
-  protected abstract handle(
-    req: RecordedRequest,
-    res: ServerResponse,
-    isClosed: () => boolean,
-  ): Promise<void>;
+  protected abstract handle(req: RecordedRequest, res: ServerResponse, isClosed: () => boolean): Promise<void>;
 
   protected sendJson(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body);

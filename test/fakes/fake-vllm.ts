@@ -62,11 +62,7 @@ export class FakeVllm extends FakeServer {
     return `EngineCore encountered an issue.\u001b[31m\nupstream ${this.url}${req.path} auth=${auth}`;
   }
 
-  protected async handle(
-    req: RecordedRequest,
-    res: ServerResponse,
-    isClosed: () => boolean,
-  ): Promise<void> {
+  protected async handle(req: RecordedRequest, res: ServerResponse, isClosed: () => boolean): Promise<void> {
     if (this.requiredApiKey && req.headers.authorization !== `Bearer ${this.requiredApiKey}`) {
       this.sendJson(res, 401, { error: 'Unauthorized' });
       return;
@@ -106,9 +102,7 @@ export class FakeVllm extends FakeServer {
       return;
     }
     if (this.mode === 'garbage') {
-      const garbage = stream
-        ? 'data: {"choices": [{"text": "unterminated\n\n'
-        : '<html>oops</html>';
+      const garbage = stream ? 'data: {"choices": [{"text": "unterminated\n\n' : '<html>oops</html>';
       res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json' });
       res.end(garbage);
       return;
@@ -174,8 +168,7 @@ export class FakeVllm extends FakeServer {
     let pieces: unknown[] = events;
     if (this.mode === 'mid-stream-error' || this.mode === 'truncated') {
       pieces = events.slice(0, this.afterChunks);
-      if (this.mode === 'mid-stream-error')
-        pieces.push(this.errorBody('Engine loop has died', 500));
+      if (this.mode === 'mid-stream-error') pieces.push(this.errorBody('Engine loop has died', 500));
     } else {
       if (openAiStyle) {
         const choice = { index: 0, delta: {}, logprobs: null, finish_reason: completion.finish };
@@ -186,9 +179,7 @@ export class FakeVllm extends FakeServer {
       }
     }
     if (chat) {
-      const role = openAiStyle
-        ? { role: 'assistant', content: '', refusal: null }
-        : { role: 'assistant', content: '' };
+      const role = openAiStyle ? { role: 'assistant', content: '', refusal: null } : { role: 'assistant', content: '' };
       const first = { index: 0, delta: role, logprobs: null, finish_reason: null };
       pieces = [{ ...head, choices: [first] }, ...pieces];
     }

@@ -85,7 +85,15 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   if (base) {
     // The server under test runs on real time, so times computed from this clock (expires_at) must too.
     const realTime = options.clock ?? new FakeClock(new Date());
-    return { app: null, config: null, clock: realTime, http: () => request(base), schema: null, redisPrefix: '', close: async () => undefined };
+    return {
+      app: null,
+      config: null,
+      clock: realTime,
+      http: () => request(base),
+      schema: null,
+      redisPrefix: '',
+      close: async () => undefined,
+    };
   }
   const schema = SERVICES_DATABASE_URL ? (options.shareWith?.schema ?? uniqueName('test')) : null;
   const ownsSchema = schema !== null && !options.shareWith;

@@ -10,9 +10,18 @@ export async function listenOnLoopback(app: TestApp): Promise<string> {
 }
 
 /** Sends a JSON POST and destroys the connection after `afterMs` (before or during the answer). */
-export function postThenDisconnect(baseUrl: string, path: string, headers: Record<string, string>, body: unknown, afterMs: number): Promise<void> {
+export function postThenDisconnect(
+  baseUrl: string,
+  path: string,
+  headers: Record<string, string>,
+  body: unknown,
+  afterMs: number,
+): Promise<void> {
   return new Promise((resolve) => {
-    const req = httpRequest(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } });
+    const req = httpRequest(`${baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+    });
     req.on('error', () => resolve());
     req.on('response', (res) => res.resume());
     req.end(JSON.stringify(body));

@@ -62,10 +62,7 @@ describe('MockProvider', () => {
   it('ignores a stop string beyond the length cut', async () => {
     const full = (await provider.generate(generationParams(), signal())).output;
     const last = full.split(' ').pop() ?? '';
-    const result = await provider.generate(
-      generationParams({ maxNewTokens: 2, stop: [` ${last}`] }),
-      signal(),
-    );
+    const result = await provider.generate(generationParams({ maxNewTokens: 2, stop: [` ${last}`] }), signal());
     expect(result.finishReason).toBe('length');
   });
 
@@ -100,9 +97,9 @@ describe('MockProvider', () => {
   });
 
   it('fails with [mock:error], [mock:unreachable] and [mock:busy]', async () => {
-    await expect(
-      provider.generate(generationParams({ prompt: '[mock:error] x' }), signal()),
-    ).rejects.toBeInstanceOf(BackendResponseError);
+    await expect(provider.generate(generationParams({ prompt: '[mock:error] x' }), signal())).rejects.toBeInstanceOf(
+      BackendResponseError,
+    );
     await expect(
       provider.generate(generationParams({ prompt: '[mock:unreachable] x' }), signal()),
     ).rejects.toBeInstanceOf(BackendUnreachableError);
@@ -134,9 +131,7 @@ describe('MockProvider', () => {
     await expect(promise).rejects.toBe(reason);
 
     const streamAc = new AbortController();
-    const pending = collectUntilError(
-      provider.stream(generationParams({ prompt: '[mock:hang] x' }), streamAc.signal),
-    );
+    const pending = collectUntilError(provider.stream(generationParams({ prompt: '[mock:hang] x' }), streamAc.signal));
     streamAc.abort('timeout');
     expect(await pending).toEqual({ chunks: [], error: 'timeout' });
   });
@@ -158,12 +153,7 @@ describe('MockProvider', () => {
   it('streams slowly but completely with a short [mock:slow:ms]', async () => {
     const params = generationParams({ prompt: '[mock:slow:5][mock:echo] a b c' });
     const { chunks } = await collectUntilError(provider.stream(params, signal()));
-    expect(chunks.map((c) => (c.type === 'delta' ? c.text : c.type))).toEqual([
-      'a',
-      ' b',
-      ' c',
-      'done',
-    ]);
+    expect(chunks.map((c) => (c.type === 'delta' ? c.text : c.type))).toEqual(['a', ' b', ' c', 'done']);
   });
 
   it('rejects at once when the signal is already aborted', async () => {
@@ -178,9 +168,7 @@ describe('MockProvider', () => {
 
   it('is ready, unless its upstream_model is mock-not-ready', async () => {
     await expect(provider.checkReady(signal())).resolves.toBeUndefined();
-    const notReady = new MockProvider(
-      modelConfig({ provider: 'mock', upstreamModel: 'mock-not-ready' }),
-    );
+    const notReady = new MockProvider(modelConfig({ provider: 'mock', upstreamModel: 'mock-not-ready' }));
     await expect(notReady.checkReady(signal())).rejects.toThrow('not ready');
     expect(provider.kind).toBe('mock');
     expect(provider.upstreamLabel).toBe('mock');

@@ -12,9 +12,7 @@ describe('normalizeOllamaTag', () => {
   it('implies :latest for tag-less names only', () => {
     expect(normalizeOllamaTag('llama3')).toBe('llama3:latest');
     expect(normalizeOllamaTag('llama3:8b')).toBe('llama3:8b');
-    expect(normalizeOllamaTag('registry:5000/team/llama3')).toBe(
-      'registry:5000/team/llama3:latest',
-    );
+    expect(normalizeOllamaTag('registry:5000/team/llama3')).toBe('registry:5000/team/llama3:latest');
   });
 });
 

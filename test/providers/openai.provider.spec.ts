@@ -37,10 +37,7 @@ describe('OpenAiProvider against a fake OpenAI-compatible server', () => {
       });
       await ctx.provider.generate(params, signal());
       await ctx.provider.generate({ ...params, topK: 0, stop: [], seed: null }, signal());
-      expect(ctx.fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-        `POST ${path}`,
-        `POST ${path}`,
-      ]);
+      expect(ctx.fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([`POST ${path}`, `POST ${path}`]);
       expect(ctx.fake.requests[0].headers.authorization).toBe(`Bearer ${SECRET}`);
       expect(ctx.fake.requests[0].body).toEqual({
         model: 'gpt-4o-mini',

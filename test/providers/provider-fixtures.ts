@@ -128,8 +128,7 @@ export const OLLAMA: FakeBackend<FakeOllama, OllamaProvider> = {
   provider: (baseUrl, { apiKey = null, upstreamModel = OLLAMA.upstreamModel }) =>
     new OllamaProvider(modelConfig({ provider: 'ollama', upstreamModel, apiKey }), baseUrl),
   failPattern: /^upstream returned HTTP 500: llama runner process has terminated/,
-  midStreamError:
-    'upstream reported an error: an error was encountered while running the model: CUDA error',
+  midStreamError: 'upstream reported an error: an error was encountered while running the model: CUDA error',
 };
 
 /**

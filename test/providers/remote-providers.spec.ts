@@ -4,10 +4,7 @@
  * backend's fake server. Request mapping, readiness and each dialect's quirks are in
  * vllm.provider.spec.ts, ollama.provider.spec.ts and openai.provider.spec.ts.
  */
-import {
-  BackendResponseError,
-  BackendUnreachableError,
-} from '../../src/generation/providers/backend.errors';
+import { BackendResponseError, BackendUnreachableError } from '../../src/generation/providers/backend.errors';
 import type { StreamChunk } from '../../src/generation/providers/provider.types';
 import { closedPortUrl, nextLoopTurn, waitFor } from '../fakes/fake-server';
 import {
@@ -73,9 +70,7 @@ describe.each(REMOTE_CASES)('$name provider against its fake server', (backendCa
     });
 
     it('maps finish reason "length"', async () => {
-      const { chunks, error } = await collectUntilError(
-        ctx.provider.stream(request({ maxNewTokens: 3 }), signal()),
-      );
+      const { chunks, error } = await collectUntilError(ctx.provider.stream(request({ maxNewTokens: 3 }), signal()));
       expect(error).toBeNull();
       expect(chunks).toHaveLength(4);
       expect(text(chunks)).toBe(expected(3).text);
@@ -89,9 +84,7 @@ describe.each(REMOTE_CASES)('$name provider against its fake server', (backendCa
     it('honours a stop string', async () => {
       const full = expected(64).text;
       const stop = full.split(' ')[2];
-      const { chunks } = await collectUntilError(
-        ctx.provider.stream(request({ stop: [stop] }), signal()),
-      );
+      const { chunks } = await collectUntilError(ctx.provider.stream(request({ stop: [stop] }), signal()));
       expect(text(chunks)).toBe(full.slice(0, full.indexOf(stop)));
       expect(chunks[chunks.length - 1]).toMatchObject({ type: 'done', finishReason: 'stop' });
     });
@@ -152,9 +145,7 @@ describe.each(REMOTE_CASES)('$name provider against its fake server', (backendCa
 
     it('reports a refused connection as BackendUnreachableError', async () => {
       const dead = ctx.newProvider({ baseUrl: await closedPortUrl() });
-      await expect(dead.generate(request(), signal())).rejects.toBeInstanceOf(
-        BackendUnreachableError,
-      );
+      await expect(dead.generate(request(), signal())).rejects.toBeInstanceOf(BackendUnreachableError);
       const { error } = await collectUntilError(dead.stream(request(), signal()));
       expect(error).toBeInstanceOf(BackendUnreachableError);
       await expect(dead.checkReady(signal())).rejects.toBeInstanceOf(BackendUnreachableError);

@@ -1,7 +1,4 @@
-import {
-  BackendResponseError,
-  BackendUnreachableError,
-} from '../../src/generation/providers/backend.errors';
+import { BackendResponseError, BackendUnreachableError } from '../../src/generation/providers/backend.errors';
 import {
   cleanExcerpt,
   ndjsonValues,
@@ -28,9 +25,7 @@ describe('readLines', () => {
 
   it('decodes a multi-byte UTF-8 character split across chunks', async () => {
     const bytes = Buffer.from('東京 ok\n', 'utf8'); // 東 and 京 are 3 bytes each
-    const lines = await collect(
-      readLines(chunks(bytes.subarray(0, 1), bytes.subarray(1, 4), bytes.subarray(4))),
-    );
+    const lines = await collect(readLines(chunks(bytes.subarray(0, 1), bytes.subarray(1, 4), bytes.subarray(4))));
     expect(lines).toEqual(['東京 ok']);
   });
 
@@ -247,9 +242,7 @@ describe('UpstreamHttp', () => {
     const reason = new Error('client went away');
     const early = new AbortController();
     early.abort(reason);
-    await expect(client().request({ method: 'GET', path: '/', signal: early.signal })).rejects.toBe(
-      reason,
-    );
+    await expect(client().request({ method: 'GET', path: '/', signal: early.signal })).rejects.toBe(reason);
 
     const late = new AbortController();
     const promise = client().request({ method: 'GET', path: '/', signal: late.signal });

@@ -86,9 +86,7 @@ describe('VllmProvider against a fake vLLM', () => {
     it('sends only role and content of each message', async () => {
       const extra = { role: 'user', content: 'Hi', name: 'x', cached: true } as ChatMessage;
       await ctx.provider.generate(chatParams([extra]), signal());
-      expect((ctx.fake.requests[0].body as { messages: unknown }).messages).toEqual([
-        { role: 'user', content: 'Hi' },
-      ]);
+      expect((ctx.fake.requests[0].body as { messages: unknown }).messages).toEqual([{ role: 'user', content: 'Hi' }]);
     });
 
     it('an empty messages array is a plain completion of the prompt', async () => {

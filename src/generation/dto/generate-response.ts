@@ -15,7 +15,12 @@ export function generationId(): string {
   return `gen-${randomBytes(12).toString('base64url')}`;
 }
 
-export function generateResponse(id: string, model: string, result: GenerationResult, cached: boolean): GenerateResponse {
+export function generateResponse(
+  id: string,
+  model: string,
+  result: GenerationResult,
+  cached: boolean,
+): GenerateResponse {
   // A cached answer cost no tokens (API.md): its usage is zero.
   const prompt = cached ? 0 : result.usage.promptTokens;
   const completion = cached ? 0 : result.usage.completionTokens;

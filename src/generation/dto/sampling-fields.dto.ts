@@ -2,7 +2,18 @@
  * The request fields every generation API shares (/v1/generate and the OpenAI routes): the
  * model and the sampling parameters, with the bounds of API.md. `null` counts as "not given".
  */
-import { IsBoolean, IsInt, IsNumber, IsOptional, IsString, Length, Max, Min, registerDecorator, type ValidationOptions } from 'class-validator';
+import {
+  IsBoolean,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  Min,
+  registerDecorator,
+  type ValidationOptions,
+} from 'class-validator';
 import type { GenerationInput } from '../generation.service';
 
 export const MAX_STOP_SEQUENCES = 4;

@@ -181,9 +181,7 @@ export function mockCompletion(params: GenerationParams): GenerationResult {
 }
 
 /** The mock's chat answer for these messages and parameters (`prompt` is ignored). */
-export function mockChatCompletion(
-  params: GenerationParams & { messages: ChatMessage[] },
-): GenerationResult {
+export function mockChatCompletion(params: GenerationParams & { messages: ChatMessage[] }): GenerationResult {
   if (!chatMessagesOf(params)) throw new TypeError('mockChatCompletion needs at least one message');
   return mockCompletion(params);
 }

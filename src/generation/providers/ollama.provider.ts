@@ -34,14 +34,7 @@ import type {
   StreamChunk,
   TokenUsage,
 } from './provider.types';
-import {
-  ENDED_EARLY_MESSAGE,
-  isRecord,
-  ndjsonValues,
-  tokenCount,
-  unparseable,
-  UpstreamHttp,
-} from './upstream-http';
+import { ENDED_EARLY_MESSAGE, isRecord, ndjsonValues, tokenCount, unparseable, UpstreamHttp } from './upstream-http';
 import type { JsonRecord } from './upstream-http';
 
 /** `llama3` means `llama3:latest`; a tag is what follows the last `:` after the last `/`. */
@@ -129,9 +122,7 @@ export class OllamaProvider implements LlmProvider {
     const listed = (payload.models as unknown[]).some(
       (entry) =>
         isRecord(entry) &&
-        [entry.name, entry.model].some(
-          (name) => typeof name === 'string' && normalizeOllamaTag(name) === wanted,
-        ),
+        [entry.name, entry.model].some((name) => typeof name === 'string' && normalizeOllamaTag(name) === wanted),
     );
     if (!listed) {
       throw new Error(`ollama model "${this.model.upstreamModel}" is not available (not pulled)`);

@@ -233,11 +233,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     return { endpoint, res };
   }
 
-  private requestBody(
-    endpoint: CompletionsEndpoint,
-    params: GenerationParams,
-    stream: boolean,
-  ): JsonRecord {
+  private requestBody(endpoint: CompletionsEndpoint, params: GenerationParams, stream: boolean): JsonRecord {
     const body: JsonRecord = {
       model: this.model.upstreamModel,
       ...endpoint.input(params),

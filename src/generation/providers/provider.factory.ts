@@ -12,9 +12,7 @@ import { VllmProvider } from './vllm.provider';
 
 function baseUrlOf(model: ModelConfig, upstream: { baseUrl: string } | null): string {
   if (!upstream) {
-    throw new Error(
-      `model "${model.name}" (provider ${model.provider}) needs an upstream base URL`,
-    );
+    throw new Error(`model "${model.name}" (provider ${model.provider}) needs an upstream base URL`);
   }
   return upstream.baseUrl;
 }

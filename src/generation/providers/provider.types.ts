@@ -54,8 +54,7 @@ export interface GenerationResult {
 
 /** Streams yield text deltas and end with exactly one `done` chunk. */
 export type StreamChunk =
-  | { type: 'delta'; text: string }
-  | { type: 'done'; finishReason: FinishReason; usage: TokenUsage };
+  { type: 'delta'; text: string } | { type: 'done'; finishReason: FinishReason; usage: TokenUsage };
 
 export interface LlmProvider {
   readonly kind: ProviderKind;
@@ -77,7 +76,4 @@ export interface LlmProvider {
 }
 
 /** Builds one provider for one upstream of a model (upstream is null for in-process kinds). */
-export type ProviderFactory = (
-  model: ModelConfig,
-  upstream: { baseUrl: string } | null,
-) => LlmProvider;
+export type ProviderFactory = (model: ModelConfig, upstream: { baseUrl: string } | null) => LlmProvider;

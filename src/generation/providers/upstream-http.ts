@@ -115,10 +115,7 @@ function errorCode(err: unknown): string | undefined {
  * connection becomes BackendResponseError (the response had started, so the upstream was
  * reachable), BackendErrors pass through.
  */
-async function* guardBody(
-  body: AsyncIterable<Uint8Array>,
-  signal: AbortSignal,
-): AsyncGenerator<Uint8Array> {
+async function* guardBody(body: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
   try {
     for await (const chunk of body) {
       yield chunk;
@@ -289,8 +286,7 @@ export class UpstreamHttp {
   /** Same sanitizing rules as error responses, for error events inside a 200 stream. */
   upstreamError(body: unknown, status: number | null = null): BackendResponseError {
     const excerpt = this.excerpt(upstreamErrorMessage(body));
-    const head =
-      status === null ? 'upstream reported an error' : `upstream returned HTTP ${status}`;
+    const head = status === null ? 'upstream reported an error' : `upstream returned HTTP ${status}`;
     return new BackendResponseError(excerpt ? `${head}: ${excerpt}` : head, status);
   }
 

@@ -1,6 +1,16 @@
 /** POST /v1/chat/completions. Content may be a string or a list of text parts. */
 import { Type } from 'class-transformer';
-import { ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, Min, ValidateNested, registerDecorator } from 'class-validator';
+import {
+  ArrayMinSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Min,
+  ValidateNested,
+  registerDecorator,
+} from 'class-validator';
 import { OnlyNeutral, OpenAiSamplingDto } from './openai-fields';
 
 export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant'] as const;
@@ -83,7 +93,8 @@ export class ChatRequestDto extends OpenAiSamplingDto {
 
   @IsOptional()
   @OnlyNeutral(
-    (v) => typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'text' && Object.keys(v).length === 1,
+    (v) =>
+      typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'text' && Object.keys(v).length === 1,
     'only response_format {"type": "text"} is supported',
   )
   response_format?: unknown;

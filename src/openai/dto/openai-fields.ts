@@ -4,11 +4,22 @@
  * send defaults keep working while a real use gets a 400 naming the field.
  */
 import { Type } from 'class-transformer';
-import { IsBoolean, IsOptional, IsString, ValidateNested, registerDecorator, type ValidationOptions } from 'class-validator';
+import {
+  IsBoolean,
+  IsOptional,
+  IsString,
+  ValidateNested,
+  registerDecorator,
+  type ValidationOptions,
+} from 'class-validator';
 import { SamplingFieldsDto } from '../../generation/dto/sampling-fields.dto';
 
 /** Accepts the field only when `isNeutral(value)`; else "<field>: <reason>". */
-export function OnlyNeutral(isNeutral: (value: unknown) => boolean, reason: string, options?: ValidationOptions): PropertyDecorator {
+export function OnlyNeutral(
+  isNeutral: (value: unknown) => boolean,
+  reason: string,
+  options?: ValidationOptions,
+): PropertyDecorator {
   return (target: object, propertyName: string | symbol) => {
     registerDecorator({
       name: 'onlyNeutral',
