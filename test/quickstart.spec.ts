@@ -4,14 +4,13 @@
  * `scripts/keys.js` creates and lists a key with it, the key generates, SIGTERM exits 0.
  * And `migration:run` applies the migrations once, then has nothing to do.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_MODELS } from './harness/app';
 import { TEST_ADMIN_TOKEN } from './harness/environment';
-import { ROOT } from './harness/process';
-import { freePort } from './harness/redis-server';
+import { ROOT, startServerProcess } from './harness/process';
 
 jest.setTimeout(60_000);
 
@@ -28,21 +27,6 @@ function runNode(
       (error, stdout, stderr) => resolve({ code: error ? (child.exitCode ?? 1) : 0, stdout, stderr }),
     );
   });
-}
-
-async function waitForHealthz(base: string, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 45_000;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`the server exited with ${child.exitCode} before listening:\n${output()}`);
-    try {
-      if ((await fetch(`${base}/healthz`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the server did not answer /healthz within 45 s:\n${output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 const dirs: string[] = [];
@@ -64,31 +48,16 @@ describe('README quickstart: server without ADMIN_TOKEN + npm run keys', () => {
 
   it('generates a 0600 admin token it never logs; keys.js creates and lists a working key; SIGTERM exits 0', async () => {
     const dataDir = freshDataDir();
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
     // No NODE_ENV (development), no ADMIN_TOKEN, no DATABASE_URL (PGlite in DATA_DIR).
-    const proc = spawn(process.execPath, ['-r', '@swc-node/register', join(ROOT, 'src', 'main.ts')], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        DATA_DIR: dataDir,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        MODELS_FILE: FIXTURE_MODELS,
-        // info, not silent: the token must stay out of a log that is actually written.
-        LOG_LEVEL: 'info',
-        BACKEND_PROBE_INTERVAL_MS: '0',
-      },
+    const server = await startServerProcess({
+      DATA_DIR: dataDir,
+      MODELS_FILE: FIXTURE_MODELS,
+      // info, not silent: the token must stay out of a log that is actually written.
+      LOG_LEVEL: 'info',
+      BACKEND_PROBE_INTERVAL_MS: '0',
     });
-    child = proc;
-    let output = '';
-    proc.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      proc.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-
-    await waitForHealthz(base, proc, () => output);
+    child = server.proc;
+    const { base } = server;
 
     const tokenFile = join(dataDir, 'admin-token');
     expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
@@ -116,10 +85,10 @@ describe('README quickstart: server without ADMIN_TOKEN + npm run keys', () => {
     const list = JSON.parse(listed.stdout) as { data: Array<{ id: string; name: string }> };
     expect(list.data).toEqual(expect.arrayContaining([expect.objectContaining({ id: key.id, name: 'quickstart' })]));
 
-    proc.kill('SIGTERM');
-    expect(await exited).toEqual({ code: 0, signal: null });
-    expect(output).toContain('"msg"');
-    expect(output).not.toContain(token);
+    server.proc.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(server.output()).toContain('"msg"');
+    expect(server.output()).not.toContain(token);
   });
 });
 

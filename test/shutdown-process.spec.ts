@@ -2,32 +2,17 @@
  * The real entry point on SIGTERM: src/main.ts as a child process keeps a slow stream going
  * until it finishes, then closes everything and exits 0.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_MODELS } from './harness/app';
 import { TEST_ADMIN_TOKEN } from './harness/environment';
-import { ROOT } from './harness/process';
-import { freePort } from './harness/redis-server';
+import { startServerProcess } from './harness/process';
 import { sseEvents } from './harness/sse';
 
 jest.setTimeout(60_000);
-
-async function waitForHealthz(base: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 45_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode} before listening`);
-    try {
-      if ((await fetch(`${base}/healthz`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('the server did not answer /healthz within 45 s');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('the server process on SIGTERM', () => {
   let child: ChildProcess | null = null;
@@ -36,31 +21,17 @@ describe('the server process on SIGTERM', () => {
   });
 
   it('lets an in-flight stream finish, then exits 0', async () => {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const proc = spawn(process.execPath, ['-r', '@swc-node/register', join(ROOT, 'src', 'main.ts')], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'test',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATABASE_URL: 'pglite://memory',
-        DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-sigterm-')),
-        MODELS_FILE: FIXTURE_MODELS,
-        ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-        SHUTDOWN_GRACE_MS: '20000',
-        LOG_LEVEL: 'info',
-      },
+    const server = await startServerProcess({
+      NODE_ENV: 'test',
+      DATABASE_URL: 'pglite://memory',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-sigterm-')),
+      MODELS_FILE: FIXTURE_MODELS,
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      SHUTDOWN_GRACE_MS: '20000',
+      LOG_LEVEL: 'info',
     });
-    child = proc;
-    let stdout = '';
-    proc.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      proc.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-
-    await waitForHealthz(base, proc);
+    child = server.proc;
+    const { base, proc } = server;
     const created = await fetch(`${base}/admin/keys`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
@@ -96,8 +67,9 @@ describe('the server process on SIGTERM', () => {
     expect(events.at(-1)).toBe('[DONE]');
     expect(events.at(-2)).toMatchObject({ done: true, output: 'one two three four five six' });
 
-    expect(await exited).toEqual({ code: 0, signal: null });
-    const messages = stdout
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    const messages = server
+      .stdout()
       .split('\n')
       .filter(Boolean)
       .map((line) => (JSON.parse(line) as { msg: string }).msg);

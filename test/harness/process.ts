@@ -1,8 +1,9 @@
-/** Runs the real entry point (src/main.ts) as a child process, for startup-failure tests. */
-import { spawn } from 'node:child_process';
+/** Runs the real entry point (src/main.ts) as a child process: startup failures, quickstart, shutdown. */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from './redis-server';
 
 export const ROOT = resolve(__dirname, '..', '..');
 
@@ -21,4 +22,51 @@ export function runServerUntilExit(env: Record<string, string>): Promise<{ code:
       resolveRun({ code, stderr });
     });
   });
+}
+
+export interface ServerProcess {
+  proc: ChildProcess;
+  base: string;
+  stdout(): string;
+  /** stdout and stderr together. */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts src/main.ts on a free loopback port with `env` and waits until /healthz answers.
+ * A server that exits or stays silent for 45 s is killed and the call rejects with its output.
+ */
+export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const proc = spawn(process.execPath, ['-r', '@swc-node/register', join(ROOT, 'src', 'main.ts')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
+  });
+  let stdout = '';
+  let output = '';
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    output += chunk.toString();
+  });
+  proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) =>
+    proc.on('exit', (code, signal) => resolveExit({ code, signal })),
+  );
+  const deadline = Date.now() + 45_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`the server exited with ${proc.exitCode} before listening:\n${output}`);
+    try {
+      if ((await fetch(`${base}/healthz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`the server did not answer /healthz within 45 s:\n${output}`);
+    }
+    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+  }
+  return { proc, base, stdout: () => stdout, output: () => output, exited };
 }
