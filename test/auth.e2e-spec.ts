@@ -310,47 +310,14 @@ describe('admin key CRUD', () => {
   it('404 key_not_found for unknown and malformed ids, on every route', async () => {
     for (const id of ['00000000-0000-4000-8000-000000000000', 'not-a-uuid', "1' OR '1'='1"]) {
       const path = `/admin/keys/${encodeURIComponent(id)}`;
-      expectError(
-        await app
-          .http()
-          .get(path)
-          .set(...adminAuth()),
-        404,
-        'key_not_found',
-      );
-      expectError(
-        await app
-          .http()
-          .patch(path)
-          .set(...adminAuth())
-          .send({ name: 'x' }),
-        404,
-        'key_not_found',
-      );
-      expectError(
-        await app
-          .http()
-          .post(`${path}/rotate`)
-          .set(...adminAuth()),
-        404,
-        'key_not_found',
-      );
-      expectError(
-        await app
-          .http()
-          .delete(path)
-          .set(...adminAuth()),
-        404,
-        'key_not_found',
-      );
-      expectError(
-        await app
-          .http()
-          .get(`${path}/usage`)
-          .set(...adminAuth()),
-        404,
-        'key_not_found',
-      );
+      const requests = [
+        () => app.http().get(path),
+        () => app.http().patch(path).send({ name: 'x' }),
+        () => app.http().post(`${path}/rotate`),
+        () => app.http().delete(path),
+        () => app.http().get(`${path}/usage`),
+      ];
+      for (const request of requests) expectError(await request().set(...adminAuth()), 404, 'key_not_found');
     }
   });
 

@@ -5,14 +5,14 @@
  * chunk with the usage and no choices, then `data: [DONE]`.
  */
 import type { AnswerFormat } from '../generation/answer-format';
-import { chatBody, completionBody, type OpenAiKind, openAiId, streamChunk, usageChunk } from './openai-format';
+import { answerBody, type OpenAiKind, openAiId, streamChunk, usageChunk } from './openai-format';
 
 export function openAiAnswerFormat(kind: OpenAiKind, includeUsage: boolean): AnswerFormat {
-  const body = kind === 'chat' ? chatBody : completionBody;
   return {
     newId: () => openAiId(kind),
     body: (answer, state) =>
-      body(
+      answerBody(
+        kind,
         { id: state.id, created: state.created, model: answer.model },
         answer.output,
         answer.finishReason,

@@ -31,35 +31,21 @@ interface Envelope {
   model: string;
 }
 
-export function completionBody(
+/** A complete answer: `text_completion` with `choices[0].text`, or `chat.completion` with the assistant message. */
+export function answerBody(
+  kind: OpenAiKind,
   env: Envelope,
   output: string,
   finishReason: FinishReason,
   usage: TokenUsage,
   cached: boolean,
 ) {
+  const choice =
+    kind === 'chat' ? { index: 0, message: { role: 'assistant', content: output } } : { index: 0, text: output };
   return {
     ...env,
-    object: 'text_completion',
-    choices: [{ index: 0, text: output, logprobs: null, finish_reason: finishReason }],
-    usage: openAiUsage(usage),
-    cached,
-  };
-}
-
-export function chatBody(
-  env: Envelope,
-  output: string,
-  finishReason: FinishReason,
-  usage: TokenUsage,
-  cached: boolean,
-) {
-  return {
-    ...env,
-    object: 'chat.completion',
-    choices: [
-      { index: 0, message: { role: 'assistant', content: output }, logprobs: null, finish_reason: finishReason },
-    ],
+    object: kind === 'chat' ? 'chat.completion' : 'text_completion',
+    choices: [{ ...choice, logprobs: null, finish_reason: finishReason }],
     usage: openAiUsage(usage),
     cached,
   };
