@@ -4,5 +4,6 @@ module.exports = {
   testTimeout: 30_000,
   transform: { '^.+\\.(t|j|mj|cj)s$': ['@swc/jest'] },
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs|file-type|node-llama-cpp|@electric-sql|strtok3|token-types|uint8array-extras|@tokenizer)/)'],
+  globalSetup: '<rootDir>/test/harness/global-setup.ts',
   testMatch: ['<rootDir>/test/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts', '<rootDir>/src/**/*.spec.ts'],
 };

@@ -24,7 +24,7 @@ import type { AuthenticatedKey } from '../src/auth/auth.types';
 import { loadConfig } from '../src/config/app.config';
 import { createLogger } from '../src/logging/logger';
 import { RATE_LIMIT_WINDOW_MS } from '../src/rate-limit/rate-limit-window';
-import { RateLimitStore } from '../src/rate-limit/rate-limit.store';
+import { RateLimitCounters } from '../src/rate-limit/rate-limit-counters';
 import { createApp } from '../src/server';
 import { UsageAccounting } from '../src/usage/usage-accounting';
 import { arg, percentiles, reachable, saveResult } from './lib';
@@ -73,7 +73,7 @@ async function measure(
       monthly_token_quota: 1_000_000_000_000,
     });
     const key = (await app.get(ApiKeyService).authenticate(created.key)) as AuthenticatedKey;
-    const store = app.get(RateLimitStore);
+    const store = app.get(RateLimitCounters);
     const accounting = app.get(UsageAccounting);
     const steps = {
       rate_limit: [] as number[],
@@ -89,7 +89,7 @@ async function measure(
       const t1 = performance.now();
       const usage = await accounting.begin(key, 'mock-a');
       const t2 = performance.now();
-      await usage.complete({ promptTokens: 5, completionTokens: 12 });
+      await usage.settle({ unit: true, promptTokens: 5, completionTokens: 12, cached: false });
       const t3 = performance.now();
       if (!record) return;
       steps.rate_limit.push(t1 - t0);

@@ -1,5 +1,10 @@
 /** Wires the feature modules. Built from an already validated config (main.ts or tests). */
 import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ApiKeyGuard } from './auth/api-key.guard';
+import { ListenerGuard } from './common/listener';
+import { RateLimitGuard } from './rate-limit/rate-limit.guard';
+import { StoresModule } from './stores/stores.module';
 import { AdminModule } from './admin/admin.module';
 import { AuthModule } from './auth/auth.module';
 import { CacheModule } from './cache/cache.module';
@@ -14,7 +19,6 @@ import type { AppLogger } from './logging/logger';
 import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
 import { OpenAiModule } from './openai/openai.module';
-import { QuotaModule } from './quota/quota.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
 import { UsageModule } from './usage/usage.module';
@@ -30,11 +34,10 @@ export class AppModule {
         CommonModule,
         MetricsModule.forRoot(),
         RedisModule,
+        StoresModule,
         DatabaseModule.forRoot(config),
         AuthModule,
-        // After AuthModule: its guard (401) must run before the rate-limit guard (429).
         RateLimitModule,
-        QuotaModule,
         UsageModule,
         AdminModule,
         ModelsModule,
@@ -42,6 +45,13 @@ export class AppModule {
         GenerationModule,
         OpenAiModule,
         HealthModule,
+      ],
+      // Global guards, in the order they run: the listener a route belongs to (404 on the other
+      // one), then the client key (401), then its rate limit (429). Pipes (400) come after.
+      providers: [
+        { provide: APP_GUARD, useClass: ListenerGuard },
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
       ],
     };
   }

@@ -3,13 +3,25 @@
  * routing. Shared by main.ts and the in-process test harness so both serve the same app.
  */
 import type { INestApplication } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import express from 'express';
 import helmet from 'helmet';
 import type { AppConfig } from './config/app.config';
 import { jsonBodyMiddleware } from './common/json-body.middleware';
 import { requestIdMiddleware } from './common/request-id.middleware';
 import type { AppLogger } from './logging/logger';
 import { requestLogMiddleware } from './logging/request-log.middleware';
+
+/**
+ * The Express instance Nest runs on. Routing is case-sensitive (`/V1/GENERATE` reaches no route
+ * and is 404, as on OpenAI's API); a trailing slash reaches the same route. Either way checks
+ * belong to routes, not to spellings, so no spelling escapes them. Set before the router exists.
+ */
+export function createHttpAdapter(): ExpressAdapter {
+  const instance = express();
+  instance.set('case sensitive routing', true);
+  return new ExpressAdapter(instance);
+}
 
 export function configureApp(app: NestExpressApplication, config: AppConfig, logger: AppLogger): INestApplication {
   app.set('trust proxy', config.trustProxyHops);

@@ -1,9 +1,14 @@
-/** Creates the Nest application, listens, and provides its graceful shutdown. */
+/**
+ * Creates the Nest application, listens (on PORT, and on ADMIN_PORT when set: the admin API and
+ * /metrics live only there), and provides its graceful shutdown.
+ */
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
-import { configureApp } from './bootstrap';
+import { configureApp, createHttpAdapter } from './bootstrap';
+import { markAdminListener } from './common/listener';
 import type { AppConfig } from './config/app.config';
 import { type GracefulShutdown, installGracefulShutdown } from './health/graceful-shutdown';
 import { type AppLogger, NestPinoLogger } from './logging/logger';
@@ -12,12 +17,14 @@ export interface RunningServer {
   app: NestExpressApplication;
   /** The port actually bound (PORT=0 picks a free one). */
   port: number;
+  /** The admin port actually bound, when ADMIN_PORT is set. */
+  adminPort: number | null;
   /** Drains and closes everything (see health/graceful-shutdown.ts); idempotent. */
   shutdown: GracefulShutdown;
 }
 
 export async function createApp(config: AppConfig, logger: AppLogger): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), createHttpAdapter(), {
     bodyParser: false,
     logger: new NestPinoLogger(logger),
     abortOnError: false,
@@ -32,14 +39,24 @@ export async function createApp(config: AppConfig, logger: AppLogger): Promise<N
  */
 export async function startServer(config: AppConfig, logger: AppLogger): Promise<RunningServer> {
   const app = await createApp(config, logger);
+  const servers: Server[] = [app.getHttpServer() as Server];
+  if (config.adminPort !== null) {
+    const admin = createServer(app.getHttpAdapter().getInstance());
+    markAdminListener(admin);
+    servers.push(admin);
+  }
+  for (const server of servers) applyConnectionTimeouts(server, config.keepAliveTimeoutMs);
   await app.listen(config.port, config.host);
-  const shutdown = installGracefulShutdown(app, { graceMs: config.shutdownGraceMs, logger });
-  const port = (app.getHttpServer().address() as AddressInfo).port;
+  if (servers[1]) await listen(servers[1], config.adminPort!, config.host);
+  const shutdown = installGracefulShutdown(app, servers, { graceMs: config.shutdownGraceMs, logger });
+  const port = (servers[0].address() as AddressInfo).port;
+  const adminPort = servers[1] ? (servers[1].address() as AddressInfo).port : null;
   const database =
     config.database.kind === 'postgres' ? 'postgres' : config.database.dataDir ? 'pglite' : 'pglite (memory)';
   logger.info(
     {
       port,
+      admin_port: adminPort,
       host: config.host,
       database,
       redis: config.redisUrl !== null,
@@ -47,5 +64,24 @@ export async function startServer(config: AppConfig, logger: AppLogger): Promise
     },
     'llm-server listening',
   );
-  return { app, port, shutdown };
+  return { app, port, adminPort, shutdown };
+}
+
+/**
+ * Idle keep-alive above a load balancer's own idle timeout (else the LB reuses a connection we
+ * just closed: an intermittent 502), and a headers timeout above it, as Node requires.
+ */
+export function applyConnectionTimeouts(server: Server, keepAliveTimeoutMs: number): void {
+  server.keepAliveTimeout = keepAliveTimeoutMs;
+  server.headersTimeout = keepAliveTimeoutMs + 1000;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }

@@ -7,8 +7,9 @@
  */
 import { request as httpRequest } from 'node:http';
 import { mockCompletion } from '../src/generation/providers/mock.provider';
-import { DataSource } from 'typeorm';
+import { Database } from '../src/database/database.service';
 import { UsageAccounting } from '../src/usage/usage-accounting';
+import { CACHE_HIT, FREE } from '../src/usage/billing';
 import { LEDGER_FLUSH_INTERVAL_MS } from '../src/usage/usage-ledger.writer';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote } from './harness/environment';
@@ -328,14 +329,6 @@ describe('quotas', () => {
     expect((await generate(key)).status).toBe(402);
   });
 
-  itWithMockModels('a stream that fails after some output is free too', async () => {
-    const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
-    const res = await generate(key, { prompt: '[mock:fail-after:3] tell me more', stream: true });
-    const events = sseEvents(res.text);
-    expect(events.at(-2)).toMatchObject({ error: { code: 'backend_error' } });
-    expect((await keyView(id)).usage).toMatchObject({ requests: 0, tokens: 0 });
-  });
-
   itWithMockModels('requests refused before the quota step (400, 404, 403) use no quota', async () => {
     const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1, models: ['mock-a'] });
     expect((await generate(key, { prompt: '' })).status).toBe(400);
@@ -426,14 +419,111 @@ describeInProcess('client disconnects', 'cuts raw connections to the in-process 
   it.each([
     ['streamed', true],
     ['not streamed', false],
-  ])('a client that leaves before any output (%s) is not charged', async (_label, streamed) => {
+  ])(
+    'a client that leaves after the backend accepted the request, before any output (%s), pays the unit and the prompt',
+    async (_label, streamed) => {
+      const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 2 });
+      const pending = open(key, { prompt: '[mock:hang] three more words', stream: streamed });
+      await waitUntil(async () => (await keyView(id)).usage.requests === 1); // reserved, backend hanging
+      pending.cut();
+      await eventually(async () => expect(await ledger(id)).toHaveLength(1));
+      expect(await ledger(id)).toEqual([
+        expect.objectContaining({ requests: 1, cached_requests: 0, prompt_tokens: 4, completion_tokens: 0 }),
+      ]);
+      expect((await keyView(id)).usage).toMatchObject({ requests: 1, tokens: 4 });
+    },
+  );
+
+  it('the starter of a shared generation leaves: the first sharer to receive the answer pays it in full, the others a unit', async () => {
+    const starter = await createKey(app, { ...NO_RPM, monthly_quota: 5 });
+    const second = await createKey(app, { ...NO_RPM, monthly_quota: 5 });
+    const third = await createKey(app, { ...NO_RPM, monthly_quota: 5 });
+    const body = { prompt: '[mock:slow:60] shared story', stream: true, max_new_tokens: 64 };
+    const first = open(starter.key, body);
+    await waitUntil(() => first.deltas() >= 1);
+    // .then() sends at once (supertest sends only when awaited).
+    const joined = [second, third].map((k) =>
+      app
+        .http()
+        .post('/v1/generate')
+        .set('X-API-Key', k.key)
+        .send({ ...body, stream: false })
+        .then((res) => res),
+    );
+    // Both have reserved their unit, the step right before joining the running generation.
+    await waitUntil(async () => (await keyView(second.id)).usage.requests === 1);
+    await waitUntil(async () => (await keyView(third.id)).usage.requests === 1);
+    await sleep(50);
+    first.cut();
+    const [paying, sharing] = await Promise.all(joined);
+    const full = mockCompletion(generationParams({ prompt: body.prompt, maxNewTokens: 64 }));
+    expect(paying.status).toBe(200);
+    expect(paying.body).toMatchObject({
+      cached: false,
+      output: full.output,
+      usage: { prompt_tokens: full.usage.promptTokens, completion_tokens: full.usage.completionTokens },
+    });
+    expect(sharing.body).toMatchObject({ cached: true, output: full.output, usage: { total_tokens: 0 } });
+    // The starter received output and left: one unit, no tokens (the generation is paid by the sharer).
+    await eventually(async () => expect(await ledger(starter.id)).toHaveLength(1));
+    expect(await ledger(starter.id)).toEqual([
+      expect.objectContaining({ requests: 1, cached_requests: 1, prompt_tokens: 0, completion_tokens: 0 }),
+    ]);
+    expect(await ledger(second.id)).toEqual([
+      expect.objectContaining({
+        requests: 1,
+        cached_requests: 0,
+        prompt_tokens: full.usage.promptTokens,
+        completion_tokens: full.usage.completionTokens,
+      }),
+    ]);
+    expect(await ledger(third.id)).toEqual([
+      expect.objectContaining({ requests: 1, cached_requests: 1, prompt_tokens: 0, completion_tokens: 0 }),
+    ]);
+  });
+});
+
+describeInProcess('what a generation that does not end normally costs', 'uses the mock models', () => {
+  it('the backend fails before any output: free, the unit is given back', async () => {
     const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
-    const pending = open(key, { prompt: '[mock:hang] p', stream: streamed });
-    await waitUntil(async () => (await keyView(id)).usage.requests === 1); // reserved, backend hanging
-    pending.cut();
-    await waitUntil(async () => (await keyView(id)).usage.requests === 0);
+    for (const stream of [false, true]) {
+      const res = await generate(key, { prompt: '[mock:error] p', stream });
+      expect(res.status).toBe(502); // before the first byte: an ordinary JSON error, streamed or not
+      expect(res.body).toMatchObject({ error: { code: 'backend_error' } });
+    }
+    expect((await keyView(id)).usage).toMatchObject({ requests: 0, tokens: 0 });
     expect(await ledger(id)).toEqual([]);
-    expect((await generate(key)).status).toBe(200);
+  });
+
+  it('the backend breaks after output: the unit, the prompt and the tokens produced up to the break', async () => {
+    const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 5 });
+    const res = await generate(key, { prompt: '[mock:fail-after:3] four words here', stream: true });
+    const events = sseEvents(res.text);
+    expect(events.filter((e) => (e as { delta?: string }).delta !== undefined)).toHaveLength(3);
+    expect(events.at(-2)).toMatchObject({ error: { code: 'backend_error' } });
+    expect(await ledger(id)).toEqual([
+      expect.objectContaining({ requests: 1, prompt_tokens: 4, completion_tokens: 3 }),
+    ]);
+    expect((await keyView(id)).usage).toMatchObject({ requests: 1, tokens: 7 });
+  });
+
+  it('a stream that runs into timeout_ms is charged for what it produced, not streamed for free', async () => {
+    const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 5 });
+    const res = await generate(key, { prompt: '[mock:slow:80] go', model: 'mock-timeout', stream: true });
+    const events = sseEvents(res.text);
+    const deltas = events.filter((e) => (e as { delta?: string }).delta !== undefined).length;
+    expect(deltas).toBeGreaterThanOrEqual(1);
+    expect(events.at(-2)).toMatchObject({ error: { code: 'backend_timeout' } });
+    expect(await ledger(id)).toEqual([
+      expect.objectContaining({ model: 'mock-timeout', requests: 1, prompt_tokens: 2, completion_tokens: deltas }),
+    ]);
+  });
+
+  it('a non-streamed request that times out got no output: free', async () => {
+    const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 1 });
+    expect((await generate(key, { prompt: '[mock:slow:80] go', model: 'mock-timeout' })).status).toBe(504);
+    expect((await keyView(id)).usage.requests).toBe(0);
+    expect(await ledger(id)).toEqual([]);
   });
 });
 
@@ -488,13 +578,13 @@ describe('usage ledger', () => {
       const own = await startTestApp({
         override: (builder) => builder.overrideProvider(LEDGER_FLUSH_INTERVAL_MS).useValue(0),
       });
-      const db = own.app!.get(DataSource);
-      const query = db.query.bind(db);
+      const db = own.app!.get(Database);
+      const run = db.run.bind(db);
       const writes: string[] = [];
-      jest.spyOn(db, 'query').mockImplementation(async (sql: string, params?: Parameters<DataSource['query']>[1]) => {
+      jest.spyOn(db, 'run').mockImplementation(async (sql: string, params: unknown[]) => {
         const ledgerWrite = /INSERT INTO key_usage_daily/.test(sql);
         try {
-          const result = await query(sql, params);
+          const result = await run(sql, params);
           if (ledgerWrite) writes.push('written');
           return result;
         } catch (error) {
@@ -509,7 +599,7 @@ describe('usage ledger', () => {
       expect(writes).toEqual(['written']);
     }, 30_000);
 
-    it('complete(…, {cached: true}) uses one request unit and no tokens, and counts a cached request', async () => {
+    it('a cache-hit charge uses one request unit and no tokens, and counts a cached request', async () => {
       const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 5, tpm_limit: 1 });
       const accounting = app.app!.get(UsageAccounting);
       const apiKey = {
@@ -525,8 +615,8 @@ describe('usage ledger', () => {
         revokedAt: null,
       };
       const usage = await accounting.begin(apiKey, 'mock-a');
-      await usage.complete({ promptTokens: 7, completionTokens: 9 }, { cached: true });
-      await usage.release(); // after complete: no effect
+      await usage.settle(CACHE_HIT);
+      await usage.settle(FREE); // after a charge: no effect
       expect((await keyView(id)).usage).toMatchObject({ requests: 1, tokens: 0 });
       expect(await ledger(id)).toEqual([
         expect.objectContaining({ requests: 1, cached_requests: 1, prompt_tokens: 0, completion_tokens: 0 }),

@@ -2,15 +2,16 @@
  * The cache's parts on their own: the canonical key, both stores, and coalescing (within a
  * replica, and across replicas through Redis in test:services).
  */
-import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { cacheKey } from '../src/cache/cache-key';
-import { type CachedCompletion, MemoryCacheStore, RedisCacheStore } from '../src/cache/cache-store';
+import { type CachedCompletion, type CacheStore, MemoryCacheStore, RedisCacheStore } from '../src/cache/cache-store';
+import { type CoalescingLock, LocalCoalescingLock, RedisCoalescingLock } from '../src/cache/coalescing-lock';
+import { connectRedis, type RedisConnection } from '../src/redis/redis.module';
 import { CompletionCache } from '../src/cache/completion-cache.service';
 import { Flight, type FlightRunner } from '../src/cache/flight';
 import type { AppConfig } from '../src/config/app.config';
 import { createLogger } from '../src/logging/logger';
-import { ClientDisconnected } from '../src/generation/generation.errors';
+import { ClientDisconnected, DeadlineExceeded } from '../src/domain/generation';
 import { FakeClock } from './harness/fake-clock';
 import { SERVICES_REDIS_URL } from './harness/environment';
 import { generationParams, modelConfig } from './fakes/model-config';
@@ -110,21 +111,32 @@ describe('Flight', () => {
   function controllable() {
     let emit: ((text: string) => void) | null = null;
     let finish: ((output: string) => void) | null = null;
+    let fail: ((error: Error) => void) | null = null;
+    let accept: (() => void) | null = null;
     let abortedWith: unknown = null;
-    const runner: FlightRunner = (signal, onDelta) =>
+    const runner: FlightRunner = (signal, report) =>
       new Promise((resolve, reject) => {
-        emit = (text) => onDelta(text, 'm');
+        emit = (text) => report.emit(text, 'm');
+        accept = () => report.accepted();
         finish = (output) =>
           resolve({
             model: 'm',
             result: { output, finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } },
           });
+        fail = reject;
         signal.addEventListener('abort', () => {
           abortedWith = signal.reason;
           reject(signal.reason);
         });
       });
-    return { runner, emit: (t: string) => emit!(t), finish: (o: string) => finish!(o), abortedWith: () => abortedWith };
+    return {
+      runner,
+      emit: (t: string) => emit!(t),
+      accept: () => accept!(),
+      finish: (o: string) => finish!(o),
+      fail: (e: Error) => fail!(e),
+      abortedWith: () => abortedWith,
+    };
   }
 
   it('a late streaming subscriber gets the deltas so far, then live ones', async () => {
@@ -151,38 +163,113 @@ describe('Flight', () => {
     const first = flight.subscribe(one.signal);
     const second = flight.subscribe(two.signal);
     one.abort(new ClientDisconnected());
-    await expect(first).rejects.toBeInstanceOf(ClientDisconnected);
+    await expect(first).resolves.toMatchObject({ kind: 'left', payer: false });
     expect(c.abortedWith()).toBeNull();
     c.finish('done');
-    await expect(second).resolves.toMatchObject({ result: { output: 'done' } });
+    await expect(second).resolves.toMatchObject({ kind: 'answer', answer: { result: { output: 'done' } } });
 
     const c2 = controllable();
     const lonely = new Flight(c2.runner);
     const only = new AbortController();
     const waiting = lonely.subscribe(only.signal);
     only.abort(new ClientDisconnected());
-    await expect(waiting).rejects.toBeInstanceOf(ClientDisconnected);
+    await expect(waiting).resolves.toMatchObject({ kind: 'left', payer: true });
     expect(c2.abortedWith()).toBeInstanceOf(ClientDisconnected);
+  });
+
+  it('a client gone before it subscribes leaves at once, and a generation nobody follows is aborted', async () => {
+    const c = controllable();
+    const flight = new Flight(c.runner);
+    const gone = new AbortController();
+    gone.abort(new ClientDisconnected());
+    await expect(flight.subscribe(gone.signal)).resolves.toMatchObject({ kind: 'left', payer: false });
+    expect(c.abortedWith()).toBeInstanceOf(ClientDisconnected);
+    expect(flight.abandoned).toBe(true);
+  });
+
+  describe('who pays', () => {
+    it('the starter, while it stays; the others share', async () => {
+      const c = controllable();
+      const flight = new Flight(c.runner);
+      const starter = flight.subscribe(new AbortController().signal);
+      const joiner = flight.subscribe(new AbortController().signal);
+      c.finish('x');
+      expect(await starter).toMatchObject({ kind: 'answer', payer: true });
+      expect(await joiner).toMatchObject({ kind: 'answer', payer: false });
+    });
+
+    it('when the starter left, the first one that receives the answer', async () => {
+      const c = controllable();
+      const flight = new Flight(c.runner);
+      const starterLeaves = new AbortController();
+      const starter = flight.subscribe(starterLeaves.signal);
+      const second = flight.subscribe(new AbortController().signal);
+      const third = flight.subscribe(new AbortController().signal);
+      starterLeaves.abort(new ClientDisconnected());
+      expect(await starter).toMatchObject({ kind: 'left', payer: false, received: 0 });
+      c.finish('x');
+      expect(await second).toMatchObject({ kind: 'answer', payer: true });
+      expect(await third).toMatchObject({ kind: 'answer', payer: false });
+    });
+
+    it('an answer another replica produced is paid there: nobody here pays', async () => {
+      const flight = new Flight(async () => ({
+        model: 'm',
+        fromPeer: true,
+        result: { output: 'x', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } },
+      }));
+      expect(await flight.subscribe(new AbortController().signal)).toMatchObject({ kind: 'answer', payer: false });
+    });
+
+    it('the last to leave pays what was produced; progress says whether the backend had the request', async () => {
+      const c = controllable();
+      const flight = new Flight(c.runner);
+      const a = new AbortController();
+      const b = new AbortController();
+      const first = flight.subscribe(a.signal, () => undefined);
+      const second = flight.subscribe(b.signal, () => undefined);
+      c.accept();
+      c.emit('one');
+      c.emit('');
+      c.emit('two');
+      a.abort(new ClientDisconnected());
+      expect(await first).toMatchObject({ kind: 'left', payer: false, received: 2 });
+      b.abort(new ClientDisconnected());
+      expect(await second).toMatchObject({
+        kind: 'left',
+        payer: true,
+        received: 2,
+        progress: { produced: 2, accepted: true, servedBy: 'm' },
+      });
+    });
+
+    it('a failure reaches every subscriber, the first one attached as payer, with the progress so far', async () => {
+      const c = controllable();
+      const flight = new Flight(c.runner);
+      const first = flight.subscribe(new AbortController().signal);
+      const second = flight.subscribe(new AbortController().signal, () => undefined);
+      c.emit('a');
+      c.fail(new Error('broke'));
+      expect(await first).toMatchObject({ kind: 'failed', payer: true, received: 0, progress: { produced: 1 } });
+      expect(await second).toMatchObject({ kind: 'failed', payer: false, received: 1 });
+    });
   });
 });
 
-function cacheFor(
-  store: MemoryCacheStore | RedisCacheStore,
-  clock: FakeClock,
-  redis: Redis | null = null,
-  prefix = 'test:',
-) {
-  const config = { cacheTtlSeconds: 60, redisPrefix: prefix } as AppConfig;
-  return new CompletionCache(config, store, redis, clock, createLogger('silent'));
+function cacheFor(store: CacheStore, clock: FakeClock, lock: CoalescingLock = new LocalCoalescingLock()) {
+  const config = { cacheTtlSeconds: 60 } as AppConfig;
+  return new CompletionCache(config, store, lock, clock, createLogger('silent'));
 }
+
+const noDeadline = () => Date.now() + 60_000;
 
 function countingRunner(delayMs = 30) {
   const calls = { count: 0 };
-  const runner: FlightRunner = async (signal, emit) => {
+  const runner: FlightRunner = async (signal, report) => {
     calls.count += 1;
     await new Promise((resolve) => setTimeout(resolve, delayMs));
     signal.throwIfAborted();
-    emit(' hi', 'm');
+    report.emit(' hi', 'm');
     return {
       model: 'm',
       result: { output: ' hi', finishReason: 'stop', usage: { promptTokens: 3, completionTokens: 1 } },
@@ -212,7 +299,9 @@ describe('CompletionCache', () => {
     const { calls, runner } = countingRunner();
     const policy = cache.policy(model, undefined);
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => cache.run('k', model, policy, new AbortController().signal, runner)),
+      Array.from({ length: 20 }, () =>
+        cache.run('k', model, policy, new AbortController().signal, runner, noDeadline()),
+      ),
     );
     expect(calls.count).toBe(1);
     expect(results.filter((r) => r.source === 'miss')).toHaveLength(1);
@@ -227,9 +316,15 @@ describe('CompletionCache', () => {
     const failing: FlightRunner = async () => {
       throw new Error('backend down');
     };
-    await expect(
-      cache.run('fail', model, cache.policy(model, undefined), new AbortController().signal, failing),
-    ).rejects.toThrow('backend down');
+    const failed = await cache.run(
+      'fail',
+      model,
+      cache.policy(model, undefined),
+      new AbortController().signal,
+      failing,
+      noDeadline(),
+    );
+    expect(failed.outcome).toMatchObject({ kind: 'failed', error: new Error('backend down') });
     expect(await cache.lookup('fail')).toBeNull();
     await cache.run(
       'nostore',
@@ -237,13 +332,14 @@ describe('CompletionCache', () => {
       cache.policy(model, 'no-store'),
       new AbortController().signal,
       countingRunner().runner,
+      noDeadline(),
     );
     expect(await cache.lookup('nostore')).toBeNull();
     const fallback: FlightRunner = async () => ({
       model: 'other',
       result: { output: 'x', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } },
     });
-    await cache.run('fb', model, cache.policy(model, undefined), new AbortController().signal, fallback);
+    await cache.run('fb', model, cache.policy(model, undefined), new AbortController().signal, fallback, noDeadline());
     expect(await cache.lookup('fb')).toBeNull();
   });
 });
@@ -251,56 +347,84 @@ describe('CompletionCache', () => {
 (SERVICES_REDIS_URL ? describe : describe.skip)(
   'across replicas through Redis [needs REDIS_URL: npm run test:services]',
   () => {
-    let redis: Redis;
+    let redis: RedisConnection;
     const prefix = `llm-test-${randomBytes(4).toString('hex')}:`;
-    beforeAll(() => {
-      redis = new Redis(SERVICES_REDIS_URL!);
+    beforeAll(async () => {
+      redis = await connectRedis(SERVICES_REDIS_URL!, 1000, prefix, createLogger('silent'));
     });
     afterAll(async () => {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
+      const keys = await redis.client.keys(`${prefix}*`);
+      if (keys.length) await redis.client.del(...keys);
+      redis.health.close();
+      redis.client.disconnect();
     });
+    const replica = (clock: FakeClock) => cacheFor(new RedisCacheStore(redis), clock, new RedisCoalescingLock(redis));
 
     it('RedisCacheStore keeps values with their expiry', async () => {
-      const store = new RedisCacheStore(redis, prefix);
+      const store = new RedisCacheStore(redis);
       await store.set('k1', entry('v', 10_000), 0);
       expect(await store.get('k1', 9_999)).toMatchObject({ output: 'v' });
       expect(await store.get('k1', 10_000)).toBeNull();
-      expect(await redis.pttl(`${prefix}cache:k1`)).toBeGreaterThan(0);
+      expect(await redis.client.pttl(`${prefix}cache:k1`)).toBeGreaterThan(0);
     });
 
     it('two replicas missing at once make one backend call: the other waits for the shared answer', async () => {
       const clock = new FakeClock();
-      const replicaA = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
-      const replicaB = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
+      const replicaA = replica(clock);
+      const replicaB = replica(clock);
       const { calls, runner } = countingRunner(200);
       const policy = replicaA.policy(model, undefined);
       const [a, b] = await Promise.all([
-        replicaA.run('shared', model, policy, new AbortController().signal, runner),
-        replicaB.run('shared', model, policy, new AbortController().signal, runner),
+        replicaA.run('shared', model, policy, new AbortController().signal, runner, noDeadline()),
+        replicaB.run('shared', model, policy, new AbortController().signal, runner, noDeadline()),
       ]);
       expect(calls.count).toBe(1);
       expect([a.source, b.source].sort()).toEqual(['coalesced', 'miss']);
-      expect(a.answer.result.output).toBe(b.answer.result.output);
+      expect(a.outcome).toMatchObject({ kind: 'answer', answer: { result: { output: ' hi' } } });
+      expect(b.outcome).toMatchObject({ kind: 'answer', answer: { result: { output: ' hi' } } });
+      // The replica that generated pays; the one that received the shared answer does not.
+      expect([a, b].map((run) => run.outcome.kind === 'answer' && run.outcome.payer).sort()).toEqual([false, true]);
     });
 
     it('a follower whose leader fails generates itself instead of waiting out the bound', async () => {
       const clock = new FakeClock();
-      const replicaA = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
-      const replicaB = cacheFor(new RedisCacheStore(redis, prefix), clock, redis, prefix);
+      const replicaA = replica(clock);
+      const replicaB = replica(clock);
       const failing: FlightRunner = async () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
         throw new Error('leader failed');
       };
       const { calls, runner } = countingRunner(10);
       const policy = replicaA.policy(model, undefined);
-      const leader = replicaA.run('leader-fails', model, policy, new AbortController().signal, failing);
+      const leader = replicaA.run('leader-fails', model, policy, new AbortController().signal, failing, noDeadline());
       await new Promise((resolve) => setTimeout(resolve, 20));
-      const follower = replicaB.run('leader-fails', model, policy, new AbortController().signal, runner);
-      await expect(leader).rejects.toThrow('leader failed');
-      await expect(follower).resolves.toMatchObject({ source: 'miss' });
+      const follower = replicaB.run('leader-fails', model, policy, new AbortController().signal, runner, noDeadline());
+      expect((await leader).outcome).toMatchObject({ kind: 'failed', error: new Error('leader failed') });
+      await expect(follower).resolves.toMatchObject({ source: 'miss', outcome: { kind: 'answer' } });
       expect(calls.count).toBe(1);
+    });
+
+    it('a follower never waits for another replica past its own deadline: 504, and the lock holder is unaffected', async () => {
+      const clock = new FakeClock();
+      const replicaA = replica(clock);
+      const replicaB = replica(clock);
+      const slow = countingRunner(600);
+      const policy = replicaA.policy(model, undefined);
+      const holder = replicaA.run('deadline', model, policy, new AbortController().signal, slow.runner, noDeadline());
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const started = Date.now();
+      const follower = await replicaB.run(
+        'deadline',
+        model,
+        policy,
+        new AbortController().signal,
+        slow.runner,
+        Date.now() + 200,
+      );
+      expect(follower.outcome).toMatchObject({ kind: 'failed', error: new DeadlineExceeded() });
+      expect(Date.now() - started).toBeLessThan(500);
+      expect((await holder).outcome).toMatchObject({ kind: 'answer', payer: true });
+      expect(slow.calls.count).toBe(1);
     });
   },
 );

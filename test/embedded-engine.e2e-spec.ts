@@ -10,7 +10,7 @@ import { startTestApp, type TestApp, writeModelsFile } from './harness/app';
 import { runServerUntilExit } from './harness/process';
 import { describeInProcess } from './harness/environment';
 import { createKey } from './harness/keys';
-import { listenOnLoopback, postThenDisconnect } from './harness/listen';
+import { listenOnLoopback, openPost } from './harness/listen';
 import { sseEvents } from './harness/sse';
 import { waitFor } from './fakes/fake-server';
 import { ModelRegistry } from '../src/generation/model-registry';
@@ -96,19 +96,17 @@ models:
   it('a client disconnect stops the generation and frees its sequence', async () => {
     const baseUrl = await listenOnLoopback(app);
     const engine = app.app!.get(ModelRegistry).all()[0].providers[0] as LlamaCppProvider;
-    const cut = Promise.all(
-      [1, 2].map((seed) =>
-        postThenDisconnect(
-          baseUrl,
-          '/v1/generate',
-          { 'x-api-key': key },
-          { prompt: 'long', seed, max_new_tokens: 256, stream: seed === 1 },
-          30,
-        ),
+    const posts = [1, 2].map((seed) =>
+      openPost(
+        baseUrl,
+        '/v1/generate',
+        { 'x-api-key': key },
+        { prompt: 'long', seed, max_new_tokens: 256, stream: seed === 1 },
       ),
     );
-    await waitFor(() => engine.load.active === 2, 1000);
-    await cut;
+    await waitFor(() => engine.load.active === 2, 10_000); // both generating
+    for (const post of posts) post.cut();
+    // Stopped within a second of the cut, and both sequences free again.
     await waitFor(() => engine.load.active === 0 && engine.load.queued === 0, 1000);
     const after = await generate({ prompt: 'after the disconnects', max_new_tokens: 4 });
     expect(after.status).toBe(200);

@@ -15,7 +15,14 @@ import { monthStartUtc, nextMonthStartUtc, quotaPeriodAt } from '../src/quota/qu
 import { type QuotaReservation, QuotaService, quotaHeaders } from '../src/quota/quota.service';
 import { LimitEvents, type LimitEvent } from '../src/rate-limit/limit-events';
 import { RATE_LIMIT_WINDOW_MS, secondsUntil, windowAt, windowKeys } from '../src/rate-limit/rate-limit-window';
-import { RateLimitStore } from '../src/rate-limit/rate-limit.store';
+import {
+  MemoryRateLimitCounters,
+  type RateLimitCounters,
+  RedisRateLimitCounters,
+} from '../src/rate-limit/rate-limit-counters';
+import { RedisConnection } from '../src/redis/redis.module';
+import { Database } from '../src/database/database.service';
+import { DatabaseRejected } from '../src/database/database-errors';
 import { cutStreamUsage } from '../src/usage/usage-estimate';
 import { UsageLedgerWriter } from '../src/usage/usage-ledger.writer';
 import { closedPortUrl } from './fakes/fake-server';
@@ -139,12 +146,13 @@ function storeWith(
   redis: Redis | null,
   clock: FakeClock,
   prefix = `limits-${randomBytes(4).toString('hex')}:`,
-): RateLimitStore {
-  return new RateLimitStore({ redisPrefix: prefix } as AppConfig, redis, clock, silent);
+): RateLimitCounters {
+  const local = new MemoryRateLimitCounters(clock);
+  return redis ? new RedisRateLimitCounters(new RedisConnection(redis, prefix, silent), clock, local) : local;
 }
 
 /** The store's contract, the same in-process and in Redis. */
-function storeContract(makeStore: (clock: FakeClock) => RateLimitStore): void {
+function storeContract(makeStore: (clock: FakeClock) => RateLimitCounters): void {
   it('counts hits per tracker in the current window and reports the time left', async () => {
     const clock = new FakeClock(new Date('2026-11-24T12:00:15.000Z'));
     const store = makeStore(clock);
@@ -198,10 +206,10 @@ function storeContract(makeStore: (clock: FakeClock) => RateLimitStore): void {
   });
 }
 
-describe('RateLimitStore in-process', () => {
+describe('rate-limit counters in-process', () => {
   storeContract((clock) => storeWith(null, clock));
 
-  it('falls back to counting in this process when Redis fails', async () => {
+  it('the Redis counters fall back to counting in this process when Redis fails', async () => {
     const url = new URL(await closedPortUrl());
     const broken = new Redis({
       host: url.hostname,
@@ -220,7 +228,7 @@ describe('RateLimitStore in-process', () => {
   });
 });
 
-describeServices('RateLimitStore on Redis (Lua scripts)', () => {
+describeServices('rate-limit counters on Redis (Lua scripts)', () => {
   const clients: Redis[] = [];
   const client = (): Redis => {
     const redis = new Redis(SERVICES_REDIS_URL!);
@@ -268,7 +276,7 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
 
   beforeAll(async () => {
     ({ db, close } = await open());
-    quota = new QuotaService(db, clock, events);
+    quota = new QuotaService(databaseOf(db), clock, events, silent);
   }, 30_000);
   afterAll(() => close());
   beforeEach(() => {
@@ -344,9 +352,19 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
     const reservation = await quota.reserve(id);
     await quota.release(reservation);
     const again = await quota.reserve(id);
-    await quota.chargeTokens(again, 17);
-    await quota.chargeTokens(again, 0);
-    expect(await counters(id)).toMatchObject({ requests: 1, tokens: 17 });
+    quota.chargeTokens(again, 17);
+    quota.chargeTokens(again, 0);
+    quota.chargeTokens(again, 3);
+    await quota.flushCharges();
+    expect(await counters(id)).toMatchObject({ requests: 1, tokens: 20 });
+  });
+
+  it('token charges are written right after the turn they were made in, summed per key', async () => {
+    const id = await insertKey({ monthlyTokenQuota: 1000 });
+    const reservation = await quota.reserve(id);
+    for (let i = 0; i < 5; i += 1) quota.chargeTokens(reservation, 10);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await counters(id)).tokens).toBe(50);
   });
 
   it('the token quota refuses once used up (type tokens), whatever the request quota', async () => {
@@ -401,7 +419,8 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
     clock.set('2026-12-01T00:00:01.000Z');
     await quota.reserve(id);
     await quota.release(old);
-    await quota.chargeTokens(old, 500);
+    quota.chargeTokens(old, 500);
+    await quota.flushCharges();
     expect(await counters(id)).toMatchObject({ requests: 1, tokens: 0 });
   });
 
@@ -427,6 +446,10 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
       start: '2026-12-01T00:00:00.000Z',
     });
   }, 30_000);
+}
+
+function databaseOf(dataSource: DataSource): Database {
+  return new Database(dataSource, { dbTimeoutMs: 5000 } as AppConfig, silent);
 }
 
 describe('QuotaService statements on PGlite', () => {
@@ -457,7 +480,8 @@ describeServices('QuotaService statements on PostgreSQL', () => {
 });
 
 describe('UsageLedgerWriter', () => {
-  function fakeDb(failures = 0) {
+  /** A database double: fails the first `failures` calls (down), rejects batches holding `poisoned` as bad input. */
+  function fakeDb(failures = 0, poisoned: string | null = null) {
     const queries: { sql: string; params: unknown[] }[] = [];
     let toFail = failures;
     const db = {
@@ -466,10 +490,11 @@ describe('UsageLedgerWriter', () => {
           toFail -= 1;
           throw new Error('database down');
         }
+        if (poisoned !== null && params.includes(poisoned)) throw new DatabaseRejected();
         queries.push({ sql, params });
-        return [];
+        return { rows: [], rowCount: 0 };
       },
-    } as unknown as DataSource;
+    } as unknown as Database;
     return { db, queries };
   }
   const at = new Date('2026-11-24T23:59:59.000Z');
@@ -505,12 +530,27 @@ describe('UsageLedgerWriter', () => {
     expect(queries[0].params).toEqual(['k1', '2026-11-24', 'mock-a', 2, 0, 6, 10]);
   });
 
-  it('writes what is pending at shutdown', async () => {
-    const { db, queries } = fakeDb();
+  it('one row the database rejects is quarantined (logged with its figures); every other row is written', async () => {
+    const { db, queries } = fakeDb(0, 'poisoned-key');
+    const lines: string[] = [];
+    const writer = new UsageLedgerWriter(db, createLogger('info', { write: (line: string) => lines.push(line) }));
+    for (let i = 0; i < 7; i += 1) writer.record({ ...entry, keyId: `key-${i}` });
+    writer.record({ ...entry, keyId: 'poisoned-key' });
+    await writer.flush();
+    const written = queries.flatMap((q) => q.params.filter((_, i) => i % 7 === 0));
+    expect(written.sort()).toEqual(Array.from({ length: 7 }, (_, i) => `key-${i}`));
+    expect(writer.pendingRows).toBe(0);
+    const quarantine = lines.map((line) => JSON.parse(line)).find((line) => /quarantined/.test(line.msg));
+    expect(quarantine.row).toMatchObject({ keyId: 'poisoned-key', requests: 1, promptTokens: 3, completionTokens: 5 });
+  });
+
+  it('writes what is pending at shutdown, retrying a failing database within the shutdown budget', async () => {
+    const { db, queries } = fakeDb(3);
     const writer = new UsageLedgerWriter(db, silent);
     writer.onModuleInit();
     writer.record(entry);
     await writer.onApplicationShutdown();
     expect(queries).toHaveLength(1);
+    expect(writer.pendingRows).toBe(0);
   });
 });

@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelConfig, LlamaCppConfig } from '../src/config/models.types';
+import { modelConfig } from './fakes/model-config';
 import {
   BackendBusyError,
   BackendResponseError,
@@ -28,12 +29,7 @@ import {
   TINY_MODEL,
   writeTinyModel,
 } from '../src/generation/providers/llama-cpp/tiny-model';
-import type {
-  ChatMessage,
-  GenerationParams,
-  GenerationResult,
-  StreamChunk,
-} from '../src/generation/providers/provider.types';
+import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../src/domain/generation';
 
 jest.setTimeout(30_000);
 
@@ -41,19 +37,13 @@ let dir: string;
 let modelPath: string;
 const providers: LlamaCppProvider[] = [];
 
-function modelConfig(llamaCpp: Partial<LlamaCppConfig>): ModelConfig {
-  return {
+function llamaCppModel(llamaCpp: Partial<LlamaCppConfig>): ModelConfig {
+  return modelConfig({
     name: 'tiny',
     provider: 'llama-cpp',
-    upstreamModel: 'tiny',
-    upstreams: [],
-    apiKey: null,
-    maxNewTokens: 2048,
     defaultMaxNewTokens: 64,
     timeoutMs: 30_000,
-    cacheTtlSeconds: null,
     required: true,
-    fallbacks: [],
     llamaCpp: {
       modelPath,
       threads: 1,
@@ -63,11 +53,11 @@ function modelConfig(llamaCpp: Partial<LlamaCppConfig>): ModelConfig {
       generateIfMissing: false,
       ...llamaCpp,
     },
-  };
+  });
 }
 
 function provider(llamaCpp: Partial<LlamaCppConfig> = {}): LlamaCppProvider {
-  const p = createLlamaCppProvider(modelConfig(llamaCpp));
+  const p = createLlamaCppProvider(llamaCppModel(llamaCpp));
   providers.push(p);
   return p;
 }

@@ -7,17 +7,17 @@ import { EventEmitter } from 'node:events';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { KeyCache } from '../src/auth/key-cache';
-import { ApiKeyEntity } from '../src/auth/entities/api-key.entity';
 import { MemoryCacheStore } from '../src/cache/cache-store';
+import { LocalCoalescingLock } from '../src/cache/coalescing-lock';
 import { CompletionCache } from '../src/cache/completion-cache.service';
 import type { FlightRunner } from '../src/cache/flight';
 import type { AppConfig } from '../src/config/app.config';
-import { ClientDisconnected } from '../src/generation/generation.errors';
+import { ClientDisconnected } from '../src/domain/generation';
 import { SseWriter } from '../src/generation/sse-writer';
 import { createLogger } from '../src/logging/logger';
 import { startTestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
-import { createKey } from './harness/keys';
+import { adminAuth, createKey } from './harness/keys';
 import { FakeClock } from './harness/fake-clock';
 import { modelConfig } from './fakes/model-config';
 
@@ -36,20 +36,26 @@ const key = {
 
 describe('KeyCache', () => {
   it('does not cache a lookup that started before an invalidation', () => {
-    const cache = new KeyCache(60_000);
+    const cache = new KeyCache();
     const readIn = cache.epoch; // a lookup reads the database...
     cache.invalidate('k1'); // ...while the key is revoked or rotated
     cache.set('hash', key, 0, readIn);
-    expect(cache.get('hash', 1)).toBeUndefined();
+    expect(cache.get('hash', 1, 60_000)).toBeUndefined();
     cache.set('hash', key, 0, cache.epoch);
-    expect(cache.get('hash', 1)).toEqual(key);
+    expect(cache.get('hash', 1, 60_000)).toEqual(key);
   });
 });
 
 describe('CompletionCache', () => {
   it('a request arriving after every waiter left starts a new generation instead of joining the aborted one', async () => {
-    const config = { cacheTtlSeconds: 60, redisPrefix: 'x:' } as AppConfig;
-    const cache = new CompletionCache(config, new MemoryCacheStore(10), null, new FakeClock(), createLogger('silent'));
+    const config = { cacheTtlSeconds: 60 } as AppConfig;
+    const cache = new CompletionCache(
+      config,
+      new MemoryCacheStore(10),
+      new LocalCoalescingLock(),
+      new FakeClock(),
+      createLogger('silent'),
+    );
     const model = modelConfig({ name: 'm' });
     let calls = 0;
     const runner: FlightRunner = (signal) => {
@@ -68,13 +74,14 @@ describe('CompletionCache', () => {
     };
     const policy = cache.policy(model, undefined);
     const leaving = new AbortController();
-    const first = cache.run('k', model, policy, leaving.signal, runner);
+    const deadline = Date.now() + 60_000;
+    const first = cache.run('k', model, policy, leaving.signal, runner, deadline);
     leaving.abort(new ClientDisconnected());
     // In the same tick: the aborted flight has not settled (nor left the map) yet.
-    const secondRun = cache.run('k', model, policy, new AbortController().signal, runner);
-    await expect(first).rejects.toBeInstanceOf(ClientDisconnected);
+    const secondRun = cache.run('k', model, policy, new AbortController().signal, runner, deadline);
+    await expect(first).resolves.toMatchObject({ outcome: { kind: 'left' } });
     const second = await secondRun;
-    expect(second).toMatchObject({ source: 'miss', answer: { result: { output: 'ok' } } });
+    expect(second).toMatchObject({ source: 'miss', outcome: { kind: 'answer', answer: { result: { output: 'ok' } } } });
     expect(calls).toBe(2);
   });
 });
@@ -82,6 +89,10 @@ describe('CompletionCache', () => {
 /** A response whose client never reads: every write reports a full buffer. */
 class StalledResponse extends EventEmitter {
   destroyed = false;
+  destroy() {
+    this.destroyed = true;
+    this.emit('close');
+  }
   writableEnded = false;
   written: string[] = [];
   status() {
@@ -101,34 +112,63 @@ class StalledResponse extends EventEmitter {
 describe('SseWriter', () => {
   it('keeps one drain wait for a slow reader, and writes every event in order once it drains', async () => {
     const res = new StalledResponse();
-    const sse = new SseWriter(res as unknown as Response);
+    const sse = new SseWriter(res as unknown as Response, { stallTimeoutMs: 60_000, heartbeatMs: 60_000 });
+    const closeListenersAtRest = res.listenerCount('close');
     const sent = Array.from({ length: 2000 }, (_, i) => sse.event({ i }));
     await new Promise((resolve) => setImmediate(resolve));
-    expect(res.listenerCount('close')).toBeLessThanOrEqual(1);
+    expect(res.listenerCount('close')).toBeLessThanOrEqual(closeListenersAtRest + 1);
     expect(res.listenerCount('drain')).toBeLessThanOrEqual(1);
     const pump = setInterval(() => res.emit('drain'), 0);
     await Promise.all(sent);
     clearInterval(pump);
     expect(res.written.map((line) => JSON.parse(line.slice(6)).i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
-    expect(res.listenerCount('close') + res.listenerCount('drain')).toBe(0);
+    expect(res.listenerCount('close')).toBe(closeListenersAtRest);
+    expect(res.listenerCount('drain')).toBe(0);
+    res.emit('close'); // the client goes: the heartbeat stops
+  });
+
+  it('disconnects a reader that takes nothing for the stall bound', async () => {
+    const res = new StalledResponse();
+    const sse = new SseWriter(res as unknown as Response, { stallTimeoutMs: 100, heartbeatMs: 60_000 });
+    const started = Date.now();
+    await sse.event({ i: 0 });
+    expect(res.destroyed).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+  });
+
+  it('sends a comment while there is nothing to send, so proxies keep the stream open', async () => {
+    const res = new StalledResponse();
+    res.write = (text: string) => {
+      res.written.push(text);
+      return true;
+    };
+    const sse = new SseWriter(res as unknown as Response, { stallTimeoutMs: 60_000, heartbeatMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 180));
+    await sse.done();
+    expect(res.written.filter((text) => text === ': keep-alive\n\n').length).toBeGreaterThanOrEqual(2);
+    expect(res.written[res.written.length - 1]).toBe('data: [DONE]\n\n');
   });
 });
 
-describeInProcess('admin changes and quota counters', 'uses the app’s data source', () => {
-  it('saving a key never writes back stale quota counters', async () => {
+describeInProcess('admin changes and quota counters', 'writes the counters directly', () => {
+  it('a change to a key never writes back stale quota counters', async () => {
     const app = await startTestApp();
     try {
       const { id } = await createKey(app, { monthly_quota: 100 });
-      const keys = app.app!.get(DataSource).getRepository(ApiKeyEntity);
-      const row = (await keys.findOneBy({ id }))!;
-      // Reservations land between the admin's read and its save.
-      await app
-        .app!.get(DataSource)
-        .query('UPDATE api_keys SET quota_requests_used = 7, quota_tokens_used = 1234 WHERE id = $1', [id]);
-      row.name = 'renamed';
-      await keys.save(row);
-      const after = (await keys.findOneBy({ id }))!;
-      expect(after).toMatchObject({ name: 'renamed', quotaRequestsUsed: 7, quotaTokensUsed: 1234 });
+      const db = app.app!.get(DataSource);
+      // Reservations land while the admin works on the key.
+      await db.query('UPDATE api_keys SET quota_requests_used = 7, quota_tokens_used = 1234 WHERE id = $1', [id]);
+      const res = await app
+        .http()
+        .patch(`/admin/keys/${id}`)
+        .set(...adminAuth())
+        .send({ name: 'renamed' });
+      expect(res.status).toBe(200);
+      const view = await app
+        .http()
+        .get(`/admin/keys/${id}`)
+        .set(...adminAuth());
+      expect(view.body).toMatchObject({ name: 'renamed', usage: { requests: 7, tokens: 1234 } });
     } finally {
       await app.close();
     }

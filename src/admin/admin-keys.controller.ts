@@ -1,10 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { AdminSurface } from '../common/listener';
 import { Public } from '../common/public.decorator';
 import { AdminKeysService } from './admin-keys.service';
 import { AdminTokenGuard } from './admin-token.guard';
 import { CreateKeyDto, UpdateKeyDto } from './dto/key-fields.dto';
 
 @Public()
+@AdminSurface()
 @UseGuards(AdminTokenGuard)
 @Controller('admin/keys')
 export class AdminKeysController {

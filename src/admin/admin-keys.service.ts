@@ -1,18 +1,26 @@
-/** Key administration: create, list, read, change, rotate and revoke keys. */
+/**
+ * Key administration: create, list, read, change, rotate and revoke keys.
+ *
+ * Every write is one conditional statement, never a read followed by a save of the whole row:
+ * concurrent admin calls and quota reservations cannot overwrite each other. Revocation is
+ * one-way (`revoked_at = COALESCE(revoked_at, now)`); changes and rotations only match keys that
+ * are not revoked, so a PATCH or rotate racing a DELETE either lands before it or answers 409
+ * key_revoked, and never brings the key back.
+ */
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import type { FindOptionsWhere, Repository } from 'typeorm';
 import { AppError, invalidRequest } from '../common/app-error';
 import { Clock } from '../common/clock';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import { generateApiKey } from '../auth/api-key.crypto';
-import { ApiKeyEntity } from '../auth/entities/api-key.entity';
+import type { ApiKeyRow } from '../auth/api-key.row';
 import { KeyInvalidation } from '../auth/key-invalidation';
-import { monthStartUtc, nextMonthStartUtc } from '../quota/quota-period';
+import { Database } from '../database/database.service';
+import { QuotaService } from '../quota/quota.service';
+import { quotaPeriodAt } from '../quota/quota-period';
 import { type DailyUsage, UsageLedgerService } from '../usage/usage-ledger.service';
-import type { CreateKeyDto, KeyLimitsDto, UpdateKeyDto } from './dto/key-fields.dto';
-import { type KeyUsageView, type KeyView, toKeyView, toUsageView } from './dto/key-view';
+import { type CreateKeyDto, type KeyLimitsDto, parseTimestamp, type UpdateKeyDto } from './dto/key-fields.dto';
+import { currentPeriod, type KeyUsageView, type KeyView, toKeyView } from './dto/key-view';
 import { decodeCursor, encodeCursor, parseDay, parseLimit } from './admin-query';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -20,139 +28,205 @@ const DEFAULT_USAGE_DAYS = 30;
 
 export type CreatedKeyView = KeyView & { key: string };
 
+/** Column and value of each limit field a request may set. */
+type LimitColumns = Partial<
+  Record<'rpm_limit' | 'tpm_limit' | 'monthly_quota' | 'monthly_token_quota' | 'models' | 'expires_at', unknown>
+>;
+
 @Injectable()
 export class AdminKeysService {
   constructor(
-    @InjectRepository(ApiKeyEntity) private readonly keys: Repository<ApiKeyEntity>,
+    private readonly db: Database,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly invalidation: KeyInvalidation,
     private readonly usage: UsageLedgerService,
+    private readonly quota: QuotaService,
     private readonly clock: Clock,
   ) {}
 
   async create(dto: CreateKeyDto): Promise<CreatedKeyView> {
     const now = this.clock.now();
     const material = generateApiKey();
-    const row = this.keys.create({
+    const period = quotaPeriodAt(now);
+    const columns: Record<string, unknown> = {
       name: dto.name,
-      keyPrefix: material.prefix,
-      keyHash: material.hash,
+      key_prefix: material.prefix,
+      key_hash: material.hash,
       active: true,
-      createdAt: now,
-      updatedAt: now,
-      revokedAt: null,
-      quotaPeriodStart: monthStartUtc(now),
-      quotaResetAt: nextMonthStartUtc(now),
-      quotaRequestsUsed: 0,
-      quotaTokensUsed: 0,
-      ...this.limitsFrom(dto, now),
-    });
-    const saved = await this.keys.save(row);
-    return { ...toKeyView(saved, now), key: material.plaintext };
+      created_at: now,
+      updated_at: now,
+      quota_period_start: period.start,
+      quota_reset_at: period.resetAt,
+      ...this.limitColumns(dto, now),
+    };
+    const names = Object.keys(columns);
+    const { rows } = await this.db.query<ApiKeyRow>(
+      `INSERT INTO api_keys (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *`,
+      Object.values(columns),
+    );
+    return { ...toKeyView(rows[0], now), key: material.plaintext };
   }
 
   async list(limitParam: unknown, cursorParam: unknown): Promise<{ data: KeyView[]; next_cursor: string | null }> {
     const limit = parseLimit(limitParam);
     const after = decodeCursor(cursorParam);
-    const rows = await this.keys
-      .createQueryBuilder('k')
-      .where(after ? '(k.created_at, k.id) > (:createdAt, :id)' : '1 = 1', after ?? {})
-      .orderBy('k.created_at', 'ASC')
-      .addOrderBy('k.id', 'ASC')
-      .limit(limit + 1)
-      .getMany();
+    const { rows } = after
+      ? await this.db.query<ApiKeyRow>(
+          'SELECT * FROM api_keys WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3',
+          [after.createdAt, after.id, limit + 1],
+        )
+      : await this.db.query<ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, id LIMIT $1', [limit + 1]);
     const now = this.clock.now();
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
       data: page.map((row) => toKeyView(row, now)),
-      next_cursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null,
+      next_cursor: rows.length > limit && last ? encodeCursor(last.created_at, last.id) : null,
     };
   }
 
   async get(id: string): Promise<KeyView & { usage: KeyUsageView }> {
+    await this.quota.flushCharges();
     const row = await this.find(id);
     const now = this.clock.now();
-    return { ...toKeyView(row, now), usage: toUsageView(row, now) };
+    return { ...toKeyView(row, now), usage: await this.periodUsage(row, now) };
   }
 
   async update(id: string, dto: UpdateKeyDto): Promise<KeyView> {
-    const row = await this.find(id);
     const now = this.clock.now();
-    if (dto.active === true && row.revokedAt !== null) {
-      throw new AppError('key_revoked', 'a revoked key cannot be re-activated; create a new key');
-    }
-    if (dto.name !== undefined) row.name = dto.name;
-    if (dto.active !== undefined) row.active = dto.active;
-    Object.assign(row, this.limitsFrom(dto, now));
-    row.updatedAt = now;
-    const saved = await this.keys.save(row);
-    await this.invalidation.announce(id);
-    return toKeyView(saved, now);
+    const columns: Record<string, unknown> = { ...this.limitColumns(dto, now), updated_at: now };
+    if (dto.name !== undefined) columns.name = dto.name;
+    if (dto.active !== undefined) columns.active = dto.active;
+    const params: unknown[] = [id];
+    const assignments = Object.entries(columns).map(([column, value]) => {
+      params.push(value);
+      return `${column} = $${params.length}`;
+    });
+    if (this.setsQuota(dto)) assignments.push(...(await this.quotaStartAssignments(id, now, params)));
+    const row = await this.changeUnrevoked(id, `UPDATE api_keys SET ${assignments.join(', ')}`, params);
+    this.invalidation.announce(id);
+    return toKeyView(row, now);
   }
 
   async rotate(id: string): Promise<CreatedKeyView> {
-    const row = await this.find(id);
-    if (row.revokedAt !== null) throw new AppError('key_revoked', 'a revoked key cannot be rotated');
     const now = this.clock.now();
     const material = generateApiKey();
-    row.keyHash = material.hash;
-    row.keyPrefix = material.prefix;
-    row.updatedAt = now;
-    const saved = await this.keys.save(row);
-    await this.invalidation.announce(id);
-    return { ...toKeyView(saved, now), key: material.plaintext };
+    const row = await this.changeUnrevoked(id, 'UPDATE api_keys SET key_hash = $2, key_prefix = $3, updated_at = $4', [
+      id,
+      material.hash,
+      material.prefix,
+      now,
+    ]);
+    this.invalidation.announce(id);
+    return { ...toKeyView(row, now), key: material.plaintext };
   }
 
   async revoke(id: string): Promise<void> {
-    const row = await this.find(id);
-    if (row.revokedAt === null) {
-      const now = this.clock.now();
-      row.active = false;
-      row.revokedAt = now;
-      row.updatedAt = now;
-      await this.keys.save(row);
-    }
-    await this.invalidation.announce(id);
+    if (!UUID.test(id)) throw keyNotFound();
+    const { rows } = await this.db.query<{ id: string }>(
+      `UPDATE api_keys SET active = false, revoked_at = COALESCE(revoked_at, $2),
+         updated_at = CASE WHEN revoked_at IS NULL THEN $2 ELSE updated_at END
+       WHERE id = $1 RETURNING id`,
+      [id, this.clock.now()],
+    );
+    if (rows.length === 0) throw keyNotFound();
+    this.invalidation.announce(id);
   }
 
   async dailyUsage(id: string, fromParam: unknown, toParam: unknown): Promise<{ data: DailyUsage[] }> {
-    await this.find(id);
     const today = this.clock.now();
     const to = parseDay(toParam, 'to') ?? today.toISOString().slice(0, 10);
     const defaultFrom = new Date(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_USAGE_DAYS - 1) * 86_400_000);
     const from = parseDay(fromParam, 'from') ?? defaultFrom.toISOString().slice(0, 10);
     if (from > to) throw invalidRequest('from must not be after to', 'from');
+    await this.find(id);
     return { data: await this.usage.daily(id, from, to) };
   }
 
-  private async find(id: string): Promise<ApiKeyEntity> {
-    const where: FindOptionsWhere<ApiKeyEntity> = { id };
-    const row = UUID.test(id) ? await this.keys.findOne({ where }) : null;
-    if (!row) throw new AppError('key_not_found', 'no API key with this id');
-    return row;
+  /**
+   * Runs `update … WHERE id = $1 AND revoked_at IS NULL RETURNING *`; when nothing matched,
+   * tells a missing key (404) from a revoked one (409).
+   */
+  private async changeUnrevoked(id: string, update: string, params: unknown[]): Promise<ApiKeyRow> {
+    if (!UUID.test(id)) throw keyNotFound();
+    const { rows } = await this.db.query<ApiKeyRow>(
+      `${update} WHERE id = $1 AND revoked_at IS NULL RETURNING *`,
+      params,
+    );
+    if (rows.length > 0) return rows[0];
+    await this.find(id);
+    throw new AppError('key_revoked', 'the key is revoked; revoked keys cannot be changed or rotated');
   }
 
-  /** The limit fields present in the request, checked against config and the clock. */
-  private limitsFrom(dto: KeyLimitsDto, now: Date): Partial<ApiKeyEntity> {
-    const changes: Partial<ApiKeyEntity> = {};
-    if (dto.rpm_limit !== undefined) changes.rpmLimit = dto.rpm_limit;
-    if (dto.tpm_limit !== undefined) changes.tpmLimit = dto.tpm_limit;
-    if (dto.monthly_quota !== undefined) changes.monthlyQuota = dto.monthly_quota;
-    if (dto.monthly_token_quota !== undefined) changes.monthlyTokenQuota = dto.monthly_token_quota;
+  private async find(id: string): Promise<ApiKeyRow> {
+    const rows = UUID.test(id)
+      ? (await this.db.query<ApiKeyRow>('SELECT * FROM api_keys WHERE id = $1', [id])).rows
+      : [];
+    if (rows.length === 0) throw keyNotFound();
+    return rows[0];
+  }
+
+  /** This period's usage: the quota counters for a key with a quota, else the ledger (keys without one skip the counters). */
+  private async periodUsage(row: ApiKeyRow, now: Date): Promise<KeyUsageView> {
+    const period = currentPeriod(row, now);
+    const resetAt = period.resetAt.toISOString();
+    if (row.monthly_quota !== null || row.monthly_token_quota !== null) {
+      return { requests: period.requests, tokens: period.tokens, quota_reset_at: resetAt };
+    }
+    const total = await this.usage.totalSince(row.id, quotaPeriodAt(now).start);
+    return { requests: total.requests, tokens: total.tokens, quota_reset_at: resetAt };
+  }
+
+  private setsQuota(dto: KeyLimitsDto): boolean {
+    return (
+      (dto.monthly_quota !== undefined && dto.monthly_quota !== null) ||
+      (dto.monthly_token_quota !== undefined && dto.monthly_token_quota !== null)
+    );
+  }
+
+  /**
+   * A key that had no quota has no counters (its usage is in the ledger): when it gets one, its
+   * period starts with what the ledger holds for the current month, in the same statement (the
+   * CASE reads the row's values before the update).
+   */
+  private async quotaStartAssignments(id: string, now: Date, params: unknown[]): Promise<string[]> {
+    const period = quotaPeriodAt(now);
+    const used = await this.usage.totalSince(id, period.start);
+    params.push(period.start, period.resetAt, used.requests, used.tokens);
+    const n = params.length;
+    const hadNone = 'monthly_quota IS NULL AND monthly_token_quota IS NULL';
+    return [
+      `quota_period_start = CASE WHEN ${hadNone} THEN $${n - 3}::timestamptz ELSE quota_period_start END`,
+      `quota_reset_at = CASE WHEN ${hadNone} THEN $${n - 2}::timestamptz ELSE quota_reset_at END`,
+      `quota_requests_used = CASE WHEN ${hadNone} THEN $${n - 1}::integer ELSE quota_requests_used END`,
+      `quota_tokens_used = CASE WHEN ${hadNone} THEN $${n}::bigint ELSE quota_tokens_used END`,
+    ];
+  }
+
+  /** The limit columns present in the request, checked against config and the clock. */
+  private limitColumns(dto: KeyLimitsDto, now: Date): LimitColumns {
+    const columns: LimitColumns = {};
+    if (dto.rpm_limit !== undefined) columns.rpm_limit = dto.rpm_limit;
+    if (dto.tpm_limit !== undefined) columns.tpm_limit = dto.tpm_limit;
+    if (dto.monthly_quota !== undefined) columns.monthly_quota = dto.monthly_quota;
+    if (dto.monthly_token_quota !== undefined) columns.monthly_token_quota = dto.monthly_token_quota;
     if (dto.models !== undefined) {
       const known = new Set(this.config.models.models.map((model) => model.name));
       const unknown = dto.models?.find((name) => !known.has(name));
       if (unknown !== undefined) throw invalidRequest(`models: no model named "${unknown}" is configured`, 'models');
-      changes.models = dto.models === null ? null : [...new Set(dto.models)];
+      columns.models = dto.models === null ? null : [...new Set(dto.models)];
     }
     if (dto.expires_at !== undefined) {
-      const expiresAt = dto.expires_at === null ? null : new Date(dto.expires_at);
+      const expiresAt = dto.expires_at === null ? null : parseTimestamp(dto.expires_at, 'expires_at');
       if (expiresAt !== null && !(expiresAt > now)) {
         throw invalidRequest('expires_at must lie in the future', 'expires_at');
       }
-      changes.expiresAt = expiresAt;
+      columns.expires_at = expiresAt;
     }
-    return changes;
+    return columns;
   }
+}
+
+function keyNotFound(): AppError {
+  return new AppError('key_not_found', 'no API key with this id');
 }

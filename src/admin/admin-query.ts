@@ -1,5 +1,6 @@
 /** Query-string parameters of the admin API: all strings on the wire, parsed strictly here. */
 import { invalidRequest } from '../common/app-error';
+import { isInDateRange } from './dto/key-fields.dto';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
@@ -40,5 +41,6 @@ export function parseDay(value: unknown, param: string): string | null {
   if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== value) {
     throw invalidRequest(`${param} is not a calendar date`, param);
   }
+  if (!isInDateRange(date)) throw invalidRequest(`${param} must be a date between the years 0001 and 9999`, param);
   return value;
 }

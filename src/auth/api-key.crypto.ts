@@ -14,6 +14,13 @@ export interface NewApiKey {
   hash: string;
 }
 
+/** `sk-` + base64url of 32 to 256 random bytes: what generateApiKey() makes, checked before hashing. */
+const KEY_SHAPE = /^sk-[A-Za-z0-9_-]{43,342}$/;
+
+export function looksLikeApiKey(presented: string): boolean {
+  return KEY_SHAPE.test(presented);
+}
+
 export function hashApiKey(plaintext: string): string {
   return createHash('sha256').update(plaintext, 'utf8').digest('hex');
 }

@@ -1,6 +1,7 @@
 /**
  * Global guard: every route needs a client API key unless marked @Public(). The key comes in
- * `X-API-Key` or `Authorization: Bearer` (what OpenAI SDKs send).
+ * `X-API-Key` or `Authorization: Bearer` (what OpenAI SDKs send). An address over the
+ * failed-authentication limit is refused before its key is looked at.
  */
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
@@ -33,6 +34,7 @@ export class ApiKeyGuard implements CanActivate {
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
     if (isPublic) return true;
     const req = context.switchToHttp().getRequest<AppRequest>();
+    this.failures.assertNotBlocked(req.ip);
     const plaintext = presentedKey(req);
     if (plaintext === null) {
       throw new AppError('missing_api_key', 'send your API key in X-API-Key or Authorization: Bearer');
@@ -40,7 +42,7 @@ export class ApiKeyGuard implements CanActivate {
     const key = await this.apiKeys.authenticate(plaintext);
     if (!key) {
       throw await this.failures.reject(
-        req.ip ?? 'unknown',
+        req.ip,
         new AppError('invalid_api_key', 'the API key is unknown, revoked, inactive or expired'),
       );
     }

@@ -1,6 +1,7 @@
 /**
  * Checks `Authorization: Bearer <secret>` against a configured secret (the admin token, the
- * metrics token): constant-time, and failures counted per client address like bad API keys.
+ * metrics token): constant-time, and failures counted per client address like bad API keys; an
+ * address over that limit is refused before the secret is compared.
  */
 import { AppError, type ErrorCode } from '../common/app-error';
 import type { AppRequest } from '../common/request-context';
@@ -21,11 +22,12 @@ export async function requireBearerSecret(
   failures: AuthFailureLimiter,
   errors: BearerSecretErrors,
 ): Promise<void> {
+  failures.assertNotBlocked(req.ip);
   if (!req.headers.authorization) {
     throw new AppError(errors.missing, `send the ${errors.label} in Authorization: Bearer`);
   }
   const token = bearerToken(req.headers.authorization);
   if (token === null || !secretsEqual(token, expected)) {
-    throw await failures.reject(req.ip ?? 'unknown', new AppError(errors.invalid, `the ${errors.label} is not valid`));
+    throw await failures.reject(req.ip, new AppError(errors.invalid, `the ${errors.label} is not valid`));
   }
 }

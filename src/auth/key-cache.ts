@@ -1,20 +1,31 @@
 /**
  * In-memory lookup of API keys by hash, so an authenticated request costs no database round
- * trip. Entries are dropped at once when this replica changes a key, and when another replica
- * announces a change (key-invalidation.ts). Entries also expire after a bound, which caps how
- * stale a replica can be if an announcement is lost (5 s without Redis pub/sub).
+ * trip, and of recent misses, so a flood of unknown keys does not reach the database either.
+ *
+ * An entry is fresh for a bound the caller gives (60 s while the replica bus delivers changes,
+ * 5 s otherwise: the worst staleness after a change made on another replica). Entries are
+ * dropped at once when a key changes (on this replica or announced by another). A stale entry
+ * is kept a while longer as a fallback used only when the database cannot be asked: recently
+ * seen keys keep authenticating through a database outage.
  */
 import type { AuthenticatedKey } from './auth.types';
 
 interface Entry {
   key: AuthenticatedKey;
   hash: string;
-  expiresAtMs: number;
+  verifiedAtMs: number;
 }
+
+/** How long a verified key may stand in for the database while it is unavailable. */
+export const STALE_IF_ERROR_MS = 60 * 60_000;
+/** How long an unknown key is remembered as unknown. */
+export const MISS_TTL_MS = 5_000;
 
 export class KeyCache {
   private readonly byHash = new Map<string, Entry>();
   private readonly hashById = new Map<string, string>();
+  /** Unknown hashes → when they stop counting as known-unknown. Insertion-ordered for eviction. */
+  private readonly misses = new Map<string, number>();
   /**
    * Bumped by every invalidation. A lookup that read the database before a change was
    * announced must not cache what it read: it passes the epoch it started in to set().
@@ -26,18 +37,23 @@ export class KeyCache {
   }
 
   constructor(
-    private readonly ttlMs: number,
     private readonly maxEntries = 100_000,
+    private readonly maxMisses = 10_000,
   ) {}
 
-  get(hash: string, nowMs: number): AuthenticatedKey | undefined {
+  /** The key if it was verified less than `maxAgeMs` ago. */
+  get(hash: string, nowMs: number, maxAgeMs: number): AuthenticatedKey | undefined {
+    const entry = this.byHash.get(hash);
+    return entry && nowMs - entry.verifiedAtMs < maxAgeMs ? entry.key : undefined;
+  }
+
+  /** The key if it was verified within STALE_IF_ERROR_MS: only for when the database is down. */
+  getStale(hash: string, nowMs: number): AuthenticatedKey | undefined {
     const entry = this.byHash.get(hash);
     if (!entry) return undefined;
-    if (entry.expiresAtMs <= nowMs) {
-      this.delete(entry);
-      return undefined;
-    }
-    return entry.key;
+    if (nowMs - entry.verifiedAtMs < STALE_IF_ERROR_MS) return entry.key;
+    this.delete(entry);
+    return undefined;
   }
 
   /** Caches `key` unless an invalidation happened since `readInEpoch` (then the read may be stale). */
@@ -46,8 +62,24 @@ export class KeyCache {
     if (this.byHash.size >= this.maxEntries) this.evictAll();
     const previous = this.hashById.get(key.id);
     if (previous && previous !== hash) this.byHash.delete(previous);
-    this.byHash.set(hash, { key, hash, expiresAtMs: nowMs + this.ttlMs });
+    this.byHash.set(hash, { key, hash, verifiedAtMs: nowMs });
     this.hashById.set(key.id, hash);
+    this.misses.delete(hash);
+  }
+
+  isKnownMiss(hash: string, nowMs: number): boolean {
+    const until = this.misses.get(hash);
+    if (until === undefined) return false;
+    if (until > nowMs) return true;
+    this.misses.delete(hash);
+    return false;
+  }
+
+  rememberMiss(hash: string, nowMs: number, readInEpoch: number): void {
+    if (readInEpoch !== this.currentEpoch) return;
+    this.misses.delete(hash);
+    if (this.misses.size >= this.maxMisses) this.misses.delete(this.misses.keys().next().value as string);
+    this.misses.set(hash, nowMs + MISS_TTL_MS);
   }
 
   invalidate(id: string): void {
@@ -60,6 +92,7 @@ export class KeyCache {
   clear(): void {
     this.currentEpoch += 1;
     this.evictAll();
+    this.misses.clear();
   }
 
   private evictAll(): void {

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../config/models.types';
-import type { GenerationParams } from '../generation/providers/provider.types';
+import type { GenerationParams } from '../domain/generation';
 
 /** Bump when the key layout or the stored value format changes. */
 const KEY_VERSION = 1;

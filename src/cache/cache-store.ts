@@ -1,10 +1,11 @@
 /**
- * Where completed generations are kept: Redis when REDIS_URL is set (shared by replicas), else
- * a bounded in-process LRU. Values carry their own expiry, read against the injected clock, so
+ * Where completed generations are kept: a port with two implementations, picked once by
+ * StoresModule: Redis when REDIS_URL is set (shared by replicas), else a bounded in-process LRU. Values carry their own expiry, read against the injected clock, so
  * both stores expire entries the same way (and tests can move time); Redis also expires them
  * itself so nothing lingers.
  */
-import type { FinishReason, TokenUsage } from '../generation/providers/provider.types';
+import type { FinishReason, TokenUsage } from '../domain/generation';
+import type { RedisConnection } from '../redis/redis.module';
 
 export interface CachedCompletion {
   output: string;
@@ -53,22 +54,21 @@ export class MemoryCacheStore extends CacheStore {
   }
 }
 
-/** Minimal Redis surface the cache needs (ioredis satisfies it). */
-export interface RedisLike {
-  get(key: string): Promise<string | null>;
-  set(key: string, value: string, mode: 'PX', ms: number): Promise<unknown>;
-}
-
+/**
+ * The shared cache in Redis. While Redis is down the cache is skipped: lookups miss and answers
+ * are not stored (each replica keeping its own copies would serve answers the others cannot
+ * invalidate or count consistently, and the outage is short).
+ */
 export class RedisCacheStore extends CacheStore {
-  constructor(
-    private readonly redis: RedisLike,
-    private readonly prefix: string,
-  ) {
+  constructor(private readonly redis: RedisConnection) {
     super();
   }
 
   async get(key: string, nowMs: number): Promise<CachedCompletion | null> {
-    const raw = await this.redis.get(`${this.prefix}cache:${key}`);
+    const raw = await this.redis.health.attempt(
+      () => this.redis.client.get(`${this.redis.prefix}cache:${key}`),
+      () => null,
+    );
     if (raw === null) return null;
     let entry: CachedCompletion;
     try {
@@ -81,6 +81,9 @@ export class RedisCacheStore extends CacheStore {
 
   async set(key: string, value: CachedCompletion, nowMs: number): Promise<void> {
     const ttlMs = Math.max(1, value.expiresAtMs - nowMs);
-    await this.redis.set(`${this.prefix}cache:${key}`, JSON.stringify(value), 'PX', ttlMs);
+    await this.redis.health.attempt(
+      () => this.redis.client.set(`${this.redis.prefix}cache:${key}`, JSON.stringify(value), 'PX', ttlMs),
+      () => undefined,
+    );
   }
 }

@@ -6,23 +6,21 @@
  *   answer is still stored); `no-store` skips lookup and storage.
  * - lookup(): a stored answer for the canonical key, or null. Store failures count as misses.
  * - run(): for a miss, joins an identical generation already running on this replica, or
- *   starts one. With Redis, the replica that starts it first takes a short lock; the others
- *   wait (bounded) for its answer to appear in the cache, then fall back to their own call.
- *   Only complete answers of the requested model itself are stored: never errors, aborted or
- *   cut-off streams, partial outputs, or answers a fallback model gave.
+ *   starts one. Across replicas the one that takes the coalescing lock generates; the others
+ *   wait for its answer to appear in the cache (never past their own deadline), then fall back
+ *   to their own call. Only complete answers of the requested model itself are stored: never
+ *   errors, aborted or cut-off streams, partial outputs, or answers a fallback model gave.
  */
-import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { Clock } from '../common/clock';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import type { ModelConfig } from '../config/models.types';
+import { DeadlineExceeded } from '../domain/generation';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
-import { REDIS } from '../redis/redis.module';
-import { RedisScript } from '../rate-limit/redis-script';
 import { type CachedCompletion, CacheStore } from './cache-store';
-import { type DeltaListener, Flight, type FlightResult, type FlightRunner } from './flight';
+import { CoalescingLock } from './coalescing-lock';
+import { type DeltaListener, Flight, type FlightOutcome, type FlightResult, type FlightRunner } from './flight';
 
 export interface CachePolicy {
   lookup: boolean;
@@ -34,11 +32,12 @@ export interface CachePolicy {
 
 export type CacheSource = 'miss' | 'coalesced';
 
+export interface CacheRun {
+  outcome: FlightOutcome;
+  source: CacheSource;
+}
+
 const PEER_POLL_MS = 25;
-/** Releases the coalescing lock only if this replica still holds it. */
-const releaseLock = new RedisScript(
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-);
 
 function cacheControlDirectives(header: string | undefined): Set<string> {
   return new Set(
@@ -49,6 +48,7 @@ function cacheControlDirectives(header: string | undefined): Set<string> {
   );
 }
 
+/** Waits `ms`; rejects with the signal's reason if it aborts first. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -70,7 +70,7 @@ export class CompletionCache {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly store: CacheStore,
-    @Inject(REDIS) private readonly redis: Redis | null,
+    private readonly lock: CoalescingLock,
     private readonly clock: Clock,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
   ) {}
@@ -92,87 +92,95 @@ export class CompletionCache {
     }
   }
 
+  /**
+   * Runs (or joins) the generation for a miss. `deadlineAt` (epoch ms on the monotonic-free wall
+   * clock of Date.now) bounds this request's wait for another replica's answer.
+   */
   async run(
     key: string,
     model: ModelConfig,
     policy: CachePolicy,
     clientSignal: AbortSignal,
     runner: FlightRunner,
+    deadlineAt: number,
     onDelta?: DeltaListener,
-    /** Called at once when this request joins a generation already running here. */
-    onJoined?: () => void,
-  ): Promise<{ answer: FlightResult; source: CacheSource }> {
+  ): Promise<CacheRun> {
     if (!policy.share) {
-      const answer = await new Flight(this.storing(key, model, policy, runner)).subscribe(clientSignal, onDelta);
-      return { answer, source: 'miss' };
+      const outcome = await new Flight(this.storing(key, model, policy, runner)).subscribe(clientSignal, onDelta);
+      return { outcome, source: 'miss' };
     }
     let flight = this.flights.get(key);
     let source: CacheSource = 'coalesced';
     if (!flight || flight.abandoned) {
       source = 'miss';
-      const started = new Flight(this.leading(key, model, policy, runner));
+      const started = new Flight(this.leading(key, model, policy, runner, deadlineAt));
       this.flights.set(key, started);
       const forget = () => this.flights.get(key) === started && this.flights.delete(key);
       started.done.then(forget, forget);
       flight = started;
-    } else {
-      onJoined?.();
     }
-    const answer = await flight.subscribe(clientSignal, onDelta);
-    return { answer, source: answer.fromPeer ? 'coalesced' : source };
+    const outcome = await flight.subscribe(clientSignal, onDelta);
+    const fromPeer = outcome.kind === 'answer' && outcome.answer.fromPeer === true;
+    return { outcome, source: fromPeer ? 'coalesced' : source };
   }
 
   /** The backend call, then the answer stored when it may be. */
   private storing(key: string, model: ModelConfig, policy: CachePolicy, runner: FlightRunner): FlightRunner {
-    return async (signal, emit) => {
-      const answer = await runner(signal, emit);
+    return async (signal, report) => {
+      const answer = await runner(signal, report);
       if (policy.store && answer.model === model.name) await this.save(key, answer, policy.ttlMs);
       return answer;
     };
   }
 
-  /** With Redis: one replica generates; the others wait for its answer, within a bound. */
-  private leading(key: string, model: ModelConfig, policy: CachePolicy, runner: FlightRunner): FlightRunner {
+  /** Across replicas: the holder of the coalescing lock generates; the others wait for its answer, within bounds. */
+  private leading(
+    key: string,
+    model: ModelConfig,
+    policy: CachePolicy,
+    runner: FlightRunner,
+    deadlineAt: number,
+  ): FlightRunner {
     const own = this.storing(key, model, policy, runner);
-    if (!this.redis) return own;
-    const redis = this.redis;
-    return async (signal, emit) => {
-      const lockKey = `${this.config.redisPrefix}cache-lock:${key}`;
-      const token = randomBytes(8).toString('hex');
-      // The lock outlives the leader's call by a little, never more: its generation is bounded by timeout_ms.
+    return async (signal, report) => {
+      // The lock outlives the holder's call by a little, never more: its generation is bounded by timeout_ms.
       const lockMs = model.timeoutMs + 1000;
-      const acquired = await redis.set(lockKey, token, 'PX', lockMs, 'NX').catch(() => 'OK');
-      if (acquired === 'OK') {
+      const grant = await this.lock.acquire(key, lockMs);
+      if (grant) {
         try {
-          return await own(signal, emit);
+          return await own(signal, report);
         } finally {
-          await releaseLock.run(redis, [lockKey], [token]).catch(() => undefined);
+          await grant.release();
         }
       }
-      const fromPeer = await this.awaitPeer(key, lockKey, lockMs, signal);
-      return fromPeer ?? own(signal, emit);
+      const fromPeer = await this.awaitPeer(key, Math.min(Date.now() + lockMs, deadlineAt), deadlineAt, signal);
+      return fromPeer ?? own(signal, report);
     };
   }
 
-  /** Polls for the answer another replica is producing; null when its lock goes or the bound passes. */
+  /**
+   * Polls for the answer another replica is producing: null when its lock goes (it failed or
+   * gave up: generate ourselves) or after `giveUpAt`; DeadlineExceeded once this request's own
+   * deadline has passed.
+   */
   private async awaitPeer(
     key: string,
-    lockKey: string,
-    boundMs: number,
+    giveUpAt: number,
+    deadlineAt: number,
     signal: AbortSignal,
   ): Promise<FlightResult | null> {
-    const giveUpAt = Date.now() + boundMs;
     while (Date.now() < giveUpAt) {
-      await sleep(PEER_POLL_MS, signal);
-      // Read the lock before the value: a leader stores its answer before releasing the lock.
-      const held = await this.redis!.exists(lockKey).catch(() => 0);
+      await sleep(Math.min(PEER_POLL_MS, Math.max(0, giveUpAt - Date.now())), signal);
+      // Read the lock before the value: a holder stores its answer before releasing the lock.
+      const held = await this.lock.isHeld(key);
       const value = await this.lookup(key);
       if (value) {
         const result = { output: value.output, finishReason: value.finishReason, usage: value.usage };
         return { model: value.model, fromPeer: true, result };
       }
-      if (!held) return null; // the leader failed or gave up: generate ourselves
+      if (!held) return null;
     }
+    if (Date.now() >= deadlineAt) throw new DeadlineExceeded();
     return null;
   }
 

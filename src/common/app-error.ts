@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   internal_error: { status: 500, type: 'server_error' },
   backend_error: { status: 502, type: 'server_error' },
   backend_unavailable: { status: 503, type: 'server_error' },
+  service_unavailable: { status: 503, type: 'server_error' },
+  overloaded: { status: 503, type: 'server_error' },
   backend_timeout: { status: 504, type: 'server_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

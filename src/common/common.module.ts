@@ -1,19 +1,21 @@
-/** Cross-cutting providers: the clock, the error filter, body errors and the validation pipe. */
+/** Cross-cutting providers: the clock, in-flight work, the error filter, body errors and the validation pipe. */
 import { Global, Module } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { BodyErrorInterceptor } from './body-error.interceptor';
 import { Clock, SystemClock } from './clock';
 import { HttpExceptionFilter } from './http-exception.filter';
+import { InFlightWork } from './in-flight-work';
 import { StrictValidationPipe } from './validation.pipe';
 
 @Global()
 @Module({
   providers: [
     { provide: Clock, useClass: SystemClock },
+    InFlightWork,
     { provide: APP_FILTER, useClass: HttpExceptionFilter },
     { provide: APP_PIPE, useClass: StrictValidationPipe },
     { provide: APP_INTERCEPTOR, useClass: BodyErrorInterceptor },
   ],
-  exports: [Clock],
+  exports: [Clock, InFlightWork],
 })
 export class CommonModule {}

@@ -4,7 +4,9 @@
  */
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
 import type { Response } from 'express';
+import { DatabaseRejected } from '../database/database-errors';
 import { AppError, type ErrorCode } from './app-error';
+import { DependencyDown } from './dependency-health';
 import { errorBody } from './error-body';
 import { requestIdOf, type AppRequest } from './request-context';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
@@ -18,8 +20,17 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   429: 'rate_limit_exceeded',
 };
 
+/** How long a client should wait before retrying while a dependency is down. */
+const RETRY_AFTER_OUTAGE_SECONDS = '2';
+
 function toAppError(exception: unknown): AppError | null {
   if (exception instanceof AppError) return exception;
+  if (exception instanceof DependencyDown) {
+    return new AppError('service_unavailable', `the ${exception.dependency} is unavailable; retry shortly`, {
+      headers: { 'Retry-After': RETRY_AFTER_OUTAGE_SECONDS },
+    });
+  }
+  if (exception instanceof DatabaseRejected) return new AppError('invalid_request', exception.message);
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     if (status === 404) return new AppError('not_found', 'no such route');

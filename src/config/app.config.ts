@@ -10,6 +10,7 @@ import {
   readDatabaseUrl,
   readEnum,
   readInt,
+  readOptionalInt,
   readOptionalString,
   readRedisUrl,
   readString,
@@ -24,7 +25,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type DatabaseTarget =
   | { kind: 'postgres'; url: string; /** Isolated schema (tests); default search_path otherwise. */ schema?: string }
-  | { kind: 'pglite'; dataDir: string | null /* null: in memory */ };
+  | {
+      kind: 'pglite';
+      dataDir: string | null /* null: in memory */;
+      /** A dumped data directory to start from (tests: an already migrated database). */
+      initialDump?: Blob;
+    };
 
 export interface AppConfig {
   nodeEnv: 'development' | 'production' | 'test';
@@ -57,6 +63,22 @@ export interface AppConfig {
   trustProxyHops: number;
   /** When set, /metrics requires `Authorization: Bearer <token>`. */
   metricsToken: string | null;
+  /** Bound of a database call on the request path (connect, pool wait, statement). */
+  dbTimeoutMs: number;
+  /** Bound of a Redis call on the request path; past it Redis counts as down until a probe answers. */
+  redisTimeoutMs: number;
+  /** false: /readyz stays 200 while Redis is down (the server runs degraded). */
+  readyzRequireRedis: boolean;
+  /** When set, /admin/* and /metrics are served only on this second port (0 picks a free one). */
+  adminPort: number | null;
+  /** Idle keep-alive of client connections (above the load balancer's idle timeout). */
+  keepAliveTimeoutMs: number;
+  /** How long startup waits for another replica's migration lock before failing. */
+  migrationLockTimeoutMs: number;
+  /** An SSE client that reads nothing for this long is disconnected (billed as a client cut). */
+  sseStallTimeoutMs: number;
+  /** A stream with nothing to send for this long gets an SSE comment, so proxies keep it open. */
+  sseHeartbeatMs: number;
 }
 
 export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
@@ -72,9 +94,15 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
   const modelsFile = readString(env, 'MODELS_FILE', 'config/models.yaml');
   const admin = resolveAdminToken(readOptionalString(env, 'ADMIN_TOKEN'), nodeEnv, dataDir);
 
+  const port = readInt(env, 'PORT', 8000, { min: 0, max: 65535 });
+  const adminPort = readOptionalInt(env, 'ADMIN_PORT', { min: 0, max: 65535 });
+  if (adminPort !== null && adminPort !== 0 && adminPort === port) {
+    throw new ConfigError(`ADMIN_PORT: must differ from PORT (${port})`);
+  }
+
   return {
     nodeEnv,
-    port: readInt(env, 'PORT', 8000, { min: 0, max: 65535 }),
+    port,
     host: readString(env, 'HOST', '0.0.0.0'),
     database,
     dataDir,
@@ -97,6 +125,14 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     authFailureLimit: readInt(env, 'AUTH_FAILURE_LIMIT', 30, { min: 1, max: 1_000_000 }),
     trustProxyHops: readInt(env, 'TRUST_PROXY_HOPS', 0, { min: 0, max: 10 }),
     metricsToken: readOptionalString(env, 'METRICS_TOKEN'),
+    dbTimeoutMs: readInt(env, 'DB_TIMEOUT_MS', 3000, { min: 1, max: 600_000 }),
+    redisTimeoutMs: readInt(env, 'REDIS_TIMEOUT_MS', 250, { min: 1, max: 60_000 }),
+    readyzRequireRedis: readBool(env, 'READYZ_REQUIRE_REDIS', true),
+    adminPort,
+    keepAliveTimeoutMs: readInt(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000, { min: 1000, max: 3_600_000 }),
+    migrationLockTimeoutMs: readInt(env, 'MIGRATION_LOCK_TIMEOUT_MS', 60_000, { min: 1, max: 3_600_000 }),
+    sseStallTimeoutMs: readInt(env, 'SSE_STALL_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
+    sseHeartbeatMs: readInt(env, 'SSE_HEARTBEAT_MS', 15_000, { min: 100, max: 3_600_000 }),
   };
 }
 

@@ -31,6 +31,10 @@ export function readInt(env: Env, name: string, fallback: number, bounds: { min:
   return parsed;
 }
 
+export function readOptionalInt(env: Env, name: string, bounds: { min: number; max?: number }): number | null {
+  return raw(env, name) === undefined ? null : readInt(env, name, 0, bounds);
+}
+
 export function readBool(env: Env, name: string, fallback: boolean): boolean {
   const value = raw(env, name);
   if (value === undefined) return fallback;

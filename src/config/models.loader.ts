@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError } from './config.errors';
 import type { Env } from './env.parsers';
 import {
+  type BreakerConfig,
   PROVIDER_KINDS,
   type LlamaCppConfig,
   type ModelConfig,
@@ -30,6 +31,7 @@ const MODEL_FIELDS = [
   'cache_ttl_seconds',
   'required',
   'fallbacks',
+  'breaker',
   // llama-cpp only
   'model_path',
   'threads',
@@ -40,6 +42,8 @@ const MODEL_FIELDS = [
 ];
 const LLAMA_CPP_FIELDS = ['model_path', 'threads', 'context_size', 'sequences', 'max_queue', 'generate_if_missing'];
 const HTTP_PROVIDERS: readonly ProviderKind[] = ['vllm', 'ollama', 'openai'];
+/** The server's own secrets: an upstream key must never be one of them (it is sent to the upstream). */
+const SERVER_SECRETS = ['ADMIN_TOKEN', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL'];
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
 type Fields = Record<string, unknown>;
@@ -88,6 +92,12 @@ class FieldReader {
     if (!this.has(field)) return fallback;
     const value = this.fields[field];
     if (typeof value !== 'boolean') this.fail(field, 'must be true or false');
+    return value;
+  }
+
+  mapping(field: string): Fields {
+    const value = asMapping(this.fields[field]);
+    if (!value) this.fail(field, 'must be a mapping');
     return value;
   }
 
@@ -161,6 +171,18 @@ function parseLlamaCpp(reader: FieldReader, provider: ProviderKind, configDir: s
   };
 }
 
+function parseBreaker(reader: FieldReader, where: string): BreakerConfig {
+  const defaults: BreakerConfig = { failures: 3, cooldownMs: 10_000 };
+  if (!reader.has('breaker')) return defaults;
+  const mapping = reader.mapping('breaker');
+  const breaker: FieldReader = new FieldReader(mapping, `${where}: breaker`);
+  breaker.rejectUnknown(['failures', 'cooldown_ms']);
+  return {
+    failures: breaker.int('failures', defaults.failures, 1, 1000),
+    cooldownMs: breaker.int('cooldown_ms', defaults.cooldownMs, 1, 3_600_000),
+  };
+}
+
 function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir: string): ModelConfig {
   const mapping = asMapping(raw);
   if (!mapping) throw new ConfigError(`${file}: models[${index}]: must be a mapping`);
@@ -188,6 +210,12 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
   if (apiKeyEnv !== null) {
     if (!HTTP_PROVIDERS.includes(provider)) reader.fail('api_key_env', `not used by provider ${provider}`);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(apiKeyEnv)) reader.fail('api_key_env', 'must be an environment variable name');
+    if (SERVER_SECRETS.includes(apiKeyEnv)) {
+      reader.fail(
+        'api_key_env',
+        `must not name the server's own secret ${apiKeyEnv} (it would be sent to the upstream)`,
+      );
+    }
     apiKey = env[apiKeyEnv]?.trim() || null;
     if (apiKey === null) reader.fail('api_key_env', `environment variable ${apiKeyEnv} is not set`);
   }
@@ -214,6 +242,7 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
     cacheTtlSeconds: reader.has('cache_ttl_seconds') ? reader.int('cache_ttl_seconds', 0, 0, 31_536_000) : null,
     required: reader.bool('required', false),
     fallbacks,
+    breaker: parseBreaker(reader, where),
     llamaCpp: parseLlamaCpp(reader, provider, baseDir),
   };
 }

@@ -28,6 +28,12 @@ export interface LlamaCppConfig {
   generateIfMissing: boolean;
 }
 
+/** Per-upstream circuit breaker: skip an upstream after `failures` failures in a row, for `cooldownMs`. */
+export interface BreakerConfig {
+  failures: number;
+  cooldownMs: number;
+}
+
 export interface ModelConfig {
   name: string;
   provider: ProviderKind;
@@ -44,6 +50,7 @@ export interface ModelConfig {
   cacheTtlSeconds: number | null;
   required: boolean;
   fallbacks: string[];
+  breaker: BreakerConfig;
   llamaCpp: LlamaCppConfig | null;
 }
 

@@ -12,7 +12,11 @@ import { sqlMigrations } from './sql-migrations';
 
 export const ENTITIES = [ApiKeyEntity];
 
-export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
+/**
+ * `connectTimeoutMs` bounds getting a pooled connection (waiting for a free one, or connecting):
+ * the request path's DB_TIMEOUT_MS; statements are bounded per call (database.service.ts).
+ */
+export function dataSourceOptions(target: DatabaseTarget, connectTimeoutMs = 10_000): DataSourceOptions {
   const common = {
     type: 'postgres' as const,
     entities: ENTITIES,
@@ -29,11 +33,15 @@ export function dataSourceOptions(target: DatabaseTarget): DataSourceOptions {
       url: target.url,
       schema: target.schema,
       poolSize: 10,
+      connectTimeoutMS: connectTimeoutMs,
       // An isolated schema (tests) must also be where unqualified names resolve.
-      extra: target.schema ? { options: `-c search_path=${target.schema}` } : {},
+      extra: { keepAlive: true, ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}) },
       applicationName: 'llm-server',
     };
   }
   if (target.dataDir) mkdirSync(dirname(target.dataDir), { recursive: true });
-  return { ...common, driver: pgliteDriver({ dataDir: target.dataDir ?? undefined }) };
+  return {
+    ...common,
+    driver: pgliteDriver({ dataDir: target.dataDir ?? undefined, loadDataDir: target.initialDump }),
+  };
 }

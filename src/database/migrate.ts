@@ -2,18 +2,48 @@
  * Runs pending migrations under a PostgreSQL advisory lock, so replicas that start at the
  * same moment apply each migration exactly once: the first takes the lock and migrates, the
  * others wait, then find nothing pending. The lock is session-level and held on the same
- * connection that runs the migrations (PGlite has only one session).
+ * connection that runs the migrations (PGlite has only one session). Waiting is bounded: a
+ * lock held for longer than `lockTimeoutMs` (a stuck migration, a crashed process whose session
+ * lingers) fails the startup with an error that says who holds it.
  */
-import { type DataSource, MigrationExecutor, type Migration } from 'typeorm';
+import { type DataSource, MigrationExecutor, type Migration, type QueryRunner } from 'typeorm';
 
 /** Arbitrary constant; identifies "llm-server schema migrations" among advisory locks. */
 export const MIGRATION_LOCK_ID = 7_242_019_311;
+const LOCK_POLL_MS = 250;
 
-export async function runMigrations(dataSource: DataSource): Promise<Migration[]> {
+export class MigrationLockTimeout extends Error {
+  override readonly name = 'MigrationLockTimeout';
+}
+
+async function takeLock(queryRunner: QueryRunner, timeoutMs: number): Promise<void> {
+  const giveUpAt = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = (await queryRunner.query('SELECT pg_try_advisory_lock($1) AS locked', [MIGRATION_LOCK_ID])) as {
+      locked: boolean;
+    }[];
+    if (row.locked) return;
+    if (Date.now() >= giveUpAt) {
+      const holders = (await queryRunner.query(
+        `SELECT l.pid, a.application_name FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.granted AND (l.classid::bigint << 32 | l.objid::bigint) = $1`,
+        [MIGRATION_LOCK_ID],
+      )) as { pid: number; application_name: string | null }[];
+      const who = holders.map((h) => `pid ${h.pid}${h.application_name ? ` (${h.application_name})` : ''}`).join(', ');
+      throw new MigrationLockTimeout(
+        `could not take the migration lock within ${timeoutMs} ms: held by ${who || 'another session'}; ` +
+          'another replica may be migrating, or a stuck session holds it (pg_terminate_backend ends it)',
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
+}
+
+export async function runMigrations(dataSource: DataSource, lockTimeoutMs = 60_000): Promise<Migration[]> {
   const queryRunner = dataSource.createQueryRunner();
   await queryRunner.connect();
   try {
-    await queryRunner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+    await takeLock(queryRunner, lockTimeoutMs);
     try {
       const executor = new MigrationExecutor(dataSource, queryRunner);
       executor.transaction = 'each';

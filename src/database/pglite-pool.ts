@@ -80,11 +80,12 @@ class PGliteConnection extends EventEmitter {
 }
 
 /** What TypeORM's postgres driver needs from a `pg` module: a Pool class. */
-export function pgliteDriver(options: { dataDir?: string }): { Pool: new () => EventEmitter } {
+export function pgliteDriver(options: { dataDir?: string; loadDataDir?: Blob }): { Pool: new () => EventEmitter } {
   let instance: Promise<PGlite> | null = null;
   const lease = new Lease();
   const pgliteOptions: PGliteOptions = {
     dataDir: options.dataDir,
+    loadDataDir: options.loadDataDir,
     // PostgreSQL's own boolean literals, as node-postgres sends them.
     serializers: { [types.BOOL]: (value: unknown) => (value ? 'true' : 'false') },
   };
@@ -103,6 +104,27 @@ export function pgliteDriver(options: { dataDir?: string }): { Pool: new () => E
         },
         (error: Error) => callback(error),
       );
+    }
+
+    /** pg.Pool's query(): one statement on a leased session (timeouts do not apply in-process). */
+    async query(config: { text: string; values?: unknown[] }): Promise<PgResult> {
+      const [db] = await Promise.all([open(), lease.acquire()]);
+      try {
+        return await new PGliteConnection(db).query(config.text, config.values ?? []);
+      } finally {
+        lease.release();
+      }
+    }
+
+    /** The whole database as a tarball, to start another instance from (see DatabaseTarget.initialDump). */
+    async dumpDataDir(): Promise<Blob> {
+      const db = await open();
+      await lease.acquire();
+      try {
+        return await db.dumpDataDir('none');
+      } finally {
+        lease.release();
+      }
     }
 
     end(callback?: (error?: Error) => void): void {

@@ -3,7 +3,7 @@
  * OpenAI shapes in src/openai. The generation pipeline is the same for all of them.
  */
 import { generateResponse, generationId } from './dto/generate-response';
-import type { FinishReason, TokenUsage } from './providers/provider.types';
+import type { FinishReason, TokenUsage } from '../domain/generation';
 
 export interface Answer {
   id: string;

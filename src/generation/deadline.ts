@@ -2,7 +2,7 @@
  * One signal for a backend call that fires when the client disconnects or when the model's
  * timeout_ms passes, whichever comes first; its reason tells which (see generation.errors.ts).
  */
-import { DeadlineExceeded } from './generation.errors';
+import { DeadlineExceeded } from '../domain/generation';
 
 export interface Deadline {
   signal: AbortSignal;

@@ -4,30 +4,34 @@
  * RateLimitGuard) → request validation (400, pipe + GenerationService.resolve) → model
  * (404/403, resolve) → quota (402, UsageAccounting.begin) → cache → backend.
  *
- * - Cache: a hit answers at once with `cached: true` (one request unit, zero tokens). A miss
- *   joins an identical generation already running, or starts one (CompletionCache); requests
- *   that joined answer with `cached: true` too.
- * - Cost (UsageAccounting): one request unit reserved up front; the real tokens once the
- *   answer is complete. Free (the unit goes back) when the backend fails — also mid-stream —
- *   or when the client leaves before any output. A stream the client cuts after some output
- *   is charged for what was produced (usage-estimate.ts).
+ * - Cache: a hit answers at once with `cached: true`. A miss joins an identical generation
+ *   already running, or starts one (CompletionCache).
+ * - Cost: one request unit reserved up front for keys with a quota; what the request pays once
+ *   it is over is decided by usage/billing.ts from how its generation ended (answered, failed,
+ *   cut, shared), and settled before the answer is sent.
  * - The backend call is aborted the moment no client waits for it any more.
+ * - The work is tracked (InFlightWork) so a shutdown waits for its billing.
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Response } from 'express';
 import { cacheKey } from '../cache/cache-key';
 import { CompletionCache } from '../cache/completion-cache.service';
 import type { FlightResult, FlightRunner } from '../cache/flight';
+import { InFlightWork } from '../common/in-flight-work';
 import type { AppRequest } from '../common/request-context';
+import type { AppConfig } from '../config/app.config';
+import { APP_CONFIG } from '../config/config.module';
+import { ClientDisconnected, type StreamChunk, type TokenUsage } from '../domain/generation';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import { LlmMetricsService, outcomeForErrorCode } from '../metrics/llm-metrics.service';
+import { CACHE_HIT, chargeFor, FREE } from '../usage/billing';
 import { UsageAccounting } from '../usage/usage-accounting';
 import { cutStreamUsage } from '../usage/usage-estimate';
 import type { Answer, AnswerFormat } from './answer-format';
-import { ClientDisconnected, toGenerationError } from './generation.errors';
+import { toGenerationError } from './generation.errors';
 import { GenerationService, promptText, type ResolvedRequest } from './generation.service';
 import { BackendResponseError } from './providers/backend.errors';
-import type { StreamChunk, TokenUsage } from './providers/provider.types';
+import type { SseTimings } from './sse-writer';
 import { StreamResponse } from './stream-response';
 
 const NO_TOKENS: TokenUsage = { promptTokens: 0, completionTokens: 0 };
@@ -45,16 +49,27 @@ function disconnectSignal(res: Response): AbortSignal {
 
 @Injectable()
 export class GenerationPipeline {
+  private readonly sseTimings: SseTimings;
+
   constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
     private readonly generation: GenerationService,
     private readonly accounting: UsageAccounting,
     private readonly cache: CompletionCache,
     private readonly metrics: LlmMetricsService,
+    private readonly work: InFlightWork,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
-  ) {}
+  ) {
+    this.sseTimings = { stallTimeoutMs: config.sseStallTimeoutMs, heartbeatMs: config.sseHeartbeatMs };
+  }
 
-  async run(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
+  run(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
+    return this.work.track(this.serve(request, format, req, res));
+  }
+
+  private async serve(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
     const { model, params } = request;
+    const deadlineAt = Date.now() + model.timeoutMs;
     const clientSignal = disconnectSignal(res);
     const policy = this.cache.policy(model, req.headers['cache-control']);
     const key = policy.lookup || policy.share || policy.store ? cacheKey(model, params) : '';
@@ -63,7 +78,7 @@ export class GenerationPipeline {
     const lookup = policy.lookup ? this.cache.lookup(key) : Promise.resolve(null);
     const usage = await this.accounting.begin(req.ctx.apiKey!, model.name);
     const state = { id: format.newId(), created: Math.floor(Date.now() / 1000), first: true };
-    const stream = request.stream ? new StreamResponse(res, format, state) : null;
+    const stream = request.stream ? new StreamResponse(res, format, state, this.sseTimings) : null;
     const respond = async (answer: Answer): Promise<void> => {
       if (stream) await stream.end(answer);
       else res.status(200).json(format.body(answer, state));
@@ -71,15 +86,13 @@ export class GenerationPipeline {
     const setQuotaHeaders = () => {
       if (!res.headersSent) for (const [name, value] of Object.entries(usage.headers)) res.setHeader(name, value);
     };
-    let joined = false;
     try {
       setQuotaHeaders();
-      const counted = policy.lookup || policy.share;
-
+      if (clientSignal.aborted) return; // gone before anything ran: free
       const hit = await lookup;
       if (hit) {
         this.metrics.cacheResult(model.name, 'hit');
-        await usage.complete(NO_TOKENS, { cached: true, model: hit.model });
+        await usage.settle(CACHE_HIT, hit.model);
         const answer = { id: state.id, model: hit.model, output: hit.output, finishReason: hit.finishReason };
         await respond({ ...answer, usage: NO_TOKENS, cached: true });
         return;
@@ -87,53 +100,47 @@ export class GenerationPipeline {
 
       const onDelta = stream ? (text: string, served: string) => stream.delta(text, served) : undefined;
       const runner = this.backendCall(request, stream !== null);
-      const { answer, source } = await this.cache.run(key, model, policy, clientSignal, runner, onDelta, () => {
-        joined = true;
-      });
-      if (counted) this.metrics.cacheResult(model.name, source);
-      const cached = source === 'coalesced';
-      // Charged before answering, so a client that has its answer also sees it accounted.
-      await usage.complete(cached ? NO_TOKENS : answer.result.usage, { cached, model: answer.model });
-      await respond({
-        id: state.id,
-        model: answer.model,
-        output: answer.result.output,
-        finishReason: answer.result.finishReason,
-        usage: cached ? NO_TOKENS : answer.result.usage,
-        cached,
-      });
-    } catch (error) {
-      if (clientSignal.aborted) {
-        // Cut off by the client: charged for what it received; nothing received is free.
-        if (stream && stream.delivered > 0) {
-          const produced = joined
-            ? NO_TOKENS
-            : cutStreamUsage(promptText(params), stream.delivered, params.maxNewTokens);
-          await usage.complete(produced, { cached: joined });
-        }
+      const { outcome, source } = await this.cache.run(key, model, policy, clientSignal, runner, deadlineAt, onDelta);
+      if (policy.lookup || policy.share) this.metrics.cacheResult(model.name, source);
+      const estimate = (produced: number) => cutStreamUsage(promptText(params), produced, params.maxNewTokens);
+      const charge = chargeFor(outcome, estimate);
+      if (outcome.kind === 'answer') {
+        const { answer, payer } = outcome;
+        // Charged before answering, so a client that has its answer also sees it accounted.
+        await usage.settle(charge, answer.model);
+        await respond({
+          id: state.id,
+          model: answer.model,
+          output: answer.result.output,
+          finishReason: answer.result.finishReason,
+          usage: payer ? answer.result.usage : NO_TOKENS,
+          cached: !payer,
+        });
         return;
       }
-      await usage.release(); // a failed generation is free, also after some output
-      setQuotaHeaders(); // an error answer not yet sent shows the unit given back
-      const appError = toGenerationError(error, model.name);
+      await usage.settle(charge, outcome.progress.servedBy ?? model.name);
+      if (outcome.kind === 'left') return;
+      setQuotaHeaders(); // an error answer not yet sent shows a unit given back
+      const appError = toGenerationError(outcome.error, model.name);
       if (!stream?.started) throw appError;
       if (appError.code === 'internal_error') {
-        this.logger.error({ request_id: req.ctx.requestId, err: error }, 'stream failed');
+        this.logger.error({ request_id: req.ctx.requestId, err: outcome.error }, 'stream failed');
       }
       await stream.fail(appError, req.ctx.requestId);
     } finally {
-      await usage.release(); // does nothing once the generation was charged
+      await usage.settle(FREE); // does nothing once the request was settled
     }
   }
 
   /** The backend call a (possibly shared) generation makes, measured for the LLM metrics. */
   private backendCall(request: ResolvedRequest, streaming: boolean): FlightRunner {
     const { model, params } = request;
-    return async (signal, emit): Promise<FlightResult> => {
+    return async (signal, report): Promise<FlightResult> => {
       const call = this.metrics.startRequest(model.name, model.provider);
+      const hooks = { accepted: report.accepted };
       try {
         if (!streaming) {
-          const served = await this.generation.generate(model, params, signal);
+          const served = await this.generation.generate(model, params, signal, hooks);
           call.servedBy(served.model.name, served.candidate.provider.kind);
           call.finish('success', served.value.usage);
           return { model: served.model.name, result: served.value };
@@ -141,7 +148,8 @@ export class GenerationPipeline {
         let output = '';
         let servedBy = model.name;
         let done: Extract<StreamChunk, { type: 'done' }> | null = null;
-        for await (const { model: served, candidate, value: chunk } of this.generation.stream(model, params, signal)) {
+        const chunks = this.generation.stream(model, params, signal, hooks);
+        for await (const { model: served, candidate, value: chunk } of chunks) {
           servedBy = served.name;
           call.servedBy(served.name, candidate.provider.kind);
           if (chunk.type === 'done') {
@@ -149,7 +157,7 @@ export class GenerationPipeline {
           } else {
             call.firstToken();
             output += chunk.text;
-            emit(chunk.text, served.name);
+            report.emit(chunk.text, served.name);
           }
         }
         if (!done) throw new BackendResponseError('upstream stream ended without its final chunk');

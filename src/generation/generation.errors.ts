@@ -1,16 +1,7 @@
 /** How backend failures and aborts become the API's error codes. */
 import { AppError } from '../common/app-error';
+import { DeadlineExceeded } from '../domain/generation';
 import { BackendBusyError, BackendResponseError, BackendUnreachableError } from './providers/backend.errors';
-
-/** The reason a call's deadline signal carries, to tell a timeout from a client disconnect. */
-export class DeadlineExceeded extends Error {
-  override readonly name = 'DeadlineExceeded';
-}
-
-/** The reason used when the client went away. */
-export class ClientDisconnected extends Error {
-  override readonly name = 'ClientDisconnected';
-}
 
 /** Failures after which the next upstream (then the next fallback model) is tried. */
 export function isRetryable(error: unknown): boolean {

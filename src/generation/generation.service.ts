@@ -10,10 +10,14 @@ import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import type { ModelConfig } from '../config/models.types';
 import type { AuthenticatedKey } from '../auth/auth.types';
+import { DeadlineExceeded } from '../domain/generation';
 import { deadline } from './deadline';
 import { isRetryable } from './generation.errors';
+import { BackendResponseError, BackendUnreachableError } from './providers/backend.errors';
+import type { CallHooks } from './providers/provider.types';
+import type { UpstreamBreaker } from './upstream-breaker';
 import { type Candidate, ModelRegistry } from './model-registry';
-import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from './providers/provider.types';
+import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../domain/generation';
 
 /** A generation request in any of the API's shapes (/v1/generate, OpenAI completions or chat). */
 export interface GenerationInput {
@@ -107,21 +111,25 @@ export class GenerationService {
     model: ModelConfig,
     params: GenerationParams,
     clientSignal: AbortSignal,
+    hooks?: CallHooks,
   ): Promise<Served<GenerationResult>> {
     const call = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;
       for (const candidate of this.registry.candidates(model)) {
+        if (!candidate.breaker.tryAcquire()) continue;
         try {
-          const value = await candidate.provider.generate(params, call.signal);
+          const value = await candidate.provider.generate(params, call.signal, hooks);
+          candidate.breaker.success();
           return { model: candidate.model, candidate, value };
         } catch (error) {
+          judge(candidate.breaker, error, call.signal);
           if (call.signal.aborted) throw call.signal.reason;
           if (!isRetryable(error)) throw error;
           lastError = error;
         }
       }
-      throw lastError;
+      throw lastError ?? allSkipped(model);
     } finally {
       call.dispose();
     }
@@ -136,21 +144,25 @@ export class GenerationService {
     model: ModelConfig,
     params: GenerationParams,
     clientSignal: AbortSignal,
+    hooks?: CallHooks,
   ): AsyncGenerator<Served<StreamChunk>> {
     const call = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;
       for (const candidate of this.registry.candidates(model)) {
-        const chunks = candidate.provider.stream(params, call.signal)[Symbol.asyncIterator]();
+        if (!candidate.breaker.tryAcquire()) continue;
+        const chunks = candidate.provider.stream(params, call.signal, hooks)[Symbol.asyncIterator]();
         let first: IteratorResult<StreamChunk>;
         try {
           first = await chunks.next();
         } catch (error) {
+          judge(candidate.breaker, error, call.signal);
           if (call.signal.aborted) throw call.signal.reason;
           if (!isRetryable(error)) throw error;
           lastError = error;
           continue;
         }
+        candidate.breaker.success(); // it answered; what happens later is not an outage
         try {
           for (let next = first; !next.done; next = await chunks.next()) {
             yield { model: candidate.model, candidate, value: next.value };
@@ -162,9 +174,32 @@ export class GenerationService {
         }
         return;
       }
-      throw lastError;
+      throw lastError ?? allSkipped(model);
     } finally {
       call.dispose();
     }
   }
+}
+
+/**
+ * What a failed attempt says about its upstream: unreachable, a timeout before any output, a
+ * 5xx or garbage count against it; a refused request (4xx) proves it works; a client that left
+ * or a busy in-process engine say nothing.
+ */
+function judge(breaker: UpstreamBreaker, error: unknown, signal: AbortSignal): void {
+  if (signal.aborted) {
+    if (signal.reason instanceof DeadlineExceeded) breaker.failure();
+    else breaker.inconclusive();
+  } else if (error instanceof BackendUnreachableError) {
+    breaker.failure();
+  } else if (error instanceof BackendResponseError) {
+    if (error.upstreamStatus === null || error.upstreamStatus >= 500) breaker.failure();
+    else breaker.success();
+  } else {
+    breaker.inconclusive();
+  }
+}
+
+function allSkipped(model: ModelConfig): BackendUnreachableError {
+  return new BackendUnreachableError(`every upstream of model "${model.name}" is skipped (circuit open)`);
 }

@@ -1,14 +1,17 @@
 /**
  * The configured models and their providers: one provider per upstream (each with its own
- * keep-alive pool), built once at startup and closed at shutdown. Knows, for a request, which
- * upstreams to try and in what order: the model's own by weight, then each fallback's.
+ * keep-alive pool and circuit breaker), built once at startup and closed at shutdown. Knows,
+ * for a request, which upstreams to try and in what order: the model's own by weight, then each
+ * fallback's; the caller skips those whose breaker is open.
  */
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import type { ModelConfig } from '../config/models.types';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
+import { LlmMetricsService } from '../metrics/llm-metrics.service';
 import type { LlmProvider, ProviderFactory } from './providers/provider.types';
+import { type BreakerState, UpstreamBreaker } from './upstream-breaker';
 import { WeightedOrder } from './upstream-order';
 
 export const PROVIDER_FACTORY = Symbol('PROVIDER_FACTORY');
@@ -16,11 +19,13 @@ export const PROVIDER_FACTORY = Symbol('PROVIDER_FACTORY');
 export interface Candidate {
   model: ModelConfig;
   provider: LlmProvider;
+  breaker: UpstreamBreaker;
 }
 
-interface RegisteredModel {
+export interface RegisteredModel {
   config: ModelConfig;
   providers: LlmProvider[];
+  breakers: Map<LlmProvider, UpstreamBreaker>;
   order: WeightedOrder<LlmProvider>;
 }
 
@@ -32,6 +37,7 @@ export class ModelRegistry implements OnModuleInit, OnApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(PROVIDER_FACTORY) factory: ProviderFactory,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
+    metrics: LlmMetricsService,
   ) {
     for (const model of config.models.models) {
       const providers =
@@ -39,7 +45,21 @@ export class ModelRegistry implements OnModuleInit, OnApplicationShutdown {
           ? model.upstreams.map((upstream) => factory(model, upstream))
           : [factory(model, null)];
       const weights = model.upstreams.length > 0 ? model.upstreams.map((upstream) => upstream.weight) : [1];
-      this.models.set(model.name, { config: model, providers, order: new WeightedOrder(providers, weights) });
+      const breakers = new Map(
+        providers.map((provider) => {
+          const report = (state: BreakerState) => {
+            metrics.upstreamState(model.name, provider.upstreamLabel, state);
+            if (state !== 'half_open') {
+              logger.warn({ model: model.name, upstream: provider.upstreamLabel, state }, 'upstream circuit breaker');
+            }
+          };
+          metrics.upstreamState(model.name, provider.upstreamLabel, 'closed');
+          // In-process engines have no upstream to skip: their failures are answers, not outages.
+          const config = model.upstreams.length > 0 ? model.breaker : null;
+          return [provider, new UpstreamBreaker(config, report)] as const;
+        }),
+      );
+      this.models.set(model.name, { config: model, providers, breakers, order: new WeightedOrder(providers, weights) });
     }
   }
 
@@ -80,7 +100,9 @@ export class ModelRegistry implements OnModuleInit, OnApplicationShutdown {
     for (const name of [model.name, ...model.fallbacks]) {
       const registered = this.models.get(name);
       if (!registered) continue;
-      for (const provider of registered.order.next()) yield { model: registered.config, provider };
+      for (const provider of registered.order.next()) {
+        yield { model: registered.config, provider, breaker: registered.breakers.get(provider)! };
+      }
     }
   }
 }

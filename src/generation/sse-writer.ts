@@ -5,16 +5,38 @@
  * buffer is full, later events wait (in order) for it to drain, with a single pair of
  * listeners. A generation is not slowed down for a slow reader — it may be shared by several
  * clients — so its events queue here until the reader catches up or leaves.
+ *
+ * Two bounds keep a stream from holding the server forever or being cut by a proxy:
+ * - a reader that takes nothing for `stallTimeoutMs` is disconnected (the request then ends as
+ *   a client cut: its generation is aborted unless shared, and it is billed as a cut);
+ * - while nothing is sent for `heartbeatMs` (queueing, waiting for another replica's answer, a
+ *   slow first token) an SSE comment goes out, so proxies with idle timeouts keep the stream.
  */
 import type { Response } from 'express';
+
+export interface SseTimings {
+  stallTimeoutMs: number;
+  heartbeatMs: number;
+}
+
+const HEARTBEAT = ': keep-alive\n\n';
 
 export class SseWriter {
   /** An event was queued: from now on the response is this stream (errors become events). */
   private started = false;
   private headersWritten = false;
   private queue: Promise<void> = Promise.resolve();
+  private lastWriteAt = Date.now();
+  private readonly heartbeat: NodeJS.Timeout;
 
-  constructor(private readonly res: Response) {}
+  constructor(
+    private readonly res: Response,
+    private readonly timings: SseTimings,
+  ) {
+    this.heartbeat = setInterval(() => this.beat(), timings.heartbeatMs);
+    this.heartbeat.unref();
+    res.once('close', () => clearInterval(this.heartbeat));
+  }
 
   get hasStarted(): boolean {
     return this.started;
@@ -26,11 +48,17 @@ export class SseWriter {
 
   async done(): Promise<void> {
     await this.enqueue('data: [DONE]\n\n');
+    clearInterval(this.heartbeat);
     this.res.end();
+  }
+
+  private beat(): void {
+    if (Date.now() - this.lastWriteAt >= this.timings.heartbeatMs) void this.enqueue(HEARTBEAT);
   }
 
   private enqueue(text: string): Promise<void> {
     this.started = true;
+    this.lastWriteAt = Date.now();
     // A failed write (the socket broke) must not stop the events queued after it from settling.
     this.queue = this.queue.then(() => this.write(text)).catch(() => undefined);
     return this.queue;
@@ -49,9 +77,12 @@ export class SseWriter {
     if (!this.res.write(text)) await this.drained();
   }
 
+  /** Resolves when the socket drains or closes; a reader stalled past the bound is disconnected. */
   private drained(): Promise<void> {
     return new Promise((resolve) => {
+      const stall = setTimeout(() => this.res.destroy(), this.timings.stallTimeoutMs);
       const done = () => {
+        clearTimeout(stall);
         this.res.off('drain', done);
         this.res.off('close', done);
         resolve();

@@ -6,7 +6,7 @@ import type { Response } from 'express';
 import type { AppError } from '../common/app-error';
 import { errorBody } from '../common/error-body';
 import type { Answer, AnswerFormat, StreamState } from './answer-format';
-import { SseWriter } from './sse-writer';
+import { SseWriter, type SseTimings } from './sse-writer';
 
 export class StreamResponse {
   private readonly sse: SseWriter;
@@ -17,8 +17,9 @@ export class StreamResponse {
     res: Response,
     private readonly format: AnswerFormat,
     readonly state: StreamState,
+    timings: SseTimings,
   ) {
-    this.sse = new SseWriter(res);
+    this.sse = new SseWriter(res, timings);
   }
 
   get started(): boolean {

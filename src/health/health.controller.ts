@@ -3,8 +3,9 @@
  * and on 503 alike (the one route outside the error envelope, per API.md). Both are public.
  */
 import { Controller, Get, HttpCode, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
-import { HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
+import { HealthCheckService, type HealthCheckResult, type HealthIndicatorResult } from '@nestjs/terminus';
 import type { Response } from 'express';
+import { AnyListener } from '../common/listener';
 import { Public } from '../common/public.decorator';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import { ReadinessService } from './readiness.service';
@@ -18,7 +19,19 @@ export const SHUTTING_DOWN_BODY: HealthCheckResult = {
   details: { shutdown: { status: 'down', message: 'the server is shutting down' } },
 };
 
+/** Adds optional indicators to the body (details, and error when down) without changing the status. */
+function withOptional(result: HealthCheckResult, optional: HealthIndicatorResult[]): HealthCheckResult {
+  const merged = { ...result, details: { ...result.details } };
+  for (const indicator of optional) {
+    Object.assign(merged.details, indicator);
+    const down = Object.entries(indicator).filter(([, state]) => state.status === 'down');
+    if (down.length > 0) merged.error = { ...(merged.error ?? {}), ...Object.fromEntries(down) };
+  }
+  return merged;
+}
+
 @Public()
+@AnyListener()
 @Controller()
 export class HealthController {
   /** Readiness of the previous /readyz call, to log changes only (probes come every few seconds). */
@@ -45,12 +58,14 @@ export class HealthController {
       return;
     }
     let result: HealthCheckResult;
+    const optional = Promise.all(this.readiness.optionalIndicators().map((indicator) => indicator()));
     try {
       result = await this.health.check(this.readiness.indicatorsToRun());
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
       result = error.getResponse() as HealthCheckResult;
     }
+    result = withOptional(result, await optional);
     // Shutdown may have begun while the checks ran: say so rather than report stale checks.
     if (this.shutdown.shuttingDown) result = SHUTTING_DOWN_BODY;
     const ready = result.status === 'ok' || result.status === 'degraded';

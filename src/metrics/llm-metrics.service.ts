@@ -69,6 +69,8 @@ export function outcomeForErrorCode(code: ErrorCode): LlmOutcome {
   return 'error';
 }
 
+const UPSTREAM_STATE_VALUES = { closed: 0, half_open: 1, open: 2 } as const;
+
 function seconds(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e9;
 }
@@ -81,6 +83,7 @@ export class LlmMetricsService {
   private readonly tokens: Counter<'model' | 'type'>;
   private readonly cache: Counter<'model' | 'result'>;
   private readonly backendUpGauge: Gauge<'model' | 'upstream'>;
+  private readonly upstreamStateGauge: Gauge<'model' | 'upstream'>;
   private readonly inFlight: Gauge<'model'>;
   private readonly rateLimits: Counter<'reason'>;
   private readonly quotas: Counter<'type'>;
@@ -94,6 +97,7 @@ export class LlmMetricsService {
     this.tokens = new Counter({ ...meta(llmTokens), registers });
     this.cache = new Counter({ ...meta(llmCache), registers });
     this.backendUpGauge = new Gauge({ ...meta(llmBackendUp), registers });
+    this.upstreamStateGauge = new Gauge({ ...meta(METRICS.llmUpstreamState), registers });
     this.inFlight = new Gauge({ ...meta(llmInFlight), registers });
     this.rateLimits = new Counter({ ...meta(METRICS.rateLimitRejections), registers });
     this.quotas = new Counter({ ...meta(METRICS.quotaRejections), registers });
@@ -157,6 +161,11 @@ export class LlmMetricsService {
   /** A generation was answered 402. */
   quotaRejected(type: QuotaType): void {
     this.quotas.inc({ type });
+  }
+
+  /** An upstream's circuit breaker changed (see generation/upstream-breaker.ts). */
+  upstreamState(model: string, upstream: string, state: 'closed' | 'half_open' | 'open'): void {
+    this.upstreamStateGauge.set({ model, upstream }, UPSTREAM_STATE_VALUES[state]);
   }
 
   /** The last readiness probe of one upstream of a model (see health/backend-monitor.ts). */

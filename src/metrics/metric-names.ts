@@ -69,6 +69,12 @@ export const METRICS = {
     help: 'Result of the last readiness probe of each upstream: 1 ready, 0 not ready',
     labels: ['model', 'upstream'],
   },
+  llmUpstreamState: {
+    name: 'llm_upstream_state',
+    type: 'gauge',
+    help: 'Circuit breaker of each upstream: 0 closed (in use), 1 half-open (one probe request), 2 open (skipped)',
+    labels: ['model', 'upstream'],
+  },
   llmInFlight: {
     name: 'llm_in_flight_requests',
     type: 'gauge',

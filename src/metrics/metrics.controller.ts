@@ -6,11 +6,13 @@
 import { Controller, Get, Inject, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Registry } from 'prom-client';
+import { AdminSurface } from '../common/listener';
 import { Public } from '../common/public.decorator';
 import { MetricsTokenGuard } from './metrics-token.guard';
 import { METRICS_REGISTRY } from './metrics.registry';
 
 @Public()
+@AdminSurface()
 @Controller()
 export class MetricsController {
   constructor(@Inject(METRICS_REGISTRY) private readonly registry: Registry) {}

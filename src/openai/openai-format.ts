@@ -3,7 +3,7 @@
  * streamed chunks. `cached` is our additive extension (SDKs ignore unknown fields).
  */
 import { randomBytes } from 'node:crypto';
-import type { FinishReason, TokenUsage } from '../generation/providers/provider.types';
+import type { FinishReason, TokenUsage } from '../domain/generation';
 
 export type OpenAiKind = 'completion' | 'chat';
 

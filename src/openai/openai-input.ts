@@ -1,7 +1,7 @@
 /** OpenAI request bodies → the gateway's GenerationInput (the same pipeline as /v1/generate). */
 import { samplingInput } from '../generation/dto/sampling-fields.dto';
 import type { FieldNames, GenerationInput } from '../generation/generation.service';
-import type { ChatMessage } from '../generation/providers/provider.types';
+import type { ChatMessage } from '../domain/generation';
 import type { ChatMessageDto, ChatRequestDto } from './dto/chat-request.dto';
 import type { CompletionRequestDto } from './dto/completion-request.dto';
 

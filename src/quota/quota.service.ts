@@ -1,5 +1,6 @@
 /**
- * Monthly quotas (API.md "Quotas"). The counters live only in the api_keys row, and every
+ * Monthly quotas (API.md "Quotas") of keys that have one; keys without a quota never touch
+ * these counters (their usage is in the ledger). The counters live only in the api_keys row, and every
  * change is one conditional SQL statement, so they hold exactly under concurrent requests on
  * any number of replicas (PostgreSQL re-checks the WHERE clause on the newest row version when
  * it waits for a row lock):
@@ -7,19 +8,25 @@
  *   statement starts a new period when the stored one has ended (whichever replica gets there
  *   first does it; the others then see the new period);
  * - release: gives the unit back (failed generations are free);
- * - chargeTokens: adds the real token usage after the generation.
+ * - chargeTokens: adds the real token usage after the generation. Charges are batched: those
+ *   made in one turn of the event loop are summed per key and written by one UPDATE each, right
+ *   after (a hot key with many concurrent requests costs one reservation per request and a few
+ *   charge statements in all); charges that could not be written (database down) are kept and
+ *   written when it is back, and at shutdown.
  * Release and token charges apply to the period the unit was reserved in, never to a later one.
  *
  * The token quota is checked before a generation (usage below the quota) and charged after it,
  * since a generation's size is unknown in advance: the requests in flight when the token quota
  * runs out can take usage past it by their own tokens. The request quota is never exceeded.
  */
-import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import { Clock } from '../common/clock';
+import { DatabaseRejected } from '../database/database-errors';
+import { Database } from '../database/database.service';
+import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import { LimitEvents, type QuotaType } from '../rate-limit/limit-events';
+import { toNumberOrNull } from '../auth/api-key.row';
 import { quotaPeriodAt } from './quota-period';
 
 /** The key's quota state right after a unit was reserved for this request. */
@@ -37,9 +44,9 @@ export interface QuotaReservation {
 
 interface QuotaRow {
   monthly_quota: number | null;
-  monthly_token_quota: string | number | null;
+  monthly_token_quota: string | number | bigint | null;
   quota_requests_used: number;
-  quota_tokens_used: string | number;
+  quota_tokens_used: string | number | bigint;
   quota_reset_at: Date | string;
 }
 
@@ -72,15 +79,32 @@ WHERE id = $1 AND quota_reset_at = $2::timestamptz`;
 
 const READ_SQL = `SELECT ${QUOTA_COLUMNS} FROM api_keys WHERE id = $1`;
 
-const toNumberOrNull = (value: string | number | null): number | null => (value === null ? null : Number(value));
+/** Retry pace of token charges that could not be written. */
+const CHARGE_RETRY_MS = 1000;
+
+interface PendingCharge {
+  keyId: string;
+  resetAt: string;
+  tokens: number;
+}
 
 @Injectable()
-export class QuotaService {
+export class QuotaService implements OnApplicationShutdown {
+  private pending = new Map<string, PendingCharge>();
+  private flushTimer: NodeJS.Immediate | NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly db: Database,
     private readonly clock: Clock,
     private readonly events: LimitEvents,
+    @Inject(APP_LOGGER) private readonly logger: AppLogger,
   ) {}
+
+  /** Before the database closes (QuotaModule is not global, so this runs first). */
+  async onApplicationShutdown(): Promise<void> {
+    await this.flushCharges();
+  }
 
   /**
    * Reserves one request unit of the current period, or throws 402 quota_exhausted (with the
@@ -89,12 +113,12 @@ export class QuotaService {
   async reserve(keyId: string): Promise<QuotaReservation> {
     const now = this.clock.now();
     const period = quotaPeriodAt(now);
-    const [rows] = (await this.db.query(RESERVE_SQL, [
+    const { rows } = await this.db.query<QuotaRow>(RESERVE_SQL, [
       keyId,
       now.toISOString(),
       period.start.toISOString(),
       period.resetAt.toISOString(),
-    ])) as [QuotaRow[], number];
+    ]);
     if (rows.length > 0) return this.toReservation(keyId, rows[0]);
     throw await this.exhausted(keyId, now);
   }
@@ -104,14 +128,63 @@ export class QuotaService {
     await this.db.query(RELEASE_SQL, [reservation.keyId, reservation.resetAt.toISOString()]);
   }
 
-  async chargeTokens(reservation: QuotaReservation, tokens: number): Promise<void> {
+  /** Queues a token charge; it is written right after this turn of the event loop. */
+  chargeTokens(reservation: QuotaReservation, tokens: number): void {
     if (tokens <= 0) return;
-    await this.db.query(CHARGE_TOKENS_SQL, [reservation.keyId, reservation.resetAt.toISOString(), tokens]);
+    this.addPending(reservation.keyId, reservation.resetAt.toISOString(), tokens);
+    this.scheduleFlush(0);
+  }
+
+  /** Writes every queued token charge (reads of the counters call this first). */
+  flushCharges(): Promise<void> {
+    if (this.flushTimer) {
+      clearImmediate(this.flushTimer as NodeJS.Immediate);
+      clearTimeout(this.flushTimer as NodeJS.Timeout);
+      this.flushTimer = null;
+    }
+    this.flushing = this.flushing.then(() => this.writeCharges());
+    return this.flushing;
+  }
+
+  private addPending(keyId: string, resetAt: string, tokens: number): void {
+    const id = `${keyId}|${resetAt}`;
+    const entry = this.pending.get(id);
+    if (entry) entry.tokens += tokens;
+    else this.pending.set(id, { keyId, resetAt, tokens });
+  }
+
+  private scheduleFlush(delayMs: number): void {
+    if (this.flushTimer) return;
+    const run = () => {
+      this.flushTimer = null;
+      void this.flushCharges();
+    };
+    this.flushTimer = delayMs === 0 ? setImmediate(run) : setTimeout(run, delayMs).unref();
+  }
+
+  private async writeCharges(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = [...this.pending.values()];
+    this.pending = new Map();
+    await Promise.all(
+      batch.map(async (charge) => {
+        try {
+          await this.db.query(CHARGE_TOKENS_SQL, [charge.keyId, charge.resetAt, charge.tokens]);
+        } catch (error) {
+          if (error instanceof DatabaseRejected) {
+            this.logger.error({ key_id: charge.keyId, tokens: charge.tokens }, 'quota: token charge rejected; dropped');
+            return;
+          }
+          this.addPending(charge.keyId, charge.resetAt, charge.tokens);
+          this.scheduleFlush(CHARGE_RETRY_MS);
+        }
+      }),
+    );
   }
 
   /** The 402 for a reservation that matched no row (read again only on this cold path). */
   private async exhausted(keyId: string, now: Date): Promise<AppError> {
-    const rows = (await this.db.query(READ_SQL, [keyId])) as QuotaRow[];
+    const { rows } = await this.db.query<QuotaRow>(READ_SQL, [keyId]);
     if (rows.length === 0)
       return new AppError('invalid_api_key', 'the API key is unknown, revoked, inactive or expired');
     const state = this.toReservation(keyId, rows[0]);

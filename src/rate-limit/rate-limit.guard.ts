@@ -1,9 +1,9 @@
 /**
  * The per-key rate limit, a ThrottlerGuard registered globally after the API key guard (so it
  * sees the authenticated key) and before pipes (so 429 comes before request validation).
- * Every authenticated /v1/* request counts. X-RateLimit-* headers are set on the response
- * here, before anything else can fail, so they are on every authenticated /v1/* answer:
- * success, 429, and the 400/402/404/5xx errors raised later.
+ * Every request authenticated with a client key counts. X-RateLimit-* headers are set on the
+ * response here, before anything else can fail, so they are on every such answer: success, 429,
+ * and the 400/402/404/5xx errors raised later.
  */
 import { Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
@@ -20,7 +20,7 @@ import { AppError } from '../common/app-error';
 import type { AppRequest } from '../common/request-context';
 import { LimitEvents, type RateLimitReason } from './limit-events';
 import { secondsUntil } from './rate-limit-window';
-import { RateLimitStore } from './rate-limit.store';
+import { RateLimitCounters } from './rate-limit-counters';
 
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
@@ -28,7 +28,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
     @InjectThrottlerStorage() storage: ThrottlerStorage,
     reflector: Reflector,
-    private readonly store: RateLimitStore,
+    private readonly counters: RateLimitCounters,
     private readonly events: LimitEvents,
   ) {
     super(options, storage, reflector);
@@ -39,7 +39,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     const http = context.switchToHttp();
     const req = http.getRequest<AppRequest>();
     const res = http.getResponse<Response>();
-    const hit = await this.store.hit(await getTracker(req, context), ttl);
+    const hit = await this.counters.hit(await getTracker(req, context), ttl);
     const resetSeconds = String(secondsUntil(hit.resetInMs));
     res.setHeader('X-RateLimit-Limit', String(limit));
     res.setHeader('X-RateLimit-Remaining', String(Math.max(0, limit - hit.count)));

@@ -1,37 +1,32 @@
 /**
  * Per-key rate limits (API.md "Rate limits") on @nestjs/throttler: requests per minute
- * (`rpm_limit`, else DEFAULT_RPM) counted for every authenticated /v1/* request, and optional
- * tokens per minute (`tpm_limit`: checked before a request, charged after it by
- * UsageAccounting). Storage: RateLimitStore (Redis Lua or in-process). Also owns LimitEvents.
+ * (`rpm_limit`, else DEFAULT_RPM) and optional tokens per minute (`tpm_limit`: checked before a
+ * request, charged after it by UsageAccounting), counted in RateLimitCounters. Also owns
+ * LimitEvents.
  *
- * Import this module AFTER AuthModule: global guards run in registration order, and this
- * guard needs the key the API key guard attaches.
+ * The limit belongs to the route, not to a spelling of its path: it applies to every request the
+ * API key guard authenticated (every route that takes a client key), whatever URL reached it.
+ * The guard itself is registered, in order, in app.module.ts.
  */
 import { Global, Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppRequest } from '../common/request-context';
 import { LimitEvents } from './limit-events';
+import { RateLimitCounters } from './rate-limit-counters';
 import { RATE_LIMIT_WINDOW_MS } from './rate-limit-window';
-import { RateLimitGuard } from './rate-limit.guard';
-import { RateLimitStore } from './rate-limit.store';
-
-function isAuthenticatedV1(req: AppRequest): boolean {
-  return req.ctx?.apiKey !== undefined && (req.path === '/v1' || req.path.startsWith('/v1/'));
-}
 
 @Global()
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
-      inject: [APP_CONFIG, RateLimitStore],
-      useFactory: (config: AppConfig, store: RateLimitStore) => ({
-        storage: store,
-        // Only authenticated client traffic is limited per key; failed authentications have
-        // their own per-address limit (AuthFailureLimiter).
-        skipIf: (context) => !isAuthenticatedV1(context.switchToHttp().getRequest<AppRequest>()),
+      inject: [APP_CONFIG, RateLimitCounters],
+      useFactory: (config: AppConfig, counters: RateLimitCounters) => ({
+        storage: counters,
+        // Only requests authenticated with a client key are limited per key; failed
+        // authentications have their own per-address limit (AuthFailureLimiter).
+        skipIf: (context) => context.switchToHttp().getRequest<AppRequest>().ctx?.apiKey === undefined,
         getTracker: (req) => (req as AppRequest).ctx.apiKey!.id,
         throttlers: [
           {
@@ -44,7 +39,7 @@ function isAuthenticatedV1(req: AppRequest): boolean {
       }),
     }),
   ],
-  providers: [RateLimitStore, LimitEvents, { provide: APP_GUARD, useClass: RateLimitGuard }],
-  exports: [RateLimitStore, LimitEvents],
+  providers: [LimitEvents],
+  exports: [LimitEvents, ThrottlerModule],
 })
 export class RateLimitModule {}

@@ -3,8 +3,7 @@
  * replica's pending sums are written first; other replicas' appear within a flush interval.
  */
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import { Database } from '../database/database.service';
 import { UsageLedgerWriter } from './usage-ledger.writer';
 
 export interface DailyUsage {
@@ -21,21 +20,21 @@ interface DailyUsageRow {
   model: string;
   requests: number | string;
   cached_requests: number | string;
-  prompt_tokens: number | string;
-  completion_tokens: number | string;
+  prompt_tokens: number | string | bigint;
+  completion_tokens: number | string | bigint;
 }
 
 @Injectable()
 export class UsageLedgerService {
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly db: Database,
     private readonly writer: UsageLedgerWriter,
   ) {}
 
   /** Days in [from, to] (inclusive, YYYY-MM-DD), oldest first, then by model. */
   async daily(keyId: string, from: string, to: string): Promise<DailyUsage[]> {
     await this.writer.flush();
-    const rows: DailyUsageRow[] = await this.db.query(
+    const { rows } = await this.db.query<DailyUsageRow>(
       `SELECT to_char(day, 'YYYY-MM-DD') AS date, model, requests, cached_requests, prompt_tokens, completion_tokens
          FROM key_usage_daily
         WHERE key_id = $1 AND day BETWEEN $2::date AND $3::date
@@ -50,5 +49,16 @@ export class UsageLedgerService {
       prompt_tokens: Number(row.prompt_tokens),
       completion_tokens: Number(row.completion_tokens),
     }));
+  }
+
+  /** Requests and tokens of `keyId` from the day of `since` (UTC) on: a quota period's usage from the ledger. */
+  async totalSince(keyId: string, since: Date): Promise<{ requests: number; tokens: number }> {
+    await this.writer.flush();
+    const { rows } = await this.db.query<{ requests: string | number | null; tokens: string | number | bigint | null }>(
+      `SELECT sum(requests) AS requests, sum(prompt_tokens + completion_tokens) AS tokens
+         FROM key_usage_daily WHERE key_id = $1 AND day >= $2::date`,
+      [keyId, since.toISOString().slice(0, 10)],
+    );
+    return { requests: Number(rows[0]?.requests ?? 0), tokens: Number(rows[0]?.tokens ?? 0) };
   }
 }

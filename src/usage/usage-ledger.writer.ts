@@ -2,12 +2,18 @@
  * Writes the usage ledger (key_usage_daily) without a database write per request: outcomes
  * are summed in memory per (key, UTC day, model) and written by one upsert per flush, every
  * FLUSH_INTERVAL_MS, before this replica reads the ledger, and at shutdown. Each replica adds
- * its own sums, so replicas never overwrite each other. A crash loses at most the sums of the
- * last interval; the quota counters that limits rely on are written per request elsewhere.
+ * its own sums, so replicas never overwrite each other.
+ *
+ * Nothing served is lost to a database problem: sums that could not be written (the database
+ * is down) stay pending, merged with newer ones, and are written once it is back; at shutdown
+ * the final flush is retried until it succeeds or the shutdown budget ends. A batch the
+ * database rejects because of one bad row is split until the bad row is alone; that row is
+ * quarantined (logged with its figures, dropped) and every other row is written. A crash loses
+ * at most the sums of the last interval (one second).
  */
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import { DatabaseRejected } from '../database/database-errors';
+import { Database } from '../database/database.service';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
 
 /** How often pending sums are written, in ms (a provider, so tests can turn the timer off with 0). */
@@ -15,6 +21,9 @@ export const LEDGER_FLUSH_INTERVAL_MS = Symbol('LEDGER_FLUSH_INTERVAL_MS');
 export const DEFAULT_FLUSH_INTERVAL_MS = 1000;
 /** Rows per INSERT statement (7 parameters each, far below PostgreSQL's 65535). */
 const ROWS_PER_STATEMENT = 500;
+/** How long the final flush at shutdown keeps retrying, and its pace. */
+export const FINAL_FLUSH_BUDGET_MS = 5000;
+const FINAL_FLUSH_RETRY_MS = 200;
 
 export interface LedgerEntry {
   keyId: string;
@@ -34,6 +43,10 @@ interface DailySums {
   cachedRequests: number;
   promptTokens: number;
   completionTokens: number;
+}
+
+function upsertParams(r: DailySums): unknown[] {
+  return [r.keyId, r.day, r.model, r.requests, r.cachedRequests, r.promptTokens, r.completionTokens];
 }
 
 const sumsId = (keyId: string, day: string, model: string): string => `${keyId}\u0000${day}\u0000${model}`;
@@ -60,7 +73,7 @@ export class UsageLedgerWriter implements OnModuleInit, OnApplicationShutdown {
   private tail: Promise<void> = Promise.resolve();
 
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly db: Database,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
     @Inject(LEDGER_FLUSH_INTERVAL_MS) private readonly intervalMs: number = DEFAULT_FLUSH_INTERVAL_MS,
   ) {}
@@ -75,7 +88,28 @@ export class UsageLedgerWriter implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.flushWithin(FINAL_FLUSH_BUDGET_MS);
+  }
+
+  /** Sums not written yet (rows of (key, day, model)). */
+  get pendingRows(): number {
+    return this.pending.size;
+  }
+
+  /** Flushes until nothing is pending or `budgetMs` has passed; logs what could not be written. */
+  async flushWithin(budgetMs: number): Promise<void> {
+    const giveUpAt = Date.now() + budgetMs;
     await this.flush();
+    while (this.pending.size > 0 && Date.now() < giveUpAt) {
+      await new Promise((resolve) => setTimeout(resolve, FINAL_FLUSH_RETRY_MS));
+      await this.flush();
+    }
+    if (this.pending.size > 0) {
+      this.logger.error(
+        { rows: [...this.pending.values()] },
+        'usage ledger: the final flush failed; these sums are not written',
+      );
+    }
   }
 
   /** Adds one generation's outcome. Synchronous: no I/O on the request path. */
@@ -102,29 +136,31 @@ export class UsageLedgerWriter implements OnModuleInit, OnApplicationShutdown {
     if (this.pending.size === 0) return;
     const batch = [...this.pending.values()];
     this.pending = new Map();
-    let written = 0;
+    for (let at = 0; at < batch.length; at += ROWS_PER_STATEMENT) {
+      await this.writeRows(batch.slice(at, at + ROWS_PER_STATEMENT));
+    }
+  }
+
+  /** Writes rows; a rejected batch is halved until the bad row is alone; unwritten rows go back to pending. */
+  private async writeRows(rows: DailySums[]): Promise<void> {
     try {
-      while (written < batch.length) {
-        const rows = batch.slice(written, written + ROWS_PER_STATEMENT);
-        const params = rows.flatMap((r) => [
-          r.keyId,
-          r.day,
-          r.model,
-          r.requests,
-          r.cachedRequests,
-          r.promptTokens,
-          r.completionTokens,
-        ]);
-        await this.db.query(upsertSql(rows.length), params);
-        written += rows.length;
-      }
+      await this.db.query(upsertSql(rows.length), rows.flatMap(upsertParams));
     } catch (error) {
-      const unwritten = batch.slice(written);
-      for (const sums of unwritten) this.merge(sums);
-      this.logger.warn(
-        { err: (error as Error).message, rows: unwritten.length },
-        'usage ledger: flush failed; retrying with the next flush',
-      );
+      if (!(error instanceof DatabaseRejected)) {
+        for (const sums of rows) this.merge(sums);
+        this.logger.warn(
+          { err: (error as Error).message, rows: rows.length },
+          'usage ledger: flush failed; retrying with the next flush',
+        );
+        return;
+      }
+      if (rows.length === 1) {
+        this.logger.error({ row: rows[0] }, 'usage ledger: the database rejected this row; quarantined (dropped)');
+        return;
+      }
+      const half = Math.ceil(rows.length / 2);
+      await this.writeRows(rows.slice(0, half));
+      await this.writeRows(rows.slice(half));
     }
   }
 

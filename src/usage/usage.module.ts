@@ -1,13 +1,14 @@
-/** Usage of keys: per-generation accounting (quota, TPM, ledger) and the daily usage ledger. */
+/** Usage of keys: per-generation accounting (quota, TPM, ledger), the daily usage ledger, and the quotas. */
 import { Global, Module } from '@nestjs/common';
+import { QuotaModule } from '../quota/quota.module';
 import { UsageAccounting } from './usage-accounting';
 import { UsageLedgerService } from './usage-ledger.service';
 import { UsageLedgerModule } from './usage-ledger.module';
 
 @Global()
 @Module({
-  imports: [UsageLedgerModule],
+  imports: [UsageLedgerModule, QuotaModule],
   providers: [UsageLedgerService, UsageAccounting],
-  exports: [UsageLedgerService, UsageLedgerModule, UsageAccounting],
+  exports: [UsageLedgerService, UsageLedgerModule, QuotaModule, UsageAccounting],
 })
 export class UsageModule {}

@@ -12,7 +12,7 @@
  * - `promptCached`: omits `prompt_eval_count`, as Ollama does when the prompt was cached.
  */
 import type { ServerResponse } from 'node:http';
-import { FakeServer, fakeChatCompletion, fakeCompletion, sleep, wireMessages } from './fake-server';
+import { FakeServer, fakeChatCompletion, fakeCompletion, floodOf, sleep, wireMessages } from './fake-server';
 import type { FakeCompletion, RecordedRequest } from './fake-server';
 
 interface GenerateBody {
@@ -114,6 +114,7 @@ export class FakeOllama extends FakeServer {
     } else {
       completion = fakeCompletion(String(body.prompt), maxTokens, stop);
     }
+    if (this.mode === 'flood') completion = floodOf(completion);
     const createdAt = '2024-05-01T10:00:00.000Z';
     const text = (t: string): Record<string, unknown> =>
       chat ? { message: { role: 'assistant', content: t } } : { response: t };
@@ -130,7 +131,7 @@ export class FakeOllama extends FakeServer {
       eval_count: completion.tokens.length,
       eval_duration: 12345678,
     };
-    const delayMs = this.mode === 'slow' ? this.delayMs : 0;
+    const delayMs = this.mode === 'slow' || this.mode === 'flood' ? this.delayMs : 0;
 
     if (!stream) {
       if (delayMs > 0) await sleep(delayMs);

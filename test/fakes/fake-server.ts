@@ -56,6 +56,12 @@ export function fakeCompletion(prompt: string, maxTokens: number, stop: string[]
   return { tokens, text, finish, promptTokens: prompt.split(/\s+/).filter(Boolean).length };
 }
 
+/** A completion of FLOOD_DELTAS tokens, whatever was asked (mode `flood`). */
+export function floodOf(completion: FakeCompletion): FakeCompletion {
+  const tokens = Array.from({ length: FLOOD_DELTAS }, (_, i) => ` t${i}`);
+  return { ...completion, tokens, text: tokens.join(''), finish: 'length' };
+}
+
 /** A chat message as the fakes receive it on the wire. */
 export interface FakeChatMessage {
   role: string;
@@ -103,9 +109,16 @@ export function wireMessages(value: unknown): FakeChatMessage[] {
  * - mid-stream-error: streams `afterChunks` chunks, then the server's in-stream error
  *   (non-streamed requests get the `fail` answer);
  * - truncated: streams `afterChunks` chunks, then ends the response cleanly without the
- *   final chunk(s) (non-streamed requests are answered normally).
+ *   final chunk(s) (non-streamed requests are answered normally);
+ * - flood: streams far more deltas than the request's max tokens (FLOOD_DELTAS), then ends
+ *   normally (a broken or hostile upstream).
+ * `lingerAfterEnd`: a stream's final event is sent but the response never ends (an upstream
+ * that keeps the connection after `[DONE]`).
  */
-export type FakeMode = 'normal' | 'slow' | 'hang' | 'fail' | 'garbage' | 'mid-stream-error' | 'truncated';
+export type FakeMode = 'normal' | 'slow' | 'hang' | 'fail' | 'garbage' | 'mid-stream-error' | 'truncated' | 'flood';
+
+/** Deltas a `flood` stream sends, whatever the request asked for. */
+export const FLOOD_DELTAS = 5000;
 
 export interface FakeModeOptions {
   delayMs?: number;
@@ -157,6 +170,7 @@ export abstract class FakeServer {
   afterChunks = 2;
   failStatus = 500;
   health: FakeHealth = 200;
+  lingerAfterEnd = false;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
 
@@ -190,6 +204,7 @@ export abstract class FakeServer {
   reset(): void {
     this.setMode('normal');
     this.health = 200;
+    this.lingerAfterEnd = false;
     this.requests.length = 0;
     this.aborted.length = 0;
     this.connections = 0;
@@ -229,7 +244,7 @@ export abstract class FakeServer {
       if (isClosed()) return;
       res.write(piece);
     }
-    res.end();
+    if (!this.lingerAfterEnd) res.end();
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {

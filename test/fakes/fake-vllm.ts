@@ -16,7 +16,7 @@
  * - `streamUsage = false`: ignores `stream_options.include_usage`, like servers without it.
  */
 import type { ServerResponse } from 'node:http';
-import { FakeServer, fakeChatCompletion, fakeCompletion, sleep, wireMessages } from './fake-server';
+import { FakeServer, floodOf, fakeChatCompletion, fakeCompletion, sleep, wireMessages } from './fake-server';
 import type { FakeCompletion, RecordedRequest } from './fake-server';
 
 interface CompletionsBody {
@@ -120,6 +120,7 @@ export class FakeVllm extends FakeServer {
     } else {
       completion = fakeCompletion(String(body.prompt), maxTokens, stop ?? []);
     }
+    if (this.mode === 'flood') completion = floodOf(completion);
     const usage = {
       prompt_tokens: completion.promptTokens,
       total_tokens: completion.promptTokens + completion.tokens.length,
@@ -132,7 +133,7 @@ export class FakeVllm extends FakeServer {
       created: this.created,
       model: body.model,
     };
-    const delayMs = this.mode === 'slow' ? this.delayMs : 0;
+    const delayMs = this.mode === 'slow' || this.mode === 'flood' ? this.delayMs : 0;
 
     if (!stream) {
       if (delayMs > 0) await sleep(delayMs);

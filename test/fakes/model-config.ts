@@ -1,5 +1,5 @@
 import type { ModelConfig } from '../../src/config/models.types';
-import type { GenerationParams } from '../../src/generation/providers/provider.types';
+import type { GenerationParams } from '../../src/domain/generation';
 
 /** A complete ModelConfig for tests: a mock model unless overridden. */
 export function modelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
@@ -16,6 +16,7 @@ export function modelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
     cacheTtlSeconds: null,
     required: false,
     fallbacks: [],
+    breaker: { failures: 3, cooldownMs: 10_000 },
     llamaCpp: null,
     ...overrides,
   };

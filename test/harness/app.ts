@@ -12,12 +12,13 @@ import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import { Client } from 'pg';
 import request from 'supertest';
 import { AppModule } from '../../src/app.module';
-import { configureApp } from '../../src/bootstrap';
+import { configureApp, createHttpAdapter } from '../../src/bootstrap';
 import { Clock } from '../../src/common/clock';
 import { type AppConfig, loadConfig } from '../../src/config/app.config';
 import { createLogger, NestPinoLogger } from '../../src/logging/logger';
 import { API_BASE, SERVICES_DATABASE_URL, SERVICES_REDIS_URL, TEST_ADMIN_TOKEN } from './environment';
 import { FakeClock } from './fake-clock';
+import { snapshotBlob } from './pglite-snapshot';
 
 export const FIXTURE_MODELS = resolve(__dirname, '..', 'fixtures', 'models.yaml');
 
@@ -115,6 +116,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   };
   const config = loadConfig(env);
   if (schema && config.database.kind === 'postgres') config.database.schema = schema;
+  if (config.database.kind === 'pglite' && config.database.dataDir === null) {
+    config.database.initialDump = snapshotBlob() ?? undefined;
+  }
   const logger = createLogger(config.logLevel, options.logStream);
 
   let builder = Test.createTestingModule({ imports: [AppModule.forRoot(config, logger)] })
@@ -122,7 +126,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     .useValue(clock);
   if (options.override) builder = options.override(builder);
   const moduleRef = await builder.compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({
+  const app = moduleRef.createNestApplication<NestExpressApplication>(createHttpAdapter(), {
     bodyParser: false,
     logger: new NestPinoLogger(logger),
   });

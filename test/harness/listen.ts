@@ -9,25 +9,33 @@ export async function listenOnLoopback(app: TestApp): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** Sends a JSON POST whose connection the test cuts when it wants (before or during the answer). */
+export function openPost(
+  baseUrl: string,
+  path: string,
+  headers: Record<string, string>,
+  body: unknown,
+): { cut: () => void; closed: Promise<void> } {
+  const req = httpRequest(`${baseUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+  const closed = new Promise<void>((resolve) => req.on('close', () => resolve()));
+  req.on('error', () => undefined);
+  req.on('response', (res) => res.resume());
+  req.end(JSON.stringify(body));
+  return { cut: () => req.destroy(), closed };
+}
+
 /** Sends a JSON POST and destroys the connection after `afterMs` (before or during the answer). */
-export function postThenDisconnect(
+export async function postThenDisconnect(
   baseUrl: string,
   path: string,
   headers: Record<string, string>,
   body: unknown,
   afterMs: number,
 ): Promise<void> {
-  return new Promise((resolve) => {
-    const req = httpRequest(`${baseUrl}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-    });
-    req.on('error', () => resolve());
-    req.on('response', (res) => res.resume());
-    req.end(JSON.stringify(body));
-    setTimeout(() => {
-      req.destroy();
-      resolve();
-    }, afterMs);
-  });
+  const post = openPost(baseUrl, path, headers, body);
+  await new Promise((resolve) => setTimeout(resolve, afterMs));
+  post.cut();
 }

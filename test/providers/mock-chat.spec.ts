@@ -1,6 +1,6 @@
 import { BackendResponseError, BackendUnreachableError } from '../../src/generation/providers/backend.errors';
 import { MockProvider, mockChatCompletion, mockCompletion } from '../../src/generation/providers/mock.provider';
-import type { ChatMessage, GenerationParams } from '../../src/generation/providers/provider.types';
+import type { ChatMessage, GenerationParams } from '../../src/domain/generation';
 import { generationParams, modelConfig } from '../fakes/model-config';
 import { chatParams, collectUntilError, signal, words } from './provider-fixtures';
 

@@ -4,7 +4,7 @@ import {
   BackendUnreachableError,
 } from '../../src/generation/providers/backend.errors';
 import { MockProvider, mockCompletion } from '../../src/generation/providers/mock.provider';
-import type { StreamChunk } from '../../src/generation/providers/provider.types';
+import type { StreamChunk } from '../../src/domain/generation';
 import { sleep } from '../fakes/fake-server';
 import { generationParams, modelConfig } from '../fakes/model-config';
 import { CHAT_MESSAGES, chatParams, collectUntilError, signal, words } from './provider-fixtures';

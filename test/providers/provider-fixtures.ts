@@ -13,12 +13,8 @@ import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OllamaProvider } from '../../src/generation/providers/ollama.provider';
 import { OpenAiProvider } from '../../src/generation/providers/openai.provider';
-import type {
-  ChatMessage,
-  GenerationParams,
-  LlmProvider,
-  StreamChunk,
-} from '../../src/generation/providers/provider.types';
+import type { ChatMessage, GenerationParams, StreamChunk } from '../../src/domain/generation';
+import type { LlmProvider } from '../../src/generation/providers/provider.types';
 import { VllmProvider } from '../../src/generation/providers/vllm.provider';
 import { fakeChatCompletion, fakeCompletion } from '../fakes/fake-server';
 import type { FakeCompletion, FakeServer } from '../fakes/fake-server';

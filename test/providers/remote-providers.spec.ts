@@ -5,7 +5,7 @@
  * vllm.provider.spec.ts, ollama.provider.spec.ts and openai.provider.spec.ts.
  */
 import { BackendResponseError, BackendUnreachableError } from '../../src/generation/providers/backend.errors';
-import type { StreamChunk } from '../../src/generation/providers/provider.types';
+import type { StreamChunk } from '../../src/domain/generation';
 import { closedPortUrl, nextLoopTurn, waitFor } from '../fakes/fake-server';
 import {
   collect,
@@ -95,6 +95,44 @@ describe.each(REMOTE_CASES)('$name provider against its fake server', (backendCa
       expect(chunks).toHaveLength(2);
       expect(error).toBeInstanceOf(BackendResponseError);
       expect((error as Error).message).toBe('upstream stream ended early');
+    });
+  });
+
+  describe('bounded streams', () => {
+    it('cuts an upstream that streams far more deltas than the request allows, with backend_error', async () => {
+      ctx.fake.setMode('flood', { delayMs: 1 });
+      const { chunks, error } = await collectUntilError(ctx.provider.stream(request({ maxNewTokens: 20 }), signal()));
+      expect(error).toBeInstanceOf(BackendResponseError);
+      expect((error as Error).message).toBe('upstream sent more output than the request allows');
+      // What was allowed went through (max tokens plus a little slack), nothing beyond it.
+      expect(chunks.length).toBeGreaterThanOrEqual(20);
+      expect(chunks.length).toBeLessThanOrEqual(30);
+      await waitFor(() => ctx.fake.aborted.length === 1, 1000); // the upstream request was cut
+    });
+
+    it('releases an upstream that keeps the connection open after its final event, within a short bound', async () => {
+      ctx.fake.lingerAfterEnd = true;
+      const started = Date.now();
+      const { chunks, error } = await collectUntilError(ctx.provider.stream(request(), signal()));
+      expect(error).toBeNull();
+      expect(chunks[chunks.length - 1]).toMatchObject({ type: 'done' });
+      expect(Date.now() - started).toBeLessThan(500); // the answer does not wait for the linger
+      await waitFor(() => ctx.fake.aborted.length === 1, 2000); // then the connection is cut
+    });
+
+    it('reports when the backend has the request (the accepted hook), before any output', async () => {
+      ctx.fake.setMode('hang');
+      let accepted = 0;
+      const ac = new AbortController();
+      const pending = collectUntilError(ctx.provider.stream(request(), ac.signal, { accepted: () => (accepted += 1) }));
+      await waitFor(() => accepted === 1, 1000);
+      await waitFor(() => ctx.fake.requests.length === 1, 1000);
+      ac.abort('done');
+      await pending;
+      const dead = ctx.newProvider({ baseUrl: await closedPortUrl() });
+      let deadAccepted = 0;
+      await rejection(dead.generate(request(), signal(), { accepted: () => (deadAccepted += 1) }));
+      expect(deadAccepted).toBe(0);
     });
   });
 

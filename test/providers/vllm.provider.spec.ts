@@ -3,7 +3,7 @@
  * and readiness. What all remote providers share is in remote-providers.spec.ts.
  */
 import { BackendResponseError } from '../../src/generation/providers/backend.errors';
-import type { ChatMessage } from '../../src/generation/providers/provider.types';
+import type { ChatMessage } from '../../src/domain/generation';
 import { waitFor } from '../fakes/fake-server';
 import { generationParams } from '../fakes/model-config';
 import {

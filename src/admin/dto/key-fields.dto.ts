@@ -16,8 +16,23 @@ import {
   Min,
   ValidateIf,
 } from 'class-validator';
+import { invalidRequest } from '../../common/app-error';
 
 const INT32_MAX = 2_147_483_647;
+
+/** Dates the API accepts: years 0001..9999 (what PostgreSQL and ISO 8601 basic years share). */
+export function isInDateRange(date: Date): boolean {
+  if (Number.isNaN(date.getTime())) return false;
+  const year = date.getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+
+/** An ISO 8601 timestamp already checked by @IsISO8601, as a Date within years 0001..9999. */
+export function parseTimestamp(value: string, param: string): Date {
+  const date = new Date(value);
+  if (!isInDateRange(date)) throw invalidRequest(`${param} must be a date between the years 0001 and 9999`, param);
+  return date;
+}
 
 export class KeyLimitsDto {
   @IsOptional()

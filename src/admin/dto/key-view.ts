@@ -1,5 +1,5 @@
 /** What the admin API shows of a key: its stored fields, never the hash or the plaintext. */
-import type { ApiKeyEntity } from '../../auth/entities/api-key.entity';
+import { type ApiKeyRow, toNumber, toNumberOrNull } from '../../auth/api-key.row';
 import { nextMonthStartUtc } from '../../quota/quota-period';
 
 export interface KeyView {
@@ -25,32 +25,31 @@ export interface KeyUsageView {
 }
 
 /** A period that has ended counts as a fresh one, whether or not a request rolled it over yet. */
-export function currentPeriod(row: ApiKeyEntity, now: Date): { resetAt: Date; requests: number; tokens: number } {
-  if (row.quotaResetAt > now) {
-    return { resetAt: row.quotaResetAt, requests: row.quotaRequestsUsed, tokens: row.quotaTokensUsed };
+export function currentPeriod(row: ApiKeyRow, now: Date): { resetAt: Date; requests: number; tokens: number } {
+  if (row.quota_reset_at > now) {
+    return {
+      resetAt: row.quota_reset_at,
+      requests: row.quota_requests_used,
+      tokens: toNumber(row.quota_tokens_used),
+    };
   }
   return { resetAt: nextMonthStartUtc(now), requests: 0, tokens: 0 };
 }
 
-export function toKeyView(row: ApiKeyEntity, now: Date): KeyView {
+export function toKeyView(row: ApiKeyRow, now: Date): KeyView {
   return {
     id: row.id,
     name: row.name,
-    key_prefix: row.keyPrefix,
-    rpm_limit: row.rpmLimit,
-    tpm_limit: row.tpmLimit,
-    monthly_quota: row.monthlyQuota,
-    monthly_token_quota: row.monthlyTokenQuota,
+    key_prefix: row.key_prefix,
+    rpm_limit: row.rpm_limit,
+    tpm_limit: row.tpm_limit,
+    monthly_quota: row.monthly_quota,
+    monthly_token_quota: toNumberOrNull(row.monthly_token_quota),
     models: row.models,
     active: row.active,
-    created_at: row.createdAt.toISOString(),
-    expires_at: row.expiresAt?.toISOString() ?? null,
-    revoked_at: row.revokedAt?.toISOString() ?? null,
+    created_at: row.created_at.toISOString(),
+    expires_at: row.expires_at?.toISOString() ?? null,
+    revoked_at: row.revoked_at?.toISOString() ?? null,
     quota_reset_at: currentPeriod(row, now).resetAt.toISOString(),
   };
-}
-
-export function toUsageView(row: ApiKeyEntity, now: Date): KeyUsageView {
-  const period = currentPeriod(row, now);
-  return { requests: period.requests, tokens: period.tokens, quota_reset_at: period.resetAt.toISOString() };
 }

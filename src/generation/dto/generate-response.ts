@@ -1,6 +1,6 @@
 /** Response shapes of POST /v1/generate (API.md "Generation"). */
 import { randomBytes } from 'node:crypto';
-import type { FinishReason, GenerationResult } from '../providers/provider.types';
+import type { FinishReason, GenerationResult } from '../../domain/generation';
 
 export interface GenerateResponse {
   id: string;

@@ -41,15 +41,15 @@ import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../../config/models.types';
 import { BackendBusyError, BackendResponseError, BackendUnreachableError } from './backend.errors';
 import { mulberry32 } from './prng';
-import { chatMessagesOf } from './provider.types';
+import { chatMessagesOf } from '../../domain/generation';
 import type {
   ChatMessage,
   FinishReason,
   GenerationParams,
   GenerationResult,
-  LlmProvider,
   StreamChunk,
-} from './provider.types';
+} from '../../domain/generation';
+import type { CallHooks, LlmProvider } from './provider.types';
 
 export const MOCK_NOT_READY_MODEL = 'mock-not-ready';
 
@@ -220,8 +220,8 @@ export class MockProvider implements LlmProvider {
 
   constructor(private readonly model: ModelConfig) {}
 
-  async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
-    const directives = await this.start(params, signal);
+  async generate(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): Promise<GenerationResult> {
+    const directives = await this.start(params, signal, hooks);
     const result = mockCompletion(params);
     const words = pieces(result.output).length;
     const failAfter = directives.failAfter;
@@ -231,8 +231,8 @@ export class MockProvider implements LlmProvider {
     return result;
   }
 
-  async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
-    const directives = await this.start(params, signal);
+  async *stream(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): AsyncGenerator<StreamChunk> {
+    const directives = await this.start(params, signal, hooks);
     const result = mockCompletion(params);
     let sent = 0;
     for (const text of pieces(result.output)) {
@@ -263,12 +263,13 @@ export class MockProvider implements LlmProvider {
   }
 
   /** Checks the abort signal and the failure tags that act before any output. */
-  private async start(params: GenerationParams, signal: AbortSignal): Promise<MockDirectives> {
+  private async start(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): Promise<MockDirectives> {
     signal.throwIfAborted();
     const directives = parseDirectives(directiveSource(params));
-    if (directives.hang) await untilAborted(signal);
     if (directives.unreachable) throw new BackendUnreachableError('mock upstream unreachable');
     if (directives.busy) throw new BackendBusyError('mock engine busy');
+    hooks?.accepted?.(); // a hanging mock is a backend that took the request and never answers
+    if (directives.hang) await untilAborted(signal);
     if (directives.error) throw new BackendResponseError('mock backend error', 500);
     return directives;
   }

@@ -25,16 +25,27 @@
  */
 import type { ModelConfig } from '../../config/models.types';
 import { BackendResponseError } from './backend.errors';
-import { chatMessagesOf } from './provider.types';
+import { chatMessagesOf } from '../../domain/generation';
 import type {
   FinishReason,
   GenerationParams,
   GenerationResult,
-  LlmProvider,
   StreamChunk,
   TokenUsage,
-} from './provider.types';
-import { ENDED_EARLY_MESSAGE, isRecord, ndjsonValues, tokenCount, unparseable, UpstreamHttp } from './upstream-http';
+} from '../../domain/generation';
+import type { CallHooks, LlmProvider } from './provider.types';
+import {
+  capBytes,
+  ENDED_EARLY_MESSAGE,
+  isRecord,
+  ndjsonValues,
+  releaseAfterEnd,
+  streamLimits,
+  tokenCount,
+  TOO_MUCH_OUTPUT_MESSAGE,
+  unparseable,
+  UpstreamHttp,
+} from './upstream-http';
 import type { JsonRecord } from './upstream-http';
 
 /** `llama3` means `llama3:latest`; a tag is what follows the last `:` after the last `/`. */
@@ -90,24 +101,36 @@ export class OllamaProvider implements LlmProvider {
     this.upstreamLabel = this.http.label;
   }
 
-  async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
-    const { endpoint, res } = await this.send(params, false, signal);
+  async generate(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): Promise<GenerationResult> {
+    const { endpoint, res } = await this.send(params, false, signal, hooks);
     const line = this.checkLine(await res.json());
     const output = endpoint.text(line);
     if (line.done !== true || output === undefined) throw unparseable();
     return { output, ...this.final(line) };
   }
 
-  async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
-    const { endpoint, res } = await this.send(params, true, signal);
+  async *stream(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): AsyncGenerator<StreamChunk> {
+    const { endpoint, res } = await this.send(params, true, signal, hooks);
+    const limits = streamLimits(params.maxNewTokens);
+    const lines = ndjsonValues(capBytes(res.body, limits.maxBytes))[Symbol.asyncIterator]();
     let done: { finishReason: FinishReason; usage: TokenUsage } | null = null;
-    for await (const value of ndjsonValues(res.body)) {
-      // Keep reading after the final line so the connection is returned to the pool.
-      if (done) continue;
-      const line = this.checkLine(value);
-      const text = endpoint.text(line);
-      if (text) yield { type: 'delta', text };
-      if (line.done === true) done = this.final(line);
+    let deltas = 0;
+    try {
+      for (let next = await lines.next(); !next.done; next = await lines.next()) {
+        const line = this.checkLine(next.value);
+        const text = endpoint.text(line);
+        if (text) {
+          if (++deltas > limits.maxDeltas) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
+          yield { type: 'delta', text };
+        }
+        if (line.done === true) {
+          done = this.final(line);
+          releaseAfterEnd(res, lines);
+          break;
+        }
+      }
+    } finally {
+      if (!done) res.cancel(); // an error, or the consumer stopped: nothing more is read
     }
     if (!done) throw new BackendResponseError(ENDED_EARLY_MESSAGE);
     yield { type: 'done', ...done };
@@ -134,10 +157,10 @@ export class OllamaProvider implements LlmProvider {
   }
 
   /** The one place that picks the endpoint and posts the body, for generate() and stream(). */
-  private async send(params: GenerationParams, stream: boolean, signal: AbortSignal) {
+  private async send(params: GenerationParams, stream: boolean, signal: AbortSignal, hooks?: CallHooks) {
     const endpoint = endpointFor(params);
     const json = this.requestBody(params, stream);
-    const res = await this.http.request({ method: 'POST', path: endpoint.path, json, signal });
+    const res = await this.http.request({ method: 'POST', path: endpoint.path, json, signal, onSent: hooks?.accepted });
     return { endpoint, res };
   }
 

@@ -31,16 +31,20 @@
  */
 import type { ModelConfig } from '../../config/models.types';
 import { BackendResponseError } from './backend.errors';
-import { chatMessagesOf } from './provider.types';
+import { chatMessagesOf } from '../../domain/generation';
 import type {
   FinishReason,
   GenerationParams,
   GenerationResult,
-  LlmProvider,
   StreamChunk,
   TokenUsage,
-} from './provider.types';
+} from '../../domain/generation';
+import type { CallHooks, LlmProvider } from './provider.types';
 import {
+  capBytes,
+  releaseAfterEnd,
+  streamLimits,
+  TOO_MUCH_OUTPUT_MESSAGE,
   ENDED_EARLY_MESSAGE,
   isRecord,
   parseJson,
@@ -162,8 +166,8 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     this.upstreamLabel = this.http.label;
   }
 
-  async generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
-    const { endpoint, res } = await this.send(params, false, signal);
+  async generate(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): Promise<GenerationResult> {
+    const { endpoint, res } = await this.send(params, false, signal, hooks);
     const payload = await res.json();
     if (!isRecord(payload)) throw unparseable();
     if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
@@ -176,32 +180,37 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     };
   }
 
-  async *stream(params: GenerationParams, signal: AbortSignal): AsyncGenerator<StreamChunk> {
-    const { endpoint, res } = await this.send(params, true, signal);
+  async *stream(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): AsyncGenerator<StreamChunk> {
+    const { endpoint, res } = await this.send(params, true, signal, hooks);
+    const limits = streamLimits(params.maxNewTokens);
+    const events = sseData(capBytes(res.body, limits.maxBytes))[Symbol.asyncIterator]();
     let finishReason: FinishReason | null = null;
     let usage: TokenUsage | null = null;
     let sawDone = false;
     let textChunks = 0;
-    for await (const data of sseData(res.body)) {
-      // Keep reading after [DONE] so the connection is returned to the pool.
-      if (sawDone) continue;
-      if (data === '[DONE]') {
-        sawDone = true;
-        continue;
-      }
-      const payload = parseJson(data);
-      if (!isRecord(payload)) throw unparseable();
-      if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
-      const choice = firstChoice(payload);
-      if (choice) {
-        const text = endpoint.delta(choice);
-        if (text !== '') {
-          textChunks += 1;
-          yield { type: 'delta', text };
+    try {
+      for (let next = await events.next(); !next.done; next = await events.next()) {
+        if (next.value === '[DONE]') {
+          sawDone = true;
+          releaseAfterEnd(res, events);
+          break;
         }
-        if (choice.finish_reason != null) finishReason = mapFinishReason(choice.finish_reason);
+        const payload = parseJson(next.value);
+        if (!isRecord(payload)) throw unparseable();
+        if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
+        const choice = firstChoice(payload);
+        if (choice) {
+          const text = endpoint.delta(choice);
+          if (text !== '') {
+            if (++textChunks > limits.maxDeltas) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
+            yield { type: 'delta', text };
+          }
+          if (choice.finish_reason != null) finishReason = mapFinishReason(choice.finish_reason);
+        }
+        if (payload.usage != null) usage = parseUsage(payload.usage);
       }
-      if (payload.usage != null) usage = parseUsage(payload.usage);
+    } finally {
+      if (!sawDone) res.cancel(); // an error, or the consumer stopped: nothing more is read
     }
 
     if (this.dialect.strictStream) {
@@ -226,10 +235,10 @@ export class OpenAiCompletionsProvider implements LlmProvider {
   }
 
   /** The one place that picks the endpoint and posts the body, for generate() and stream(). */
-  private async send(params: GenerationParams, stream: boolean, signal: AbortSignal) {
+  private async send(params: GenerationParams, stream: boolean, signal: AbortSignal, hooks?: CallHooks) {
     const endpoint = endpointFor(params);
     const json = this.requestBody(endpoint, params, stream);
-    const res = await this.http.request({ method: 'POST', path: endpoint.path, json, signal });
+    const res = await this.http.request({ method: 'POST', path: endpoint.path, json, signal, onSent: hooks?.accepted });
     return { endpoint, res };
   }
 

@@ -179,6 +179,53 @@ export async function* ndjsonValues(body: AsyncIterable<Uint8Array>): AsyncGener
   }
 }
 
+/** How long an upstream may take to end its body after its final event before the connection is cut. */
+export const AFTER_END_GRACE_MS = 1000;
+
+/**
+ * What a stream may send for one request: a delta per token of `max_new_tokens` plus some slack
+ * (engines occasionally split a token), and a byte budget far above any honest stream. An
+ * upstream beyond either is broken or hostile and is cut with backend_error.
+ */
+export function streamLimits(maxNewTokens: number): { maxDeltas: number; maxBytes: number } {
+  return {
+    maxDeltas: maxNewTokens + Math.max(8, Math.ceil(maxNewTokens / 10)),
+    maxBytes: 64 * 1024 + maxNewTokens * 4096,
+  };
+}
+
+export const TOO_MUCH_OUTPUT_MESSAGE = 'upstream sent more output than the request allows';
+
+/** Passes a body through, failing it once more than `maxBytes` arrived. */
+export async function* capBytes(body: AsyncIterable<Uint8Array>, maxBytes: number): AsyncGenerator<Uint8Array> {
+  let bytes = 0;
+  for await (const chunk of body) {
+    bytes += chunk.length;
+    if (bytes > maxBytes) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
+    yield chunk;
+  }
+}
+
+/**
+ * After a stream's final event: reads what is left of the body in the background, so a well
+ * behaved upstream's connection goes back to the pool, and cuts the connection if the body has
+ * not ended within AFTER_END_GRACE_MS. Never delays the answer and never rejects.
+ */
+export function releaseAfterEnd(res: UpstreamResponse, rest: AsyncIterator<unknown>): void {
+  const timer = setTimeout(() => res.cancel(), AFTER_END_GRACE_MS);
+  void (async () => {
+    try {
+      while (!(await rest.next()).done) {
+        // discarded: nothing after the final event counts
+      }
+    } catch {
+      // a cut or a broken connection after the answer is complete changes nothing
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
+}
+
 /** Removes control characters, collapses whitespace and bounds the length. */
 export function cleanExcerpt(text: string, maxChars = MAX_EXCERPT_CHARS): string {
   const clean = text
@@ -204,6 +251,8 @@ export interface UpstreamRequest {
   /** Serialized as JSON when present. */
   json?: unknown;
   signal: AbortSignal;
+  /** Called once the whole request was written to the upstream connection. */
+  onSent?: () => void;
 }
 
 /** A 2xx response whose body has not been read yet. */
@@ -215,13 +264,29 @@ export interface UpstreamResponse {
   json(): Promise<unknown>;
   /** Discards the body (keeps the connection reusable). */
   dump(): Promise<void>;
+  /** Stops reading: the connection is closed, not reused (an upstream that will not end its body). */
+  cancel(): void;
+}
+
+/**
+ * A Pool that can tell when a request was written: undici calls `onRequestSent` on the request's
+ * handler, which `pool.request()` does not expose, so the option is put on the handler here.
+ */
+class SentAwarePool extends Pool {
+  override dispatch(
+    options: Dispatcher.DispatchOptions & { onRequestSent?: () => void },
+    handler: Dispatcher.DispatchHandler,
+  ): boolean {
+    if (options.onRequestSent) (handler as { onRequestSent?: () => void }).onRequestSent = options.onRequestSent;
+    return super.dispatch(options, handler);
+  }
 }
 
 /** One upstream base URL: a keep-alive connection pool plus classified requests. */
 export class UpstreamHttp {
   /** `host:port`, safe for metrics and logs (no scheme, credentials or path). */
   readonly label: string;
-  private readonly pool: Pool;
+  private readonly pool: SentAwarePool;
   private readonly pathPrefix: string;
   private readonly apiKey: string | null;
   /** Strings that must never appear in an error message. */
@@ -237,7 +302,7 @@ export class UpstreamHttp {
     this.secrets = [baseUrl, url.origin, url.host, url.hostname, url.password, this.apiKey ?? '']
       .filter((s) => s.length >= 4)
       .sort((a, b) => b.length - a.length);
-    this.pool = new Pool(url.origin, {
+    this.pool = new SentAwarePool(url.origin, {
       headersTimeout: 0,
       bodyTimeout: 0,
       ...options.pool,
@@ -263,7 +328,8 @@ export class UpstreamHttp {
         headers,
         body: req.json === undefined ? undefined : JSON.stringify(req.json),
         signal,
-      });
+        ...(req.onSent ? { onRequestSent: req.onSent } : {}),
+      } as Dispatcher.RequestOptions);
     } catch (err) {
       signal.throwIfAborted();
       throw this.classifyRequestError(err);
@@ -280,6 +346,7 @@ export class UpstreamHttp {
       dump: async () => {
         for await (const chunk of body) void chunk;
       },
+      cancel: () => res.body.destroy(),
     };
   }
 

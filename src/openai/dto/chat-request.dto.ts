@@ -1,12 +1,14 @@
 /** POST /v1/chat/completions. Content may be a string or a list of text parts. */
 import { Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
   ArrayMinSize,
   IsArray,
   IsIn,
   IsInt,
   IsOptional,
   IsString,
+  Length,
   Min,
   ValidateNested,
   registerDecorator,
@@ -20,6 +22,10 @@ export interface TextPart {
   text: string;
 }
 
+/** Bounds of a chat request's lists: far above real conversations, far below what hurts. */
+export const MAX_CHAT_MESSAGES = 2048;
+export const MAX_CONTENT_PARTS = 256;
+
 /** A string, or a non-empty list of `{type: "text", text}` parts (images and audio are not supported). */
 function IsTextContent(): PropertyDecorator {
   return (target: object, propertyName: string | symbol) => {
@@ -27,12 +33,15 @@ function IsTextContent(): PropertyDecorator {
       name: 'isTextContent',
       target: target.constructor,
       propertyName: String(propertyName),
-      options: { message: 'content must be a string or a list of {"type": "text", "text": string} parts' },
+      options: {
+        message: `content must be a string or a list of at most ${MAX_CONTENT_PARTS} {"type": "text", "text": string} parts`,
+      },
       validator: {
         validate: (value: unknown) =>
           typeof value === 'string' ||
           (Array.isArray(value) &&
             value.length > 0 &&
+            value.length <= MAX_CONTENT_PARTS &&
             value.every(
               (part) =>
                 typeof part === 'object' &&
@@ -55,12 +64,14 @@ export class ChatMessageDto {
 
   @IsOptional()
   @IsString()
+  @Length(1, 256)
   name?: string | null;
 }
 
 export class ChatRequestDto extends OpenAiSamplingDto {
   @IsArray()
   @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_CHAT_MESSAGES)
   @ValidateNested({ each: true })
   @Type(() => ChatMessageDto)
   messages!: ChatMessageDto[];

@@ -58,16 +58,16 @@ import type {
 } from 'node-llama-cpp';
 import type { LlamaCppConfig, ModelConfig } from '../../../config/models.types';
 import { BackendBusyError, BackendResponseError, BackendUnreachableError } from '../backend.errors';
-import { chatMessagesOf } from '../provider.types';
+import { chatMessagesOf } from '../../../domain/generation';
 import type {
   ChatMessage,
   FinishReason,
   GenerationParams,
   GenerationResult,
-  LlmProvider,
   StreamChunk,
   TokenUsage,
-} from '../provider.types';
+} from '../../../domain/generation';
+import type { CallHooks, LlmProvider } from '../provider.types';
 import { readGgufHeader, type GgufHeader } from './gguf-header';
 import { writeTinyModel } from './tiny-model';
 
@@ -440,11 +440,11 @@ export class LlamaCppProvider implements LlmProvider {
     throw new Error(`embedded engine is ${this.state === 'closed' ? 'closed' : 'not loaded yet'}`);
   }
 
-  generate(params: GenerationParams, signal: AbortSignal): Promise<GenerationResult> {
-    return this.execute(params, signal, null);
+  generate(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): Promise<GenerationResult> {
+    return this.execute(params, signal, null, hooks);
   }
 
-  async *stream(params: GenerationParams, signal: AbortSignal): AsyncIterable<StreamChunk> {
+  async *stream(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): AsyncIterable<StreamChunk> {
     // Our own controller too, so that a consumer that stops iterating early also stops the engine.
     const local = new AbortController();
     const forward = (): void => local.abort(signal.reason);
@@ -460,10 +460,15 @@ export class LlamaCppProvider implements LlmProvider {
       wake = null;
       w?.();
     };
-    this.execute(params, local.signal, (text) => {
-      pending.push(text);
-      notify();
-    }).then(
+    this.execute(
+      params,
+      local.signal,
+      (text) => {
+        pending.push(text);
+        notify();
+      },
+      hooks,
+    ).then(
       (result) => {
         outcome = { ok: true, result };
         notify();
@@ -571,6 +576,7 @@ export class LlamaCppProvider implements LlmProvider {
     params: GenerationParams,
     signal: AbortSignal,
     onDelta: ((text: string) => void) | null,
+    hooks?: CallHooks,
   ): Promise<GenerationResult> {
     signal.throwIfAborted();
     if (this.state === 'loading') await this.initPromise!.catch(() => undefined);
@@ -600,6 +606,7 @@ export class LlamaCppProvider implements LlmProvider {
     }
 
     const slot = await this.acquire(signal);
+    hooks?.accepted?.(); // a sequence is ours: the engine starts on the prompt now
     const ctl = new AbortController();
     // The caller's promise rejects as soon as its signal aborts; the sequence goes back to the
     // pool only once the engine has let go of it (after the current token).
