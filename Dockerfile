@@ -12,6 +12,9 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: TypeScript -> dist/ with the dev dependencies ---------------------------------------
 FROM ${NODE_IMAGE} AS build
+# Optional: the npm registry for `npm ci` (e.g. a mirror, when the build cannot use the default);
+# unset, npm uses its default. Build arguments are not kept in the final image.
+ARG npm_config_registry
 WORKDIR /build
 COPY package.json package-lock.json ./
 # Install scripts are not needed: node-llama-cpp's postinstall would only look for (or build)
@@ -24,6 +27,7 @@ RUN npm run build --ignore-scripts
 
 # ---- deps: production node_modules only --------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
+ARG npm_config_registry
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund

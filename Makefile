@@ -1,7 +1,8 @@
 # LLM Server: everyday commands. `make help` lists them; docs/deployment.md explains them.
 #
 # Container mode (Docker with the compose plugin): up, down, logs, ps, migrate, test-container.
-# Host mode (Node >= 20.19 and `npm ci`): test, test-services, bench, prod-smoke.
+# Host mode (Node 20.19+, 22.13+ or 24.11+ and `npm ci`): test, test-services, bench, prod-smoke.
+# No registry (Docker engine, root): base-image, image-local, test-image.
 
 COMPOSE ?= docker compose
 API_PORT ?= 8000
@@ -13,7 +14,8 @@ BENCH ?= $(wildcard bench/*.ts)
 MIGRATE_JS = require("reflect-metadata"); const { DataSource } = require("typeorm"); const { loadConfig } = require("./dist/config/app.config"); const { dataSourceOptions } = require("./dist/database/data-source"); const { runMigrations } = require("./dist/database/migrate"); (async () => { const config = loadConfig(process.env); const db = await new DataSource(dataSourceOptions(config.database)).initialize(); try { const applied = await runMigrations(db); console.log(applied.length ? "applied: " + applied.map((m) => m.name).join(", ") : "no pending migrations"); } finally { await db.destroy(); } })().catch((e) => { console.error("migrate failed: " + e.message); process.exit(1); });
 
 .DEFAULT_GOAL := help
-.PHONY: help up down logs ps migrate test test-services test-container bench prod-smoke print-migrate-js
+.PHONY: help up down logs ps migrate test test-services test-container bench prod-smoke print-migrate-js \
+	base-image image-local test-image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -53,5 +55,18 @@ test-container: .env ## the suite against the running stack (API_BASE mode; `mak
 bench: ## run the benchmarks (results in bench/results/)
 	@set -e; for f in $(BENCH); do echo "== $$f"; node -r @swc-node/register $$f; done
 
-prod-smoke: ## the image's start path without Docker, serving the API-mode suite (as CI does)
+prod-smoke: ## the image's start path without Docker, serving the API-mode suite
 	bash .ci/prod-smoke
+
+# --- the image without a Docker registry (scripts/local-base-image.sh; docs/deployment.md) --------
+LOCAL_BASE_IMAGE ?= local/node:24-bookworm-slim
+
+base-image: ## build local/node:24-bookworm-slim from Debian and npm packages (root, debootstrap; cached)
+	LOCAL_BASE_IMAGE=$(LOCAL_BASE_IMAGE) bash scripts/local-base-image.sh
+
+image-local: base-image ## build the image llm-server on it (legacy builder, host network), without registry pulls
+	DOCKER_BUILDKIT=0 docker build --network host --build-arg NODE_IMAGE=$(LOCAL_BASE_IMAGE) \
+	  --build-arg npm_config_registry="$$(npm config get registry)" -t llm-server .
+
+test-image: ## what CI does with the image: build it, run it embedded and on PostgreSQL + Redis, API-mode suite
+	bash .ci/container

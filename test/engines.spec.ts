@@ -1,0 +1,100 @@
+/**
+ * `engines.node` in package.json tells the truth: every Node line it names is one CI runs the
+ * suite on (.ci/run: the host's Node 20 plus its matrix; the image's Node 24), and the oldest
+ * release it admits on each line satisfies the `engines` of every production dependency in the
+ * lockfile. A dependency update that drops a Node line fails here until the range says so.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as semver from 'semver';
+
+const root = join(__dirname, '..');
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+
+interface LockEntry {
+  version?: string;
+  dev?: boolean;
+  engines?: { node?: string } | string[];
+}
+
+const range = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, LockEntry> };
+
+/** The lowest release of each major line the range admits (`^20.19.0 || ^22.13.0` → 20.19.0, 22.13.0). */
+function lowestPerLine(nodeRange: string): string[] {
+  return new semver.Range(nodeRange).set.map((comparators) => {
+    const lowest = semver.minVersion(new semver.Range(comparators.map((c) => c.value).join(' ')));
+    if (!lowest) throw new Error(`no version satisfies ${nodeRange}`);
+    return lowest.version;
+  });
+}
+
+/**
+ * Production dependencies whose declared engines the server does not depend on: the module is
+ * never loaded on its code paths. Each entry says why.
+ */
+const NOT_LOADED: Record<string, string> = {
+  // @nestjs/common's FileTypeValidator imports it lazily; the server takes no file uploads.
+  'file-type': 'only FileTypeValidator (file uploads) loads it',
+};
+
+describe('package.json engines.node', () => {
+  it('is a set of major lines, each with a lower bound (no open-ended >=)', () => {
+    const lines = new semver.Range(range).set;
+    expect(lines.length).toBeGreaterThan(0);
+    for (const comparators of lines) {
+      const upper = comparators.find((c) => c.operator === '<');
+      expect({ comparators: comparators.map((c) => c.value).join(' '), hasUpperBound: upper !== undefined }).toEqual({
+        comparators: expect.any(String),
+        hasUpperBound: true,
+      });
+    }
+  });
+
+  it('names the Node lines CI runs: the host line (the lowest; the main steps), the .ci/run matrix and the image', () => {
+    const matrix = /for major in ([\d ]+); do\n\s+node_dir="\$\(bash scripts\/node-binary\.sh/.exec(read('.ci/run'));
+    expect(matrix).not.toBeNull();
+    const image = /^ARG NODE_IMAGE=node:(\d+)-/m.exec(read('Dockerfile'));
+    expect(image).not.toBeNull();
+    const declared = lowestPerLine(range).map((v) => semver.major(v));
+    const host = Math.min(...declared);
+    const ciLines = new Set([host, ...matrix![1].trim().split(/\s+/).map(Number), Number(image![1])]);
+    expect([...new Set(declared)].sort()).toEqual([...ciLines].sort());
+  });
+
+  it("admits no release that a production dependency's engines excludes", () => {
+    const lowest = lowestPerLine(range);
+    const conflicts: string[] = [];
+    let checked = 0;
+    for (const [path, entry] of Object.entries(lock.packages)) {
+      const engines = entry.engines;
+      if (!path || entry.dev || !engines || Array.isArray(engines) || !engines.node) continue;
+      const name = path.replace(/^.*node_modules\//, '');
+      checked++;
+      if (NOT_LOADED[name]) continue;
+      for (const version of lowest) {
+        if (!semver.satisfies(version, engines.node))
+          conflicts.push(`${name}@${entry.version} needs ${engines.node}, not ${version}`);
+      }
+    }
+    expect(checked).toBeGreaterThan(20);
+    expect(conflicts).toEqual([]);
+  });
+
+  it('keeps the exceptions honest: each one is a production dependency that excludes a declared release', () => {
+    const lowest = lowestPerLine(range);
+    for (const name of Object.keys(NOT_LOADED)) {
+      const entry = lock.packages[`node_modules/${name}`];
+      expect({ name, inLock: entry !== undefined, dev: entry?.dev ?? false }).toEqual({
+        name,
+        inLock: true,
+        dev: false,
+      });
+      const needs = (entry.engines as { node: string }).node;
+      expect({ name, excludesADeclaredRelease: lowest.some((v) => !semver.satisfies(v, needs)) }).toEqual({
+        name,
+        excludesADeclaredRelease: true,
+      });
+    }
+  });
+});
