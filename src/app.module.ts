@@ -17,6 +17,7 @@ import { OpenAiModule } from './openai/openai.module';
 import { QuotaModule } from './quota/quota.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
+import { TracingModule } from './tracing/tracing.module';
 import { UsageModule } from './usage/usage.module';
 
 @Module({})
@@ -27,6 +28,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggingModule.forRoot(logger),
+        TracingModule,
         CommonModule,
         MetricsModule.forRoot(),
         RedisModule,

@@ -17,6 +17,7 @@ import {
 import { loadModelsFile } from './models.loader';
 import type { ModelsConfig } from './models.types';
 import { resolveAdminToken } from './admin-token';
+import { readTracingConfig, type TracingConfig } from './tracing.config';
 import { resolve } from 'node:path';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -57,6 +58,8 @@ export interface AppConfig {
   trustProxyHops: number;
   /** When set, /metrics requires `Authorization: Bearer <token>`. */
   metricsToken: string | null;
+  /** OpenTelemetry tracing (the OTEL_* variables); null: off. */
+  tracing: TracingConfig | null;
 }
 
 export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
@@ -97,6 +100,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     authFailureLimit: readInt(env, 'AUTH_FAILURE_LIMIT', 30, { min: 1, max: 1_000_000 }),
     trustProxyHops: readInt(env, 'TRUST_PROXY_HOPS', 0, { min: 0, max: 10 }),
     metricsToken: readOptionalString(env, 'METRICS_TOKEN'),
+    tracing: readTracingConfig(env),
   };
 }
 
