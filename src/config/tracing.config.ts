@@ -6,7 +6,7 @@
  * surprise on the day tracing is switched on.
  */
 import { ConfigError } from './config.errors';
-import { type Env, readBool, readEnum, readInt, readOptionalString, readString } from './env.parsers';
+import { type Env, readBool, readEnum, readInt, readOptionalString, readString, readUrl } from './env.parsers';
 
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
@@ -46,20 +46,7 @@ const DEFAULT_SERVICE_NAME = 'llm-server';
 /** OTLP/HTTP puts traces under this path of OTEL_EXPORTER_OTLP_ENDPOINT (the spec's rule). */
 const HTTP_TRACES_PATH = 'v1/traces';
 
-function readUrl(env: Env, name: string): string | null {
-  const value = readOptionalString(env, name);
-  if (value === null) return null;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(`${name}: not a valid URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`${name}: must start with http:// or https://`);
-  }
-  return value;
-}
+const readHttpUrl = (env: Env, name: string): string | null => readUrl(env, name, ['http:', 'https:']);
 
 /**
  * `key=value,key2=value2` with percent-encoded values: the format of OTEL_RESOURCE_ATTRIBUTES
@@ -95,8 +82,8 @@ function readRatio(env: Env, name: string): number | null {
 
 /** The traces URL: the signal-specific variable as is, else the base endpoint plus /v1/traces for HTTP. */
 function tracesEndpoint(env: Env, protocol: OtlpProtocol): string | null {
-  const specific = readUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
-  const base = readUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  const specific = readHttpUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const base = readHttpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
   if (specific !== null) return specific;
   if (base === null) return null;
   if (protocol === 'grpc') return base;
