@@ -20,7 +20,9 @@ import {
   comparisonsAsBool,
   DEPLOY,
   dashboardQueries,
+  labelValuesQuery,
   loadAlerts,
+  loadDashboard,
   withoutGrafanaVariables,
 } from './harness/promql';
 import { describeWithPrometheus, hasData, type PrometheusServer, promtool, startPrometheus } from './harness/promtool';
@@ -193,7 +195,20 @@ models:
     }
 
     it('returns data for every query of the Grafana dashboard', async () => {
-      const queries = dashboardQueries().map(({ name, expr }) => ({ name, expr: withoutGrafanaVariables(expr, '1m') }));
+      // Each $variable takes the values its own label_values() query finds.
+      const values: Record<string, string[]> = {};
+      for (const variable of loadDashboard().templating.list) {
+        const query = labelValuesQuery(variable.definition ?? '');
+        if (!query) continue;
+        values[variable.name] = await prometheus!.api<string[]>(
+          `label/${query.label}/values?match[]=${encodeURIComponent(query.metric)}`,
+        );
+      }
+      expect(values.model).toEqual(expect.arrayContaining(['mock-a', 'vllm-a']));
+      const queries = dashboardQueries().map(({ name, expr }) => ({
+        name,
+        expr: withoutGrafanaVariables(expr, '1m', values),
+      }));
       expect(queries.length).toBeGreaterThan(20);
       expect(await withoutData(queries)).toEqual([]);
     });
@@ -225,13 +240,13 @@ models:
         await withoutData([
           { name: 'good', expr: 'sum(rate(llm_requests_total[1m]))' },
           { name: 'metric', expr: 'sum(rate(llm_request_total[1m]))' },
-          { name: 'label', expr: 'sum(rate(llm_requests_total{modle="mock-a"}[1m]))' },
+          { name: 'label', expr: 'sum(rate(llm_requests_total{modle=~"mock-a|vllm-a"}[1m]))' },
           { name: 'value', expr: comparisonsAsBool('sum(rate(llm_requests_total{outcome="eror"}[5m])) > 0') },
           { name: 'syntax', expr: 'sum(rate(llm_requests_total[1m])' },
         ]),
       ).toEqual([
         'metric: sum(rate(llm_request_total[1m]))',
-        'label: sum(rate(llm_requests_total{modle="mock-a"}[1m]))',
+        'label: sum(rate(llm_requests_total{modle=~"mock-a|vllm-a"}[1m]))',
         'value: sum(rate(llm_requests_total{outcome="eror"}[5m])) > bool 0',
         expect.stringMatching(/^syntax: prometheus \/api\/v1\/query\?query=.*: .*parse error/),
       ]);

@@ -156,9 +156,30 @@ export function comparisonsAsBool(expr: string): string {
   return out;
 }
 
-/** Grafana's variables replaced for a query run straight against Prometheus. */
-export function withoutGrafanaVariables(expr: string, rateInterval: string): string {
-  const labelValues = /^label_values\(\s*([^,]+?)\s*,\s*([a-zA-Z_]\w*)\s*\)$/.exec(expr.trim());
-  if (labelValues) return `count by (${labelValues[2]}) (${labelValues[1]})`;
-  return expr.replace(/\$__rate_interval|\$\{__rate_interval\}/g, rateInterval).replace(/\$\{?[a-zA-Z_]\w*\}?/g, '.*'); // $model: the dashboard's "All" value
+/** A Grafana `label_values(metric, label)` variable query, split; null for other queries. */
+export function labelValuesQuery(expr: string): { metric: string; label: string } | null {
+  const match = /^label_values\(\s*([^,]+?)\s*,\s*([a-zA-Z_]\w*)\s*\)$/.exec(expr.trim());
+  return match ? { metric: match[1], label: match[2] } : null;
+}
+
+/**
+ * A dashboard query as Prometheus can run it: `label_values(m, l)` as `count by (l) (m)`,
+ * `$__rate_interval` as `rateInterval`, and each `$variable` as the alternation of its values
+ * (`values[name]`): every value at once, like Grafana's "All", yet a matcher on a misspelt label
+ * name selects nothing (the dashboard's own "All" value, `.*`, would also match the missing label).
+ */
+export function withoutGrafanaVariables(
+  expr: string,
+  rateInterval: string,
+  values: Record<string, readonly string[]>,
+): string {
+  const labelValues = labelValuesQuery(expr);
+  if (labelValues) return `count by (${labelValues.label}) (${labelValues.metric})`;
+  return expr
+    .replace(/\$__rate_interval|\$\{__rate_interval\}/g, rateInterval)
+    .replace(/\$\{?([a-zA-Z_]\w*)\}?/g, (_, name: string) => {
+      const list = values[name];
+      if (!list || list.length === 0) throw new Error(`no values for the dashboard variable $${name}`);
+      return list.map((value) => value.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&')).join('|');
+    });
 }
