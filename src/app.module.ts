@@ -21,6 +21,7 @@ import { ModelsModule } from './models/models.module';
 import { OpenAiModule } from './openai/openai.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
+import { TracingModule } from './tracing/tracing.module';
 import { UsageModule } from './usage/usage.module';
 
 @Module({})
@@ -31,6 +32,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggingModule.forRoot(logger),
+        TracingModule,
         CommonModule,
         MetricsModule.forRoot(),
         RedisModule,

@@ -5,96 +5,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
-import type { AppConfig } from '../src/config/app.config';
-import { HttpMetrics } from '../src/metrics/http-metrics.middleware';
-import { LlmMetricsService } from '../src/metrics/llm-metrics.service';
-import { MetricsModule } from '../src/metrics/metrics.module';
-import { METRICS_REGISTRY } from '../src/metrics/metrics.registry';
-import { parseExposition } from './harness/prometheus';
-import { modelConfig } from './fakes/model-config';
+import {
+  allPanels,
+  DEPLOY,
+  dashboardQueries,
+  exportedMetricNames,
+  loadDashboard,
+  metricNamesIn,
+} from './harness/promql';
 
-const DEPLOY = join(__dirname, '..', 'deploy');
-
-interface Panel {
-  type: string;
-  title: string;
-  targets?: { expr: string }[];
-  panels?: Panel[];
-}
-
-const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'llm-server.json'), 'utf8')) as {
-  uid: string;
-  title: string;
-  panels: Panel[];
-  templating: { list: { query?: unknown; definition?: string }[] };
-};
-
-/** Every metric name the server's /metrics can contain (histograms with their series suffixes). */
-async function exportedNames(): Promise<Set<string>> {
-  const module = MetricsModule.forRoot();
-  const registry = (module.providers as { provide: unknown; useValue?: Registry }[]).find(
-    (p) => p.provide === METRICS_REGISTRY,
-  )!.useValue!;
-  new HttpMetrics(registry);
-  const config = { models: { defaultModel: 'a', models: [modelConfig({ name: 'a' })] } } as unknown as AppConfig;
-  new LlmMetricsService(registry, config);
-  const names = new Set<string>();
-  for (const [name, type] of parseExposition(await registry.metrics()).types) {
-    names.add(name);
-    if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${name}${suffix}`);
-  }
-  return names;
-}
-
-const PROMQL_WORDS = new Set([
-  'by',
-  'without',
-  'on',
-  'ignoring',
-  'group_left',
-  'group_right',
-  'and',
-  'or',
-  'unless',
-  'offset',
-  'bool',
-  'inf',
-  'nan',
-]);
-
-/** Metric names in a PromQL expression: identifiers that are not functions, keywords, labels or strings. */
-function metricNamesIn(expr: string): string[] {
-  const stripped = expr
-    .replace(/label_values\(([^,)]*),[^)]*\)/g, ' $1 ') // Grafana: label_values(metric, label)
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""') // strings
-    .replace(/\{[^}]*\}/g, ' ') // label matchers
-    .replace(/\[[^\]]*\]/g, ' ') // ranges
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' '); // label lists
-  const names: string[] = [];
-  for (const match of stripped.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
-    const word = match[0];
-    const rest = stripped.slice((match.index ?? 0) + word.length);
-    if (/^\s*\(/.test(rest)) continue; // a function
-    if (PROMQL_WORDS.has(word.toLowerCase())) continue;
-    const before = stripped.slice(0, match.index);
-    if (/\$\{?$/.test(before) || /\d$/.test(before)) continue; // a Grafana variable or a number like 1e-9
-    names.push(word);
-  }
-  return names;
-}
-
-function allPanels(panels: Panel[]): Panel[] {
-  return panels.flatMap((panel) => [panel, ...allPanels(panel.panels ?? [])]);
-}
+const dashboard = loadDashboard();
 
 function expressions(): string[] {
-  const fromPanels = allPanels(dashboard.panels).flatMap((panel) => (panel.targets ?? []).map((target) => target.expr));
-  const fromVariables = dashboard.templating.list.flatMap((variable) =>
-    variable.definition ? [variable.definition] : [],
-  );
-  return [...fromPanels, ...fromVariables];
+  return dashboardQueries(dashboard).map((query) => query.expr);
 }
 
 describe('the Grafana dashboard', () => {
@@ -111,7 +35,7 @@ describe('the Grafana dashboard', () => {
   });
 
   it('only queries metrics the server exports', async () => {
-    const exported = await exportedNames();
+    const exported = await exportedMetricNames();
     const used = new Set(expressions().flatMap(metricNamesIn));
     expect(used.size).toBeGreaterThan(5);
     const unknown = [...used].filter((name) => !exported.has(name));

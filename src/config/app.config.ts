@@ -18,6 +18,7 @@ import {
 import { loadModelsFile } from './models.loader';
 import type { ModelsConfig } from './models.types';
 import { resolveAdminToken } from './admin-token';
+import { readTracingConfig, type TracingConfig } from './tracing.config';
 import { resolve } from 'node:path';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -79,6 +80,8 @@ export interface AppConfig {
   sseStallTimeoutMs: number;
   /** A stream with nothing to send for this long gets an SSE comment, so proxies keep it open. */
   sseHeartbeatMs: number;
+  /** OpenTelemetry tracing (the OTEL_* variables); null: off. */
+  tracing: TracingConfig | null;
 }
 
 export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
@@ -133,6 +136,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     migrationLockTimeoutMs: readInt(env, 'MIGRATION_LOCK_TIMEOUT_MS', 60_000, { min: 1, max: 3_600_000 }),
     sseStallTimeoutMs: readInt(env, 'SSE_STALL_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
     sseHeartbeatMs: readInt(env, 'SSE_HEARTBEAT_MS', 15_000, { min: 100, max: 3_600_000 }),
+    tracing: readTracingConfig(env),
   };
 }
 

@@ -81,7 +81,8 @@ export function readDatabaseUrl(env: Env, name: string): string | null {
   return value;
 }
 
-export function readRedisUrl(env: Env, name: string): string | null {
+/** A URL whose scheme is one of `protocols` (e.g. `['redis:', 'rediss:']`), or null when unset. */
+export function readUrl(env: Env, name: string, protocols: readonly string[]): string | null {
   const value = raw(env, name);
   if (value === undefined) return null;
   let url: URL;
@@ -90,8 +91,12 @@ export function readRedisUrl(env: Env, name: string): string | null {
   } catch {
     throw new ConfigError(`${name}: not a valid URL`);
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(`${name}: must start with redis:// or rediss://`);
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name}: must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
   }
   return value;
+}
+
+export function readRedisUrl(env: Env, name: string): string | null {
+  return readUrl(env, name, ['redis:', 'rediss:']);
 }

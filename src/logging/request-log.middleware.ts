@@ -1,10 +1,12 @@
 /**
  * One log line per request when the response is done (or the client went away): method,
  * path (never the query string), route template, status, duration and request id. Headers
- * and bodies are never logged, so keys and tokens cannot leak here.
+ * and bodies are never logged, so keys and tokens cannot leak here. With tracing on, `trace_id`
+ * and `span_id` of the request's server span.
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { AppRequest } from '../common/request-context';
+import { traceLogFields } from '../tracing/trace-context';
 import type { AppLogger } from './logger';
 
 export function requestLogMiddleware(logger: AppLogger) {
@@ -24,6 +26,7 @@ export function requestLogMiddleware(logger: AppLogger) {
         status,
         duration_ms: Math.round(durationMs * 100) / 100,
         key_id: ctx.apiKey?.id,
+        ...traceLogFields(req),
       };
       if (status >= 500) logger.error(fields, 'request');
       else logger.info(fields, 'request');

@@ -93,6 +93,18 @@ export const METRICS = {
     help: 'Generations rejected with 402, by quota type (requests|tokens)',
     labels: ['type'],
   },
+  gatewayReady: {
+    name: 'llm_gateway_ready',
+    type: 'gauge',
+    help: 'The last /readyz answer of this replica: 1 ready (200), 0 not ready (503, draining included); absent until /readyz is first asked',
+    labels: [],
+  },
+  readinessChanges: {
+    name: 'llm_gateway_readiness_changes_total',
+    type: 'counter',
+    help: 'Changes of the /readyz answer between ready and not ready (flapping shows as a fast-growing count)',
+    labels: [],
+  },
 } as const satisfies Record<string, MetricDefinition>;
 
 export const LLM_OUTCOMES = ['success', 'error', 'timeout', 'unavailable', 'aborted'] as const;

@@ -2,8 +2,9 @@
  * Prometheus metrics: one Registry per application (see metrics.registry.ts) holding the Node
  * process defaults, the HTTP metrics (HttpMetricsMiddleware on every path) and the LLM and
  * limit metrics (LlmMetricsService, injected by the generation path; LimitMetrics counts the
- * rate-limit module's LimitEvents). @willsoto/nestjs-prometheus wires the controller and
- * collects the defaults, into our registry rather than the global one.
+ * rate-limit module's LimitEvents), and readiness as /readyz answered it (ReadinessMetrics).
+ * @willsoto/nestjs-prometheus wires the controller and collects the defaults, into our registry
+ * rather than the global one.
  */
 import {
   type DynamicModule,
@@ -20,6 +21,7 @@ import { LlmMetricsService } from './llm-metrics.service';
 import { MetricsTokenGuard } from './metrics-token.guard';
 import { MetricsController } from './metrics.controller';
 import { createMetricsRegistry, METRICS_REGISTRY } from './metrics.registry';
+import { ReadinessMetrics, ReadinessMetricsMiddleware } from './readiness-metrics';
 
 @Global()
 @Module({})
@@ -43,6 +45,8 @@ export class MetricsModule implements NestModule {
         LlmMetricsService,
         LimitMetrics,
         MetricsTokenGuard,
+        ReadinessMetrics,
+        ReadinessMetricsMiddleware,
       ],
       exports: [registryProvider, LlmMetricsService, MetricsTokenGuard],
     };
@@ -50,5 +54,6 @@ export class MetricsModule implements NestModule {
 
   configure(consumer: MiddlewareConsumer): void {
     consumer.apply(HttpMetricsMiddleware).forRoutes({ path: '*path', method: RequestMethod.ALL });
+    consumer.apply(ReadinessMetricsMiddleware).forRoutes({ path: 'readyz', method: RequestMethod.GET });
   }
 }

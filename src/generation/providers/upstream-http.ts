@@ -23,6 +23,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
+import { injectTraceContext } from '../../tracing/trace-context';
 import { BackendResponseError, BackendUnreachableError } from './backend.errors';
 
 /** Error codes that mean "no usable connection to the upstream". */
@@ -319,6 +320,7 @@ export class UpstreamHttp {
     const headers: Record<string, string> = { accept: 'application/json, text/event-stream' };
     if (req.json !== undefined) headers['content-type'] = 'application/json';
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    injectTraceContext(headers); // W3C traceparent of the active span (tracing on)
 
     let res: Dispatcher.ResponseData;
     try {
