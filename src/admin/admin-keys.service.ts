@@ -13,10 +13,10 @@ import { monthStartUtc, nextMonthStartUtc } from '../quota/quota-period';
 import { type DailyUsage, UsageLedgerService } from '../usage/usage-ledger.service';
 import type { CreateKeyDto, KeyLimitsDto, UpdateKeyDto } from './dto/key-fields.dto';
 import { type KeyUsageView, type KeyView, toKeyView, toUsageView } from './dto/key-view';
-import { decodeCursor, encodeCursor, parseDay, parseLimit } from './admin-query';
+import { decodeCursor, encodeCursor, parseDayRange, parseLimit, parseSearch } from './admin-query';
+import { keySearchCondition } from './key-search';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DEFAULT_USAGE_DAYS = 30;
 
 export type CreatedKeyView = KeyView & { key: string };
 
@@ -51,12 +51,19 @@ export class AdminKeysService {
     return { ...toKeyView(saved, now), key: material.plaintext };
   }
 
-  async list(limitParam: unknown, cursorParam: unknown): Promise<{ data: KeyView[]; next_cursor: string | null }> {
+  async list(
+    limitParam: unknown,
+    cursorParam: unknown,
+    searchParam?: unknown,
+  ): Promise<{ data: KeyView[]; next_cursor: string | null }> {
     const limit = parseLimit(limitParam);
     const after = decodeCursor(cursorParam);
-    const rows = await this.keys
+    const search = parseSearch(searchParam);
+    const query = this.keys
       .createQueryBuilder('k')
-      .where(after ? '(k.created_at, k.id) > (:createdAt, :id)' : '1 = 1', after ?? {})
+      .where(after ? '(k.created_at, k.id) > (:createdAt, :id)' : '1 = 1', after ?? {});
+    if (search !== null) query.andWhere(keySearchCondition.sql, keySearchCondition.params(search));
+    const rows = await query
       .orderBy('k.created_at', 'ASC')
       .addOrderBy('k.id', 'ASC')
       .limit(limit + 1)
@@ -118,11 +125,7 @@ export class AdminKeysService {
 
   async dailyUsage(id: string, fromParam: unknown, toParam: unknown): Promise<{ data: DailyUsage[] }> {
     await this.find(id);
-    const today = this.clock.now();
-    const to = parseDay(toParam, 'to') ?? today.toISOString().slice(0, 10);
-    const defaultFrom = new Date(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_USAGE_DAYS - 1) * 86_400_000);
-    const from = parseDay(fromParam, 'from') ?? defaultFrom.toISOString().slice(0, 10);
-    if (from > to) throw invalidRequest('from must not be after to', 'from');
+    const { from, to } = parseDayRange(fromParam, toParam, this.clock.now());
     return { data: await this.usage.daily(id, from, to) };
   }
 
