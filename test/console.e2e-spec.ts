@@ -12,12 +12,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { CONSOLE_ROOT } from '../src/console/console-assets';
-import { startTestApp, type TestApp } from './harness/app';
+import { FIXTURE_MODELS, startTestApp, type TestApp } from './harness/app';
 import { API_BASE, isRemote, TEST_ADMIN_TOKEN } from './harness/environment';
 import { adminAuth, createKey, modelNames } from './harness/keys';
 import { listenOnLoopback } from './harness/listen';
@@ -60,24 +60,14 @@ function buildConsole(): string {
   return outDir;
 }
 
-/** In-process: mock models, plus a remote one that is down, for the models page. */
+/** In-process: the fixture's mock models, plus a remote one that is down, for the models page. */
 async function modelsYaml(): Promise<string> {
-  const closed = await closedPortUrl();
-  return `default_model: mock-a
-models:
-  - name: mock-a
-    provider: mock
-    max_new_tokens: 64
-    default_max_new_tokens: 16
-  - name: mock-b
-    provider: mock
-    max_new_tokens: 64
-    default_max_new_tokens: 16
+  return `${readFileSync(FIXTURE_MODELS, 'utf8')}
   - name: vllm-offline
     provider: vllm
     upstream_model: meta-llama/Meta-Llama-3-8B-Instruct
     upstreams:
-      - base_url: ${closed}
+      - base_url: ${await closedPortUrl()}
 `;
 }
 
@@ -334,6 +324,52 @@ describeInBrowser('the admin console at /admin/ui, in Chromium', () => {
     await expect(page.locator('form.key-form').count()).resolves.toBe(0);
     await expect(page.locator('main input, main select, main button').count()).resolves.toBe(0);
     await expect(page.locator('dl.fields [data-field="name"] dd').textContent()).resolves.toBe(`console key ${tag}`);
+  });
+
+  it('shows and edits scheduling fields (max_concurrent, priority, weight) only when keys have them', async () => {
+    const key = await createKey(app, { name: `scheduling ${tag}` });
+    await openKey(key.id);
+    const fieldNames = () =>
+      page.locator('form.key-form [data-field]').evaluateAll((els) => els.map((el) => el.getAttribute('data-field')));
+    const withoutThem = await fieldNames();
+    for (const name of ['max_concurrent', 'priority', 'weight'])
+      expect(withoutThem.includes(name)).toBe(name in key.view);
+
+    // A server whose keys carry the fields (API.md): answered here for this key, the PATCH captured.
+    const path = `/admin/keys/${key.id}`;
+    const scheduling = { max_concurrent: null, priority: 'normal', weight: 1 };
+    let patched: Record<string, unknown> | null = null;
+    await page.route(`${base}${path}`, async (route) => {
+      if (route.request().method() === 'PATCH') {
+        patched = route.request().postDataJSON();
+        await route.fulfill({ json: { ...key.view, ...scheduling, ...patched } });
+        return;
+      }
+      const real = await route.fetch();
+      await route.fulfill({ response: real, json: { ...(await real.json()), ...scheduling } });
+    });
+    try {
+      await page.reload();
+      await page.getByLabel('Concurrent generations').waitFor();
+      expect(await fieldNames()).toEqual(expect.arrayContaining(['max_concurrent', 'priority', 'weight']));
+      await expect(page.getByLabel('Priority').inputValue()).resolves.toBe('normal');
+      await page.getByLabel('Concurrent generations').fill('3');
+      await page.getByLabel('Priority').selectOption('high');
+      await page.getByLabel('Weight').fill('5');
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+      // Only what changed is sent.
+      expect(patched).toEqual({ max_concurrent: 3, priority: 'high', weight: 5 });
+
+      // Out-of-range values are caught in the form, before any request.
+      patched = null;
+      await page.getByLabel('Weight').fill('101');
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByText('Must be between 1 and 100.').waitFor();
+      expect(patched).toBeNull();
+    } finally {
+      await page.unroute(`${base}${path}`);
+    }
   });
 
   it('renders a hostile key name as text: no element, no script, no dialog', async () => {

@@ -86,7 +86,8 @@ export function BarChart({ title, unit, days, series, id }: Props) {
             role="img"
             aria-label={`${title}: ${formatNumber(total)} ${unit}`}
           >
-            {[0, top / 2, top].map((tick) => (
+            {/* Counts are whole numbers: no tick at 2.5. */}
+            {[0, top / 2, top].filter(Number.isInteger).map((tick) => (
               <g key={tick} class="tick">
                 <line x1={PAD.left} x2={width - PAD.right} y1={y(tick)} y2={y(tick)} />
                 <text x={PAD.left - 6} y={y(tick) + 4} text-anchor="end">
