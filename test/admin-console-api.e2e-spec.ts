@@ -8,7 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONSOLE_ROOT } from '../src/console/console-assets';
+import type { Response } from 'express';
+import { AppError } from '../src/common/app-error';
+import { CONSOLE_ROOT, ConsoleAssets } from '../src/console/console-assets';
+import { ConsoleController } from '../src/console/console.controller';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote } from './harness/environment';
 import { adminAuth, createKey, modelNames } from './harness/keys';
@@ -46,15 +49,16 @@ async function allPages(app: TestApp, query: Record<string, string>): Promise<{ 
   return { pages };
 }
 
+/** The default test app, for the search and usage routes (each other describe needs its own). */
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+}, 60_000);
+afterAll(() => app.close());
+
 describe('GET /admin/keys?q= (search by name or prefix)', () => {
-  let app: TestApp;
   /** Marks this run's keys, so the search tests hold against a server with other keys too. */
   const tag = randomBytes(4).toString('hex');
-
-  beforeAll(async () => {
-    app = await startTestApp();
-  });
-  afterAll(() => app.close());
 
   const search = async (q: string, limit = 100): Promise<KeyRow[]> => {
     const { pages } = await allPages(app, { q, limit: String(limit) });
@@ -132,13 +136,6 @@ describe('GET /admin/keys?q= (search by name or prefix)', () => {
 });
 
 describe('GET /admin/usage (all keys, per UTC day and model)', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp();
-  });
-  afterAll(() => app.close());
-
   it('needs the admin token', async () => {
     expectError(await app.http().get('/admin/usage'), 401, 'missing_admin_token');
     expectError(
@@ -238,18 +235,18 @@ describe('GET /admin/usage (all keys, per UTC day and model)', () => {
 });
 
 describe('GET /admin/models (the registry with upstream states)', () => {
-  let app: TestApp;
+  let models: TestApp;
   let vllm: FakeVllm | null = null;
   let closed = '';
 
   beforeAll(async () => {
     if (isRemote) {
-      app = await startTestApp();
+      models = app;
       return;
     }
     vllm = await FakeVllm.start();
     closed = await closedPortUrl();
-    app = await startTestApp({
+    models = await startTestApp({
       modelsYaml: `default_model: mock-a
 models:
   - name: mock-a
@@ -269,23 +266,23 @@ models:
     base_url: ${closed}
 `,
     });
-  });
+  }, 60_000);
   afterAll(async () => {
-    await app?.close();
+    if (models !== app) await models?.close();
     await vllm?.close();
   });
 
   it('needs the admin token', async () => {
-    expectError(await app.http().get('/admin/models'), 401, 'missing_admin_token');
+    expectError(await models.http().get('/admin/models'), 401, 'missing_admin_token');
   });
 
   it('lists every configured model with its settings and readiness', async () => {
-    const res = await app
+    const res = await models
       .http()
       .get('/admin/models')
       .set(...adminAuth())
       .expect(200);
-    const names = await modelNames(app);
+    const names = await modelNames(models);
     expect(res.body.data.map((m: { name: string }) => m.name)).toEqual(names);
     expect(res.body.default_model).toBe(res.body.data.find((m: { default: boolean }) => m.default).name);
     expect(Number.isNaN(Date.parse(res.body.checked_at))).toBe(false);
@@ -309,7 +306,7 @@ models:
 
   describeInProcess('upstream states', 'needs fake backends', () => {
     it('probes each upstream now: host:port, weight, up or down with the reason, never a URL', async () => {
-      const res = await app
+      const res = await models
         .http()
         .get('/admin/models')
         .set(...adminAuth())
@@ -342,7 +339,7 @@ models:
     it('shows a backend that went down on the next call', async () => {
       vllm!.setHealth(503);
       try {
-        const res = await app
+        const res = await models
           .http()
           .get('/admin/models')
           .set(...adminAuth())
@@ -378,7 +375,7 @@ describe('GET /admin/ui (the console page and its files)', () => {
   }
 
   describeInProcess('a build with known files', 'serves a console build of the test’s own', () => {
-    let app: TestApp;
+    let ui: TestApp;
     beforeAll(async () => {
       const root = mkdtempSync(join(tmpdir(), 'llm-console-fixture-'));
       mkdirSync(join(root, 'assets'));
@@ -387,13 +384,13 @@ describe('GET /admin/ui (the console page and its files)', () => {
       writeFileSync(join(root, 'assets', 'index-abc123.css'), 'body{}');
       writeFileSync(join(root, 'favicon.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
       writeFileSync(join(root, 'notes.unknown'), 'not a known file type');
-      app = await startTestApp({ override: (builder) => builder.overrideProvider(CONSOLE_ROOT).useValue(root) });
-    });
-    afterAll(() => app.close());
+      ui = await startTestApp({ override: (builder) => builder.overrideProvider(CONSOLE_ROOT).useValue(root) });
+    }, 60_000);
+    afterAll(() => ui.close());
 
     it('serves the page without a token, with the console CSP, revalidated on every load', async () => {
       for (const path of ['/admin/ui', '/admin/ui/']) {
-        const res = await app.http().get(path).expect(200);
+        const res = await ui.http().get(path).expect(200);
         expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
         expect(res.text).toBe('<!doctype html><title>console</title>');
         expect(res.headers['cache-control']).toBe('no-cache');
@@ -403,12 +400,12 @@ describe('GET /admin/ui (the console page and its files)', () => {
     });
 
     it('serves hashed assets as immutable, with their content types', async () => {
-      const js = await app.http().get('/admin/ui/assets/index-abc123.js').expect(200);
+      const js = await ui.http().get('/admin/ui/assets/index-abc123.js').expect(200);
       expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
       expect(js.headers['cache-control']).toBe('public, max-age=31536000, immutable');
-      const css = await app.http().get('/admin/ui/assets/index-abc123.css').expect(200);
+      const css = await ui.http().get('/admin/ui/assets/index-abc123.css').expect(200);
       expect(css.headers['content-type']).toBe('text/css; charset=utf-8');
-      const icon = await app.http().get('/admin/ui/favicon.svg').expect(200);
+      const icon = await ui.http().get('/admin/ui/favicon.svg').expect(200);
       expect(icon.headers['content-type']).toBe('image/svg+xml');
       expect(icon.headers['cache-control']).toBe('no-cache');
     });
@@ -422,39 +419,40 @@ describe('GET /admin/ui (the console page and its files)', () => {
         '/admin/ui/assets/..%2f..%2f..%2fpackage.json',
         '/admin/ui/index.html%00.js',
       ]) {
-        const res = await app.http().get(path);
+        const res = await ui.http().get(path);
         expectError(res, 404, 'not_found');
         expect(res.body.error.message).toBe('no such file in the admin console');
       }
     });
 
     it('leaves the API’s own policy alone', async () => {
-      const res = await app.http().get('/healthz').expect(200);
+      const res = await ui.http().get('/healthz').expect(200);
       expect(res.headers['content-security-policy']).toMatch(/^default-src 'none'/);
       expect(res.headers['content-security-policy']).not.toContain('require-trusted-types-for');
     });
   });
 
-  describeInProcess('no build', 'the server under test has its own build', () => {
-    it('says the console is not built', async () => {
-      const app = await startTestApp({
-        override: (builder) => builder.overrideProvider(CONSOLE_ROOT).useValue(join(tmpdir(), 'no-such-console-build')),
-      });
-      try {
-        const res = await app.http().get('/admin/ui');
-        expectError(res, 404, 'not_found');
-        expect(res.body.error.message).toMatch(/not built: run `npm run build`/);
-      } finally {
-        await app.close();
-      }
+  it('without a build, says the console is not built', () => {
+    const controller = new ConsoleController(new ConsoleAssets(join(tmpdir(), 'no-such-console-build')));
+    const send = jest.fn();
+    let thrown: unknown = null;
+    try {
+      controller.page({ send } as unknown as Response);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(AppError);
+    expect(thrown).toMatchObject({
+      code: 'not_found',
+      message: expect.stringMatching(/not built: run `npm run build`/),
     });
+    expect(send).not.toHaveBeenCalled();
   });
 
   (isRemote ? describe : describe.skip)(
     `the running server's build${isRemote ? '' : ' [skipped: runs with API_BASE, against the server’s own npm run build]'}`,
     () => {
       it('serves the built page, whose script and stylesheet load from this origin', async () => {
-        const app = await startTestApp();
         const page = await app.http().get('/admin/ui').expect(200);
         expectConsoleCsp(page.headers['content-security-policy']);
         const assets = [...page.text.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
