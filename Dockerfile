@@ -22,6 +22,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
+# The admin console (served at /admin/ui): `npm run build` bundles it into dist/admin-ui, which the
+# runtime stage gets with the rest of dist/; its packages are dev dependencies.
+COPY console ./console
 # --ignore-scripts: the postbuild hook (a stamp for `npm start`) has no use in an image.
 RUN npm run build --ignore-scripts
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm start` runs the compiled server; this builds it first when dist/ is missing or older
-// than the sources, so a fresh clone needs only `npm ci && npm start`.
+// than the sources (the server's src/ and the admin console's console/), so a fresh clone needs
+// only `npm ci && npm start`.
 // `node scripts/ensure-build.js --stamp` (npm's postbuild) only records that dist/ is fresh:
 // `nest build` empties dist/ (deleteOutDir), stamp included, so `npm run build` re-stamps.
 const { existsSync, readdirSync, statSync, writeFileSync } = require('node:fs');
@@ -30,17 +31,23 @@ if (process.argv.includes('--stamp')) {
   process.exit(0);
 }
 
-const inputs = ['src', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((p) => join(root, p));
+const inputs = ['src', 'console', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((p) =>
+  join(root, p),
+);
 const built = existsSync(stamp) && existsSync(join(dist, 'main.js')) ? statSync(stamp).mtimeMs : 0;
 const newest = inputs.filter(existsSync).reduce((max, p) => Math.max(max, newestMtime(p)), 0);
 
 if (built >= newest) process.exit(0);
-const nest = join(root, 'node_modules', '.bin', 'nest');
-if (!existsSync(nest)) {
+const tools = ['nest', 'vite'].map((tool) => join(root, 'node_modules', '.bin', tool));
+if (!tools.every(existsSync)) {
   console.error('dist/ is missing or stale and the build tools are not installed: run `npm ci` then `npm run build`.');
   process.exit(1);
 }
-console.error('Building the server (dist/ is missing or older than src/)...');
-const result = spawnSync(nest, ['build'], { cwd: root, stdio: 'inherit' });
+console.error('Building the server and the admin console (dist/ is missing or older than src/ or console/)...');
+// `npm run build` itself, so the build steps are written in one place (package.json); without its
+// postbuild hook, since the stamp is written here.
+const npmCli = process.env.npm_execpath;
+const [command, args] = npmCli && npmCli.endsWith('.js') ? [process.execPath, [npmCli]] : ['npm', []];
+const result = spawnSync(command, [...args, 'run', 'build', '--ignore-scripts'], { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
 writeStamp();

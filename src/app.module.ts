@@ -11,6 +11,7 @@ import { CacheModule } from './cache/cache.module';
 import { CommonModule } from './common/common.module';
 import type { AppConfig } from './config/app.config';
 import { ConfigModule } from './config/config.module';
+import { ConsoleModule } from './console/console.module';
 import { DatabaseModule } from './database/database.module';
 import { GenerationModule } from './generation/generation.module';
 import { HealthModule } from './health/health.module';
@@ -42,6 +43,7 @@ export class AppModule {
         RateLimitModule,
         UsageModule,
         AdminModule,
+        ConsoleModule,
         ModelsModule,
         CacheModule,
         GenerationModule,

@@ -18,8 +18,8 @@ export class AdminKeysController {
   }
 
   @Get()
-  list(@Query('limit') limit: unknown, @Query('cursor') cursor: unknown) {
-    return this.keys.list(limit, cursor);
+  list(@Query('limit') limit: unknown, @Query('cursor') cursor: unknown, @Query('q') q: unknown) {
+    return this.keys.list(limit, cursor, q);
   }
 
   @Get(':id')

@@ -21,10 +21,10 @@ import { quotaPeriodAt } from '../quota/quota-period';
 import { type DailyUsage, UsageLedgerService } from '../usage/usage-ledger.service';
 import { type CreateKeyDto, type KeyLimitsDto, parseTimestamp, type UpdateKeyDto } from './dto/key-fields.dto';
 import { currentPeriod, type KeyUsageView, type KeyView, toKeyView } from './dto/key-view';
-import { decodeCursor, encodeCursor, parseDay, parseLimit } from './admin-query';
+import { decodeCursor, encodeCursor, parseDayRange, parseLimit, parseSearch } from './admin-query';
+import { keySearchCondition } from './key-search';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DEFAULT_USAGE_DAYS = 30;
 
 export type CreatedKeyView = KeyView & { key: string };
 
@@ -67,15 +67,27 @@ export class AdminKeysService {
     return { ...toKeyView(rows[0], now), key: material.plaintext };
   }
 
-  async list(limitParam: unknown, cursorParam: unknown): Promise<{ data: KeyView[]; next_cursor: string | null }> {
+  async list(
+    limitParam: unknown,
+    cursorParam: unknown,
+    searchParam?: unknown,
+  ): Promise<{ data: KeyView[]; next_cursor: string | null }> {
     const limit = parseLimit(limitParam);
     const after = decodeCursor(cursorParam);
-    const { rows } = after
-      ? await this.db.query<ApiKeyRow>(
-          'SELECT * FROM api_keys WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3',
-          [after.createdAt, after.id, limit + 1],
-        )
-      : await this.db.query<ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, id LIMIT $1', [limit + 1]);
+    const search = parseSearch(searchParam);
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    if (after) {
+      params.push(after.createdAt, after.id);
+      conditions.push('(created_at, id) > ($1, $2)');
+    }
+    if (search !== null) conditions.push(keySearchCondition(search, params));
+    params.push(limit + 1);
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const { rows } = await this.db.query<ApiKeyRow>(
+      `SELECT * FROM api_keys ${where} ORDER BY created_at, id LIMIT $${params.length}`,
+      params,
+    );
     const now = this.clock.now();
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
@@ -134,11 +146,7 @@ export class AdminKeysService {
   }
 
   async dailyUsage(id: string, fromParam: unknown, toParam: unknown): Promise<{ data: DailyUsage[] }> {
-    const today = this.clock.now();
-    const to = parseDay(toParam, 'to') ?? today.toISOString().slice(0, 10);
-    const defaultFrom = new Date(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_USAGE_DAYS - 1) * 86_400_000);
-    const from = parseDay(fromParam, 'from') ?? defaultFrom.toISOString().slice(0, 10);
-    if (from > to) throw invalidRequest('from must not be after to', 'from');
+    const { from, to } = parseDayRange(fromParam, toParam, this.clock.now());
     await this.find(id);
     return { data: await this.usage.daily(id, from, to) };
   }

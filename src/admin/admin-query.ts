@@ -4,6 +4,12 @@ import { isInDateRange } from './dto/key-fields.dto';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
+const MAX_SEARCH_CHARS = 200;
+const DAY_MS = 86_400_000;
+/** The window of a usage query that names no `from`. */
+const DEFAULT_USAGE_DAYS = 30;
+/** A lone UTF-16 surrogate: not text PostgreSQL can compare. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export function parseLimit(value: unknown): number {
   if (value === undefined) return DEFAULT_PAGE;
@@ -43,4 +49,25 @@ export function parseDay(value: unknown, param: string): string | null {
   }
   if (!isInDateRange(date)) throw invalidRequest(`${param} must be a date between the years 0001 and 9999`, param);
   return value;
+}
+
+/** `q` of GET /admin/keys: null when absent or empty (no filter). */
+export function parseSearch(value: unknown): string | null {
+  if (value === undefined || value === '') return null;
+  if (typeof value !== 'string') throw invalidRequest('q must be a single string', 'q');
+  if (value.length > MAX_SEARCH_CHARS) throw invalidRequest(`q must be at most ${MAX_SEARCH_CHARS} characters`, 'q');
+  if (value.includes('\u0000') || LONE_SURROGATE.test(value)) throw invalidRequest('q must be plain text', 'q');
+  return value;
+}
+
+/**
+ * The `from`/`to` days of a usage query (inclusive, YYYY-MM-DD): `to` defaults to today (UTC, by
+ * the server's clock), `from` to 29 days before `to` (30 days in all).
+ */
+export function parseDayRange(fromParam: unknown, toParam: unknown, today: Date): { from: string; to: string } {
+  const to = parseDay(toParam, 'to') ?? today.toISOString().slice(0, 10);
+  const defaultFrom = new Date(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_USAGE_DAYS - 1) * DAY_MS);
+  const from = parseDay(fromParam, 'from') ?? defaultFrom.toISOString().slice(0, 10);
+  if (from > to) throw invalidRequest('from must not be after to', 'from');
+  return { from, to };
 }

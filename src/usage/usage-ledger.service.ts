@@ -31,13 +31,19 @@ export class UsageLedgerService {
     private readonly writer: UsageLedgerWriter,
   ) {}
 
-  /** Days in [from, to] (inclusive, YYYY-MM-DD), oldest first, then by model. */
-  async daily(keyId: string, from: string, to: string): Promise<DailyUsage[]> {
+  /**
+   * Days in [from, to] (inclusive, YYYY-MM-DD), oldest first, then by model: of one key, or
+   * summed over every key (`keyId` null).
+   */
+  async daily(keyId: string | null, from: string, to: string): Promise<DailyUsage[]> {
     await this.writer.flush();
     const { rows } = await this.db.query<DailyUsageRow>(
-      `SELECT to_char(day, 'YYYY-MM-DD') AS date, model, requests, cached_requests, prompt_tokens, completion_tokens
+      `SELECT to_char(day, 'YYYY-MM-DD') AS date, model, sum(requests) AS requests,
+              sum(cached_requests) AS cached_requests, sum(prompt_tokens) AS prompt_tokens,
+              sum(completion_tokens) AS completion_tokens
          FROM key_usage_daily
-        WHERE key_id = $1 AND day BETWEEN $2::date AND $3::date
+        WHERE ($1::uuid IS NULL OR key_id = $1::uuid) AND day BETWEEN $2::date AND $3::date
+        GROUP BY day, model
         ORDER BY day, model`,
       [keyId, from, to],
     );

@@ -1,0 +1,527 @@
+/**
+ * The admin console in a real browser: Debian's Chromium driven by playwright-core, against a
+ * listening server (in-process, or API_BASE). One operator's session, step by step: a wrong
+ * token, sign-in, creating a key and copying it once, using it, seeing its usage in the charts,
+ * changing its RPM until the API answers 429, rotating, revoking, a hostile key name, search and
+ * paging, the models page, sign-out; then screenshots of the main pages at 1280×800 and 390
+ * wide. Throughout, the page may talk to its own origin only, with the token in a header, and
+ * must trip no Content-Security-Policy or Trusted Types check.
+ *
+ * Needs /usr/bin/chromium (.ci/run installs it). Without it the file fails under CI=true and is
+ * skipped, saying why, elsewhere.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { CONSOLE_ROOT } from '../src/console/console-assets';
+import { FIXTURE_MODELS, startTestApp, type TestApp } from './harness/app';
+import { API_BASE, isRemote, TEST_ADMIN_TOKEN } from './harness/environment';
+import { adminAuth, createKey, modelNames } from './harness/keys';
+import { listenOnLoopback } from './harness/listen';
+import { FakeClock } from './harness/fake-clock';
+import { closedPortUrl } from './fakes/fake-server';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = resolve(__dirname, '..');
+/** Where the screenshots go; CONSOLE_SCREENSHOTS_DIR=docs/console refreshes the README's. */
+const SCREENSHOTS = resolve(ROOT, process.env.CONSOLE_SCREENSHOTS_DIR ?? 'test-output/console');
+
+jest.setTimeout(60_000);
+
+function describeInBrowser(name: string, fn: () => void): void {
+  if (existsSync(CHROMIUM)) {
+    describe(name, fn);
+  } else if (process.env.CI) {
+    describe(name, () => {
+      it(`needs Chromium at ${CHROMIUM}`, () => {
+        throw new Error(`${CHROMIUM} is missing: CI must install it (.ci/run runs apt-get install chromium)`);
+      });
+    });
+  } else {
+    const reason = `${CHROMIUM} is missing — install Debian's chromium (apt-get install chromium) to run it`;
+    console.warn(`test/console.e2e-spec.ts skipped: ${reason}`);
+    describe.skip(`${name} [skipped: ${reason}]`, fn);
+  }
+}
+
+/** Builds the console from the current sources into a directory of this run. */
+function buildConsole(): string {
+  const outDir = mkdtempSync(join(tmpdir(), 'llm-console-build-'));
+  const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+  const result = spawnSync(
+    process.execPath,
+    [vite, 'build', '--config', 'console/vite.config.mts', '--outDir', outDir, '--emptyOutDir'],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  if (result.status !== 0) throw new Error(`vite build failed:\n${result.stdout}\n${result.stderr}`);
+  return outDir;
+}
+
+/** In-process: the fixture's mock models, plus a remote one that is down, for the models page. */
+async function modelsYaml(): Promise<string> {
+  return `${readFileSync(FIXTURE_MODELS, 'utf8')}
+  - name: vllm-offline
+    provider: vllm
+    upstream_model: meta-llama/Meta-Llama-3-8B-Instruct
+    upstreams:
+      - base_url: ${await closedPortUrl()}
+`;
+}
+
+/** Waits until the element's text is `text` (the page updates after its API calls answer). */
+async function expectText(locator: Locator, text: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string | null = null;
+  while (Date.now() < deadline) {
+    last = await locator.textContent({ timeout: Math.max(1, deadline - Date.now()) }).catch(() => null);
+    if (last === text) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`expected the text ${JSON.stringify(text)}; last seen ${JSON.stringify(last)}`);
+}
+
+const HOSTILE_NAME = '<img src=x onerror=alert(1)>';
+const tag = randomBytes(3).toString('hex');
+
+describeInBrowser('the admin console at /admin/ui, in Chromium', () => {
+  let app: TestApp;
+  let base: string;
+  let buildDir: string | null = null;
+  let profile: string;
+  let context: BrowserContext;
+  let page: Page;
+  let model: string;
+  /** Everything the browser asked for, and anything that went wrong on the page. */
+  const requests: { url: string; authorization: string | undefined }[] = [];
+  const problems: string[] = [];
+  const dialogs: string[] = [];
+  /** The key the session creates, and its plaintexts. */
+  let keyId = '';
+  let firstKey = '';
+  let rotatedKey = '';
+
+  const today = (): string => (isRemote ? new Date() : app.clock.now()).toISOString().slice(0, 10);
+  const generate = (key: string, prompt: string) =>
+    app.http().post('/v1/generate').set('X-API-Key', key).set('Cache-Control', 'no-store').send({ model, prompt });
+
+  beforeAll(async () => {
+    if (isRemote) {
+      app = await startTestApp();
+      base = API_BASE!;
+    } else {
+      buildDir = buildConsole();
+      app = await startTestApp({
+        // The server's clock is fixed at the real time; the browser's is set to the same instant.
+        clock: new FakeClock(new Date()),
+        modelsYaml: await modelsYaml(),
+        override: (builder) => builder.overrideProvider(CONSOLE_ROOT).useValue(buildDir),
+      });
+      base = await listenOnLoopback(app);
+    }
+    model = (await modelNames(app))[0];
+    profile = mkdtempSync(join(tmpdir(), 'llm-console-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 800 },
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    // Recorded outside the page (an init script is not subject to its CSP).
+    await context.addInitScript(
+      "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    page = context.pages()[0] ?? (await context.newPage());
+    if (!isRemote) await page.clock.setFixedTime(app.clock.now());
+    page.on('request', (req) => requests.push({ url: req.url(), authorization: req.headers().authorization }));
+    page.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning') problems.push(`console: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await app?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+  });
+
+  const storage = (): Promise<{ session: number; local: number; token: string | null; cookies: string }> =>
+    page.evaluate(`({
+      session: sessionStorage.length,
+      local: localStorage.length,
+      token: sessionStorage.getItem('llm-server.admin-token'),
+      cookies: document.cookie,
+    })`);
+
+  async function signIn(token: string): Promise<void> {
+    await page.goto(`${base}/admin/ui`);
+    await page.getByLabel('Admin token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
+
+  /** Opens a key's page, loading it afresh (going to the URL it is on would not reload it). */
+  async function openKey(id: string): Promise<void> {
+    const url = `${base}/admin/ui#/keys/${id}`;
+    if (page.url() === url) await page.reload();
+    else await page.goto(url);
+    await page.locator('h1.key-title').waitFor();
+  }
+
+  /** The value a chart shows for one day and model (0 when it draws no bar). */
+  async function barValue(chart: string, day: string, modelName: string): Promise<number> {
+    const bar = page.locator(`[data-chart="${chart}"] rect[data-date="${day}"][data-model="${modelName}"]`);
+    return (await bar.count()) === 0 ? 0 : Number(await bar.getAttribute('data-value'));
+  }
+
+  it('refuses a wrong token with the API’s own error, and stores nothing', async () => {
+    const api = await app.http().get('/admin/keys?limit=1').set('Authorization', 'Bearer wrong-token');
+    expect(api.body.error.code).toBe('invalid_admin_token');
+    await signIn('wrong-token');
+    const alert = page.getByRole('alert');
+    await expect(alert.locator('.error-code').textContent()).resolves.toBe('invalid_admin_token');
+    await expect(alert.locator('.error-message').textContent()).resolves.toBe(api.body.error.message);
+    expect(await storage()).toEqual({ session: 0, local: 0, token: null, cookies: '' });
+    await expect(page.getByLabel('Admin token').isVisible()).resolves.toBe(true);
+    // Chromium logs the refused call itself; that is the only thing wrong so far.
+    expect(problems).toEqual([expect.stringMatching(/status of 401/)]);
+    problems.length = 0;
+  });
+
+  it('signs in: the token is kept in sessionStorage only and sent as a header, never in a URL', async () => {
+    const before = requests.length;
+    await signIn(TEST_ADMIN_TOKEN);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.locator('[data-stat="models-ready"] a').waitFor();
+    expect(await storage()).toEqual({ session: 1, local: 0, token: TEST_ADMIN_TOKEN, cookies: '' });
+    const apiCalls = requests.slice(before).filter((r) => !new URL(r.url).pathname.startsWith('/admin/ui'));
+    // The token check, the model names, the overview's usage and models.
+    expect(apiCalls.map((r) => new URL(r.url).pathname)).toEqual(
+      expect.arrayContaining(['/admin/keys', '/admin/models', '/admin/usage']),
+    );
+    for (const call of apiCalls) expect(call.authorization).toBe(`Bearer ${TEST_ADMIN_TOKEN}`);
+    for (const r of requests) expect(decodeURIComponent(r.url)).not.toContain(TEST_ADMIN_TOKEN);
+  });
+
+  it('creates a key: the plaintext is shown once, with a warning and a copy button', async () => {
+    await page.getByRole('link', { name: 'Keys', exact: true }).click();
+    await page.getByRole('link', { name: 'New key' }).click();
+    await page.getByLabel('Name').fill(`console key ${tag}`);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secret = page.getByLabel('New API key');
+    await secret.waitFor();
+    firstKey = await secret.inputValue();
+    expect(firstKey).toMatch(/^sk-[A-Za-z0-9_-]{43}$/);
+    keyId = new URL(page.url()).hash.split('/')[2];
+    await expect(page.getByRole('note').textContent()).resolves.toMatch(/only time the key is shown/);
+
+    await page.getByRole('button', { name: 'Copy', exact: true }).click();
+    await page.getByText('Copied to the clipboard.').waitFor();
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(firstKey);
+
+    const stored = await app
+      .http()
+      .get(`/admin/keys/${keyId}`)
+      .set(...adminAuth())
+      .expect(200);
+    expect(firstKey.startsWith(stored.body.key_prefix)).toBe(true);
+
+    await page.getByRole('button', { name: 'I have stored it' }).click();
+    await expect(secret.count()).resolves.toBe(0);
+    expect(await page.content()).not.toContain(firstKey);
+    // Nor does it come back: it was never stored anywhere the page can read again.
+    await page.reload();
+    await page.locator('h1.key-title').waitFor();
+    expect(await page.content()).not.toContain(firstKey);
+    expect(JSON.stringify(await storage())).not.toContain(firstKey);
+  });
+
+  it('the key works with /v1/generate, and its usage appears in the charts', async () => {
+    const answer = await generate(firstKey, 'hello from the console test');
+    expect(answer.status).toBe(200);
+    const tokens = answer.body.usage.prompt_tokens + answer.body.usage.completion_tokens;
+    await openKey(keyId);
+    await page.locator('[data-chart="requests"] rect.bar').first().waitFor();
+    expect(await barValue('requests', today(), model)).toBe(1);
+    expect(await barValue('tokens', today(), model)).toBe(tokens);
+    expect(await barValue('cached', today(), model)).toBe(0);
+    await expect(page.locator('[data-quota="requests"] .quota-figures').textContent()).resolves.toMatch(/^1 /);
+  });
+
+  it('edits the RPM in the form, and the API enforces it with 429', async () => {
+    await openKey(keyId);
+    await page.getByLabel('Requests per minute').fill('2');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    const view = await app
+      .http()
+      .get(`/admin/keys/${keyId}`)
+      .set(...adminAuth());
+    expect(view.body.rpm_limit).toBe(2);
+    // At most 2 per minute: a 429 comes within 5 requests even if a minute boundary (real clock,
+    // API_BASE) falls between them. Every answer states the new limit.
+    let limited: Awaited<ReturnType<typeof generate>> | null = null;
+    for (let i = 0; i < 5 && !limited; i += 1) {
+      const res = await generate(firstKey, `rpm check ${i}`);
+      expect(res.headers['x-ratelimit-limit']).toBe('2');
+      if (res.status === 429) limited = res;
+      else expect(res.status).toBe(200);
+    }
+    expect(limited?.body.error.code).toBe('rate_limit_exceeded');
+    expect(Number(limited?.headers['retry-after'])).toBeGreaterThan(0);
+
+    // Clearing the field gives the key the server default again.
+    await page.reload();
+    await page.getByLabel('Requests per minute').fill('');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    const cleared = await app
+      .http()
+      .get(`/admin/keys/${keyId}`)
+      .set(...adminAuth());
+    expect(cleared.body.rpm_limit).toBeNull();
+  });
+
+  it('rotates after a confirmation: the old key is refused, the new one works', async () => {
+    await openKey(keyId);
+    await page.getByRole('button', { name: 'Rotate key' }).click();
+    await page.getByText('Rotate this key?').waitFor();
+    await page.getByRole('button', { name: 'Yes, rotate' }).click();
+    const secret = page.getByLabel('New API key');
+    await secret.waitFor();
+    rotatedKey = await secret.inputValue();
+    expect(rotatedKey).toMatch(/^sk-/);
+    expect(rotatedKey).not.toBe(firstKey);
+    expect((await app.http().get('/v1/models').set('X-API-Key', firstKey)).status).toBe(401);
+    expect((await app.http().get('/v1/models').set('X-API-Key', rotatedKey)).status).toBe(200);
+    await page.getByRole('button', { name: 'I have stored it' }).click();
+  });
+
+  it('revokes after a confirmation: the key stops working and its page turns read-only', async () => {
+    await openKey(keyId);
+    await page.getByRole('button', { name: 'Revoke key' }).click();
+    await page.getByText('Revoke this key?').waitFor();
+    await page.getByRole('button', { name: 'Yes, revoke' }).click();
+    await page.getByText(/A revoked key is read-only/).waitFor();
+    expect((await app.http().get('/v1/models').set('X-API-Key', rotatedKey)).status).toBe(401);
+    await expect(page.locator('.badge-revoked').first().textContent()).resolves.toBe('revoked');
+    await expect(page.locator('form.key-form').count()).resolves.toBe(0);
+    await expect(page.locator('main input, main select, main button').count()).resolves.toBe(0);
+    await expect(page.locator('dl.fields [data-field="name"] dd').textContent()).resolves.toBe(`console key ${tag}`);
+  });
+
+  it('shows and edits scheduling fields (max_concurrent, priority, weight) only when keys have them', async () => {
+    const key = await createKey(app, { name: `scheduling ${tag}` });
+    await openKey(key.id);
+    const fieldNames = () =>
+      page.locator('form.key-form [data-field]').evaluateAll((els) => els.map((el) => el.getAttribute('data-field')));
+    const withoutThem = await fieldNames();
+    for (const name of ['max_concurrent', 'priority', 'weight'])
+      expect(withoutThem.includes(name)).toBe(name in key.view);
+
+    // A server whose keys carry the fields (API.md): answered here for this key, the PATCH captured.
+    const path = `/admin/keys/${key.id}`;
+    const scheduling = { max_concurrent: null, priority: 'normal', weight: 1 };
+    let patched: Record<string, unknown> | null = null;
+    await page.route(`${base}${path}`, async (route) => {
+      if (route.request().method() === 'PATCH') {
+        patched = route.request().postDataJSON();
+        await route.fulfill({ json: { ...key.view, ...scheduling, ...patched } });
+        return;
+      }
+      const real = await route.fetch();
+      await route.fulfill({ response: real, json: { ...(await real.json()), ...scheduling } });
+    });
+    try {
+      await page.reload();
+      await page.getByLabel('Concurrent generations').waitFor();
+      expect(await fieldNames()).toEqual(expect.arrayContaining(['max_concurrent', 'priority', 'weight']));
+      await expect(page.getByLabel('Priority').inputValue()).resolves.toBe('normal');
+      await page.getByLabel('Concurrent generations').fill('3');
+      await page.getByLabel('Priority').selectOption('high');
+      await page.getByLabel('Weight').fill('5');
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+      // Only what changed is sent.
+      expect(patched).toEqual({ max_concurrent: 3, priority: 'high', weight: 5 });
+
+      // Out-of-range values are caught in the form, before any request.
+      patched = null;
+      await page.getByLabel('Weight').fill('101');
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByText('Must be between 1 and 100.').waitFor();
+      expect(patched).toBeNull();
+    } finally {
+      await page.unroute(`${base}${path}`);
+    }
+  });
+
+  it('renders a hostile key name as text: no element, no script, no dialog', async () => {
+    await page.goto(`${base}/admin/ui#/keys/new`);
+    await page.getByLabel('Name').fill(HOSTILE_NAME);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.locator('h1.key-title').waitFor();
+    await expect(page.locator('h1.key-title').textContent()).resolves.toBe(HOSTILE_NAME);
+    await expect(page.locator('img').count()).resolves.toBe(0);
+
+    await page.getByRole('link', { name: 'Keys', exact: true }).click();
+    await page.getByLabel('Search by name or prefix').fill('onerror=alert');
+    const link = page.locator('a.key-name', { hasText: HOSTILE_NAME });
+    await link.first().waitFor();
+    await expect(link.first().textContent()).resolves.toBe(HOSTILE_NAME);
+    await expect(page.locator('img').count()).resolves.toBe(0);
+    await page.waitForTimeout(300);
+    expect(dialogs).toEqual([]);
+  });
+
+  it('searches by name and by prefix, and pages through the matches', async () => {
+    const pageTag = `paged ${tag}`;
+    const created = [];
+    for (let i = 0; i < 23; i += 1) {
+      created.push(await createKey(app, { name: `${pageTag} ${String(i).padStart(2, '0')}` }));
+      // The listing is in creation order; the fake clock must move for there to be one.
+      if (!isRemote) app.clock.advance(1);
+    }
+    await page.goto(`${base}/admin/ui#/keys`);
+    const search = page.getByLabel('Search by name or prefix');
+    await search.fill(pageTag);
+    const rows = page.locator('table.keys tbody tr');
+    await page.getByText('Page 1').waitFor();
+    await expectText(rows.first().locator('a.key-name'), `${pageTag} 00`);
+    expect(await rows.count()).toBe(20);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByText('Page 2').waitFor();
+    await expectText(rows.first().locator('a.key-name'), `${pageTag} 20`);
+    expect(await rows.count()).toBe(3);
+    await expect(page.getByRole('button', { name: 'Next' }).isDisabled()).resolves.toBe(true);
+    await page.getByRole('button', { name: 'Previous' }).click();
+    await page.getByText('Page 1').waitFor();
+    await expectText(rows.first().locator('a.key-name'), `${pageTag} 00`);
+
+    const prefix = created[7].view.key_prefix as string;
+    await search.fill(prefix);
+    await expectText(rows.first().locator('a.key-name'), `${pageTag} 07`);
+    expect(await rows.count()).toBe(1);
+  });
+
+  it('shows the models with their readiness and upstream states', async () => {
+    await page.getByRole('link', { name: 'Models', exact: true }).click();
+    await page.locator('article.model').first().waitFor();
+    const expected = await app
+      .http()
+      .get('/admin/models')
+      .set(...adminAuth())
+      .expect(200);
+    for (const m of expected.body.data as {
+      name: string;
+      ready: boolean;
+      upstreams: { upstream: string; state: string }[];
+    }[]) {
+      const card = page.locator(`article.model[data-model="${m.name}"]`);
+      await expect(card.locator('header .badge').first().textContent()).resolves.toBe(m.ready ? 'ready' : 'not ready');
+      for (const upstream of m.upstreams) {
+        const row = card.locator(`tr[data-upstream="${upstream.upstream}"]`);
+        await expect(row.locator('.badge').textContent()).resolves.toBe(upstream.state);
+      }
+    }
+  });
+
+  it('asked for nothing but its own origin, and tripped no CSP or Trusted Types check', () => {
+    const origin = new URL(base).origin;
+    expect(requests.length).toBeGreaterThan(10);
+    for (const r of requests) expect(new URL(r.url).origin).toBe(origin);
+    expect(problems).toEqual([]);
+  });
+
+  it('enforces Trusted Types: a string cannot reach innerHTML, and the attempt is reported', async () => {
+    const outcome = await page.evaluate(
+      `(() => { try { document.body.innerHTML = '<img src=x>'; return 'assigned'; } catch (e) { return e.name; } })()`,
+    );
+    expect(outcome).toBe('TypeError');
+    await expect(page.locator('img').count()).resolves.toBe(0);
+    // The same reporting that found nothing above sees this one.
+    expect(problems.some((p) => p.includes('CSP violation: require-trusted-types-for'))).toBe(true);
+    problems.length = 0;
+  });
+
+  it('saves screenshots of the main pages at 1280×800 and 390 wide', async () => {
+    const seeded = isRemote ? null : await seedUsage();
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    // Each page with what shows it has loaded.
+    const pages: [string, string, string][] = [
+      ['overview', '#/', '[data-chart="tokens"]'],
+      ['keys', '#/keys', 'table.keys tbody tr'],
+      ['key', `#/keys/${seeded ?? keyId}`, '[data-chart="tokens"]'],
+      ['models', '#/models', 'article.model'],
+    ];
+    for (const [width, height, suffix] of [
+      [1280, 800, 'desktop'],
+      [390, 844, 'mobile'],
+    ] as const) {
+      await page.setViewportSize({ width, height });
+      for (const [name, hash, loaded] of pages) {
+        await page.goto(`${base}/admin/ui${hash}`);
+        await page.locator(loaded).first().waitFor();
+        await page.screenshot({ path: join(SCREENSHOTS, `${name}-${suffix}.png`), fullPage: suffix === 'mobile' });
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(problems).toEqual([]);
+  });
+
+  it('signs out: sessionStorage is cleared and the sign-in page is back, also after a reload', async () => {
+    await page.goto(`${base}/admin/ui#/keys`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin token').waitFor();
+    expect(await storage()).toEqual({ session: 0, local: 0, token: null, cookies: '' });
+    await page.reload();
+    await page.getByLabel('Admin token').waitFor();
+    await expect(page.getByRole('link', { name: 'Keys', exact: true }).count()).resolves.toBe(0);
+  });
+
+  /**
+   * In-process only: a few weeks of traffic on two models for one key, placed on past days with
+   * the fake clock, so the screenshots show charts with something in them. Returns its key id.
+   */
+  async function seedUsage(): Promise<string> {
+    const now = app.clock.now();
+    app.clock.set(new Date(now.getTime() - 26 * 86_400_000));
+    const seeded = await createKey(app, { name: 'reporting service', rpm_limit: 600, monthly_quota: 5000 });
+    for (let day = 26; day >= 0; day -= 1) {
+      app.clock.set(new Date(now.getTime() - day * 86_400_000));
+      const count = 1 + ((day * 7) % 5);
+      for (let i = 0; i < count; i += 1) {
+        // Requests come in identical pairs: the second of each is answered from the cache.
+        const pair = Math.floor(i / 2);
+        const res = await app
+          .http()
+          .post('/v1/generate')
+          .set('X-API-Key', seeded.key)
+          .send({
+            model: pair === 1 ? 'mock-b' : 'mock-a',
+            prompt: `report ${day} ${pair}`,
+            max_new_tokens: 8 + pair * 8,
+          });
+        expect(res.status).toBe(200);
+      }
+    }
+    app.clock.set(now);
+    return seeded.id;
+  }
+});
