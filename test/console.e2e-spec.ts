@@ -431,13 +431,14 @@ describeInBrowser('the admin console at /admin/ui, in Chromium', () => {
     for (const m of expected.body.data as {
       name: string;
       ready: boolean;
-      upstreams: { upstream: string; state: string }[];
+      upstreams: { upstream: string; state: string; breaker: string }[];
     }[]) {
       const card = page.locator(`article.model[data-model="${m.name}"]`);
       await expect(card.locator('header .badge').first().textContent()).resolves.toBe(m.ready ? 'ready' : 'not ready');
       for (const upstream of m.upstreams) {
         const row = card.locator(`tr[data-upstream="${upstream.upstream}"]`);
-        await expect(row.locator('.badge').textContent()).resolves.toBe(upstream.state);
+        await expect(row.locator('.badge.state').textContent()).resolves.toBe(upstream.state);
+        await expect(row.locator('.badge.breaker').textContent()).resolves.toBe(upstream.breaker.replace('_', '-'));
       }
     }
   });

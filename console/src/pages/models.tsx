@@ -79,13 +79,15 @@ export function Models() {
                             <code>{upstream.upstream}</code>
                           </td>
                           <td>
-                            <span class={`badge ${upstream.state === 'up' ? 'badge-active' : 'badge-revoked'}`}>
+                            <span class={`badge state ${upstream.state === 'up' ? 'badge-active' : 'badge-revoked'}`}>
                               {upstream.state}
                             </span>
                             {upstream.reason ? <span class="reason">{upstream.reason}</span> : null}
                           </td>
                           <td>
-                            <span class={`badge ${upstream.breaker === 'closed' ? 'badge-active' : 'badge-revoked'}`}>
+                            <span
+                              class={`badge breaker ${upstream.breaker === 'closed' ? 'badge-active' : 'badge-revoked'}`}
+                            >
                               {upstream.breaker.replace('_', '-')}
                             </span>
                           </td>
