@@ -2,7 +2,9 @@
  * Builds the HTTP application: the Express middleware chain every request passes before Nest
  * routing. Shared by main.ts and the in-process test harness so both serve the same app.
  */
+import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
+import { answerClientErrors } from './common/client-errors';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import express from 'express';
 import helmet from 'helmet';
@@ -24,6 +26,7 @@ export function createHttpAdapter(): ExpressAdapter {
 }
 
 export function configureApp(app: NestExpressApplication, config: AppConfig, logger: AppLogger): INestApplication {
+  answerClientErrors(app.getHttpServer() as Server);
   app.set('trust proxy', config.trustProxyHops);
   app.set('etag', false);
   app.use(requestIdMiddleware);

@@ -8,6 +8,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { configureApp, createHttpAdapter } from './bootstrap';
+import { answerClientErrors } from './common/client-errors';
 import { markAdminListener } from './common/listener';
 import type { AppConfig } from './config/app.config';
 import { type GracefulShutdown, installGracefulShutdown } from './health/graceful-shutdown';
@@ -43,6 +44,7 @@ export async function startServer(config: AppConfig, logger: AppLogger): Promise
   if (config.adminPort !== null) {
     const admin = createServer(app.getHttpAdapter().getInstance());
     markAdminListener(admin);
+    answerClientErrors(admin);
     servers.push(admin);
   }
   for (const server of servers) applyConnectionTimeouts(server, config.keepAliveTimeoutMs);

@@ -574,6 +574,28 @@ describe('usage ledger', () => {
       ]);
     });
 
+    it('keys without a quota cost no database statement on the request path; the ledger counts them', async () => {
+      const own = await startTestApp({
+        override: (builder) => builder.overrideProvider(LEDGER_FLUSH_INTERVAL_MS).useValue(0),
+      });
+      try {
+        const { key, id } = await createKey(own, NO_RPM);
+        const send = () => own.http().post('/v1/generate').set('X-API-Key', key).set('Cache-Control', 'no-store');
+        expect((await send().send({ prompt: 'warm the key cache' })).status).toBe(200);
+        const statements = jest.spyOn(own.app!.get(Database), 'run');
+        for (let i = 0; i < 5; i += 1) expect((await send().send({ prompt: `p ${i}` })).status).toBe(200);
+        expect(statements).not.toHaveBeenCalled();
+        statements.mockRestore();
+        const res = await own
+          .http()
+          .get(`/admin/keys/${id}/usage`)
+          .set(...adminAuth());
+        expect(res.body.data).toEqual([expect.objectContaining({ requests: 6 })]);
+      } finally {
+        await own.close();
+      }
+    });
+
     it('pending sums are written at shutdown, after the last request and before the database closes', async () => {
       const own = await startTestApp({
         override: (builder) => builder.overrideProvider(LEDGER_FLUSH_INTERVAL_MS).useValue(0),

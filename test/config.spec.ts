@@ -86,6 +86,21 @@ const BAD_MODELS: [string, string, RegExp][] = [
     `default_model: v\nmodels:\n  - name: v\n    provider: openai\n    upstream_model: m\n    base_url: http://a:1\n    api_key_env: NOPE_KEY\n`,
     /model "v": field "api_key_env": environment variable NOPE_KEY is not set/,
   ],
+  ...['ADMIN_TOKEN', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL'].map((secret): [string, string, RegExp] => [
+    `api_key_env naming the server's own ${secret}`,
+    `default_model: v\nmodels:\n  - name: v\n    provider: openai\n    upstream_model: m\n    base_url: http://a:1\n    api_key_env: ${secret}\n`,
+    new RegExp(`model "v": field "api_key_env": must not name the server's own secret ${secret}`),
+  ]),
+  [
+    'breaker with an unknown field',
+    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    breaker: { failures: 2, cool: 5 }\n`,
+    /model "good": breaker: field "cool": unknown field/,
+  ],
+  [
+    'breaker failures zero',
+    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    breaker: { failures: 0 }\n`,
+    /model "good": breaker: field "failures": must be between 1/,
+  ],
   [
     'llama-cpp without model_path',
     `default_model: t\nmodels:\n  - name: t\n    provider: llama-cpp\n`,
@@ -200,6 +215,12 @@ describe('environment validation', () => {
     [{ MODELS_FILE: '/nonexistent/models.yaml' }, /^MODELS_FILE: \/nonexistent\/models\.yaml does not exist/],
     [{ NODE_ENV: 'production', ADMIN_TOKEN: 'short' }, /^ADMIN_TOKEN: must be at least 32 characters/],
     [{ NODE_ENV: 'production', ADMIN_TOKEN: 'a'.repeat(40) }, /^ADMIN_TOKEN: is too repetitive/],
+    [{ DB_TIMEOUT_MS: '0' }, /^DB_TIMEOUT_MS: must be between 1/],
+    [{ REDIS_TIMEOUT_MS: 'fast' }, /^REDIS_TIMEOUT_MS: expected an integer/],
+    [{ READYZ_REQUIRE_REDIS: 'sometimes' }, /^READYZ_REQUIRE_REDIS: expected true or false/],
+    [{ ADMIN_PORT: '70000' }, /^ADMIN_PORT: must be between 0 and 65535/],
+    [{ PORT: '9000', ADMIN_PORT: '9000' }, /^ADMIN_PORT: must differ from PORT \(9000\)/],
+    [{ KEEP_ALIVE_TIMEOUT_MS: '10' }, /^KEEP_ALIVE_TIMEOUT_MS: must be between 1000/],
   ];
   it.each(BAD_ENV)('rejects %p', (overrides, message) => {
     expect(() => loadConfig({ ...base, ...overrides })).toThrow(message);
@@ -229,7 +250,13 @@ describe('environment validation', () => {
       backendProbeIntervalMs: 15000,
       logLevel: 'info',
       skipMigrations: false,
+      dbTimeoutMs: 3000,
+      redisTimeoutMs: 250,
+      readyzRequireRedis: true,
+      adminPort: null,
+      keepAliveTimeoutMs: 65000,
     });
+    expect(config.models.models[0].breaker).toEqual({ failures: 3, cooldownMs: 10_000 });
   });
 
   it('outside production, generates an admin token once into DATA_DIR and reuses it', () => {

@@ -105,6 +105,37 @@ describeServices('Redis breaks', () => {
   });
 });
 
+describeServices('key changes while the replica bus is down', () => {
+  it('a replica that cannot hear key changes keeps a key at most 5 s after another replica revoked it', async () => {
+    const proxy = await TcpProxy.start(SERVICES_REDIS_URL!);
+    const deaf = await startTestApp({ env: { REDIS_URL: proxy.urlFor(SERVICES_REDIS_URL!) } });
+    const admin = await startTestApp({ shareWith: deaf });
+    try {
+      const { key, id } = await createKey(admin);
+      const models = () => deaf.http().get('/v1/models').set('X-API-Key', key);
+      expect((await models()).status).toBe(200); // now in the deaf replica's key cache
+      await proxy.setMode('refuse');
+      await until(() => !deaf.app!.get(ReplicaBus).live);
+      expect(
+        (
+          await admin
+            .http()
+            .delete(`/admin/keys/${id}`)
+            .set(...adminAuth())
+        ).status,
+      ).toBe(204);
+      deaf.clock.advance(4000);
+      expect((await models()).status).toBe(200); // not heard of it: cached, within the bound
+      deaf.clock.advance(1001);
+      expect((await models()).status).toBe(401); // past 5 s it asks the database again
+    } finally {
+      await admin.close();
+      await deaf.close();
+      await proxy.close();
+    }
+  });
+});
+
 describeServices('PostgreSQL breaks', () => {
   let proxy: TcpProxy;
   let app: TestApp;
@@ -196,7 +227,7 @@ models:
   - name: two
     provider: vllm
     upstream_model: m
-    timeout_ms: 300
+    timeout_ms: 1000
     required: true
     breaker: { failures: 2, cooldown_ms: 1500 }
     upstreams:

@@ -11,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/app.config';
+import { dataSourceOptions } from '../src/database/data-source';
 import { createLogger } from '../src/logging/logger';
 import { type RunningServer, startServer } from '../src/server';
 import { FIXTURE_MODELS, startTestApp, type TestApp } from './harness/app';
+import { snapshotBlob } from './harness/pglite-snapshot';
 import { describeInProcess, isRemote, TEST_ADMIN_TOKEN } from './harness/environment';
 import { parseExposition, sampleValue } from './harness/prometheus';
 import { hasRedisServer, OwnRedis } from './harness/redis-server';
@@ -200,22 +202,28 @@ models:
   );
 });
 
-/** A server started like main.ts does (real listener, real shutdown), on a free port. */
-async function startRealServer(env: Record<string, string> = {}): Promise<{ server: RunningServer; base: string }> {
+/**
+ * A server started like main.ts does (real listener, real shutdown), on a free port, with its
+ * embedded database in files under DATA_DIR (so a test can read it after the shutdown).
+ */
+async function startRealServer(
+  env: Record<string, string> = {},
+): Promise<{ server: RunningServer; base: string; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'llm-server-shutdown-'));
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
     HOST: '127.0.0.1',
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-    DATABASE_URL: 'pglite://memory',
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-server-shutdown-')),
+    DATA_DIR: dataDir,
     MODELS_FILE: FIXTURE_MODELS,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     BACKEND_PROBE_INTERVAL_MS: '0',
     ...env,
   });
+  if (config.database.kind === 'pglite') config.database.initialDump = snapshotBlob() ?? undefined;
   const server = await startServer(config, createLogger(config.logLevel));
-  return { server, base: `http://127.0.0.1:${server.port}` };
+  return { server, base: `http://127.0.0.1:${server.port}`, dataDir: join(dataDir, 'pglite') };
 }
 
 async function createKeyAt(base: string): Promise<string> {
@@ -304,7 +312,7 @@ function connectionRefused(base: string): Promise<boolean> {
 
 describeInProcess('graceful shutdown', 'calls the shutdown of an in-process server', () => {
   it('turns /readyz 503 at once, refuses new connections, lets in-flight streams finish and cuts what runs past the grace', async () => {
-    const { server, base } = await startRealServer({ SHUTDOWN_GRACE_MS: '3000' });
+    const { server, base, dataDir } = await startRealServer({ SHUTDOWN_GRACE_MS: '3000' });
     try {
       const key = await createKeyAt(base);
       // 20 words, one every 500 ms: still running when the 3 s grace period ends.
@@ -345,6 +353,21 @@ describeInProcess('graceful shutdown', 'calls the shutdown of an in-process serv
       expect(sseEvents(cut.body)).not.toContain('[DONE]');
       // Idempotent: a second signal does not start a second shutdown.
       await expect(server.shutdown('again')).resolves.toEqual({ cutOff: 1 });
+      // Both generations are in the ledger, the one cut at the end of the grace included (it
+      // produced output, so it is billed), written before the database closed.
+      const db = await new DataSource(dataSourceOptions({ kind: 'pglite', dataDir })).initialize();
+      try {
+        const [row] = (await db.query(
+          'SELECT sum(requests) AS requests, sum(completion_tokens) AS tokens FROM key_usage_daily',
+        )) as {
+          requests: string | number;
+          tokens: string | number;
+        }[];
+        expect(Number(row.requests)).toBe(2);
+        expect(Number(row.tokens)).toBeGreaterThan(5);
+      } finally {
+        await db.destroy();
+      }
     } finally {
       // Always stops the listening server, also when an expectation above failed (idempotent).
       await server.shutdown('test cleanup').catch(() => undefined);

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, MigrationExecutor } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source';
-import { runMigrations } from '../src/database/migrate';
+import { MIGRATION_LOCK_ID, runMigrations } from '../src/database/migrate';
 import { parseMigrationFile, readMigrationFiles } from '../src/database/sql-migrations';
 import { dropSchema } from './harness/app';
 import { SERVICES_DATABASE_URL } from './harness/environment';
@@ -89,5 +89,24 @@ describe('on PGlite (embedded)', () => {
         .sort(),
     );
     expect(await tables(sources[0])).toEqual(expect.arrayContaining(EXPECTED_TABLES));
+  });
+
+  it('a lock held by another session is waited for within the bound, then a clear error naming its holder', async () => {
+    const holder = await sources[1].createQueryRunner();
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+      const started = Date.now();
+      await expect(runMigrations(sources[0], 600)).rejects.toThrow(
+        /could not take the migration lock within 600 ms: held by pid \d+/,
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+      await holder.release();
+    }
+    // Once it is free, migrating works (nothing pending here).
+    expect(await runMigrations(sources[0], 600)).toEqual([]);
   });
 });
