@@ -397,6 +397,12 @@ describeInProcess('ADMIN_PORT: the admin API and /metrics on their own listener'
 
   const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
+  it('keeps idle client connections longer than a load balancer (65 s), with the headers timeout above it', () => {
+    const http = server.app.getHttpServer() as import('node:http').Server;
+    expect(http.keepAliveTimeout).toBe(65_000);
+    expect(http.headersTimeout).toBe(66_000);
+  });
+
   it('the admin API and /metrics answer only on the admin port; the public port answers them 404', async () => {
     expect(server.adminPort).not.toBe(server.port);
     const created = await fetch(`${adminBase}/admin/keys`, {

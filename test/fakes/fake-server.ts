@@ -171,6 +171,8 @@ export abstract class FakeServer {
   failStatus = 500;
   health: FakeHealth = 200;
   lingerAfterEnd = false;
+  /** false: keep only the latest request (benchmarks send millions). */
+  recordRequests = true;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
 
@@ -258,6 +260,7 @@ export abstract class FakeServer {
       // keep the raw text
     }
     const path = req.url ?? '/';
+    if (!this.recordRequests) this.requests.length = 0;
     this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
     let closed = false;
     res.on('close', () => {

@@ -1,0 +1,322 @@
+/**
+ * The gateway's overhead, as users meet it: the same requests sent to a fake vLLM directly and
+ * through the gateway (`npm run bench`). Every party runs in a process of its own on this
+ * machine: the fake upstream, the gateway (`dist/main.js`, production settings: LOG_LEVEL info),
+ * and this process, the load generator (autocannon).
+ *
+ * Cases, embedded (PGlite, in-process stores) and, when DATABASE_URL and REDIS_URL are set (or
+ * --services), on PostgreSQL + Redis:
+ * - direct / miss at 1 connection: the added latency (mean and p99 through the gateway minus
+ *   direct), every request a cache miss (a new prompt each time), 16-token answers;
+ * - direct / miss / hit at 32 connections: requests per second;
+ * - hot key: one key with a monthly quota at 32 connections; afterwards its quota counter must
+ *   equal the 2xx answers (exactness under load);
+ * - 1,000 concurrent SSE streams, the fake producing 20 tokens/s: all must complete; time to
+ *   first token through the gateway minus direct; the gateway's peak RSS.
+ *
+ *   node -r @swc-node/register bench/gateway.ts [--duration 8] [--services] [--only embedded|services]
+ *
+ * Writes bench/results/gateway.json and bench/results/gateway.svg (latency and throughput by case).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import autocannon from 'autocannon';
+import { Client } from 'pg';
+import { freePort } from '../test/harness/redis-server';
+import { arg, percentiles, reachable, writeResult } from './lib';
+import { renderChart } from './chart';
+
+const ROOT = resolve(__dirname, '..');
+const DURATION_S = Number(arg('duration', '8'));
+const ADMIN_TOKEN = randomBytes(24).toString('hex');
+const STREAMS = Number(arg('streams', '1000'));
+
+interface Proc {
+  child: ChildProcess;
+  url: string;
+  stop(): Promise<void>;
+}
+
+function spawnNode(args: string[], env: Record<string, string>, stdout: 'pipe' | 'ignore'): ChildProcess {
+  return spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', stdout, 'inherit'],
+  });
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((done) => {
+      if (child.exitCode !== null) return done();
+      child.once('exit', () => done());
+      child.kill('SIGTERM');
+    });
+}
+
+async function startFake(tokenDelayMs = 0): Promise<Proc> {
+  const child = spawnNode(
+    ['-r', '@swc-node/register', join(ROOT, 'bench', 'fake-upstream.ts'), '--token-delay-ms', String(tokenDelayMs)],
+    {},
+    'pipe',
+  );
+  const url = await new Promise<string>((done) =>
+    child.stdout!.once('data', (chunk: Buffer) => done(chunk.toString().trim())),
+  );
+  return { child, url, stop: stopper(child) };
+}
+
+async function startGateway(upstream: string, env: Record<string, string>): Promise<Proc> {
+  if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('build first: npm run build');
+  const dir = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
+  writeFileSync(
+    join(dir, 'models.yaml'),
+    `default_model: m\nmodels:\n  - name: m\n    provider: vllm\n    upstream_model: m\n    max_new_tokens: 64\n    base_url: ${upstream}\n`,
+  );
+  const port = await freePort();
+  const child = spawnNode(
+    [join(ROOT, 'dist', 'main.js')],
+    {
+      NODE_ENV: 'production',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_TOKEN,
+      DATA_DIR: dir,
+      DATABASE_URL: 'pglite://memory',
+      MODELS_FILE: join(dir, 'models.yaml'),
+      BACKEND_PROBE_INTERVAL_MS: '0',
+      ...env,
+    },
+    'ignore',
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i += 1) {
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (i > 600) throw new Error('the gateway did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, url, stop: stopper(child) };
+}
+
+async function createKey(gateway: string, fields: Record<string, unknown>): Promise<{ id: string; key: string }> {
+  const res = await fetch(`${gateway}/admin/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench', rpm_limit: 2_000_000_000, ...fields }),
+  });
+  if (res.status !== 201) throw new Error(`create key: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { id: string; key: string };
+}
+
+interface LoadResult {
+  rps: number;
+  mean_ms: number;
+  p50_ms: number;
+  p99_ms: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** autocannon against `url`: a new prompt per request (`unique`), else always the same one. */
+async function load(
+  target: { url: string; path: string; key?: string },
+  connections: number,
+  unique: boolean,
+): Promise<LoadResult> {
+  let n = 0;
+  const tag = randomBytes(4).toString('hex');
+  const result = await autocannon({
+    url: target.url,
+    connections,
+    duration: DURATION_S,
+    requests: [
+      {
+        method: 'POST',
+        path: target.path,
+        headers: { 'content-type': 'application/json', ...(target.key ? { 'x-api-key': target.key } : {}) },
+        setupRequest: (req: autocannon.Request) => ({
+          ...req,
+          body: JSON.stringify(
+            target.key
+              ? { prompt: unique ? `question ${tag} ${n++}` : 'the same question', max_new_tokens: 16 }
+              : { model: 'm', prompt: unique ? `question ${tag} ${n++}` : 'the same question', max_tokens: 16 },
+          ),
+        }),
+      },
+    ],
+  });
+  return {
+    rps: Math.round(result.requests.average),
+    mean_ms: result.latency.mean,
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+/** `count` concurrent SSE streams; time to the first delta of each, and whether each completed. */
+async function streams(
+  target: { url: string; path: string; key?: string },
+  count: number,
+): Promise<{ ttft: ReturnType<typeof percentiles>; completed: number }> {
+  const tag = randomBytes(4).toString('hex');
+  const one = (i: number) =>
+    new Promise<{ ttft: number; completed: boolean }>((done) => {
+      const started = performance.now();
+      let ttft = -1;
+      let text = '';
+      const body = target.key
+        ? { prompt: `stream ${tag} ${i}`, max_new_tokens: 16, stream: true }
+        : { model: 'm', prompt: `stream ${tag} ${i}`, max_tokens: 16, stream: true };
+      const req = httpRequest(`${target.url}${target.path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(target.key ? { 'x-api-key': target.key } : {}) },
+        agent: false,
+      });
+      req.on('error', () => done({ ttft, completed: false }));
+      req.on('response', (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+          if (ttft < 0 && /"(delta|text)":"[^"]/.test(text)) ttft = performance.now() - started;
+        });
+        res.on('end', () => done({ ttft, completed: res.statusCode === 200 && text.includes('[DONE]') }));
+      });
+      req.end(JSON.stringify(body));
+    });
+  const results = await Promise.all(Array.from({ length: count }, (_, i) => one(i)));
+  return {
+    ttft: percentiles(results.filter((r) => r.ttft >= 0).map((r) => r.ttft)),
+    completed: results.filter((r) => r.completed).length,
+  };
+}
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+}
+
+async function quotaCounter(gateway: string, id: string): Promise<number> {
+  const res = await fetch(`${gateway}/admin/keys/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return ((await res.json()) as { usage: { requests: number } }).usage.requests;
+}
+
+async function runMode(mode: 'embedded' | 'services'): Promise<Record<string, unknown>> {
+  const env: Record<string, string> = {};
+  let database: string | null = null;
+  if (mode === 'services') {
+    database = `bench_${randomBytes(4).toString('hex')}`;
+    const admin = new Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.end();
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `/${database}`;
+    Object.assign(env, {
+      DATABASE_URL: url.toString(),
+      REDIS_URL: process.env.REDIS_URL!,
+      REDIS_PREFIX: `${database}:`,
+    });
+  }
+  const fake = await startFake();
+  const gateway = await startGateway(fake.url, env);
+  const direct = { url: fake.url, path: '/v1/completions' };
+  try {
+    const free = await createKey(gateway.url, {});
+    const through = { url: gateway.url, path: '/v1/generate', key: free.key };
+    await load(through, 4, true); // warm-up: JIT, pools, scripts
+    await load(direct, 4, true);
+    const direct1 = await load(direct, 1, true);
+    const miss1 = await load(through, 1, true);
+    const direct32 = await load(direct, 32, true);
+    const miss32 = await load(through, 32, true);
+    await load({ ...through }, 1, false); // the answer to hit
+    const hit32 = await load(through, 32, false);
+    const quotaKey = await createKey(gateway.url, { monthly_quota: 1_000_000_000 });
+    const hot32 = await load({ ...through, key: quotaKey.key }, 32, true);
+    const counter = await quotaCounter(gateway.url, quotaKey.id);
+    return {
+      added_latency_1_connection: {
+        mean_ms: round(miss1.mean_ms - direct1.mean_ms),
+        p99_ms: round(miss1.p99_ms - direct1.p99_ms),
+      },
+      direct_1: direct1,
+      miss_1: miss1,
+      direct_32: direct32,
+      miss_32: miss32,
+      hit_32: hit32,
+      hot_key_quota_32: { ...hot32, quota_counter: counter, quota_exact: counter === hot32.requests - hot32.non2xx },
+    };
+  } finally {
+    await gateway.stop();
+    await fake.stop();
+    if (database) {
+      const admin = new Client({ connectionString: process.env.DATABASE_URL });
+      await admin.connect();
+      await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
+      await admin.end();
+    }
+  }
+}
+
+async function runStreams(): Promise<Record<string, unknown>> {
+  // 20 tokens/s: one every 50 ms.
+  const fake = await startFake(50);
+  const gateway = await startGateway(fake.url, {});
+  try {
+    const key = (await createKey(gateway.url, {})).key;
+    await streams({ url: gateway.url, path: '/v1/generate', key }, 50); // warm-up
+    const direct = await streams({ url: fake.url, path: '/v1/completions' }, STREAMS);
+    const through = await streams({ url: gateway.url, path: '/v1/generate', key }, STREAMS);
+    return {
+      streams: STREAMS,
+      completed: through.completed,
+      all_completed: through.completed === STREAMS,
+      ttft_direct: direct.ttft,
+      ttft_gateway: through.ttft,
+      added_ttft_p50_ms: round(through.ttft.p50_ms - direct.ttft.p50_ms),
+      gateway_peak_rss_mb: peakRssMb(gateway.child.pid!),
+    };
+  } finally {
+    await gateway.stop();
+    await fake.stop();
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+async function main(): Promise<void> {
+  const only = arg('only', '');
+  const servicesWanted =
+    process.argv.includes('--services') ||
+    (process.env.DATABASE_URL !== undefined && process.env.REDIS_URL !== undefined);
+  const result: Record<string, unknown> = { duration_s: DURATION_S, answer_tokens: 16 };
+  if (only !== 'services' && only !== 'streams') result.embedded = await runMode('embedded');
+  if (servicesWanted && only !== 'embedded' && only !== 'streams') {
+    process.env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/test';
+    process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+    if (!(await reachable(process.env.DATABASE_URL)) || !(await reachable(process.env.REDIS_URL))) {
+      throw new Error('--services: PostgreSQL or Redis is not reachable');
+    }
+    result.services = await runMode('services');
+  }
+  if (only === '' || only === 'streams') result.sse = await runStreams();
+  writeResult(only ? `gateway-${only}` : 'gateway', result);
+  writeFileSync(join(ROOT, 'bench', 'results', only ? `gateway-${only}.svg` : 'gateway.svg'), renderChart(result));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
