@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { cacheKey } from '../src/cache/cache-key';
-import { type CachedCompletion, type CacheStore, MemoryCacheStore, RedisCacheStore } from '../src/cache/cache-store';
-import { type CoalescingLock, LocalCoalescingLock, RedisCoalescingLock } from '../src/cache/coalescing-lock';
+import { type CachedCompletion, type CacheStore, MemoryCacheStore } from '../src/cache/cache-store';
+import { RedisCacheStore } from '../src/cache/redis-cache-store';
 import { connectRedis, type RedisConnection } from '../src/redis/redis.module';
 import { CompletionCache } from '../src/cache/completion-cache.service';
 import { Flight, type FlightRunner } from '../src/cache/flight';
@@ -89,17 +89,17 @@ const entry = (output: string, expiresAtMs: number): CachedCompletion => ({
 describe('MemoryCacheStore', () => {
   it('expires entries against the given clock', async () => {
     const store = new MemoryCacheStore(10);
-    await store.set('k', entry('v', 1000));
+    await store.storeAndRelease('k', entry('v', 1000), 0, null);
     expect(await store.get('k', 999)).toMatchObject({ output: 'v' });
     expect(await store.get('k', 1000)).toBeNull();
   });
 
   it('is bounded and evicts the least recently used', async () => {
     const store = new MemoryCacheStore(2);
-    await store.set('a', entry('a', 1e15));
-    await store.set('b', entry('b', 1e15));
+    await store.storeAndRelease('a', entry('a', 1e15), 0, null);
+    await store.storeAndRelease('b', entry('b', 1e15), 0, null);
     await store.get('a', 0); // a is now the most recent
-    await store.set('c', entry('c', 1e15));
+    await store.storeAndRelease('c', entry('c', 1e15), 0, null);
     expect(store.size).toBe(2);
     expect(await store.get('b', 0)).toBeNull();
     expect(await store.get('a', 0)).not.toBeNull();
@@ -256,9 +256,9 @@ describe('Flight', () => {
   });
 });
 
-function cacheFor(store: CacheStore, clock: FakeClock, lock: CoalescingLock = new LocalCoalescingLock()) {
+function cacheFor(store: CacheStore, clock: FakeClock) {
   const config = { cacheTtlSeconds: 60 } as AppConfig;
-  return new CompletionCache(config, store, lock, clock, createLogger('silent'));
+  return new CompletionCache(config, store, clock, createLogger('silent'));
 }
 
 const noDeadline = () => Date.now() + 60_000;
@@ -300,7 +300,7 @@ describe('CompletionCache', () => {
     const policy = cache.policy(model, undefined);
     const results = await Promise.all(
       Array.from({ length: 20 }, () =>
-        cache.run('k', model, policy, new AbortController().signal, runner, noDeadline()),
+        cache.serve('k', model, policy, new AbortController().signal, runner, noDeadline()),
       ),
     );
     expect(calls.count).toBe(1);
@@ -316,7 +316,7 @@ describe('CompletionCache', () => {
     const failing: FlightRunner = async () => {
       throw new Error('backend down');
     };
-    const failed = await cache.run(
+    const failed = await cache.serve(
       'fail',
       model,
       cache.policy(model, undefined),
@@ -326,7 +326,7 @@ describe('CompletionCache', () => {
     );
     expect(failed.outcome).toMatchObject({ kind: 'failed', error: new Error('backend down') });
     expect(await cache.lookup('fail')).toBeNull();
-    await cache.run(
+    await cache.serve(
       'nostore',
       model,
       cache.policy(model, 'no-store'),
@@ -339,7 +339,14 @@ describe('CompletionCache', () => {
       model: 'other',
       result: { output: 'x', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } },
     });
-    await cache.run('fb', model, cache.policy(model, undefined), new AbortController().signal, fallback, noDeadline());
+    await cache.serve(
+      'fb',
+      model,
+      cache.policy(model, undefined),
+      new AbortController().signal,
+      fallback,
+      noDeadline(),
+    );
     expect(await cache.lookup('fb')).toBeNull();
   });
 });
@@ -358,14 +365,25 @@ describe('CompletionCache', () => {
       redis.health.close();
       redis.client.disconnect();
     });
-    const replica = (clock: FakeClock) => cacheFor(new RedisCacheStore(redis), clock, new RedisCoalescingLock(redis));
+    const replica = (clock: FakeClock) => cacheFor(new RedisCacheStore(redis), clock);
 
     it('RedisCacheStore keeps values with their expiry', async () => {
       const store = new RedisCacheStore(redis);
-      await store.set('k1', entry('v', 10_000), 0);
+      await store.storeAndRelease('k1', entry('v', 10_000), 0, null);
       expect(await store.get('k1', 9_999)).toMatchObject({ output: 'v' });
       expect(await store.get('k1', 10_000)).toBeNull();
-      expect(await redis.client.pttl(`${prefix}cache:k1`)).toBeGreaterThan(0);
+      expect(await redis.client.pttl(`${prefix}cache:{k1}`)).toBeGreaterThan(0);
+    });
+
+    it('one call looks up or claims: the first miss claims, the next sees it held, the holder stores and releases', async () => {
+      const store = new RedisCacheStore(redis);
+      const first = await store.lookupOrClaim('k2', 0, 5000);
+      expect(first).toEqual({ claim: { token: expect.any(String) } });
+      expect(await store.lookupOrClaim('k2', 0, 5000)).toEqual({ heldElsewhere: true });
+      expect(await store.isClaimed('k2')).toBe(true);
+      await store.storeAndRelease('k2', entry('answer', 10_000), 0, 'claim' in first ? first.claim : null);
+      expect(await store.isClaimed('k2')).toBe(false);
+      expect(await store.lookupOrClaim('k2', 0, 5000)).toEqual({ hit: expect.objectContaining({ output: 'answer' }) });
     });
 
     it('two replicas missing at once make one backend call: the other waits for the shared answer', async () => {
@@ -375,8 +393,8 @@ describe('CompletionCache', () => {
       const { calls, runner } = countingRunner(200);
       const policy = replicaA.policy(model, undefined);
       const [a, b] = await Promise.all([
-        replicaA.run('shared', model, policy, new AbortController().signal, runner, noDeadline()),
-        replicaB.run('shared', model, policy, new AbortController().signal, runner, noDeadline()),
+        replicaA.serve('shared', model, policy, new AbortController().signal, runner, noDeadline()),
+        replicaB.serve('shared', model, policy, new AbortController().signal, runner, noDeadline()),
       ]);
       expect(calls.count).toBe(1);
       expect([a.source, b.source].sort()).toEqual(['coalesced', 'miss']);
@@ -396,9 +414,16 @@ describe('CompletionCache', () => {
       };
       const { calls, runner } = countingRunner(10);
       const policy = replicaA.policy(model, undefined);
-      const leader = replicaA.run('leader-fails', model, policy, new AbortController().signal, failing, noDeadline());
+      const leader = replicaA.serve('leader-fails', model, policy, new AbortController().signal, failing, noDeadline());
       await new Promise((resolve) => setTimeout(resolve, 20));
-      const follower = replicaB.run('leader-fails', model, policy, new AbortController().signal, runner, noDeadline());
+      const follower = replicaB.serve(
+        'leader-fails',
+        model,
+        policy,
+        new AbortController().signal,
+        runner,
+        noDeadline(),
+      );
       expect((await leader).outcome).toMatchObject({ kind: 'failed', error: new Error('leader failed') });
       await expect(follower).resolves.toMatchObject({ source: 'miss', outcome: { kind: 'answer' } });
       expect(calls.count).toBe(1);
@@ -410,10 +435,10 @@ describe('CompletionCache', () => {
       const replicaB = replica(clock);
       const slow = countingRunner(600);
       const policy = replicaA.policy(model, undefined);
-      const holder = replicaA.run('deadline', model, policy, new AbortController().signal, slow.runner, noDeadline());
+      const holder = replicaA.serve('deadline', model, policy, new AbortController().signal, slow.runner, noDeadline());
       await new Promise((resolve) => setTimeout(resolve, 20));
       const started = Date.now();
-      const follower = await replicaB.run(
+      const follower = await replicaB.serve(
         'deadline',
         model,
         policy,

@@ -195,6 +195,25 @@ describe('response schema', () => {
   });
 });
 
+describeInProcess('the gateway overhead', 'uses mock timing tags', () => {
+  it('every response carries X-Gateway-Overhead-Ms: its own time, without the wait on the backend', async () => {
+    const started = Date.now();
+    const slow = await generate({ prompt: '[mock:slow:100][mock:echo] one two three four five' });
+    const total = Date.now() - started;
+    const overhead = Number(slow.headers['x-gateway-overhead-ms']);
+    expect(total).toBeGreaterThanOrEqual(500); // five words, 100 ms each, in the backend
+    expect(overhead).toBeGreaterThanOrEqual(0);
+    expect(overhead).toBeLessThan(total - 400);
+    // Streams carry it with their first byte; errors and other routes too (all gateway time).
+    const streamed = await generate({ prompt: '[mock:slow:100] go', stream: true });
+    expect(Number(streamed.headers['x-gateway-overhead-ms'])).toBeLessThan(100);
+    const unauthenticated = await app.http().get('/v1/models');
+    expect(Number(unauthenticated.headers['x-gateway-overhead-ms'])).toBeGreaterThanOrEqual(0);
+    const metrics = await app.http().get('/metrics');
+    expect(metrics.text).toMatch(/llm_gateway_overhead_seconds_count\{route="\/v1\/generate"\} [1-9]/);
+  });
+});
+
 describeInProcess('generation with the mock model', 'uses the test models.yaml', () => {
   it('returns the provider output for exactly the parameters given, with defaults applied', async () => {
     const res = await generate({ prompt: 'Tell me a story', temperature: 0.5, seed: 7 });

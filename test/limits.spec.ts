@@ -359,12 +359,28 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
     expect(await counters(id)).toMatchObject({ requests: 1, tokens: 20 });
   });
 
-  it('token charges are written right after the turn they were made in, summed per key', async () => {
+  it('token charges are summed per key and written by themselves within 100 ms when no reservation carries them', async () => {
     const id = await insertKey({ monthlyTokenQuota: 1000 });
     const reservation = await quota.reserve(id);
     for (let i = 0; i < 5; i += 1) quota.chargeTokens(reservation, 10);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await counters(id)).tokens).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 250));
     expect((await counters(id)).tokens).toBe(50);
+  });
+
+  it('the next reservation of the key carries its pending charges in the same statement, and checks them', async () => {
+    const id = await insertKey({ monthlyTokenQuota: 100 });
+    const first = await quota.reserve(id);
+    quota.chargeTokens(first, 60);
+    const second = await quota.reserve(id); // carries the 60
+    expect(second.tokensUsed).toBe(60);
+    expect(await counters(id)).toMatchObject({ requests: 2, tokens: 60 });
+    quota.chargeTokens(second, 50);
+    // 60 + 50 pending: over the token quota, so the next reservation is refused, and the charge
+    // it could not carry is still written.
+    await expect(quota.reserve(id)).rejects.toMatchObject({ code: 'quota_exhausted' });
+    await quota.flushCharges();
+    expect(await counters(id)).toMatchObject({ requests: 2, tokens: 110 });
   });
 
   it('the token quota refuses once used up (type tokens), whatever the request quota', async () => {

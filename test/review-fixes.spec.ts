@@ -8,7 +8,6 @@ import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { KeyCache } from '../src/auth/key-cache';
 import { MemoryCacheStore } from '../src/cache/cache-store';
-import { LocalCoalescingLock } from '../src/cache/coalescing-lock';
 import { CompletionCache } from '../src/cache/completion-cache.service';
 import type { FlightRunner } from '../src/cache/flight';
 import type { AppConfig } from '../src/config/app.config';
@@ -49,13 +48,7 @@ describe('KeyCache', () => {
 describe('CompletionCache', () => {
   it('a request arriving after every waiter left starts a new generation instead of joining the aborted one', async () => {
     const config = { cacheTtlSeconds: 60 } as AppConfig;
-    const cache = new CompletionCache(
-      config,
-      new MemoryCacheStore(10),
-      new LocalCoalescingLock(),
-      new FakeClock(),
-      createLogger('silent'),
-    );
+    const cache = new CompletionCache(config, new MemoryCacheStore(10), new FakeClock(), createLogger('silent'));
     const model = modelConfig({ name: 'm' });
     let calls = 0;
     const runner: FlightRunner = (signal) => {
@@ -75,10 +68,10 @@ describe('CompletionCache', () => {
     const policy = cache.policy(model, undefined);
     const leaving = new AbortController();
     const deadline = Date.now() + 60_000;
-    const first = cache.run('k', model, policy, leaving.signal, runner, deadline);
+    const first = cache.serve('k', model, policy, leaving.signal, runner, deadline);
     leaving.abort(new ClientDisconnected());
     // In the same tick: the aborted flight has not settled (nor left the map) yet.
-    const secondRun = cache.run('k', model, policy, new AbortController().signal, runner, deadline);
+    const secondRun = cache.serve('k', model, policy, new AbortController().signal, runner, deadline);
     await expect(first).resolves.toMatchObject({ outcome: { kind: 'left' } });
     const second = await secondRun;
     expect(second).toMatchObject({ source: 'miss', outcome: { kind: 'answer', answer: { result: { output: 'ok' } } } });

@@ -1,11 +1,16 @@
 /**
- * Where completed generations are kept: a port with two implementations, picked once by
- * StoresModule: Redis when REDIS_URL is set (shared by replicas), else a bounded in-process LRU. Values carry their own expiry, read against the injected clock, so
- * both stores expire entries the same way (and tests can move time); Redis also expires them
- * itself so nothing lingers.
+ * Where completed generations are kept, and who generates an answer nobody has yet: a port with
+ * two implementations, picked once by StoresModule.
+ * - MemoryCacheStore (no Redis): a bounded in-process LRU; every claim is granted (identical
+ *   requests still share one generation within this process: CompletionCache's flights).
+ * - RedisCacheStore: the cache shared by replicas, and the coalescing lock that lets one replica
+ *   generate while the others wait for its answer. The lookup and the claim are one Lua script,
+ *   and so are the store and the release: a cache miss costs two Redis commands, a hit one. While
+ *   Redis is down the cache is skipped and claims are granted locally (see the class comment).
+ * Values carry their own expiry, read against the injected clock, so both stores expire entries
+ * the same way (and tests can move time); Redis also expires them itself so nothing lingers.
  */
 import type { FinishReason, TokenUsage } from '../domain/generation';
-import type { RedisConnection } from '../redis/redis.module';
 
 export interface CachedCompletion {
   output: string;
@@ -18,9 +23,37 @@ export interface CachedCompletion {
   expiresAtMs: number;
 }
 
+/** The right to generate an answer others may wait for. */
+export interface Claim {
+  /** The claim's token in the shared store (null: granted locally, nothing to release). */
+  readonly token: string | null;
+}
+
+export const LOCAL_CLAIM: Claim = { token: null };
+
+/**
+ * A lookup's result: the stored answer, or the claim to generate it, or neither (another replica
+ * holds the claim: wait for its answer).
+ */
+export type LookupResult = { hit: CachedCompletion } | { claim: Claim } | { heldElsewhere: true };
+
 export abstract class CacheStore {
+  /** The stored answer, if fresh. */
   abstract get(key: string, nowMs: number): Promise<CachedCompletion | null>;
-  abstract set(key: string, value: CachedCompletion, nowMs: number): Promise<void>;
+
+  /** The stored answer; else, with `claimMs`, the claim for `claimMs` if nobody holds it. */
+  abstract lookupOrClaim(key: string, nowMs: number, claimMs: number | null): Promise<LookupResult>;
+
+  /** Stores `value` (unless null) and gives the claim back. Never rejects. */
+  abstract storeAndRelease(
+    key: string,
+    value: CachedCompletion | null,
+    nowMs: number,
+    claim: Claim | null,
+  ): Promise<void>;
+
+  /** Whether some replica still holds the key's claim (false when unknown). */
+  abstract isClaimed(key: string): Promise<boolean>;
 }
 
 /** Insertion-ordered Map as an LRU: a read moves the entry to the end, eviction takes the front. */
@@ -36,15 +69,21 @@ export class MemoryCacheStore extends CacheStore {
   }
 
   async get(key: string, nowMs: number): Promise<CachedCompletion | null> {
-    const entry = this.entries.get(key);
-    if (!entry) return null;
-    this.entries.delete(key);
-    if (entry.expiresAtMs <= nowMs) return null;
-    this.entries.set(key, entry);
-    return entry;
+    return this.read(key, nowMs);
   }
 
-  async set(key: string, value: CachedCompletion): Promise<void> {
+  async lookupOrClaim(key: string, nowMs: number, _claimMs?: number | null): Promise<LookupResult> {
+    const hit = this.read(key, nowMs);
+    return hit ? { hit } : { claim: LOCAL_CLAIM };
+  }
+
+  async storeAndRelease(
+    key: string,
+    value: CachedCompletion | null,
+    _nowMs?: number,
+    _claim?: Claim | null,
+  ): Promise<void> {
+    if (!value) return;
     this.entries.delete(key);
     this.entries.set(key, value);
     while (this.entries.size > this.maxEntries) {
@@ -52,38 +91,17 @@ export class MemoryCacheStore extends CacheStore {
       this.entries.delete(oldest);
     }
   }
-}
 
-/**
- * The shared cache in Redis. While Redis is down the cache is skipped: lookups miss and answers
- * are not stored (each replica keeping its own copies would serve answers the others cannot
- * invalidate or count consistently, and the outage is short).
- */
-export class RedisCacheStore extends CacheStore {
-  constructor(private readonly redis: RedisConnection) {
-    super();
+  async isClaimed(): Promise<boolean> {
+    return false;
   }
 
-  async get(key: string, nowMs: number): Promise<CachedCompletion | null> {
-    const raw = await this.redis.health.attempt(
-      () => this.redis.client.get(`${this.redis.prefix}cache:${key}`),
-      () => null,
-    );
-    if (raw === null) return null;
-    let entry: CachedCompletion;
-    try {
-      entry = JSON.parse(raw) as CachedCompletion;
-    } catch {
-      return null; // never serve what we cannot read
-    }
-    return entry.expiresAtMs > nowMs ? entry : null;
-  }
-
-  async set(key: string, value: CachedCompletion, nowMs: number): Promise<void> {
-    const ttlMs = Math.max(1, value.expiresAtMs - nowMs);
-    await this.redis.health.attempt(
-      () => this.redis.client.set(`${this.redis.prefix}cache:${key}`, JSON.stringify(value), 'PX', ttlMs),
-      () => undefined,
-    );
+  private read(key: string, nowMs: number): CachedCompletion | null {
+    const entry = this.entries.get(key);
+    if (!entry) return null;
+    this.entries.delete(key);
+    if (entry.expiresAtMs <= nowMs) return null;
+    this.entries.set(key, entry);
+    return entry;
   }
 }

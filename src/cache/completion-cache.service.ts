@@ -4,12 +4,14 @@
  * - policy(): the model's TTL (else CACHE_TTL_SECONDS; 0 disables caching and coalescing) and
  *   the request's Cache-Control: `no-cache` skips the lookup and runs its own generation (whose
  *   answer is still stored); `no-store` skips lookup and storage.
- * - lookup(): a stored answer for the canonical key, or null. Store failures count as misses.
- * - run(): for a miss, joins an identical generation already running on this replica, or
- *   starts one. Across replicas the one that takes the coalescing lock generates; the others
- *   wait for its answer to appear in the cache (never past their own deadline), then fall back
- *   to their own call. Only complete answers of the requested model itself are stored: never
- *   errors, aborted or cut-off streams, partial outputs, or answers a fallback model gave.
+ * - serve(): answers one request. An identical request already running on this replica is
+ *   joined at once (no store round trip); otherwise one store call looks the answer up and, on a
+ *   miss, claims the right to generate it: the holder generates (then stores its answer and gives
+ *   the claim back in one more call, without the client waiting for it), and another replica's
+ *   requests wait for the holder's answer to appear (never past their own deadline), then
+ *   generate themselves if it does not. Requests joining a lookup share its answer too.
+ * Only complete answers of the requested model itself are stored: never errors, aborted or
+ * cut-off streams, partial outputs, or answers a fallback model gave.
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
@@ -18,8 +20,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { ModelConfig } from '../config/models.types';
 import { DeadlineExceeded } from '../domain/generation';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
-import { type CachedCompletion, CacheStore } from './cache-store';
-import { CoalescingLock } from './coalescing-lock';
+import { type CachedCompletion, CacheStore, type Claim } from './cache-store';
 import { type DeltaListener, Flight, type FlightOutcome, type FlightResult, type FlightRunner } from './flight';
 
 export interface CachePolicy {
@@ -30,7 +31,8 @@ export interface CachePolicy {
   ttlMs: number;
 }
 
-export type CacheSource = 'miss' | 'coalesced';
+/** How the answer was found: in the cache, by joining a running generation, or by generating. */
+export type CacheSource = 'hit' | 'miss' | 'coalesced';
 
 export interface CacheRun {
   outcome: FlightOutcome;
@@ -63,6 +65,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+function fromStore(value: CachedCompletion, source: 'cache' | 'peer'): FlightResult {
+  const result = { output: value.output, finishReason: value.finishReason, usage: value.usage };
+  return { model: value.model, result, ...(source === 'cache' ? { fromCache: true } : { fromPeer: true }) };
+}
+
 @Injectable()
 export class CompletionCache {
   private readonly flights = new Map<string, Flight>();
@@ -70,7 +77,6 @@ export class CompletionCache {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly store: CacheStore,
-    private readonly lock: CoalescingLock,
     private readonly clock: Clock,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
   ) {}
@@ -83,6 +89,7 @@ export class CompletionCache {
     return { lookup: !fresh, store: true, share: !fresh, ttlMs: ttlSeconds * 1000 };
   }
 
+  /** The stored answer for `key`, or null. Store failures count as misses. */
   async lookup(key: string): Promise<CachedCompletion | null> {
     try {
       return await this.store.get(key, this.clock.now().getTime());
@@ -93,10 +100,11 @@ export class CompletionCache {
   }
 
   /**
-   * Runs (or joins) the generation for a miss. `deadlineAt` (epoch ms on the monotonic-free wall
-   * clock of Date.now) bounds this request's wait for another replica's answer.
+   * Answers one request: from the cache, from an identical generation (here or on another
+   * replica), or from `runner`. `deadlineAt` (epoch ms) bounds this request's wait for another
+   * replica's answer.
    */
-  async run(
+  async serve(
     key: string,
     model: ModelConfig,
     policy: CachePolicy,
@@ -104,36 +112,58 @@ export class CompletionCache {
     runner: FlightRunner,
     deadlineAt: number,
     onDelta?: DeltaListener,
+    /** Told when this request joins a generation already running (it then waits on the backend). */
+    hooks: { joined?: () => void } = {},
   ): Promise<CacheRun> {
     if (!policy.share) {
-      const outcome = await new Flight(this.storing(key, model, policy, runner)).subscribe(clientSignal, onDelta);
+      const outcome = await new Flight(this.storing(key, model, policy, runner, null)).subscribe(clientSignal, onDelta);
       return { outcome, source: 'miss' };
     }
     let flight = this.flights.get(key);
-    let source: CacheSource = 'coalesced';
-    if (!flight || flight.abandoned) {
-      source = 'miss';
+    const joined = flight !== undefined && !flight.abandoned;
+    if (joined) hooks.joined?.();
+    else {
       const started = new Flight(this.leading(key, model, policy, runner, deadlineAt));
       this.flights.set(key, started);
       const forget = () => this.flights.get(key) === started && this.flights.delete(key);
       started.done.then(forget, forget);
       flight = started;
     }
-    const outcome = await flight.subscribe(clientSignal, onDelta);
+    const outcome = await flight!.subscribe(clientSignal, onDelta);
+    if (outcome.kind === 'answer' && outcome.answer.fromCache) return { outcome, source: 'hit' };
     const fromPeer = outcome.kind === 'answer' && outcome.answer.fromPeer === true;
-    return { outcome, source: fromPeer ? 'coalesced' : source };
+    return { outcome, source: joined || fromPeer ? 'coalesced' : 'miss' };
   }
 
-  /** The backend call, then the answer stored when it may be. */
-  private storing(key: string, model: ModelConfig, policy: CachePolicy, runner: FlightRunner): FlightRunner {
+  /** The backend call, then its answer stored (when it may be) and the claim given back, unawaited. */
+  private storing(
+    key: string,
+    model: ModelConfig,
+    policy: CachePolicy,
+    runner: FlightRunner,
+    claim: Claim | null,
+  ): FlightRunner {
     return async (signal, report) => {
-      const answer = await runner(signal, report);
-      if (policy.store && answer.model === model.name) await this.save(key, answer, policy.ttlMs);
-      return answer;
+      let answer: FlightResult | null = null;
+      try {
+        answer = await runner(signal, report);
+        return answer;
+      } finally {
+        const storable = answer !== null && policy.store && answer.model === model.name;
+        if (storable || claim?.token) {
+          const now = this.clock.now().getTime();
+          const value = storable ? this.toStored(answer!, now, policy.ttlMs) : null;
+          // Not awaited: the client need not wait for it. The store's connection keeps command
+          // order, so a lookup sent after this sees the answer.
+          void this.store.storeAndRelease(key, value, now, claim).catch((error: unknown) => {
+            this.logger.warn({ err: (error as Error).message }, 'cache store failed; the answer is served uncached');
+          });
+        }
+      }
     };
   }
 
-  /** Across replicas: the holder of the coalescing lock generates; the others wait for its answer, within bounds. */
+  /** One store call: the cached answer, or the claim to generate it, or another replica's answer to wait for. */
   private leading(
     key: string,
     model: ModelConfig,
@@ -141,25 +171,21 @@ export class CompletionCache {
     runner: FlightRunner,
     deadlineAt: number,
   ): FlightRunner {
-    const own = this.storing(key, model, policy, runner);
     return async (signal, report) => {
-      // The lock outlives the holder's call by a little, never more: its generation is bounded by timeout_ms.
-      const lockMs = model.timeoutMs + 1000;
-      const grant = await this.lock.acquire(key, lockMs);
-      if (grant) {
-        try {
-          return await own(signal, report);
-        } finally {
-          await grant.release();
-        }
-      }
-      const fromPeer = await this.awaitPeer(key, Math.min(Date.now() + lockMs, deadlineAt), deadlineAt, signal);
-      return fromPeer ?? own(signal, report);
+      // The claim outlives the holder's call by a little, never more: its generation is bounded by timeout_ms.
+      const claimMs = model.timeoutMs + 1000;
+      const found = await this.store
+        .lookupOrClaim(key, this.clock.now().getTime(), policy.lookup ? claimMs : null)
+        .catch(() => ({ claim: null }));
+      if ('hit' in found) return fromStore(found.hit, 'cache');
+      if ('claim' in found) return this.storing(key, model, policy, runner, found.claim)(signal, report);
+      const fromPeer = await this.awaitPeer(key, Math.min(Date.now() + claimMs, deadlineAt), deadlineAt, signal);
+      return fromPeer ?? this.storing(key, model, policy, runner, null)(signal, report);
     };
   }
 
   /**
-   * Polls for the answer another replica is producing: null when its lock goes (it failed or
+   * Polls for the answer another replica is producing: null when its claim goes (it failed or
    * gave up: generate ourselves) or after `giveUpAt`; DeadlineExceeded once this request's own
    * deadline has passed.
    */
@@ -171,32 +197,23 @@ export class CompletionCache {
   ): Promise<FlightResult | null> {
     while (Date.now() < giveUpAt) {
       await sleep(Math.min(PEER_POLL_MS, Math.max(0, giveUpAt - Date.now())), signal);
-      // Read the lock before the value: a holder stores its answer before releasing the lock.
-      const held = await this.lock.isHeld(key);
+      // Read the claim before the value: a holder stores its answer before releasing the claim.
+      const held = await this.store.isClaimed(key);
       const value = await this.lookup(key);
-      if (value) {
-        const result = { output: value.output, finishReason: value.finishReason, usage: value.usage };
-        return { model: value.model, fromPeer: true, result };
-      }
+      if (value) return fromStore(value, 'peer');
       if (!held) return null;
     }
     if (Date.now() >= deadlineAt) throw new DeadlineExceeded();
     return null;
   }
 
-  private async save(key: string, answer: FlightResult, ttlMs: number): Promise<void> {
-    const now = this.clock.now().getTime();
-    const value: CachedCompletion = {
+  private toStored(answer: FlightResult, now: number, ttlMs: number): CachedCompletion {
+    return {
       output: answer.result.output,
       finishReason: answer.result.finishReason,
       usage: answer.result.usage,
       model: answer.model,
       expiresAtMs: now + ttlMs,
     };
-    try {
-      await this.store.set(key, value, now);
-    } catch (error) {
-      this.logger.warn({ err: (error as Error).message }, 'cache store failed; the answer is served uncached');
-    }
   }
 }

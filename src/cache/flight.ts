@@ -18,6 +18,8 @@ export interface FlightResult {
   result: GenerationResult;
   /** Produced by another replica (found in the shared cache while waiting for it): nobody here pays for it. */
   fromPeer?: boolean;
+  /** Found in the cache: a hit for everyone who waited on it (one unit, no tokens). */
+  fromCache?: boolean;
 }
 
 export type DeltaListener = (text: string, model: string) => void;
@@ -84,7 +86,11 @@ export class Flight {
     });
     this.done.then(
       (answer) =>
-        this.finish((_subscriber, index) => ({ kind: 'answer', answer, payer: index === 0 && !answer.fromPeer })),
+        this.finish((_subscriber, index) => ({
+          kind: 'answer',
+          answer,
+          payer: index === 0 && !answer.fromPeer && !answer.fromCache,
+        })),
       (error: unknown) =>
         this.finish((subscriber, index) => ({
           kind: 'failed',

@@ -2,6 +2,7 @@
 import type { Request } from 'express';
 import type { AuthenticatedKey } from '../auth/auth.types';
 import type { AppError } from './app-error';
+import type { BackendWait } from './gateway-overhead';
 
 export interface RequestContext {
   requestId: string;
@@ -10,6 +11,8 @@ export interface RequestContext {
   apiKey?: AuthenticatedKey;
   /** A body that could not be accepted (415/413/400), raised after authentication. */
   bodyError?: AppError;
+  /** Time waiting on the backend, excluded from the gateway's overhead (gateway-overhead.ts). */
+  backendWait?: BackendWait;
 }
 
 export type AppRequest = Request & { ctx: RequestContext };

@@ -4,8 +4,8 @@
  * RateLimitGuard) → request validation (400, pipe + GenerationService.resolve) → model
  * (404/403, resolve) → quota (402, UsageAccounting.begin) → cache → backend.
  *
- * - Cache: a hit answers at once with `cached: true`. A miss joins an identical generation
- *   already running, or starts one (CompletionCache).
+ * - Cache: CompletionCache answers from the cache (`cached: true`), from an identical
+ *   generation already running, or from a new backend call.
  * - Cost: one request unit reserved up front for keys with a quota; what the request pays once
  *   it is over is decided by usage/billing.ts from how its generation ended (answered, failed,
  *   cut, shared), and settled before the answer is sent.
@@ -17,6 +17,7 @@ import type { Response } from 'express';
 import { cacheKey } from '../cache/cache-key';
 import { CompletionCache } from '../cache/completion-cache.service';
 import type { FlightResult, FlightRunner } from '../cache/flight';
+import { backendWaitEnded, backendWaitStarted } from '../common/gateway-overhead';
 import { InFlightWork } from '../common/in-flight-work';
 import type { AppRequest } from '../common/request-context';
 import type { AppConfig } from '../config/app.config';
@@ -24,7 +25,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { ClientDisconnected, type StreamChunk, type TokenUsage } from '../domain/generation';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import { LlmMetricsService, outcomeForErrorCode } from '../metrics/llm-metrics.service';
-import { CACHE_HIT, chargeFor, FREE } from '../usage/billing';
+import { chargeFor, FREE } from '../usage/billing';
 import { UsageAccounting } from '../usage/usage-accounting';
 import { cutStreamUsage } from '../usage/usage-estimate';
 import type { Answer, AnswerFormat } from './answer-format';
@@ -73,9 +74,8 @@ export class GenerationPipeline {
     const clientSignal = disconnectSignal(res);
     const policy = this.cache.policy(model, req.headers['cache-control']);
     const key = policy.lookup || policy.share || policy.store ? cacheKey(model, params) : '';
-    // The quota (402) is decided before the cache answers; the two round trips overlap, and a
-    // lookup whose reservation failed is ignored (lookup() never rejects).
-    const lookup = policy.lookup ? this.cache.lookup(key) : Promise.resolve(null);
+    // The quota (402) is decided before the cache answers (a database round trip only for keys
+    // with a quota).
     const usage = await this.accounting.begin(req.ctx.apiKey!, model.name);
     const state = { id: format.newId(), created: Math.floor(Date.now() / 1000), first: true };
     const stream = request.stream ? new StreamResponse(res, format, state, this.sseTimings) : null;
@@ -89,18 +89,21 @@ export class GenerationPipeline {
     try {
       setQuotaHeaders();
       if (clientSignal.aborted) return; // gone before anything ran: free
-      const hit = await lookup;
-      if (hit) {
-        this.metrics.cacheResult(model.name, 'hit');
-        await usage.settle(CACHE_HIT, hit.model);
-        const answer = { id: state.id, model: hit.model, output: hit.output, finishReason: hit.finishReason };
-        await respond({ ...answer, usage: NO_TOKENS, cached: true });
-        return;
-      }
-
       const onDelta = stream ? (text: string, served: string) => stream.delta(text, served) : undefined;
-      const runner = this.backendCall(request, stream !== null);
-      const { outcome, source } = await this.cache.run(key, model, policy, clientSignal, runner, deadlineAt, onDelta);
+      const runner = this.backendCall(request, stream !== null, req);
+      const { outcome, source } = await this.cache.serve(
+        key,
+        model,
+        policy,
+        clientSignal,
+        runner,
+        deadlineAt,
+        onDelta,
+        {
+          joined: () => backendWaitStarted(req.ctx),
+        },
+      );
+      backendWaitEnded(req.ctx);
       if (policy.lookup || policy.share) this.metrics.cacheResult(model.name, source);
       const estimate = (produced: number) => cutStreamUsage(promptText(params), produced, params.maxNewTokens);
       const charge = chargeFor(outcome, estimate);
@@ -132,10 +135,14 @@ export class GenerationPipeline {
     }
   }
 
-  /** The backend call a (possibly shared) generation makes, measured for the LLM metrics. */
-  private backendCall(request: ResolvedRequest, streaming: boolean): FlightRunner {
+  /**
+   * The backend call a (possibly shared) generation makes, measured for the LLM metrics. From its
+   * start the starting request waits on the backend (not gateway overhead).
+   */
+  private backendCall(request: ResolvedRequest, streaming: boolean, req: AppRequest): FlightRunner {
     const { model, params } = request;
     return async (signal, report): Promise<FlightResult> => {
+      backendWaitStarted(req.ctx);
       const call = this.metrics.startRequest(model.name, model.provider);
       const hooks = { accepted: report.accepted };
       try {

@@ -9,7 +9,8 @@ import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { AppRequest } from '../common/request-context';
-import { HTTP_DURATION_BUCKETS, METRICS, UNMATCHED_ROUTE } from './metric-names';
+import { gatewayOverheadMs } from '../common/gateway-overhead';
+import { HTTP_DURATION_BUCKETS, METRICS, OVERHEAD_BUCKETS, UNMATCHED_ROUTE } from './metric-names';
 import { METRICS_REGISTRY } from './metrics.registry';
 
 type HttpLabels = 'method' | 'route' | 'status_code';
@@ -36,6 +37,7 @@ export function routeLabel(req: Request): string {
 export class HttpMetrics {
   readonly requests: Counter<HttpLabels>;
   readonly duration: Histogram<HttpLabels>;
+  readonly overhead: Histogram<'route'>;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
     const { httpRequests, httpDuration } = METRICS;
@@ -50,6 +52,14 @@ export class HttpMetrics {
       help: httpDuration.help,
       labelNames: httpDuration.labels,
       buckets: HTTP_DURATION_BUCKETS,
+      registers: [registry],
+    });
+    const { gatewayOverhead } = METRICS;
+    this.overhead = new Histogram<'route'>({
+      name: gatewayOverhead.name,
+      help: gatewayOverhead.help,
+      labelNames: gatewayOverhead.labels,
+      buckets: OVERHEAD_BUCKETS,
       registers: [registry],
     });
   }
@@ -73,6 +83,8 @@ export class HttpMetricsMiddleware implements NestMiddleware {
       };
       this.metrics.requests.inc(labels);
       this.metrics.duration.observe(labels, Number(process.hrtime.bigint() - startedAt) / 1e9);
+      const ctx = (req as Partial<AppRequest>).ctx;
+      if (ctx) this.metrics.overhead.observe({ route: labels.route }, gatewayOverheadMs(ctx) / 1000);
     };
     res.once('finish', count);
     res.once('close', count);

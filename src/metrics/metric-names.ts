@@ -8,6 +8,8 @@
 export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** Whole LLM calls: from a cached-prefix 50 ms answer to a long generation of five minutes. */
 export const LLM_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300];
+/** The gateway's own time per request: 0.1 ms to a second. */
+export const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 /** Time to first token: 10 ms (warm, small model) to a minute (queued behind a long batch). */
 export const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -32,6 +34,12 @@ export const METRICS = {
     type: 'histogram',
     help: 'HTTP request duration in seconds, from the first byte received to the response end',
     labels: ['method', 'route', 'status_code'],
+  },
+  gatewayOverhead: {
+    name: 'llm_gateway_overhead_seconds',
+    type: 'histogram',
+    help: 'Time each request spent in the gateway itself, excluding the wait on the backend (X-Gateway-Overhead-Ms), by route template',
+    labels: ['route'],
   },
   llmRequests: {
     name: 'llm_requests_total',

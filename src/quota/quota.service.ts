@@ -8,10 +8,10 @@
  *   statement starts a new period when the stored one has ended (whichever replica gets there
  *   first does it; the others then see the new period);
  * - release: gives the unit back (failed generations are free);
- * - chargeTokens: adds the real token usage after the generation. Charges are batched: those
- *   made in one turn of the event loop are summed per key and written by one UPDATE each, right
- *   after (a hot key with many concurrent requests costs one reservation per request and a few
- *   charge statements in all); charges that could not be written (database down) are kept and
+ * - chargeTokens: adds the real token usage after the generation. Charges are batched per key:
+ *   the key's next reservation carries them in its own statement, or, if none comes within
+ *   CHARGE_FLUSH_MS, one UPDATE writes all the key's charges (so a key with a quota costs one
+ *   statement per request); charges that could not be written (database down) are kept and
  *   written when it is back, and at shutdown.
  * Release and token charges apply to the period the unit was reserved in, never to a later one.
  *
@@ -53,20 +53,21 @@ interface QuotaRow {
 const QUOTA_COLUMNS = 'monthly_quota, monthly_token_quota, quota_requests_used, quota_tokens_used, quota_reset_at';
 
 /**
- * $1 key id, $2 now, $3/$4 start and end of the period `now` falls in. When the stored period
- * is over (`quota_reset_at <= now`), usage counts from zero in the new period.
+ * $1 key id, $2 now, $3/$4 start and end of the period `now` falls in, $5 token charges of
+ * earlier requests of this period not written yet (folded in here, see chargeTokens). When the
+ * stored period is over (`quota_reset_at <= now`), usage counts from zero in the new period.
  */
 const RESERVE_SQL = `
 UPDATE api_keys SET
   quota_period_start = CASE WHEN quota_reset_at <= $2::timestamptz THEN $3::timestamptz ELSE quota_period_start END,
   quota_reset_at = CASE WHEN quota_reset_at <= $2::timestamptz THEN $4::timestamptz ELSE quota_reset_at END,
   quota_requests_used = CASE WHEN quota_reset_at <= $2::timestamptz THEN 1 ELSE quota_requests_used + 1 END,
-  quota_tokens_used = CASE WHEN quota_reset_at <= $2::timestamptz THEN 0 ELSE quota_tokens_used END
+  quota_tokens_used = CASE WHEN quota_reset_at <= $2::timestamptz THEN 0 ELSE quota_tokens_used + $5::bigint END
 WHERE id = $1
   AND (monthly_quota IS NULL
        OR CASE WHEN quota_reset_at <= $2::timestamptz THEN 0 ELSE quota_requests_used END < monthly_quota)
   AND (monthly_token_quota IS NULL
-       OR CASE WHEN quota_reset_at <= $2::timestamptz THEN 0 ELSE quota_tokens_used END < monthly_token_quota)
+       OR CASE WHEN quota_reset_at <= $2::timestamptz THEN 0 ELSE quota_tokens_used + $5::bigint END < monthly_token_quota)
 RETURNING ${QUOTA_COLUMNS}`;
 
 const RELEASE_SQL = `
@@ -81,6 +82,12 @@ const READ_SQL = `SELECT ${QUOTA_COLUMNS} FROM api_keys WHERE id = $1`;
 
 /** Retry pace of token charges that could not be written. */
 const CHARGE_RETRY_MS = 1000;
+/**
+ * How long a token charge waits for the key's next reservation to carry it before it is written
+ * by itself: the delay other replicas may see a charge late (the token quota is checked before a
+ * generation and charged after it anyway).
+ */
+const CHARGE_FLUSH_MS = 100;
 
 interface PendingCharge {
   keyId: string;
@@ -91,7 +98,7 @@ interface PendingCharge {
 @Injectable()
 export class QuotaService implements OnApplicationShutdown {
   private pending = new Map<string, PendingCharge>();
-  private flushTimer: NodeJS.Immediate | NodeJS.Timeout | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -113,13 +120,25 @@ export class QuotaService implements OnApplicationShutdown {
   async reserve(keyId: string): Promise<QuotaReservation> {
     const now = this.clock.now();
     const period = quotaPeriodAt(now);
-    const { rows } = await this.db.query<QuotaRow>(RESERVE_SQL, [
-      keyId,
-      now.toISOString(),
-      period.start.toISOString(),
-      period.resetAt.toISOString(),
-    ]);
+    const resetAt = period.resetAt.toISOString();
+    // This period's unwritten charges go along with the reservation (one statement for both);
+    // pending charges only ever exist for the stored period, which is this one or has ended.
+    const folded = this.takePending(keyId, resetAt);
+    let rows: QuotaRow[];
+    try {
+      ({ rows } = await this.db.query<QuotaRow>(RESERVE_SQL, [
+        keyId,
+        now.toISOString(),
+        period.start.toISOString(),
+        resetAt,
+        folded,
+      ]));
+    } catch (error) {
+      this.putBack(keyId, resetAt, folded);
+      throw error;
+    }
     if (rows.length > 0) return this.toReservation(keyId, rows[0]);
+    this.putBack(keyId, resetAt, folded); // refused: nothing of the statement was written
     throw await this.exhausted(keyId, now);
   }
 
@@ -128,18 +147,33 @@ export class QuotaService implements OnApplicationShutdown {
     await this.db.query(RELEASE_SQL, [reservation.keyId, reservation.resetAt.toISOString()]);
   }
 
-  /** Queues a token charge; it is written right after this turn of the event loop. */
+  /**
+   * Queues a token charge: it goes with the key's next reservation, or is written by itself within
+   * CHARGE_FLUSH_MS (summed with the key's other charges meanwhile).
+   */
   chargeTokens(reservation: QuotaReservation, tokens: number): void {
     if (tokens <= 0) return;
     this.addPending(reservation.keyId, reservation.resetAt.toISOString(), tokens);
-    this.scheduleFlush(0);
+    this.scheduleFlush(CHARGE_FLUSH_MS);
+  }
+
+  private takePending(keyId: string, resetAt: string): number {
+    const id = `${keyId}|${resetAt}`;
+    const tokens = this.pending.get(id)?.tokens ?? 0;
+    this.pending.delete(id);
+    return tokens;
+  }
+
+  private putBack(keyId: string, resetAt: string, tokens: number): void {
+    if (tokens <= 0) return;
+    this.addPending(keyId, resetAt, tokens);
+    this.scheduleFlush(CHARGE_FLUSH_MS);
   }
 
   /** Writes every queued token charge (reads of the counters call this first). */
   flushCharges(): Promise<void> {
     if (this.flushTimer) {
-      clearImmediate(this.flushTimer as NodeJS.Immediate);
-      clearTimeout(this.flushTimer as NodeJS.Timeout);
+      clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
     this.flushing = this.flushing.then(() => this.writeCharges());
@@ -159,7 +193,7 @@ export class QuotaService implements OnApplicationShutdown {
       this.flushTimer = null;
       void this.flushCharges();
     };
-    this.flushTimer = delayMs === 0 ? setImmediate(run) : setTimeout(run, delayMs).unref();
+    this.flushTimer = setTimeout(run, delayMs).unref();
   }
 
   private async writeCharges(): Promise<void> {

@@ -5,8 +5,8 @@
  * Redis is down. No other class holds a Redis client and decides its own fallback.
  */
 import { Global, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { CacheStore, MemoryCacheStore, RedisCacheStore } from '../cache/cache-store';
-import { CoalescingLock, LocalCoalescingLock, RedisCoalescingLock } from '../cache/coalescing-lock';
+import { CacheStore, MemoryCacheStore } from '../cache/cache-store';
+import { RedisCacheStore } from '../cache/redis-cache-store';
 import { Clock } from '../common/clock';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
@@ -43,12 +43,6 @@ class StoresLifecycle implements OnApplicationShutdown {
         redis ? new RedisCacheStore(redis) : new MemoryCacheStore(config.cacheMaxEntries),
     },
     {
-      provide: CoalescingLock,
-      inject: [REDIS_CONNECTION],
-      useFactory: (redis: RedisConnection | null): CoalescingLock =>
-        redis ? new RedisCoalescingLock(redis) : new LocalCoalescingLock(),
-    },
-    {
       provide: ReplicaBus,
       inject: [REDIS_CONNECTION, APP_LOGGER],
       useFactory: (redis: RedisConnection | null, logger: AppLogger): ReplicaBus =>
@@ -60,6 +54,6 @@ class StoresLifecycle implements OnApplicationShutdown {
     },
     StoresLifecycle,
   ],
-  exports: [RateLimitCounters, CacheStore, CoalescingLock, ReplicaBus],
+  exports: [RateLimitCounters, CacheStore, ReplicaBus],
 })
 export class StoresModule {}

@@ -1,0 +1,85 @@
+/**
+ * The round-trip budget of a request (README "Performance"), counted on the real services: Redis
+ * commands with MONITOR, database statements at the statement runner. A change that adds a round
+ * trip to the hot path fails here.
+ *
+ * | request                               | Redis commands                      | database statements |
+ * | cache miss, key without a quota       | 3: rate limit, lookup-or-claim, store-and-release (not awaited) | 0 |
+ * | cache hit, key without a quota        | 2: rate limit, lookup-or-claim      | 0                   |
+ * | cache miss, key with a monthly quota  | 3, as above                         | 1: the reservation, carrying the previous request's token charge |
+ */
+import Redis from 'ioredis';
+import { Database } from '../src/database/database.service';
+import { startTestApp, type TestApp } from './harness/app';
+import { describeServices, SERVICES_REDIS_URL } from './harness/environment';
+import { adminAuth, createKey } from './harness/keys';
+import { sleep } from './fakes/fake-server';
+
+describeServices('round trips per request', () => {
+  let app: TestApp;
+  let monitor: Redis;
+  const commands: string[][] = [];
+
+  beforeAll(async () => {
+    app = await startTestApp();
+    monitor = await new Redis(SERVICES_REDIS_URL!).monitor();
+    // Commands a script runs show as from "lua": one script is one round trip.
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source !== 'lua' && args.some((arg) => arg.includes(app.redisPrefix))) commands.push(args);
+    });
+  });
+  afterAll(async () => {
+    monitor?.disconnect();
+    await app?.close();
+  });
+
+  /** The Redis commands and database statements of one request, once its unawaited writes landed. */
+  let tokensAnswered = 0;
+
+  async function budget(
+    send: () => Promise<{ status: number; body: { usage: { total_tokens: number } } }>,
+  ): Promise<{ redis: string[]; statements: number }> {
+    const statements = jest.spyOn(app.app!.get(Database), 'run');
+    commands.length = 0;
+    const res = await send();
+    expect(res.status).toBe(200);
+    tokensAnswered += res.body.usage.total_tokens;
+    await sleep(5); // the unawaited store-and-release lands (well before a charge's own flush)
+    const counted = { redis: commands.map((args) => args[0].toLowerCase()), statements: statements.mock.calls.length };
+    statements.mockRestore();
+    return counted;
+  }
+
+  const generate = (key: string, prompt: string) =>
+    app.http().post('/v1/generate').set('X-API-Key', key).send({ prompt });
+
+  it('a key without a quota: a miss costs 3 Redis commands and no statement, a hit 2 and none', async () => {
+    const { key } = await createKey(app);
+    await generate(key, 'warm up: key cache, scripts'); // the key's first use reads it from the database
+    expect(await budget(() => generate(key, 'a new question'))).toEqual({
+      redis: ['evalsha', 'evalsha', 'evalsha'],
+      statements: 0,
+    });
+    expect(await budget(() => generate(key, 'a new question'))).toEqual({
+      redis: ['evalsha', 'evalsha'],
+      statements: 0,
+    });
+  });
+
+  it('a key with a quota: one statement per request, the reservation carrying the previous token charge', async () => {
+    const { key, id } = await createKey(app, { monthly_quota: 1000, monthly_token_quota: 1_000_000 });
+    tokensAnswered = (await generate(key, 'warm up')).body.usage.total_tokens;
+    for (let i = 0; i < 3; i += 1) {
+      expect(await budget(() => generate(key, `question ${i}`))).toEqual({
+        redis: ['evalsha', 'evalsha', 'evalsha'],
+        statements: 1,
+      });
+    }
+    // Nothing was lost by carrying: the counters hold every unit and token.
+    const view = await app
+      .http()
+      .get(`/admin/keys/${id}`)
+      .set(...adminAuth());
+    expect(view.body.usage).toEqual(expect.objectContaining({ requests: 4, tokens: tokensAnswered }));
+  });
+});
