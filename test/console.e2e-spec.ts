@@ -11,10 +11,10 @@
  * skipped, saying why, elsewhere.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { CONSOLE_ROOT } from '../src/console/console-assets';
 import { FIXTURE_MODELS, startTestApp, type TestApp } from './harness/app';
@@ -47,16 +47,31 @@ function describeInBrowser(name: string, fn: () => void): void {
   }
 }
 
-/** Builds the console from the current sources into a directory of this run. */
+function consoleSources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? consoleSources(join(dir, entry.name)) : [join(dir, entry.name)],
+  );
+}
+
+/**
+ * The console built from the current sources: once per change of them (a hash of console/ names
+ * the build in node_modules/.cache), so repeated runs skip the Vite build.
+ */
 function buildConsole(): string {
-  const outDir = mkdtempSync(join(tmpdir(), 'llm-console-build-'));
+  const hash = createHash('sha256');
+  for (const file of consoleSources(join(ROOT, 'console')).sort()) hash.update(file).update(readFileSync(file));
+  const outDir = join(ROOT, 'node_modules', '.cache', 'llm-server-console-build', hash.digest('hex').slice(0, 16));
+  if (existsSync(join(outDir, 'index.html'))) return outDir;
+  const partial = mkdtempSync(join(tmpdir(), 'llm-console-build-'));
   const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
   const result = spawnSync(
     process.execPath,
-    [vite, 'build', '--config', 'console/vite.config.mts', '--outDir', outDir, '--emptyOutDir'],
+    [vite, 'build', '--config', 'console/vite.config.mts', '--outDir', partial, '--emptyOutDir'],
     { cwd: ROOT, encoding: 'utf8' },
   );
   if (result.status !== 0) throw new Error(`vite build failed:\n${result.stdout}\n${result.stderr}`);
+  mkdirSync(dirname(outDir), { recursive: true });
+  cpSync(partial, outDir, { recursive: true });
   return outDir;
 }
 
@@ -159,7 +174,6 @@ describeInBrowser('the admin console at /admin/ui, in Chromium', () => {
     await context?.close();
     await app?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
-    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
   });
 
   const storage = (): Promise<{ session: number; local: number; token: string | null; cookies: string }> =>

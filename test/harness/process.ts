@@ -1,8 +1,12 @@
-/** Runs the real entry point (src/main.ts) as a child process: startup failures, quickstart, shutdown. */
+/**
+ * Runs the real entry point (src/main.ts, compiled: see compiled-server.ts) as a child process:
+ * startup failures, quickstart, shutdown.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { compiledMain } from './compiled-server';
 import { freePort } from './redis-server';
 
 export const ROOT = resolve(__dirname, '..', '..');
@@ -10,7 +14,7 @@ export const ROOT = resolve(__dirname, '..', '..');
 /** Starts the server with `env` and resolves with its exit code and stderr (killed after 30 s). */
 export function runServerUntilExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, ['-r', '@swc-node/register', join(ROOT, 'src', 'main.ts')], {
+    const child = spawn(process.execPath, [compiledMain()], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-exit-')), PORT: '0', ...env },
     });
@@ -40,7 +44,7 @@ export interface ServerProcess {
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const proc = spawn(process.execPath, ['-r', '@swc-node/register', join(ROOT, 'src', 'main.ts')], {
+  const proc = spawn(process.execPath, [compiledMain()], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
   });
