@@ -9,12 +9,8 @@ API_PORT ?= 8000
 # Benchmarks to run (`make bench BENCH=bench/limits.ts` for one).
 BENCH ?= $(wildcard bench/*.ts)
 
-# Applies pending migrations with the image's own code (dist/), under the server's advisory lock.
-# The server also does this at startup unless SKIP_MIGRATIONS=true.
-MIGRATE_JS = require("reflect-metadata"); const { DataSource } = require("typeorm"); const { loadConfig } = require("./dist/config/app.config"); const { dataSourceOptions } = require("./dist/database/data-source"); const { runMigrations } = require("./dist/database/migrate"); (async () => { const config = loadConfig(process.env); const db = await new DataSource(dataSourceOptions(config.database)).initialize(); try { const applied = await runMigrations(db); console.log(applied.length ? "applied: " + applied.map((m) => m.name).join(", ") : "no pending migrations"); } finally { await db.destroy(); } })().catch((e) => { console.error("migrate failed: " + e.message); process.exit(1); });
-
 .DEFAULT_GOAL := help
-.PHONY: help up down logs ps migrate test test-services test-container bench prod-smoke print-migrate-js \
+.PHONY: help up down logs ps migrate test test-services test-container bench prod-smoke \
 	base-image image-local test-image
 
 help: ## list the targets
@@ -38,10 +34,7 @@ ps: ## show the stack's containers and their health
 	$(COMPOSE) ps
 
 migrate: .env ## apply pending migrations to the stack's PostgreSQL, with the image
-	$(COMPOSE) run --rm --no-TTY api node -e '$(MIGRATE_JS)'
-
-print-migrate-js:
-	@printf '%s\n' '$(MIGRATE_JS)'
+	$(COMPOSE) run --rm --no-TTY api node dist/migration-run.js
 
 test: ## the suite in-process (host mode: PGlite in memory, in-process stores)
 	npm test

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_MODELS } from './harness/app';
+import { compiledEntry } from './harness/compiled-server';
 import { TEST_ADMIN_TOKEN } from './harness/environment';
 import { ROOT, startServerProcess } from './harness/process';
 
@@ -95,7 +96,8 @@ describe('README quickstart: server without ADMIN_TOKEN + npm run keys', () => {
 describe('README: npm run migration:run', () => {
   it('applies every migration to a fresh DATA_DIR, then reports none pending', async () => {
     const env = { DATA_DIR: freshDataDir(), MODELS_FILE: FIXTURE_MODELS, ADMIN_TOKEN: TEST_ADMIN_TOKEN };
-    const script = ['-r', '@swc-node/register', join(ROOT, 'scripts', 'migration-run.ts')];
+    // What `npm run migration:run` runs (dist/migration-run.js), from the suite's own build of src/.
+    const script = [compiledEntry('migration-run')];
 
     const first = await runNode(script, env);
     expect(first.code).toBe(0);

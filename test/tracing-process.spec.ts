@@ -6,8 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative as relativePath } from 'node:path';
 import { FIXTURE_MODELS } from './harness/app';
+import { compiledMain } from './harness/compiled-server';
 import { OtlpReceiver } from './harness/otlp-receiver';
 import { ROOT, startServerProcess } from './harness/process';
 
@@ -37,8 +38,10 @@ const { createApp } = require('./src/server');
 
 describe('tracing in the server process', () => {
   it('off: loads no OpenTelemetry SDK module (only our no-op and what prom-client brings)', () => {
-    const run = spawnSync(process.execPath, ['-r', '@swc-node/register', '-e', PROBE, FIXTURE_MODELS], {
-      cwd: ROOT,
+    // The suite's compiled build of src/ (what dist/ holds), run from its own directory.
+    const build = dirname(dirname(compiledMain()));
+    const run = spawnSync(process.execPath, ['-e', PROBE, FIXTURE_MODELS], {
+      cwd: build,
       env: { PATH: process.env.PATH ?? '' },
       encoding: 'utf8',
       timeout: 60_000,
@@ -46,14 +49,16 @@ describe('tracing in the server process', () => {
     expect(run.stderr).toBe('');
     const { statuses, loaded } = JSON.parse(run.stdout) as { statuses: number[]; loaded: string[] };
     expect(statuses).toEqual([200, 200, 401]);
-    const relative = loaded.map((file) => file.slice(ROOT.length + 1));
+    const relative = loaded.map((file) =>
+      file.startsWith(build) ? relativePath(build, file) : relativePath(ROOT, file),
+    );
     // prom-client depends on @opentelemetry/api (its exemplars): the API alone, never an SDK part.
     const sdk = relative.filter((file) => !file.startsWith(join('node_modules', '@opentelemetry', 'api') + '/'));
     expect(sdk.sort()).toEqual(
       [
-        join('src', 'tracing', 'trace-context.ts'),
-        join('src', 'tracing', 'tracing.module.ts'),
-        join('src', 'tracing', 'tracing.ts'),
+        join('src', 'tracing', 'trace-context.js'),
+        join('src', 'tracing', 'tracing.module.js'),
+        join('src', 'tracing', 'tracing.js'),
       ].sort(),
     );
   });

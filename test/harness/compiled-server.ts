@@ -37,10 +37,15 @@ function buildDir(): string {
   return join(CACHE, hash.digest('hex').slice(0, 16));
 }
 
-/** The compiled entry point, building it first when the sources changed. */
+/** The compiled server entry point, building it first when the sources changed. */
 export function compiledMain(): string {
+  return compiledEntry('main');
+}
+
+/** A compiled entry point of src/ (`main`, `migration-run`), building first when the sources changed. */
+export function compiledEntry(name: string): string {
   const dir = buildDir();
-  const main = join(dir, 'src', 'main.js');
+  const main = join(dir, 'src', `${name}.js`);
   if (existsSync(main)) return main;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const swc = require('@swc/core') as typeof import('@swc/core');
