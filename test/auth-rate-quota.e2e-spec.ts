@@ -635,6 +635,9 @@ describe('usage ledger', () => {
         active: true,
         expiresAt: null,
         revokedAt: null,
+        maxConcurrent: null,
+        priority: 'normal' as const,
+        weight: 1,
       };
       const usage = await accounting.begin(apiKey, 'mock-a');
       await usage.settle(CACHE_HIT);

@@ -31,6 +31,9 @@ const key = {
   active: true,
   expiresAt: null,
   revokedAt: null,
+  maxConcurrent: null,
+  priority: 'normal' as const,
+  weight: 1,
 };
 
 describe('KeyCache', () => {

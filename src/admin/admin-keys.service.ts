@@ -17,6 +17,7 @@ import type { ApiKeyRow } from '../auth/api-key.row';
 import { KeyInvalidation } from '../auth/key-invalidation';
 import { Database } from '../database/database.service';
 import { QuotaService } from '../quota/quota.service';
+import { ConcurrencyLeases } from '../scheduling/concurrency-leases';
 import { quotaPeriodAt } from '../quota/quota-period';
 import { type DailyUsage, UsageLedgerService } from '../usage/usage-ledger.service';
 import { type CreateKeyDto, type KeyLimitsDto, parseTimestamp, type UpdateKeyDto } from './dto/key-fields.dto';
@@ -30,7 +31,18 @@ export type CreatedKeyView = KeyView & { key: string };
 
 /** Column and value of each limit field a request may set. */
 type LimitColumns = Partial<
-  Record<'rpm_limit' | 'tpm_limit' | 'monthly_quota' | 'monthly_token_quota' | 'models' | 'expires_at', unknown>
+  Record<
+    | 'rpm_limit'
+    | 'tpm_limit'
+    | 'monthly_quota'
+    | 'monthly_token_quota'
+    | 'models'
+    | 'expires_at'
+    | 'max_concurrent'
+    | 'priority'
+    | 'weight',
+    unknown
+  >
 >;
 
 @Injectable()
@@ -42,6 +54,7 @@ export class AdminKeysService {
     private readonly usage: UsageLedgerService,
     private readonly quota: QuotaService,
     private readonly clock: Clock,
+    private readonly leases: ConcurrencyLeases,
   ) {}
 
   async create(dto: CreateKeyDto): Promise<CreatedKeyView> {
@@ -97,11 +110,16 @@ export class AdminKeysService {
     };
   }
 
-  async get(id: string): Promise<KeyView & { usage: KeyUsageView }> {
+  /**
+   * One key with its period's usage and, for a key with max_concurrent, its generations in
+   * flight now across replicas (`in_flight`; null for keys without the limit: not counted).
+   */
+  async get(id: string): Promise<KeyView & { usage: KeyUsageView; in_flight: number | null }> {
     await this.quota.flushCharges();
     const row = await this.find(id);
     const now = this.clock.now();
-    return { ...toKeyView(row, now), usage: await this.periodUsage(row, now) };
+    const inFlight = row.max_concurrent === null ? null : await this.leases.inFlight(row.id);
+    return { ...toKeyView(row, now), usage: await this.periodUsage(row, now), in_flight: inFlight };
   }
 
   async update(id: string, dto: UpdateKeyDto): Promise<KeyView> {
@@ -218,6 +236,9 @@ export class AdminKeysService {
     if (dto.tpm_limit !== undefined) columns.tpm_limit = dto.tpm_limit;
     if (dto.monthly_quota !== undefined) columns.monthly_quota = dto.monthly_quota;
     if (dto.monthly_token_quota !== undefined) columns.monthly_token_quota = dto.monthly_token_quota;
+    if (dto.max_concurrent !== undefined) columns.max_concurrent = dto.max_concurrent;
+    if (dto.priority !== undefined) columns.priority = dto.priority;
+    if (dto.weight !== undefined) columns.weight = dto.weight;
     if (dto.models !== undefined) {
       const known = new Set(this.config.models.models.map((model) => model.name));
       const unknown = dto.models?.find((name) => !known.has(name));

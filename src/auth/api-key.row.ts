@@ -3,6 +3,7 @@
  * mapping to what the guard attaches to a request. bigint columns arrive as strings (node-postgres)
  * or bigints (PGlite); they always fit a JS number here.
  */
+import type { Priority } from '../domain/scheduling';
 import type { AuthenticatedKey } from './auth.types';
 
 export interface ApiKeyRow {
@@ -24,6 +25,9 @@ export interface ApiKeyRow {
   quota_reset_at: Date;
   quota_requests_used: number;
   quota_tokens_used: string | number | bigint;
+  max_concurrent: number | null;
+  priority: Priority;
+  weight: number;
 }
 
 export function toNumber(value: string | number | bigint): number {
@@ -46,5 +50,8 @@ export function toAuthenticatedKey(row: ApiKeyRow): AuthenticatedKey {
     active: row.active,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
+    maxConcurrent: row.max_concurrent,
+    priority: row.priority,
+    weight: row.weight,
   };
 }

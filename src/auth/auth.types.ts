@@ -1,3 +1,5 @@
+import type { Priority } from '../domain/scheduling';
+
 /** What the guard attaches to an authenticated request: the key's settings, never its secret. */
 export interface AuthenticatedKey {
   id: string;
@@ -11,4 +13,9 @@ export interface AuthenticatedKey {
   active: boolean;
   expiresAt: Date | null;
   revokedAt: Date | null;
+  /** Generations in flight at once; null: unlimited. */
+  maxConcurrent: number | null;
+  priority: Priority;
+  /** Share within its priority, 1..100. */
+  weight: number;
 }

@@ -9,7 +9,10 @@ import { ConfigError } from './config.errors';
 import type { Env } from './env.parsers';
 import {
   type BreakerConfig,
+  LOAD_BALANCING,
+  type LoadBalancing,
   PROVIDER_KINDS,
+  type QueueConfig,
   type LlamaCppConfig,
   type ModelConfig,
   type ModelsConfig,
@@ -32,6 +35,10 @@ const MODEL_FIELDS = [
   'required',
   'fallbacks',
   'breaker',
+  'max_in_flight',
+  'queue',
+  'load_balancing',
+  'upstream_metrics',
   // llama-cpp only
   'model_path',
   'threads',
@@ -128,7 +135,11 @@ function parseBaseUrl(reader: FieldReader, field: string, value: unknown): strin
   return value.replace(/\/+$/, '');
 }
 
+const MAX_IN_FLIGHT = 1_000_000;
+
 function parseUpstreams(reader: FieldReader, provider: ProviderKind, where: string): UpstreamConfig[] {
+  // The model's max_in_flight is every upstream's unless an upstream entry sets its own.
+  const modelMaxInFlight = reader.has('max_in_flight') ? reader.int('max_in_flight', 0, 1, MAX_IN_FLIGHT) : null;
   const hasList = reader.has('upstreams');
   const hasBase = reader.has('base_url');
   if (!HTTP_PROVIDERS.includes(provider)) {
@@ -137,7 +148,10 @@ function parseUpstreams(reader: FieldReader, provider: ProviderKind, where: stri
     return [];
   }
   if (hasList && hasBase) reader.fail('base_url', 'give either base_url or upstreams, not both');
-  if (hasBase) return [{ baseUrl: parseBaseUrl(reader, 'base_url', reader.string('base_url')), weight: 1 }];
+  if (hasBase) {
+    const baseUrl = parseBaseUrl(reader, 'base_url', reader.string('base_url'));
+    return [{ baseUrl, weight: 1, maxInFlight: modelMaxInFlight }];
+  }
   const entries = reader.list('upstreams');
   if (entries.length === 0) reader.fail('upstreams', `provider ${provider} needs base_url or upstreams`);
   return entries.map((entry, index) => {
@@ -145,10 +159,13 @@ function parseUpstreams(reader: FieldReader, provider: ProviderKind, where: stri
     const field = `upstreams[${index}]`;
     if (!mapping) reader.fail(field, 'must be a mapping with base_url');
     const upstream: FieldReader = new FieldReader(mapping, `${where}: ${field}`);
-    upstream.rejectUnknown(['base_url', 'weight']);
+    upstream.rejectUnknown(['base_url', 'weight', 'max_in_flight']);
     return {
       baseUrl: parseBaseUrl(upstream, 'base_url', upstream.string('base_url')),
       weight: upstream.int('weight', 1, 1, 1000),
+      maxInFlight: upstream.has('max_in_flight')
+        ? upstream.int('max_in_flight', 0, 1, MAX_IN_FLIGHT)
+        : modelMaxInFlight,
     };
   });
 }
@@ -181,6 +198,28 @@ function parseBreaker(reader: FieldReader, where: string): BreakerConfig {
     failures: breaker.int('failures', defaults.failures, 1, 1000),
     cooldownMs: breaker.int('cooldown_ms', defaults.cooldownMs, 1, 3_600_000),
   };
+}
+
+/** Without a `queue` entry, a model with max_in_flight still queues (bounded) rather than shed at once. */
+const DEFAULT_QUEUE: QueueConfig = { maxLength: 1000, maxWaitMs: 30_000 };
+
+function parseQueue(reader: FieldReader, where: string): QueueConfig {
+  if (!reader.has('queue')) return DEFAULT_QUEUE;
+  const queue: FieldReader = new FieldReader(reader.mapping('queue'), `${where}: queue`);
+  queue.rejectUnknown(['max_length', 'max_wait_ms']);
+  return {
+    maxLength: queue.int('max_length', DEFAULT_QUEUE.maxLength, 0, 1_000_000),
+    maxWaitMs: queue.int('max_wait_ms', DEFAULT_QUEUE.maxWaitMs, 1, 3_600_000),
+  };
+}
+
+function parseLoadBalancing(reader: FieldReader): LoadBalancing {
+  if (!reader.has('load_balancing')) return 'least_outstanding';
+  const value = reader.string('load_balancing');
+  if (!(LOAD_BALANCING as readonly string[]).includes(value)) {
+    reader.fail('load_balancing', `unknown policy "${value}" (expected ${LOAD_BALANCING.join(', ')})`);
+  }
+  return value as LoadBalancing;
 }
 
 function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir: string): ModelConfig {
@@ -225,6 +264,14 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
   if (defaultMaxNewTokens > maxNewTokens) {
     reader.fail('default_max_new_tokens', `must not exceed max_new_tokens (${maxNewTokens})`);
   }
+  if (!HTTP_PROVIDERS.includes(provider)) {
+    for (const field of ['max_in_flight', 'queue', 'load_balancing']) {
+      if (reader.has(field))
+        reader.fail(field, `not used by provider ${provider} (in-process engines queue on their own)`);
+    }
+  }
+  const upstreamMetrics = reader.bool('upstream_metrics', false);
+  if (upstreamMetrics && provider !== 'vllm') reader.fail('upstream_metrics', 'only used by provider vllm');
   const fallbacks = reader.list('fallbacks').map((entry, i): string => {
     if (typeof entry !== 'string' || entry === '') reader.fail(`fallbacks[${i}]`, 'must be a model name');
     return entry;
@@ -243,6 +290,9 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
     required: reader.bool('required', false),
     fallbacks,
     breaker: parseBreaker(reader, where),
+    queue: parseQueue(reader, where),
+    loadBalancing: parseLoadBalancing(reader),
+    upstreamMetrics,
     llamaCpp: parseLlamaCpp(reader, provider, baseDir),
   };
 }

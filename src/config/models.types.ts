@@ -10,6 +10,8 @@ export interface UpstreamConfig {
   baseUrl: string;
   /** Relative share of traffic among the model's upstreams (>= 1). */
   weight: number;
+  /** Requests the gateway lets this upstream hold at once; null: unlimited. */
+  maxInFlight: number | null;
 }
 
 /** Settings of the in-process llama.cpp engine (provider `llama-cpp`). */
@@ -34,6 +36,18 @@ export interface BreakerConfig {
   cooldownMs: number;
 }
 
+export const LOAD_BALANCING = ['least_outstanding', 'weighted', 'prefix_affinity'] as const;
+/** How a request picks among a model's upstreams (see scheduling/upstream-picker.ts). */
+export type LoadBalancing = (typeof LOAD_BALANCING)[number];
+
+/** The wait in front of a model whose upstreams are all at max_in_flight. */
+export interface QueueConfig {
+  /** Requests that may wait at once; one more gets 503 overloaded. 0: no waiting. */
+  maxLength: number;
+  /** The longest a request waits before 503 overloaded. */
+  maxWaitMs: number;
+}
+
 export interface ModelConfig {
   name: string;
   provider: ProviderKind;
@@ -51,6 +65,10 @@ export interface ModelConfig {
   required: boolean;
   fallbacks: string[];
   breaker: BreakerConfig;
+  queue: QueueConfig;
+  loadBalancing: LoadBalancing;
+  /** vLLM only: read each upstream's /metrics every second and count its backlog in the load. */
+  upstreamMetrics: boolean;
   llamaCpp: LlamaCppConfig | null;
 }
 

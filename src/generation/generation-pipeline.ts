@@ -16,7 +16,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Response } from 'express';
 import { cacheKey } from '../cache/cache-key';
 import { CompletionCache } from '../cache/completion-cache.service';
-import type { FlightResult, FlightRunner } from '../cache/flight';
+import type { FlightReporter, FlightResult, FlightRunner } from '../cache/flight';
 import { backendWaitEnded, backendWaitStarted } from '../common/gateway-overhead';
 import { InFlightWork } from '../common/in-flight-work';
 import type { AppRequest } from '../common/request-context';
@@ -34,6 +34,8 @@ import { GenerationService, promptText, type ResolvedRequest } from './generatio
 import { BackendResponseError } from './providers/backend.errors';
 import type { SseTimings } from './sse-writer';
 import { StreamResponse } from './stream-response';
+import type { Admission } from '../scheduling/model-scheduler';
+import { KeyConcurrency } from '../scheduling/key-concurrency';
 
 const NO_TOKENS: TokenUsage = { promptTokens: 0, completionTokens: 0 };
 
@@ -59,13 +61,29 @@ export class GenerationPipeline {
     private readonly cache: CompletionCache,
     private readonly metrics: LlmMetricsService,
     private readonly work: InFlightWork,
+    private readonly concurrency: KeyConcurrency,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
   ) {
     this.sseTimings = { stallTimeoutMs: config.sseStallTimeoutMs, heartbeatMs: config.sseHeartbeatMs };
   }
 
   run(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
-    return this.work.track(this.serve(request, format, req, res));
+    return this.work.track(this.serveWithinConcurrency(request, format, req, res));
+  }
+
+  /** The key's max_concurrent (429) is checked before its quota and held until the response ends. */
+  private async serveWithinConcurrency(
+    request: ResolvedRequest,
+    format: AnswerFormat,
+    req: AppRequest,
+    res: Response,
+  ): Promise<void> {
+    const release = await this.concurrency.enter(req.ctx.apiKey!, res);
+    try {
+      await this.serve(request, format, req, res);
+    } finally {
+      release();
+    }
   }
 
   private async serve(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
@@ -136,50 +154,66 @@ export class GenerationPipeline {
   }
 
   /**
-   * The backend call a (possibly shared) generation makes, measured for the LLM metrics. From its
-   * start the starting request waits on the backend (not gateway overhead).
+   * The backend call a (possibly shared) generation makes: its admission by the model's scheduler
+   * (a wait in the queue, or 503 overloaded), then the call, measured for the LLM metrics. From
+   * its start the starting request waits on the backend (not gateway overhead).
    */
   private backendCall(request: ResolvedRequest, streaming: boolean, req: AppRequest): FlightRunner {
-    const { model, params } = request;
     return async (signal, report): Promise<FlightResult> => {
       backendWaitStarted(req.ctx);
-      const call = this.metrics.startRequest(model.name, model.provider);
-      const hooks = { accepted: report.accepted };
+      const admission = await this.generation.admit(request, signal);
       try {
-        if (!streaming) {
-          const served = await this.generation.generate(model, params, signal, hooks);
-          call.servedBy(served.model.name, served.candidate.provider.kind);
-          call.finish('success', served.value.usage);
-          return { model: served.model.name, result: served.value };
-        }
-        let output = '';
-        let servedBy = model.name;
-        let done: Extract<StreamChunk, { type: 'done' }> | null = null;
-        const chunks = this.generation.stream(model, params, signal, hooks);
-        for await (const { model: served, candidate, value: chunk } of chunks) {
-          servedBy = served.name;
-          call.servedBy(served.name, candidate.provider.kind);
-          if (chunk.type === 'done') {
-            done = chunk;
-          } else {
-            call.firstToken();
-            output += chunk.text;
-            report.emit(chunk.text, served.name);
-          }
-        }
-        if (!done) throw new BackendResponseError('upstream stream ended without its final chunk');
-        call.finish('success', done.usage);
-        return { model: servedBy, result: { output, finishReason: done.finishReason, usage: done.usage } };
-      } catch (error) {
-        call.finish(
-          error instanceof ClientDisconnected
-            ? 'aborted'
-            : outcomeForErrorCode(toGenerationError(error, model.name).code),
-        );
-        throw error;
+        return await this.callBackend(request, streaming, admission, signal, report);
       } finally {
-        call.finish('error'); // counts only if nothing above did
+        admission.release();
       }
     };
+  }
+
+  private async callBackend(
+    request: ResolvedRequest,
+    streaming: boolean,
+    admission: Admission,
+    signal: AbortSignal,
+    report: FlightReporter,
+  ): Promise<FlightResult> {
+    const { model, params } = request;
+    const call = this.metrics.startRequest(model.name, model.provider);
+    const hooks = { accepted: report.accepted };
+    try {
+      if (!streaming) {
+        const served = await this.generation.generate(model, params, signal, admission, hooks);
+        call.servedBy(served.model.name, served.candidate.provider.kind);
+        call.finish('success', served.value.usage);
+        return { model: served.model.name, result: served.value };
+      }
+      let output = '';
+      let servedBy = model.name;
+      let done: Extract<StreamChunk, { type: 'done' }> | null = null;
+      const chunks = this.generation.stream(model, params, signal, admission, hooks);
+      for await (const { model: served, candidate, value: chunk } of chunks) {
+        servedBy = served.name;
+        call.servedBy(served.name, candidate.provider.kind);
+        if (chunk.type === 'done') {
+          done = chunk;
+        } else {
+          call.firstToken();
+          output += chunk.text;
+          report.emit(chunk.text, served.name);
+        }
+      }
+      if (!done) throw new BackendResponseError('upstream stream ended without its final chunk');
+      call.finish('success', done.usage);
+      return { model: servedBy, result: { output, finishReason: done.finishReason, usage: done.usage } };
+    } catch (error) {
+      call.finish(
+        error instanceof ClientDisconnected
+          ? 'aborted'
+          : outcomeForErrorCode(toGenerationError(error, model.name).code),
+      );
+      throw error;
+    } finally {
+      call.finish('error'); // counts only if nothing above did
+    }
   }
 }

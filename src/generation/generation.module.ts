@@ -1,16 +1,23 @@
-/** Generation over the configured backends: routing, fallbacks, timeouts, streaming, cache, accounting. */
+/**
+ * Generation over the configured backends: scheduling (queues, routing, per-key concurrency; the
+ * code is in scheduling/), fallbacks, timeouts, streaming, cache, accounting.
+ */
 import { Module } from '@nestjs/common';
 import { GenerationController } from './generation.controller';
 import { GenerationPipeline } from './generation-pipeline';
 import { GenerationService } from './generation.service';
 import { ModelRegistry, PROVIDER_FACTORY } from './model-registry';
 import { createProvider } from './providers/provider.factory';
+import { KeyConcurrency } from '../scheduling/key-concurrency';
+import { Scheduler } from '../scheduling/scheduler.service';
 
 @Module({
   controllers: [GenerationController],
   providers: [
     { provide: PROVIDER_FACTORY, useValue: createProvider },
     ModelRegistry,
+    Scheduler,
+    KeyConcurrency,
     GenerationService,
     GenerationPipeline,
   ],

@@ -1,7 +1,8 @@
 /**
  * Turns a validated request into a backend call: resolves the model (404/403), applies the
- * defaults and configured bounds, then calls the model's upstreams in weighted order and its
- * fallbacks until one answers. Only unreachable or saturated upstreams are skipped: an upstream
+ * defaults and configured bounds, has the request admitted by the model's scheduler (which may
+ * queue it, see scheduling/), then calls the upstreams the admission gives, in the model's
+ * load-balancing order, and its fallbacks until one answers. Only unreachable or saturated upstreams are skipped: an upstream
  * that answers with an error is the answer (502), and timeout_ms bounds the whole call (504).
  */
 import { Inject, Injectable } from '@nestjs/common';
@@ -18,6 +19,9 @@ import type { CallHooks } from './providers/provider.types';
 import type { UpstreamBreaker } from './upstream-breaker';
 import { type Candidate, ModelRegistry } from './model-registry';
 import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../domain/generation';
+import type { SchedulingClass } from '../domain/scheduling';
+import type { Admission } from '../scheduling/model-scheduler';
+import { Scheduler } from '../scheduling/scheduler.service';
 
 /** A generation request in any of the API's shapes (/v1/generate, OpenAI completions or chat). */
 export interface GenerationInput {
@@ -47,6 +51,8 @@ export interface ResolvedRequest {
   model: ModelConfig;
   params: GenerationParams;
   stream: boolean;
+  /** The key's place in the model's queue. */
+  scheduling: SchedulingClass;
 }
 
 export interface Served<T> {
@@ -66,6 +72,7 @@ export class GenerationService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly registry: ModelRegistry,
+    private readonly scheduler: Scheduler,
   ) {}
 
   /** Applies the bounds that depend on configuration and the model, then the defaults. */
@@ -93,6 +100,7 @@ export class GenerationService {
     return {
       model,
       stream: input.stream ?? false,
+      scheduling: { keyId: key.id, priority: key.priority, weight: key.weight },
       params: {
         prompt: input.prompt,
         ...(input.messages ? { messages: input.messages } : {}),
@@ -107,16 +115,26 @@ export class GenerationService {
     };
   }
 
+  /**
+   * Waits for the request's turn (at once unless the model's upstreams are at max_in_flight);
+   * rejects with 503 overloaded, or with `signal`'s reason when the client leaves meanwhile.
+   * Release the admission when the call is over. timeout_ms starts after it.
+   */
+  admit(request: ResolvedRequest, signal: AbortSignal): Admission | Promise<Admission> {
+    return this.scheduler.admit(request.model, request.scheduling, request.params, signal);
+  }
+
   async generate(
     model: ModelConfig,
     params: GenerationParams,
     clientSignal: AbortSignal,
+    admission: Admission,
     hooks?: CallHooks,
   ): Promise<Served<GenerationResult>> {
     const call = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;
-      for (const candidate of this.registry.candidates(model)) {
+      for (const candidate of admission.candidates()) {
         if (!candidate.breaker.tryAcquire()) continue;
         try {
           const value = await candidate.provider.generate(params, call.signal, hooks);
@@ -144,12 +162,13 @@ export class GenerationService {
     model: ModelConfig,
     params: GenerationParams,
     clientSignal: AbortSignal,
+    admission: Admission,
     hooks?: CallHooks,
   ): AsyncGenerator<Served<StreamChunk>> {
     const call = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;
-      for (const candidate of this.registry.candidates(model)) {
+      for (const candidate of admission.candidates()) {
         if (!candidate.breaker.tryAcquire()) continue;
         const chunks = candidate.provider.stream(params, call.signal, hooks)[Symbol.asyncIterator]();
         let first: IteratorResult<StreamChunk>;

@@ -1,8 +1,7 @@
 /**
  * The configured models and their providers: one provider per upstream (each with its own
- * keep-alive pool and circuit breaker), built once at startup and closed at shutdown. Knows,
- * for a request, which upstreams to try and in what order: the model's own by weight, then each
- * fallback's; the caller skips those whose breaker is open.
+ * keep-alive pool and circuit breaker), built once at startup and closed at shutdown. Which
+ * upstream a request uses, and when, is the scheduler's (scheduling/).
  */
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { AppConfig } from '../config/app.config';
@@ -12,7 +11,6 @@ import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import { LlmMetricsService } from '../metrics/llm-metrics.service';
 import type { LlmProvider, ProviderFactory } from './providers/provider.types';
 import { type BreakerState, UpstreamBreaker } from './upstream-breaker';
-import { WeightedOrder } from './upstream-order';
 
 export const PROVIDER_FACTORY = Symbol('PROVIDER_FACTORY');
 
@@ -26,7 +24,6 @@ export interface RegisteredModel {
   config: ModelConfig;
   providers: LlmProvider[];
   breakers: Map<LlmProvider, UpstreamBreaker>;
-  order: WeightedOrder<LlmProvider>;
 }
 
 @Injectable()
@@ -44,7 +41,6 @@ export class ModelRegistry implements OnModuleInit, OnApplicationShutdown {
         model.upstreams.length > 0
           ? model.upstreams.map((upstream) => factory(model, upstream))
           : [factory(model, null)];
-      const weights = model.upstreams.length > 0 ? model.upstreams.map((upstream) => upstream.weight) : [1];
       const breakers = new Map(
         providers.map((provider) => {
           const report = (state: BreakerState) => {
@@ -59,7 +55,7 @@ export class ModelRegistry implements OnModuleInit, OnApplicationShutdown {
           return [provider, new UpstreamBreaker(config, report)] as const;
         }),
       );
-      this.models.set(model.name, { config: model, providers, breakers, order: new WeightedOrder(providers, weights) });
+      this.models.set(model.name, { config: model, providers, breakers });
     }
   }
 
@@ -90,19 +86,5 @@ export class ModelRegistry implements OnModuleInit, OnApplicationShutdown {
 
   all(): RegisteredModel[] {
     return [...this.models.values()];
-  }
-
-  /**
-   * Upstreams to try for one request, in order: the model's (weighted), then each fallback's.
-   * Lazy: a fallback's weighted rotation moves only when the request actually reaches it.
-   */
-  *candidates(model: ModelConfig): Generator<Candidate> {
-    for (const name of [model.name, ...model.fallbacks]) {
-      const registered = this.models.get(name);
-      if (!registered) continue;
-      for (const provider of registered.order.next()) {
-        yield { model: registered.config, provider, breaker: registered.breakers.get(provider)! };
-      }
-    }
   }
 }

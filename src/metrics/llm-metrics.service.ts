@@ -32,8 +32,12 @@ import {
   LLM_OUTCOMES,
   type LlmOutcome,
   METRICS,
+  PRIORITY_LABELS,
+  QUEUE_WAIT_BUCKETS,
   QUOTA_TYPES,
   type QuotaType,
+  SHED_REASONS,
+  type ShedReason,
   RATE_LIMIT_REASONS,
   type RateLimitReason,
   TTFT_BUCKETS,
@@ -62,6 +66,12 @@ export interface LlmCallMetrics {
   finish(outcome: LlmOutcome, usage?: TokenCounts | null): void;
 }
 
+/** Where the scheduling gauges are read from at scrape time (scheduling/scheduler.service.ts). */
+export interface SchedulingGaugeSource {
+  queueLengths(): { model: string; priority: string; value: number }[];
+  upstreamInFlight(): { model: string; upstream: string; value: number }[];
+}
+
 /** The outcome for an error code of a failed generation (toGenerationError's code). */
 export function outcomeForErrorCode(code: ErrorCode): LlmOutcome {
   if (code === 'backend_timeout') return 'timeout';
@@ -87,6 +97,9 @@ export class LlmMetricsService {
   private readonly inFlight: Gauge<'model'>;
   private readonly rateLimits: Counter<'reason'>;
   private readonly quotas: Counter<'type'>;
+  private readonly queueWait: Histogram<'model' | 'priority'>;
+  private readonly shed: Counter<'model' | 'reason'>;
+  private schedulingSource: SchedulingGaugeSource | null = null;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry, @Inject(APP_CONFIG) config: AppConfig) {
     const registers = [registry];
@@ -101,6 +114,28 @@ export class LlmMetricsService {
     this.inFlight = new Gauge({ ...meta(llmInFlight), registers });
     this.rateLimits = new Counter({ ...meta(METRICS.rateLimitRejections), registers });
     this.quotas = new Counter({ ...meta(METRICS.quotaRejections), registers });
+    this.queueWait = new Histogram({ ...meta(METRICS.queueWait), buckets: QUEUE_WAIT_BUCKETS, registers });
+    this.shed = new Counter({ ...meta(METRICS.requestsShed), registers });
+    // Gauges of the scheduler's state, read when /metrics is scraped: the request path only
+    // moves plain counters (see scheduling/).
+    const source = () => this.schedulingSource;
+    new Gauge({
+      ...meta(METRICS.queueLength),
+      registers,
+      collect() {
+        this.reset();
+        for (const { model, priority, value } of source()?.queueLengths() ?? []) this.set({ model, priority }, value);
+      },
+    });
+    new Gauge({
+      ...meta(METRICS.upstreamInFlight),
+      registers,
+      collect() {
+        this.reset();
+        for (const { model, upstream, value } of source()?.upstreamInFlight() ?? [])
+          this.set({ model, upstream }, value);
+      },
+    });
 
     for (const model of config.models.models) {
       for (const outcome of LLM_OUTCOMES)
@@ -110,6 +145,8 @@ export class LlmMetricsService {
       for (const type of ['prompt', 'completion']) this.tokens.inc({ model: model.name, type }, 0);
       for (const result of CACHE_RESULTS) this.cache.inc({ model: model.name, result }, 0);
       this.inFlight.set({ model: model.name }, 0);
+      for (const reason of SHED_REASONS) this.shed.inc({ model: model.name, reason }, 0);
+      for (const priority of PRIORITY_LABELS) this.queueWait.zero({ model: model.name, priority });
     }
     for (const reason of RATE_LIMIT_REASONS) this.rateLimits.inc({ reason }, 0);
     for (const type of QUOTA_TYPES) this.quotas.inc({ type }, 0);
@@ -161,6 +198,21 @@ export class LlmMetricsService {
   /** A generation was answered 402. */
   quotaRejected(type: QuotaType): void {
     this.quotas.inc({ type });
+  }
+
+  /** Where llm_queue_length and llm_upstream_in_flight are read from. */
+  scheduling(source: SchedulingGaugeSource): void {
+    this.schedulingSource = source;
+  }
+
+  /** A request was admitted after `seconds` in its model's queue. */
+  queueWaited(model: string, priority: string, seconds: number): void {
+    this.queueWait.observe({ model, priority }, seconds);
+  }
+
+  /** A request was answered 503 overloaded. */
+  requestShed(model: string, reason: ShedReason): void {
+    this.shed.inc({ model, reason });
   }
 
   /** An upstream's circuit breaker changed (see generation/upstream-breaker.ts). */

@@ -13,6 +13,9 @@ export const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 
 /** Time to first token: 10 ms (warm, small model) to a minute (queued behind a long batch). */
 export const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** Time in a model's queue: most requests not at all, a backlog seconds, max_wait_ms at most. */
+export const QUEUE_WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
 export interface MetricDefinition {
@@ -89,10 +92,34 @@ export const METRICS = {
     help: 'Generations in progress, by requested model',
     labels: ['model'],
   },
+  queueLength: {
+    name: 'llm_queue_length',
+    type: 'gauge',
+    help: "Requests waiting in a model's queue for an upstream slot (max_in_flight), by key priority",
+    labels: ['model', 'priority'],
+  },
+  queueWait: {
+    name: 'llm_queue_wait_seconds',
+    type: 'histogram',
+    help: 'Time admitted requests of models with max_in_flight waited in the queue (0 when admitted at once), by key priority',
+    labels: ['model', 'priority'],
+  },
+  requestsShed: {
+    name: 'llm_requests_shed_total',
+    type: 'counter',
+    help: 'Requests answered 503 overloaded, by model and reason (queue_full|max_wait)',
+    labels: ['model', 'reason'],
+  },
+  upstreamInFlight: {
+    name: 'llm_upstream_in_flight',
+    type: 'gauge',
+    help: 'Requests this replica has on each upstream now (bounded by max_in_flight)',
+    labels: ['model', 'upstream'],
+  },
   rateLimitRejections: {
     name: 'rate_limit_rejections_total',
     type: 'counter',
-    help: 'Requests rejected with 429, by reason (rpm|tpm|auth)',
+    help: 'Requests rejected with 429, by reason (rpm|tpm|concurrency|auth)',
     labels: ['reason'],
   },
   quotaRejections: {
@@ -129,12 +156,19 @@ export type LlmOutcome = (typeof LLM_OUTCOMES)[number];
 export const CACHE_RESULTS = ['hit', 'miss', 'coalesced'] as const;
 export type CacheResult = (typeof CACHE_RESULTS)[number];
 
-/** `auth`: too many failed authentications from one client address. */
-export const RATE_LIMIT_REASONS = ['rpm', 'tpm', 'auth'] as const;
+/** `concurrency`: the key's max_concurrent; `auth`: too many failed authentications from one client address. */
+export const RATE_LIMIT_REASONS = ['rpm', 'tpm', 'concurrency', 'auth'] as const;
 export type RateLimitReason = (typeof RATE_LIMIT_REASONS)[number];
 
 export const QUOTA_TYPES = ['requests', 'tokens'] as const;
 export type QuotaType = (typeof QUOTA_TYPES)[number];
+
+/** Why admission control answered 503 overloaded: the queue was full, or the request waited max_wait_ms. */
+export const SHED_REASONS = ['queue_full', 'max_wait'] as const;
+export type ShedReason = (typeof SHED_REASONS)[number];
+
+/** The `priority` label: a key's priority class. */
+export const PRIORITY_LABELS = ['high', 'normal', 'low'] as const;
 
 /** The `route` label of requests that matched no route (404 from the router). */
 export const UNMATCHED_ROUTE = 'unmatched';

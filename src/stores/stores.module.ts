@@ -13,15 +13,21 @@ import { APP_CONFIG } from '../config/config.module';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import { MemoryRateLimitCounters, RateLimitCounters, RedisRateLimitCounters } from '../rate-limit/rate-limit-counters';
 import { REDIS_CONNECTION, type RedisConnection } from '../redis/redis.module';
+import { ConcurrencyLeases, MemoryConcurrencyLeases } from '../scheduling/concurrency-leases';
+import { RedisConcurrencyLeases } from '../scheduling/redis-concurrency-leases';
 import { RedisReplicaBus } from './redis-replica-bus';
 import { LocalReplicaBus, ReplicaBus } from './replica-bus';
 
 @Injectable()
 class StoresLifecycle implements OnApplicationShutdown {
-  constructor(private readonly bus: ReplicaBus) {}
+  constructor(
+    private readonly bus: ReplicaBus,
+    private readonly leases: ConcurrencyLeases,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.bus.close();
+    await this.leases.close();
   }
 }
 
@@ -52,8 +58,16 @@ class StoresLifecycle implements OnApplicationShutdown {
             )
           : new LocalReplicaBus(),
     },
+    {
+      provide: ConcurrencyLeases,
+      inject: [REDIS_CONNECTION],
+      useFactory: (redis: RedisConnection | null): ConcurrencyLeases => {
+        const local = new MemoryConcurrencyLeases();
+        return redis ? new RedisConcurrencyLeases(redis, local) : local;
+      },
+    },
     StoresLifecycle,
   ],
-  exports: [RateLimitCounters, CacheStore, ReplicaBus],
+  exports: [RateLimitCounters, CacheStore, ReplicaBus, ConcurrencyLeases],
 })
 export class StoresModule {}

@@ -17,6 +17,9 @@ export function modelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
     required: false,
     fallbacks: [],
     breaker: { failures: 3, cooldownMs: 10_000 },
+    queue: { maxLength: 1000, maxWaitMs: 30_000 },
+    loadBalancing: 'least_outstanding',
+    upstreamMetrics: false,
     llamaCpp: null,
     ...overrides,
   };

@@ -7,6 +7,7 @@ import {
   ArrayMinSize,
   IsArray,
   IsBoolean,
+  IsIn,
   IsInt,
   IsISO8601,
   IsOptional,
@@ -17,6 +18,7 @@ import {
   ValidateIf,
 } from 'class-validator';
 import { invalidRequest } from '../../common/app-error';
+import { PRIORITIES, type Priority } from '../../domain/scheduling';
 
 const INT32_MAX = 2_147_483_647;
 
@@ -69,6 +71,23 @@ export class KeyLimitsDto {
   @IsOptional()
   @IsISO8601({ strict: true, strictSeparator: true })
   expires_at?: string | null;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(INT32_MAX)
+  max_concurrent?: number | null;
+
+  // priority and weight always have a value: null is refused, not taken as "unset".
+  @ValidateIf((dto: KeyLimitsDto) => dto.priority !== undefined)
+  @IsIn(PRIORITIES)
+  priority?: Priority;
+
+  @ValidateIf((dto: KeyLimitsDto) => dto.weight !== undefined)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  weight?: number;
 }
 
 export class CreateKeyDto extends KeyLimitsDto {

@@ -16,6 +16,9 @@ export interface KeyView {
   expires_at: string | null;
   revoked_at: string | null;
   quota_reset_at: string;
+  max_concurrent: number | null;
+  priority: string;
+  weight: number;
 }
 
 export interface KeyUsageView {
@@ -51,5 +54,8 @@ export function toKeyView(row: ApiKeyRow, now: Date): KeyView {
     expires_at: row.expires_at?.toISOString() ?? null,
     revoked_at: row.revoked_at?.toISOString() ?? null,
     quota_reset_at: currentPeriod(row, now).resetAt.toISOString(),
+    max_concurrent: row.max_concurrent,
+    priority: row.priority,
+    weight: row.weight,
   };
 }

@@ -18,6 +18,9 @@ const bigintAsNumber = {
 @Check('api_keys_monthly_token_quota_check', '(monthly_token_quota >= 0)')
 @Check('api_keys_quota_requests_used_check', '(quota_requests_used >= 0)')
 @Check('api_keys_quota_tokens_used_check', '(quota_tokens_used >= 0)')
+@Check('api_keys_max_concurrent_check', '(max_concurrent > 0)')
+@Check('api_keys_priority_check', "(priority IN ('high', 'normal', 'low'))")
+@Check('api_keys_weight_check', '((weight >= 1) AND (weight <= 100))')
 export class ApiKeyEntity {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -60,6 +63,15 @@ export class ApiKeyEntity {
 
   @Column('timestamptz', { name: 'revoked_at', nullable: true })
   revokedAt!: Date | null;
+
+  @Column('integer', { name: 'max_concurrent', nullable: true })
+  maxConcurrent!: number | null;
+
+  @Column('text', { default: 'normal' })
+  priority!: string;
+
+  @Column('integer', { default: 1 })
+  weight!: number;
 
   // The quota period and its counters are written only by QuotaService's conditional
   // statements (and set once on insert): an entity save elsewhere (admin changes) must never

@@ -1,0 +1,38 @@
+/**
+ * The key field `max_concurrent` (API.md): a generation of a key that already has that many in
+ * flight is refused with 429 rate_limit_exceeded, `Retry-After: 1` (a slot frees as soon as one
+ * of its generations ends). Every generation of such a key carries X-Concurrency-Limit and
+ * X-Concurrency-Remaining. A key without the field costs nothing here: no store call.
+ */
+import { Injectable } from '@nestjs/common';
+import type { Response } from 'express';
+import type { AuthenticatedKey } from '../auth/auth.types';
+import { AppError } from '../common/app-error';
+import { LimitEvents } from '../rate-limit/limit-events';
+import { ConcurrencyLeases } from './concurrency-leases';
+
+const NOTHING_TO_RELEASE = (): void => undefined;
+
+@Injectable()
+export class KeyConcurrency {
+  constructor(
+    private readonly leases: ConcurrencyLeases,
+    private readonly events: LimitEvents,
+  ) {}
+
+  /** Takes one of the key's slots for this generation; returns its release (call it once). */
+  async enter(key: AuthenticatedKey, res: Response): Promise<() => void> {
+    const limit = key.maxConcurrent;
+    if (limit === null) return NOTHING_TO_RELEASE;
+    const grant = await this.leases.acquire(key.id, limit);
+    res.setHeader('X-Concurrency-Limit', String(limit));
+    res.setHeader('X-Concurrency-Remaining', String(Math.max(0, limit - grant.inFlight)));
+    if (grant.granted) return grant.release;
+    this.events.rateLimitRejected('concurrency');
+    throw new AppError(
+      'rate_limit_exceeded',
+      `concurrency limit of ${limit} generations in flight exceeded; retry in 1 s`,
+      { headers: { 'Retry-After': '1' } },
+    );
+  }
+}
