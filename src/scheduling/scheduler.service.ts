@@ -66,6 +66,11 @@ export class Scheduler implements OnModuleInit, OnApplicationShutdown {
     return this.schedulers.get(model.name)!.admit(cls, params, signal);
   }
 
+  /** Requests waiting in `model`'s queue now. */
+  queued(model: string): number {
+    return this.schedulers.get(model)?.queued ?? 0;
+  }
+
   onModuleInit(): void {
     const scraped = [...this.schedulers.values()]
       .filter((scheduler) => scheduler.model.upstreamMetrics)
