@@ -10,7 +10,7 @@
 import request from 'supertest';
 import { Scheduler } from '../src/scheduling/scheduler.service';
 import { startTestApp, type TestApp } from './harness/app';
-import { describeInProcess } from './harness/environment';
+import { describeInProcess, describeServices } from './harness/environment';
 import { adminAuth, createKey, type SeededKey } from './harness/keys';
 import { listenOnLoopback, openPost } from './harness/listen';
 import { parseExposition } from './harness/prometheus';
@@ -467,5 +467,55 @@ ${upstreams('af1', 'af2', 'af3')}
       expect(movedTo).toHaveLength(1);
       expect(movedTo[0].started.filter((p) => p.includes('moved'))).toHaveLength(3);
     });
+  });
+});
+
+describeServices('max_concurrent across two replicas sharing PostgreSQL and Redis', () => {
+  let first: TestApp;
+  let second: TestApp;
+  let gpu: FakeGpu;
+  beforeAll(async () => {
+    gpu = await FakeGpu.startGpu();
+    const yaml = `
+default_model: plain
+models:
+  - name: plain
+    provider: vllm
+    upstream_model: m
+    base_url: ${gpu.url}
+    cache_ttl_seconds: 0
+`;
+    first = await startTestApp({ modelsYaml: yaml });
+    second = await startTestApp({ modelsYaml: yaml, shareWith: first });
+  }, 30_000);
+  afterAll(async () => {
+    await second.close();
+    await first.close();
+    await gpu.close();
+  });
+
+  const generate = (app: TestApp, key: string, prompt: string) =>
+    new Promise<request.Response>((resolve, reject) =>
+      app.http().post('/v1/generate').set('X-API-Key', key).send({ prompt, max_new_tokens: 4 }).then(resolve, reject),
+    );
+
+  it('a generation in flight on one replica counts against the key on the other', async () => {
+    const key = await createKey(first, { max_concurrent: 1 });
+    gpu.pause();
+    const held = generate(first, key.key, 'held on the first replica');
+    await waitFor(() => gpu.started.length === 1, 2000);
+    const refused = await generate(second, key.key, 'refused on the second');
+    expect(refused.status).toBe(429);
+    expect(refused.headers['x-concurrency-remaining']).toBe('0');
+    expect(refused.headers['retry-after']).toBe('1');
+    const view = await second
+      .http()
+      .get(`/admin/keys/${key.id}`)
+      .set(...adminAuth());
+    expect(view.body.in_flight).toBe(1);
+    gpu.resume();
+    expect((await held).status).toBe(200);
+    await sleep(50); // the release is not awaited
+    expect((await generate(second, key.key, 'now accepted')).status).toBe(200);
   });
 });

@@ -1,0 +1,156 @@
+/**
+ * The scheduling parts on their own: the fair queue's order (priority classes, deficit round
+ * robin by weight, removal), vLLM /metrics parsing (current and older names), the prefix a
+ * request is routed by, the hash ring's stability, and admission without max_in_flight (never
+ * waits, observes nothing).
+ */
+import type { Candidate } from '../src/generation/model-registry';
+import type { LlmProvider } from '../src/generation/providers/provider.types';
+import { UpstreamBreaker } from '../src/generation/upstream-breaker';
+import { FairQueue } from '../src/scheduling/fair-queue';
+import { ModelScheduler } from '../src/scheduling/model-scheduler';
+import { affinityText, HashRing } from '../src/scheduling/prefix-affinity';
+import { parseVllmMetrics } from '../src/scheduling/upstream-metrics';
+import { UpstreamSlot } from '../src/scheduling/upstream-slot';
+import { generationParams, modelConfig } from './fakes/model-config';
+
+function drain<T>(queue: FairQueue<T>): T[] {
+  const out: T[] = [];
+  for (let item = queue.pop(); item !== undefined; item = queue.pop()) out.push(item);
+  return out;
+}
+
+describe('FairQueue', () => {
+  it('serves a higher priority class first, FIFO within one key', () => {
+    const queue = new FairQueue<string>();
+    queue.push('low', 'a', 1, 'low-1');
+    queue.push('normal', 'a', 1, 'normal-1');
+    queue.push('low', 'a', 1, 'low-2');
+    queue.push('high', 'b', 1, 'high-1');
+    expect(queue.size).toBe(4);
+    expect(queue.sizeOf('low')).toBe(2);
+    expect(drain(queue)).toEqual(['high-1', 'normal-1', 'low-1', 'low-2']);
+    expect(queue.size).toBe(0);
+  });
+
+  it('deficit round robin: each key gets its weight per round, whatever it has waiting', () => {
+    const queue = new FairQueue<string>();
+    for (let i = 1; i <= 5; i += 1) queue.push('normal', 'flood', 1, `flood-${i}`);
+    for (let i = 1; i <= 4; i += 1) queue.push('normal', 'heavy', 2, `heavy-${i}`);
+    queue.push('normal', 'light', 1, 'light-1');
+    expect(drain(queue)).toEqual([
+      'flood-1',
+      'heavy-1',
+      'heavy-2',
+      'light-1',
+      'flood-2',
+      'heavy-3',
+      'heavy-4',
+      'flood-3',
+      'flood-4',
+      'flood-5',
+    ]);
+  });
+
+  it('a key that arrives while others flood is served within one round', () => {
+    const queue = new FairQueue<string>();
+    for (let i = 1; i <= 100; i += 1) queue.push('normal', 'flood', 1, `flood-${i}`);
+    expect(queue.pop()).toBe('flood-1');
+    queue.push('normal', 'late', 1, 'late-1');
+    expect([queue.pop(), queue.pop()]).toEqual(['flood-2', 'late-1']);
+  });
+
+  it('removes a waiter that gave up, wherever it is; an idle key keeps no credit', () => {
+    const queue = new FairQueue<string>();
+    queue.push('normal', 'a', 3, 'a-1');
+    queue.push('normal', 'a', 3, 'a-2');
+    queue.push('normal', 'b', 1, 'b-1');
+    expect(queue.remove('normal', 'a', 'a-2')).toBe(true);
+    expect(queue.remove('normal', 'a', 'a-2')).toBe(false);
+    expect(queue.remove('high', 'b', 'b-1')).toBe(false);
+    expect(queue.pop()).toBe('a-1'); // a leaves the round with credit 2 unused
+    queue.push('normal', 'a', 3, 'a-3');
+    expect(drain(queue)).toEqual(['b-1', 'a-3']);
+  });
+});
+
+describe('parseVllmMetrics', () => {
+  it('reads running, waiting and KV cache use, summing engines', () => {
+    const text = [
+      '# HELP vllm:num_requests_running Number of requests in model execution batches.',
+      '# TYPE vllm:num_requests_running gauge',
+      'vllm:num_requests_running{engine="0",model_name="meta-llama/Llama 3"} 3.0',
+      'vllm:num_requests_running{engine="1",model_name="meta-llama/Llama 3"} 2.0',
+      'vllm:num_requests_waiting{engine="0",model_name="meta-llama/Llama 3"} 4.0',
+      'vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.5',
+      'vllm:kv_cache_usage_perc{engine="1",model_name="m"} 0.75',
+      'vllm:num_requests_waiting_by_reason{reason="capacity"} 99',
+      'vllm:prompt_tokens_total{model_name="m"} 12345.0',
+    ].join('\n');
+    expect(parseVllmMetrics(text, 7)).toEqual({ running: 5, waiting: 4, kvCacheUsage: 0.75, at: 7 });
+  });
+
+  it('understands the older gpu_cache_usage_perc, and says nothing without request gauges', () => {
+    const old = 'vllm:num_requests_running{model_name="m"} 1\nvllm:gpu_cache_usage_perc{model_name="m"} 0.25\n';
+    expect(parseVllmMetrics(old, 0)).toEqual({ running: 1, waiting: 0, kvCacheUsage: 0.25, at: 0 });
+    expect(parseVllmMetrics('process_cpu_seconds_total 3\n', 0)).toBeNull();
+    expect(parseVllmMetrics('<html>not metrics</html>', 0)).toBeNull();
+  });
+});
+
+describe('prefix affinity', () => {
+  it('routes a chat by the messages before its last user turn; a prompt by its start', () => {
+    const system = { role: 'system' as const, content: 'Be brief.' };
+    const chat = (question: string) =>
+      affinityText(generationParams({ prompt: '', messages: [system, { role: 'user', content: question }] }));
+    expect(chat('What is 2+2?')).toBe(chat('Name a colour.'));
+    const alone = affinityText(generationParams({ prompt: '', messages: [{ role: 'user', content: 'Hi' }] }));
+    expect(alone).toContain('Hi');
+    expect(affinityText(generationParams({ prompt: 'x'.repeat(300) + 'a' }))).toBe(
+      affinityText(generationParams({ prompt: 'x'.repeat(300) + 'b' })),
+    );
+  });
+
+  it('consistent hashing: losing an upstream moves only the prefixes it held', () => {
+    const slots = ['a:1', 'b:1', 'c:1'].map((label) => slot(label));
+    const full = new HashRing(slots);
+    const reduced = new HashRing(slots.slice(0, 2));
+    let moved = 0;
+    for (let i = 0; i < 300; i += 1) {
+      const before = full.walk(`prefix ${i}`)[0];
+      const after = reduced.walk(`prefix ${i}`)[0];
+      if (before !== slots[2]) expect(after).toBe(before);
+      else moved += 1;
+    }
+    expect(moved).toBeGreaterThan(50); // c held about a third
+    expect(moved).toBeLessThan(150);
+  });
+});
+
+describe('ModelScheduler without max_in_flight', () => {
+  it('admits at once, never queues and observes no wait', () => {
+    const events = { waited: jest.fn(), shed: jest.fn() };
+    const slots = [slot('a:1'), slot('b:1')];
+    const scheduler = new ModelScheduler(modelConfig(), slots, events, () => undefined);
+    expect(scheduler.limited).toBe(false);
+    const admissions = Array.from({ length: 100 }, () => {
+      const admission = scheduler.admit(
+        { keyId: 'k', priority: 'normal', weight: 1 },
+        generationParams(),
+        new AbortController().signal,
+      );
+      if (admission instanceof Promise) throw new Error('waited');
+      return admission;
+    });
+    expect(slots.map((s) => s.inFlight)).toEqual([50, 50]); // least outstanding spreads evenly
+    for (const admission of admissions) admission.release();
+    expect(slots.map((s) => s.inFlight)).toEqual([0, 0]);
+    expect(events.waited).not.toHaveBeenCalled();
+  });
+});
+
+function slot(label: string, maxInFlight = Infinity): UpstreamSlot {
+  const provider = { upstreamLabel: label } as LlmProvider;
+  const candidate: Candidate = { model: modelConfig(), provider, breaker: new UpstreamBreaker(null) };
+  return new UpstreamSlot(candidate, 1, maxInFlight);
+}
