@@ -22,13 +22,13 @@ interface Mode {
 const COLORS = ['#7f8c8d', '#2e86de', '#27ae60', '#e67e22'];
 const escape = (text: string) => text.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
 
-interface Group {
+export interface Group {
   label: string;
   bars: { label: string; value: number }[];
 }
 
 /** One panel of grouped horizontal bars. */
-function panel(
+export function panel(
   title: string,
   unit: string,
   groups: Group[],

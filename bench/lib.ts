@@ -67,6 +67,8 @@ export function reachable(url: string): Promise<boolean> {
 export interface BenchServer {
   base: string;
   key: string;
+  /** Creates another key through the admin API (scheduling fields included). */
+  createKey(fields: Record<string, unknown>): Promise<string>;
   app: NestExpressApplication;
   close(): Promise<void>;
 }
@@ -89,12 +91,15 @@ export async function startBenchServer(modelsYaml: string, env: Record<string, s
   const app = await createApp(config, createLogger('error'));
   await app.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-  const created = await fetch(`${base}/admin/keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench', rpm_limit: 10_000_000 }),
-  }).then((res) => res.json() as Promise<{ key: string }>);
-  return { base, key: created.key, app, close: () => app.close() };
+  const createKey = async (fields: Record<string, unknown>): Promise<string> => {
+    const created = await fetch(`${base}/admin/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bench', rpm_limit: 10_000_000, ...fields }),
+    }).then((res) => res.json() as Promise<{ key: string }>);
+    return created.key;
+  };
+  return { base, key: await createKey({}), createKey, app, close: () => app.close() };
 }
 
 /** One POST /v1/generate; resolves with its wall time in ms and the parsed body (JSON) or text (SSE). */

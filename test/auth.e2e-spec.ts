@@ -202,6 +202,9 @@ describe('admin key CRUD', () => {
       expires_at: expiresAt,
       revoked_at: null,
       quota_reset_at: expect.stringMatching(/^\d{4}-\d{2}-01T00:00:00\.000Z$/),
+      max_concurrent: null,
+      priority: 'normal',
+      weight: 1,
     });
     const read = await app
       .http()

@@ -125,6 +125,54 @@ const BAD_MODELS: [string, string, RegExp][] = [
   ],
 ];
 
+describe('models.yaml scheduling fields', () => {
+  const vllm = (extra: string, upstreams = '    base_url: http://a:1\n') =>
+    `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n${upstreams}${extra}`;
+
+  it('defaults: no max_in_flight, least_outstanding, a bounded queue, no engine metrics', () => {
+    expect(parse(vllm('')).models[0]).toMatchObject({
+      upstreams: [{ baseUrl: 'http://a:1', weight: 1, maxInFlight: null }],
+      loadBalancing: 'least_outstanding',
+      queue: { maxLength: 1000, maxWaitMs: 30000 },
+      upstreamMetrics: false,
+    });
+  });
+
+  it('max_in_flight per model applies to every upstream unless one sets its own', () => {
+    const upstreams =
+      '    upstreams:\n      - base_url: http://a:1\n      - base_url: http://b:1\n        max_in_flight: 2\n';
+    const yaml = vllm(
+      '    max_in_flight: 8\n    queue: { max_length: 0, max_wait_ms: 500 }\n    load_balancing: prefix_affinity\n    upstream_metrics: true\n',
+      upstreams,
+    );
+    expect(parse(yaml).models[0]).toMatchObject({
+      upstreams: [{ maxInFlight: 8 }, { maxInFlight: 2 }],
+      queue: { maxLength: 0, maxWaitMs: 500 },
+      loadBalancing: 'prefix_affinity',
+      upstreamMetrics: true,
+    });
+  });
+
+  it.each([
+    ['load_balancing: random', /field "load_balancing": unknown policy "random"/],
+    ['max_in_flight: 0', /field "max_in_flight": must be between 1 and/],
+    ['queue: { max_length: 10, max_wait: 5 }', /queue: field "max_wait": unknown field/],
+    ['queue: { max_wait_ms: 0 }', /queue: field "max_wait_ms": must be between 1 and/],
+  ])('rejects %s, naming the field', (extra, message) => {
+    expect(() => parse(vllm(`    ${extra}\n`))).toThrow(message);
+  });
+
+  it('rejects scheduling fields where they mean nothing', () => {
+    const mock = 'default_model: m\nmodels:\n  - name: m\n    provider: mock\n';
+    expect(() => parse(`${mock}    max_in_flight: 2\n`)).toThrow(/field "max_in_flight": not used by provider mock/);
+    const ollama =
+      'default_model: o\nmodels:\n  - name: o\n    provider: ollama\n    upstream_model: m\n    base_url: http://a:1\n';
+    expect(() => parse(`${ollama}    upstream_metrics: true\n`)).toThrow(
+      /field "upstream_metrics": only used by provider vllm/,
+    );
+  });
+});
+
 describe('models.yaml validation', () => {
   it.each(BAD_MODELS)('rejects %s, naming the file, model and field', (_label, yaml, message) => {
     expect(() => parse(yaml)).toThrow(ConfigError);

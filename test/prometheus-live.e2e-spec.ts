@@ -67,6 +67,7 @@ models:
     provider: vllm
     upstream_model: m
     required: true
+    max_in_flight: 4
     upstreams:
       - base_url: ${good.url}
       - base_url: ${closed}

@@ -68,7 +68,10 @@ export class GenerationPipeline {
   }
 
   run(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
-    return this.work.track(this.serveWithinConcurrency(request, format, req, res));
+    const limited = req.ctx.apiKey!.maxConcurrent !== null; // else no lease, not even a promise
+    return this.work.track(
+      limited ? this.serveWithinConcurrency(request, format, req, res) : this.serve(request, format, req, res),
+    );
   }
 
   /** The key's max_concurrent (429) is checked before its quota and held until the response ends. */

@@ -7,15 +7,19 @@
  * upstream moves only its share of prefixes.
  *
  * Bounded load (Mirrokni, Thorup, Zadimoghaddam, "Consistent Hashing with Bounded Loads"): an
- * upstream already holding more than LOAD_FACTOR × the average passes the request on to the next
- * upstream on the ring, so one hot prefix cannot pile onto one GPU while the others idle.
+ * upstream already holding LOAD_FACTOR × the average passes the request on to the next upstream
+ * on the ring, so one hot prefix cannot pile onto one GPU while the others idle. The bound is
+ * loose on purpose (and never below MIN_LOAD_BOUND): moving costs the request a cold prefill,
+ * while a few more sequences in a GPU's batch cost little, so only a clear imbalance (or a
+ * saturated upstream: max_in_flight, an engine backlog) moves a prefix.
  */
 import { chatMessagesOf, type GenerationParams } from '../domain/generation';
 import type { UpstreamSlot } from './upstream-slot';
 
 export const AFFINITY_PREFIX_CHARS = 256;
 const VIRTUAL_NODES_PER_WEIGHT = 64;
-const LOAD_FACTOR = 1.25;
+const LOAD_FACTOR = 1.5;
+const MIN_LOAD_BOUND = 4;
 
 /** FNV-1a, 32 bits: cheap and well spread for short strings; not a security boundary. */
 export function fnv1a(text: string): number {
@@ -86,7 +90,7 @@ export class HashRing {
 export function affinityOrder(ring: HashRing, slots: readonly UpstreamSlot[], prefix: string): UpstreamSlot[] {
   let total = 0;
   for (const slot of slots) total += slot.outstanding;
-  const bound = Math.ceil((LOAD_FACTOR * (total + 1)) / slots.length);
+  const bound = Math.max(MIN_LOAD_BOUND, Math.ceil((LOAD_FACTOR * (total + 1)) / slots.length));
   const good: UpstreamSlot[] = [];
   const spill: UpstreamSlot[] = [];
   for (const slot of ring.walk(prefix)) {
