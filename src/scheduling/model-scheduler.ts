@@ -127,6 +127,7 @@ export class ModelScheduler {
 
   private wait(cls: SchedulingClass, params: GenerationParams, signal: AbortSignal): Promise<Admission> {
     const { maxLength, maxWaitMs } = this.model.queue;
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
     if (this.queue.size >= maxLength) return Promise.reject(this.shed('queue_full'));
     return new Promise<Admission>((resolve, reject) => {
       const leave = () => this.queue.remove(cls.priority, cls.keyId, waiter);
@@ -242,9 +243,11 @@ export class Admission {
     if (held) held.scheduler.release(held.slot, performance.now() - held.since);
   }
 
+  /** Takes `slot` before letting the previous one go: the release may hand slots to waiters. */
   private hold(scheduler: ModelScheduler, slot: UpstreamSlot): void {
-    this.release();
     scheduler.reserve(slot);
+    const previous = this.held;
     this.held = { scheduler, slot, since: performance.now() };
+    if (previous) previous.scheduler.release(previous.slot, performance.now() - previous.since);
   }
 }
