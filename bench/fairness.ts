@@ -4,13 +4,14 @@
  * delay, a prefix cache), with the real gateway in this process:
  *
  * - fairness: a heavy key with 64 concurrent streams and a light key with 2, against 2 upstreams
- *   of capacity 8. The light key's latency (p50, p99) alone, with scheduling off (no
+ *   of capacity 8 (prefill 50 ms, 30 ms per token; the upstreams and the heavy key's client run in
+ *   child processes, as they would on other machines). The light key's latency (p50, p99) alone, with scheduling off (no
  *   max_in_flight, round robin: the flood fills the engines' FIFOs) and on (max_in_flight 8 per
  *   upstream, the fair queue, least_outstanding). Target: light p99 with scheduling within 1.5×
  *   of alone.
- * - prefix: 8 system prompts (requests pick one at random, each with its own question), open-loop
- *   arrivals at a fixed rate, 2 upstreams whose prefix cache holds 4 prefixes each; prefill
- *   150 ms on a miss, 15 ms on a hit. Round robin (`weighted`) against `prefix_affinity`: prefix
+ * - prefix: 16 system prompts (requests pick one at random, each with its own question), open-loop
+ *   arrivals at a fixed rate, 2 upstreams whose prefix cache holds 10 prefixes each (the working
+ *   set fits the two caches together, not one); prefill 150 ms on a miss, 15 ms on a hit. Round robin (`weighted`) against `prefix_affinity`: prefix
  *   cache hit rate, TTFT and throughput. Target: hit rate >= 80 % and mean TTFT >= 30 % lower.
  *
  *   node -r @swc-node/register bench/fairness.ts [--seconds 8] [--rate 40]
@@ -18,7 +19,9 @@
  * Writes bench/results/fairness.json and bench/results/fairness.svg.
  */
 import 'reflect-metadata';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { FakeGpu } from '../test/fakes/fake-gpu';
 import { type Group, panel } from './chart';
 import { arg, type BenchServer, percentiles, startBenchServer, writeResult } from './lib';
@@ -48,7 +51,35 @@ async function stream(server: BenchServer, key: string, body: Record<string, unk
   return { ms: performance.now() - started, ttftMs: ttft ?? performance.now() - started };
 }
 
-function modelsYaml(gpus: FakeGpu[], scheduling: string): string {
+/** GPU fakes in a child process (bench/fake-gpu-upstream.ts): their CPU is not the gateway's. */
+async function spawnGpus(count: number, options: Record<string, number>) {
+  const child = spawn(
+    process.execPath,
+    [
+      '-r',
+      '@swc-node/register',
+      join(__dirname, 'fake-gpu-upstream.ts'),
+      '--count',
+      String(count),
+      '--options',
+      JSON.stringify(options),
+    ],
+    { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const urls = await new Promise<string[]>((done) =>
+    child.stdout!.once('data', (chunk: Buffer) => done(JSON.parse(chunk.toString()) as string[])),
+  );
+  return {
+    urls,
+    stop: () =>
+      new Promise<void>((done) => {
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+function modelsYaml(upstreams: { url: string }[], scheduling: string): string {
   return `default_model: gpu
 models:
   - name: gpu
@@ -59,7 +90,7 @@ models:
     timeout_ms: 120000
 ${scheduling}
     upstreams:
-${gpus.map((gpu) => `      - base_url: ${gpu.url}`).join('\n')}
+${upstreams.map((upstream) => `      - base_url: ${upstream.url}`).join('\n')}
 `;
 }
 
@@ -77,23 +108,50 @@ async function workers(server: BenchServer, key: string, count: number, until: n
   return latencies;
 }
 
+/** The heavy key's 64 streams, run by this script in a child process (`--role heavy`). */
+async function heavyProcess(base: string, key: string): Promise<number[]> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-r',
+      '@swc-node/register',
+      __filename,
+      '--role',
+      'heavy',
+      '--base',
+      base,
+      '--key',
+      key,
+      '--seconds',
+      String(SECONDS),
+    ],
+    { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise((done) => child.once('exit', done));
+  return JSON.parse(output) as number[];
+}
+
 async function fairnessRun(mode: 'alone' | 'off' | 'on') {
-  const gpus = [
-    await FakeGpu.startGpu({ capacity: 8, tokenDelayMs: 10, missPrefillMs: 20, hitPrefillMs: 20 }),
-    await FakeGpu.startGpu({ capacity: 8, tokenDelayMs: 10, missPrefillMs: 20, hitPrefillMs: 20 }),
-  ];
-  for (const gpu of gpus) gpu.recordRequests = false;
+  const gpus = await spawnGpus(2, { capacity: 8, tokenDelayMs: 30, missPrefillMs: 50, hitPrefillMs: 50 });
   const scheduling =
     mode === 'on'
       ? '    max_in_flight: 8\n    queue: { max_length: 1000, max_wait_ms: 60000 }\n    load_balancing: least_outstanding'
       : '    load_balancing: weighted';
-  const server = await startBenchServer(modelsYaml(gpus, scheduling));
+  const server = await startBenchServer(
+    modelsYaml(
+      gpus.urls.map((url) => ({ url })),
+      scheduling,
+    ),
+  );
   try {
     const heavy = await server.createKey({ name: 'heavy' });
     const light = await server.createKey({ name: 'light' });
     const until = performance.now() + SECONDS * 1000;
+    // The flood comes from another process, like real clients: its CPU is not the gateway's.
     const [heavyLatencies, lightLatencies] = await Promise.all([
-      mode === 'alone' ? Promise.resolve([]) : workers(server, heavy, 64, until, 'heavy'),
+      mode === 'alone' ? Promise.resolve([]) : heavyProcess(server.base, heavy),
       workers(server, light, 2, until, 'light'),
     ]);
     return {
@@ -102,16 +160,16 @@ async function fairnessRun(mode: 'alone' | 'off' | 'on') {
     };
   } finally {
     await server.close();
-    await Promise.all(gpus.map((gpu) => gpu.close()));
+    await gpus.stop();
   }
 }
 
-const SYSTEM_PROMPTS = Array.from({ length: 8 }, (_, i) =>
+const SYSTEM_PROMPTS = Array.from({ length: 16 }, (_, i) =>
   `System prompt ${i}: you are assistant number ${i}; answer tersely and cite sources. `.repeat(5),
 );
 
 async function prefixRun(policy: 'weighted' | 'prefix_affinity') {
-  const options = { capacity: 8, tokenDelayMs: 5, missPrefillMs: 150, hitPrefillMs: 15, cacheEntries: 4 };
+  const options = { capacity: 8, tokenDelayMs: 5, missPrefillMs: 150, hitPrefillMs: 15, cacheEntries: 10 };
   const gpus = [await FakeGpu.startGpu(options), await FakeGpu.startGpu(options)];
   for (const gpu of gpus) gpu.recordRequests = false;
   const server = await startBenchServer(modelsYaml(gpus, `    load_balancing: ${policy}`));
@@ -203,7 +261,13 @@ ${right.svg}
 `;
 }
 
-(async () => {
+async function main(): Promise<void> {
+  if (arg('role', 'main') === 'heavy') {
+    const server = { base: arg('base', ''), key: arg('key', '') } as BenchServer;
+    const latencies = await workers(server, server.key, 64, performance.now() + SECONDS * 1000, 'heavy');
+    process.stdout.write(JSON.stringify(latencies));
+    return;
+  }
   const fairness = { alone: await fairnessRun('alone'), off: await fairnessRun('off'), on: await fairnessRun('on') };
   const prefix = { weighted: await prefixRun('weighted'), prefix_affinity: await prefixRun('prefix_affinity') };
   const targets = {
@@ -215,13 +279,15 @@ ${right.svg}
   writeResult('fairness', {
     seconds: SECONDS,
     setup: {
-      fairness: '2 upstreams, capacity 8 each, 8 tokens at 10 ms; heavy key 64 streams, light key 2 (closed loop)',
-      prefix: `2 upstreams, capacity 8, prefix cache of 4 prefixes each; 8 system prompts; ${RATE} req/s open loop; prefill 150 ms miss / 15 ms hit; 8 tokens at 5 ms`,
+      fairness:
+        '2 upstreams (in a child process), capacity 8 each, prefill 50 ms, 5-8 tokens at 30 ms; heavy key 64 streams (from a child process), light key 2 (closed loop)',
+      prefix: `2 upstreams, capacity 8, prefix cache of 10 prefixes each; 16 system prompts; ${RATE} req/s open loop; prefill 150 ms miss / 15 ms hit; 8 tokens at 5 ms`,
     },
     fairness,
     prefix,
     targets,
   });
   writeFileSync('bench/results/fairness.svg', chart({ fairness, prefix }));
-  process.exit(0);
-})();
+}
+
+void main().then(() => process.exit(0));
