@@ -2,7 +2,7 @@
  * OpenAI wire formats for answers: `text_completion` and `chat.completion` bodies and their
  * streamed chunks. `cached` is our additive extension (SDKs ignore unknown fields).
  */
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../common/random-id';
 import type { FinishReason, TokenUsage } from '../domain/generation';
 
 export type OpenAiKind = 'completion' | 'chat';
@@ -22,7 +22,7 @@ export function openAiUsage(usage: TokenUsage): OpenAiUsage {
 }
 
 export function openAiId(kind: OpenAiKind): string {
-  return `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(12).toString('base64url')}`;
+  return `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomId(12)}`;
 }
 
 interface Envelope {
