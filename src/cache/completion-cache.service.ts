@@ -20,6 +20,8 @@ import { APP_CONFIG } from '../config/config.module';
 import type { ModelConfig } from '../config/models.types';
 import { DeadlineExceeded } from '../domain/generation';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
+import { SPANS } from '../tracing/trace-attributes';
+import { NoopTracing, Tracing } from '../tracing/tracing';
 import { type CachedCompletion, CacheStore, type Claim } from './cache-store';
 import { type DeltaListener, Flight, type FlightOutcome, type FlightResult, type FlightRunner } from './flight';
 
@@ -79,6 +81,7 @@ export class CompletionCache {
     private readonly store: CacheStore,
     private readonly clock: Clock,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
+    private readonly tracing: Tracing = new NoopTracing(),
   ) {}
 
   policy(model: ModelConfig, cacheControl: string | undefined): CachePolicy {
@@ -174,9 +177,11 @@ export class CompletionCache {
     return async (signal, report) => {
       // The claim outlives the holder's call by a little, never more: its generation is bounded by timeout_ms.
       const claimMs = model.timeoutMs + 1000;
-      const found = await this.store
-        .lookupOrClaim(key, this.clock.now().getTime(), policy.lookup ? claimMs : null)
-        .catch(() => ({ claim: null }));
+      const found = await this.tracing.span(SPANS.cacheLookup, {}, () =>
+        this.store
+          .lookupOrClaim(key, this.clock.now().getTime(), policy.lookup ? claimMs : null)
+          .catch(() => ({ claim: null })),
+      );
       if ('hit' in found) return fromStore(found.hit, 'cache');
       if ('claim' in found) return this.storing(key, model, policy, runner, found.claim)(signal, report);
       const fromPeer = await this.awaitPeer(key, Math.min(Date.now() + claimMs, deadlineAt), deadlineAt, signal);

@@ -34,6 +34,9 @@ import { GenerationService, promptText, type ResolvedRequest } from './generatio
 import { BackendResponseError } from './providers/backend.errors';
 import type { SseTimings } from './sse-writer';
 import { StreamResponse } from './stream-response';
+import { Tracing } from '../tracing/tracing';
+import { LLM } from '../tracing/trace-attributes';
+import { requestAttributes, resultAttributes } from './generation-trace';
 
 const NO_TOKENS: TokenUsage = { promptTokens: 0, completionTokens: 0 };
 
@@ -60,6 +63,7 @@ export class GenerationPipeline {
     private readonly metrics: LlmMetricsService,
     private readonly work: InFlightWork,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
+    private readonly tracing: Tracing,
   ) {
     this.sseTimings = { stallTimeoutMs: config.sseStallTimeoutMs, heartbeatMs: config.sseHeartbeatMs };
   }
@@ -70,6 +74,8 @@ export class GenerationPipeline {
 
   private async serve(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
     const { model, params } = request;
+    const span = this.tracing.requestSpan();
+    if (span.recording) span.setAttributes(requestAttributes(model, params));
     const deadlineAt = Date.now() + model.timeoutMs;
     const clientSignal = disconnectSignal(res);
     const policy = this.cache.policy(model, req.headers['cache-control']);
@@ -105,10 +111,14 @@ export class GenerationPipeline {
       );
       backendWaitEnded(req.ctx);
       if (policy.lookup || policy.share) this.metrics.cacheResult(model.name, source);
+      span.setAttributes({ [LLM.cacheResult]: policy.lookup || policy.share ? source : 'bypass' });
       const estimate = (produced: number) => cutStreamUsage(promptText(params), produced, params.maxNewTokens);
       const charge = chargeFor(outcome, estimate);
       if (outcome.kind === 'answer') {
         const { answer, payer } = outcome;
+        const { finishReason, usage: tokens } = answer.result;
+        if (span.recording)
+          span.setAttributes(resultAttributes(answer.model, finishReason, payer ? tokens : NO_TOKENS));
         // Charged before answering, so a client that has its answer also sees it accounted.
         await usage.settle(charge, answer.model);
         await respond({

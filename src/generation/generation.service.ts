@@ -18,6 +18,9 @@ import type { CallHooks } from './providers/provider.types';
 import type { UpstreamBreaker } from './upstream-breaker';
 import { type Candidate, ModelRegistry } from './model-registry';
 import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../domain/generation';
+import { EVENTS, inferenceSpanName } from '../tracing/trace-attributes';
+import { Tracing, type TraceSpan } from '../tracing/tracing';
+import { operationName, resultAttributes, upstreamAttributes } from './generation-trace';
 
 /** A generation request in any of the API's shapes (/v1/generate, OpenAI completions or chat). */
 export interface GenerationInput {
@@ -66,6 +69,7 @@ export class GenerationService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly registry: ModelRegistry,
+    private readonly tracing: Tracing,
   ) {}
 
   /** Applies the bounds that depend on configuration and the model, then the defaults. */
@@ -119,7 +123,18 @@ export class GenerationService {
       for (const candidate of this.registry.candidates(model)) {
         if (!candidate.breaker.tryAcquire()) continue;
         try {
-          const value = await candidate.provider.generate(params, call.signal, hooks);
+          const value = await this.tracing.span(
+            inferenceSpanName(operationName(params), candidate.model.name),
+            upstreamAttributes(candidate, params),
+            async (span) => {
+              span.recordContent({ input: params.messages ?? params.prompt });
+              const result = await candidate.provider.generate(params, call.signal, hooks);
+              span.setAttributes(resultAttributes(candidate.model.name, result.finishReason, result.usage));
+              span.recordContent({ output: result.output, finishReason: result.finishReason });
+              return result;
+            },
+            { kind: 'client' },
+          );
           candidate.breaker.success();
           return { model: candidate.model, candidate, value };
         } catch (error) {
@@ -151,11 +166,16 @@ export class GenerationService {
       let lastError: unknown = null;
       for (const candidate of this.registry.candidates(model)) {
         if (!candidate.breaker.tryAcquire()) continue;
-        const chunks = candidate.provider.stream(params, call.signal, hooks)[Symbol.asyncIterator]();
+        const span = this.startUpstreamSpan(candidate, params);
+        // Bound to the span: the upstream request is made when the stream is first pulled.
+        const chunks = this.tracing.bindIterable(span, candidate.provider.stream(params, call.signal, hooks));
+        const iterator = chunks[Symbol.asyncIterator]();
         let first: IteratorResult<StreamChunk>;
         try {
-          first = await chunks.next();
+          first = await iterator.next();
         } catch (error) {
+          span.fail(error);
+          span.end();
           judge(candidate.breaker, error, call.signal);
           if (call.signal.aborted) throw call.signal.reason;
           if (!isRetryable(error)) throw error;
@@ -163,14 +183,28 @@ export class GenerationService {
           continue;
         }
         candidate.breaker.success(); // it answered; what happens later is not an outage
+        let output = '';
+        let firstToken = true;
         try {
-          for (let next = first; !next.done; next = await chunks.next()) {
-            yield { model: candidate.model, candidate, value: next.value };
+          for (let next = first; !next.done; next = await iterator.next()) {
+            const chunk = next.value;
+            if (chunk.type === 'delta') {
+              if (firstToken) span.addEvent(EVENTS.firstToken);
+              firstToken = false;
+              if (span.recording) output += chunk.text;
+            } else {
+              span.setAttributes(resultAttributes(candidate.model.name, chunk.finishReason, chunk.usage));
+              span.recordContent({ output, finishReason: chunk.finishReason });
+            }
+            yield { model: candidate.model, candidate, value: chunk };
           }
         } catch (error) {
-          throw call.signal.aborted ? call.signal.reason : error;
+          const reason = call.signal.aborted ? call.signal.reason : error;
+          span.fail(reason);
+          throw reason;
         } finally {
-          await chunks.return?.();
+          await iterator.return?.();
+          span.end();
         }
         return;
       }
@@ -179,10 +213,21 @@ export class GenerationService {
       call.dispose();
     }
   }
+
+  /** The CLIENT span of one streamed upstream call, ended by the caller. */
+  private startUpstreamSpan(candidate: Candidate, params: GenerationParams): TraceSpan {
+    const span = this.tracing.startSpan(
+      inferenceSpanName(operationName(params), candidate.model.name),
+      upstreamAttributes(candidate, params),
+      { kind: 'client' },
+    );
+    span.recordContent({ input: params.messages ?? params.prompt });
+    return span;
+  }
 }
 
 /**
- * What a failed attempt says about its upstream: unreachable, a timeout before any output, a
+ * What a failed attempt says says about its upstream: unreachable, a timeout before any output, a
  * 5xx or garbage count against it; a refused request (4xx) proves it works; a client that left
  * or a busy in-process engine say nothing.
  */

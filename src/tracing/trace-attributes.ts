@@ -60,7 +60,7 @@ export const SPANS = {
 } as const;
 
 export const EVENTS = {
-  /** On the upstream call's span when the first token arrives (streams and JSON alike). */
+  /** On a streamed upstream call's span when its first token arrives (a JSON answer arrives whole). */
   firstToken: 'gen_ai.first_token',
 } as const;
 
