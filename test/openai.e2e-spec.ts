@@ -58,7 +58,7 @@ models:
       });
       baseURL = `${await listenOnLoopback(app)}/v1`;
       key = (await createKey(app, { rpm_limit: 100_000 })).key;
-    });
+    }, 90_000); // the app loads the tiny llama.cpp model too: slow on a loaded machine
     afterAll(async () => {
       await app.close();
       await Promise.all([vllm.close(), ollama.close()]);
