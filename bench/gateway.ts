@@ -82,7 +82,8 @@ async function startGateway(upstream: string, env: Record<string, string>): Prom
   );
   const port = await freePort();
   const child = spawnNode(
-    [join(ROOT, 'dist', 'main.js')],
+    // e.g. GATEWAY_NODE_ARGS=--cpu-prof to profile the gateway under the benchmark's load.
+    [...(process.env.GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist', 'main.js')],
     {
       NODE_ENV: 'production',
       PORT: String(port),
