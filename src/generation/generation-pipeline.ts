@@ -111,6 +111,7 @@ export class GenerationPipeline {
         const { answer, payer } = outcome;
         // Charged before answering, so a client that has its answer also sees it accounted.
         await usage.settle(charge, answer.model);
+        const { toolCalls, embeddings } = answer.result;
         await respond({
           id: state.id,
           model: answer.model,
@@ -118,6 +119,8 @@ export class GenerationPipeline {
           finishReason: answer.result.finishReason,
           usage: payer ? answer.result.usage : NO_TOKENS,
           cached: !payer,
+          ...(toolCalls?.length ? { toolCalls } : {}),
+          ...(embeddings ? { embeddings } : {}),
         });
         return;
       }
@@ -169,7 +172,8 @@ export class GenerationPipeline {
         }
         if (!done) throw new BackendResponseError('upstream stream ended without its final chunk');
         call.finish('success', done.usage);
-        return { model: servedBy, result: { output, finishReason: done.finishReason, usage: done.usage } };
+        const { finishReason, usage, toolCalls } = done;
+        return { model: servedBy, result: { output, finishReason, usage, ...(toolCalls ? { toolCalls } : {}) } };
       } catch (error) {
         call.finish(
           error instanceof ClientDisconnected

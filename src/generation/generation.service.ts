@@ -8,7 +8,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { AppError, invalidRequest } from '../common/app-error';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
-import type { ModelConfig } from '../config/models.types';
+import type { ModelConfig, ModelKind } from '../config/models.types';
 import type { AuthenticatedKey } from '../auth/auth.types';
 import { DeadlineExceeded } from '../domain/generation';
 import { deadline } from './deadline';
@@ -17,7 +17,14 @@ import { BackendResponseError, BackendUnreachableError } from './providers/backe
 import type { CallHooks } from './providers/provider.types';
 import type { UpstreamBreaker } from './upstream-breaker';
 import { type Candidate, ModelRegistry } from './model-registry';
-import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../domain/generation';
+import type {
+  ChatMessage,
+  GenerationParams,
+  GenerationResult,
+  ResponseFormat,
+  StreamChunk,
+  ToolsParams,
+} from '../domain/generation';
 
 /** A generation request in any of the API's shapes (/v1/generate, OpenAI completions or chat). */
 export interface GenerationInput {
@@ -33,6 +40,9 @@ export interface GenerationInput {
   stop?: string | string[] | null;
   seed?: number | null;
   stream?: boolean | null;
+  /** Chat requests: the tools offered. */
+  tools?: ToolsParams;
+  responseFormat?: ResponseFormat;
 }
 
 /** The request field names of the caller's API, for `param` in 400 errors. */
@@ -56,9 +66,12 @@ export interface Served<T> {
   value: T;
 }
 
-/** The text a request's prompt tokens come from (the prompt, or every message's content). */
+/** The text a request's prompt tokens come from (the prompt, or every message's content and tool calls). */
 export function promptText(params: GenerationParams): string {
-  return params.messages?.length ? params.messages.map((message) => message.content).join('\n') : params.prompt;
+  if (!params.messages?.length) return params.prompt;
+  return params.messages
+    .map((message) => [message.content, ...(message.toolCalls ?? []).map((call) => call.arguments)].join('\n'))
+    .join('\n');
 }
 
 @Injectable()
@@ -68,6 +81,29 @@ export class GenerationService {
     private readonly registry: ModelRegistry,
   ) {}
 
+  /**
+   * The model a request names (else the default model), if the key may use it (404, 403) and
+   * it serves this kind of request (400 naming `model`: chat models generate, embedding
+   * models embed).
+   */
+  modelFor(name: string | null | undefined, key: AuthenticatedKey, kind: ModelKind): ModelConfig {
+    const wanted = name ?? this.registry.defaultModel;
+    const model = this.registry.find(wanted);
+    if (!model) throw new AppError('model_not_found', `no model named "${wanted}" is configured`);
+    if (key.models !== null && !key.models.includes(model.name)) {
+      throw new AppError('model_not_allowed', `this API key may not use model "${model.name}"`);
+    }
+    if (model.kind !== kind) {
+      throw invalidRequest(
+        model.kind === 'embedding'
+          ? `model "${model.name}" is an embedding model: it serves only /v1/embeddings`
+          : `model "${model.name}" is not an embedding model (kind: ${model.kind} in models.yaml)`,
+        'model',
+      );
+    }
+    return model;
+  }
+
   /** Applies the bounds that depend on configuration and the model, then the defaults. */
   resolve(input: GenerationInput, key: AuthenticatedKey, fields: FieldNames = GENERATE_FIELDS): ResolvedRequest {
     const promptChars = input.messages
@@ -76,12 +112,7 @@ export class GenerationService {
     if (promptChars > this.config.maxPromptChars) {
       throw invalidRequest(`${fields.prompt} must be at most ${this.config.maxPromptChars} characters`, fields.prompt);
     }
-    const name = input.model ?? this.registry.defaultModel;
-    const model = this.registry.find(name);
-    if (!model) throw new AppError('model_not_found', `no model named "${name}" is configured`);
-    if (key.models !== null && !key.models.includes(model.name)) {
-      throw new AppError('model_not_allowed', `this API key may not use model "${model.name}"`);
-    }
+    const model = this.modelFor(input.model, key, 'chat');
     const maxNewTokens = input.maxNewTokens ?? model.defaultMaxNewTokens;
     if (maxNewTokens > model.maxNewTokens) {
       throw invalidRequest(
@@ -103,6 +134,8 @@ export class GenerationService {
         topK: Math.max(0, input.topK ?? 0),
         stop: typeof stop === 'string' ? [stop] : stop,
         seed: input.seed ?? null,
+        ...(input.tools ? { tools: input.tools } : {}),
+        ...(input.responseFormat ? { responseFormat: input.responseFormat } : {}),
       },
     };
   }

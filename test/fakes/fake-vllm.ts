@@ -11,12 +11,34 @@
  *   extra chunk with an empty delta (OpenAI). Text comes from
  *   `fakeChatCompletion(messages, max_tokens, stop)`; missing or malformed `messages` get 400.
  *   Modes count token chunks (the role chunk is always sent first).
+ * - Chat tool calls and structured outputs, in vLLM's wire format (vllm/entrypoints/openai/
+ *   protocol.py `ToolCall`, `DeltaToolCall`, `DeltaFunctionCall`; serving_chat.py): with `tools`
+ *   the model calls per `fakeToolCall()`: non-streamed `message: {role: "assistant", content:
+ *   null, tool_calls: [{id: "chatcmpl-tool-<hex>", type: "function", function: {name,
+ *   arguments: "<json text>"}}]}` with finish "tool_calls"; streamed, after the role chunk, a
+ *   delta `{tool_calls: [{id, type: "function", index: 0, function: {name}}]}`, then argument
+ *   fragments `{tool_calls: [{index: 0, function: {arguments: "…"}}]}`, then a chunk with finish
+ *   "tool_calls". `response_format` json_object answers `{"answer": <last user message>}`,
+ *   json_schema an object filling the schema's properties (`fakeObjectFor`) — vLLM's guided
+ *   decoding guarantees the same: JSON valid for the schema. Requests are recorded, so tests
+ *   can check that tools, tool_choice and response_format were passed through.
  * - `GET /health` (empty 200) and `GET /v1/models`: both answer with `health`.
  * - `requiredApiKey`: when set, requests without `Authorization: Bearer <it>` get 401.
  * - `streamUsage = false`: ignores `stream_options.include_usage`, like servers without it.
  */
 import type { ServerResponse } from 'node:http';
-import { FakeServer, floodOf, fakeChatCompletion, fakeCompletion, sleep, wireMessages } from './fake-server';
+import {
+  FakeServer,
+  fakeChatCompletion,
+  fakeCompletion,
+  fakeObjectFor,
+  fakeToolCall,
+  floodOf,
+  lastUserContent,
+  sleep,
+  wireMessages,
+  wireTools,
+} from './fake-server';
 import type { FakeCompletion, RecordedRequest } from './fake-server';
 
 interface CompletionsBody {
@@ -27,6 +49,9 @@ interface CompletionsBody {
   stop?: unknown;
   stream?: unknown;
   stream_options?: { include_usage?: unknown };
+  tools?: unknown;
+  tool_choice?: unknown;
+  response_format?: { type?: string; json_schema?: { schema?: { properties?: Record<string, { type?: string }> } } };
 }
 
 type Endpoint = 'completions' | 'chat';
@@ -112,7 +137,22 @@ export class FakeVllm extends FakeServer {
     let completion: FakeCompletion;
     if (endpoint === 'chat') {
       try {
-        completion = fakeChatCompletion(wireMessages(body.messages), maxTokens, stop ?? []);
+        const messages = wireMessages(body.messages);
+        const call = fakeToolCall(messages, wireTools(body.tools), body.tool_choice);
+        if (call) {
+          await this.toolCallAnswer(call, body, res, isClosed);
+          return;
+        }
+        completion = fakeChatCompletion(messages, maxTokens, stop ?? []);
+        const format = body.response_format;
+        if (format?.type === 'json_object' || format?.type === 'json_schema') {
+          const json = JSON.stringify(
+            format.type === 'json_object'
+              ? { answer: lastUserContent(messages) }
+              : fakeObjectFor(format.json_schema?.schema ?? {}, lastUserContent(messages)),
+          );
+          completion = { ...completion, tokens: [json], text: json, finish: 'stop' };
+        }
       } catch (err) {
         this.sendJson(res, 400, this.errorBody(`invalid messages: ${(err as Error).message}`, 400));
         return;
@@ -187,6 +227,45 @@ export class FakeVllm extends FakeServer {
     const sse = pieces.map((piece) => `data: ${JSON.stringify(piece)}\n\n`);
     if (this.mode !== 'truncated') sse.push('data: [DONE]\n\n');
     await this.streamOut(res, 'text/event-stream; charset=utf-8', sse, delayMs, isClosed);
+  }
+
+  /** A tool call in vLLM's wire format (see the file comment). */
+  private async toolCallAnswer(
+    call: { name: string; arguments: Record<string, unknown> },
+    body: CompletionsBody,
+    res: ServerResponse,
+    isClosed: () => boolean,
+  ): Promise<void> {
+    const id = `chatcmpl-tool-${Buffer.from(call.name).toString('hex').padEnd(32, '0').slice(0, 32)}`;
+    const args = JSON.stringify(call.arguments);
+    const fragments = args.match(/.{1,5}/gs) ?? [];
+    const usage = { prompt_tokens: 12, total_tokens: 12 + fragments.length, completion_tokens: fragments.length };
+    const head = { id: 'chatcmpl-fake', created: this.created, model: body.model };
+    if (body.stream !== true) {
+      const message = {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id, type: 'function', function: { name: call.name, arguments: args } }],
+      };
+      const choice = { index: 0, message, logprobs: null, finish_reason: 'tool_calls', stop_reason: null };
+      this.sendJson(res, 200, { ...head, object: 'chat.completion', choices: [choice], usage });
+      return;
+    }
+    const chunk = (delta: unknown, finish: string | null = null) => ({
+      ...head,
+      object: 'chat.completion.chunk',
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    });
+    const pieces: unknown[] = [
+      chunk({ role: 'assistant', content: '' }),
+      chunk({ tool_calls: [{ id, type: 'function', index: 0, function: { name: call.name } }] }),
+      ...fragments.map((fragment) => chunk({ tool_calls: [{ index: 0, function: { arguments: fragment } }] })),
+      chunk({}, 'tool_calls'),
+    ];
+    if (body.stream_options?.include_usage === true)
+      pieces.push({ ...head, object: 'chat.completion.chunk', choices: [], usage });
+    const sse = [...pieces.map((piece) => `data: ${JSON.stringify(piece)}\n\n`), 'data: [DONE]\n\n'];
+    await this.streamOut(res, 'text/event-stream; charset=utf-8', sse, 0, isClosed);
   }
 
   private errorBody(message: string, code: number): unknown {

@@ -41,6 +41,19 @@
  *   "stop").
  * With either template, a conversation that ends with an assistant message is continued: that
  * message is left open (no end of turn, no new assistant header) and the output extends it.
+ *
+ * Structured outputs (`params.responseFormat`): the sampler is constrained by a grammar, so even
+ * a model that knows no JSON can only write JSON: `json_object` uses node-llama-cpp's JSON
+ * grammar, `json_schema` a grammar built from the schema (`llama.createGrammarForJsonSchema`,
+ * cached per schema). A schema node-llama-cpp cannot turn into a grammar is a 400 naming
+ * `response_format`. The output is valid once the grammar is complete; a generation cut by
+ * max_new_tokens first ends with finish "length" and incomplete JSON, as with any backend.
+ *
+ * Tools: the engine renders conversations with the plain template or the GGUF's Jinja template,
+ * neither of which it drives as a function-calling format, so a request offering tools (unless
+ * tool_choice is "none") or carrying tool calls / tool results is a 400 naming `tools` or
+ * `messages` (UnsupportedRequestError): a clear refusal instead of a model that silently
+ * ignores the tools.
  */
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -52,18 +65,25 @@ import type {
   Llama,
   LlamaCompletion,
   LlamaContext,
+  LlamaGrammar,
   LlamaContextSequence,
   LlamaModel,
   Token,
 } from 'node-llama-cpp';
 import type { LlamaCppConfig, ModelConfig } from '../../../config/models.types';
-import { BackendBusyError, BackendResponseError, BackendUnreachableError } from '../backend.errors';
+import {
+  BackendBusyError,
+  BackendResponseError,
+  BackendUnreachableError,
+  UnsupportedRequestError,
+} from '../backend.errors';
 import { chatMessagesOf } from '../../../domain/generation';
 import type {
   ChatMessage,
   FinishReason,
   GenerationParams,
   GenerationResult,
+  ResponseFormat,
   StreamChunk,
   TokenUsage,
 } from '../../../domain/generation';
@@ -241,15 +261,24 @@ export function renderPlainChat(messages: readonly ChatMessage[]): string {
   const continued = last?.role === 'assistant';
   let text = '';
   messages.forEach((m, i) => {
+    if (m.role === 'tool') throw toolMessagesUnsupported();
     text += headers[m.role] + m.content;
     if (!(continued && i === messages.length - 1)) text += separator;
   });
   return continued ? text : text + headers.assistant;
 }
 
+function toolMessagesUnsupported(): UnsupportedRequestError {
+  return new UnsupportedRequestError(
+    'the embedded engine does not do tool calling, so conversations with tool calls or tool results are not supported',
+    'messages',
+  );
+}
+
 /** Our messages as node-llama-cpp chat history, ending with the (possibly empty) model turn. */
 function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = messages.map((m): ChatHistoryItem => {
+    if (m.role === 'tool') throw toolMessagesUnsupported();
     if (m.role === 'system') return { type: 'system', text: m.content };
     if (m.role === 'user') return { type: 'user', text: m.content };
     return { type: 'model', response: [m.content] };
@@ -302,6 +331,7 @@ interface EngineInput {
 }
 
 const SEED_SPACE = 0x1_0000_0000;
+const MAX_CACHED_GRAMMARS = 64;
 
 /** Sampler seed for llama.cpp (uint32). null → a fresh random seed per request. */
 function resolveSeed(seed: number | null): number {
@@ -322,7 +352,10 @@ export class LlamaCppProvider implements LlmProvider {
   private initPromise: Promise<void> | null = null;
   private initError: unknown = null;
   private releaseLlama: (() => Promise<void>) | null = null;
+  private llama: Llama | null = null;
   private model: LlamaModel | null = null;
+  /** Grammars of the response formats seen, by canonical JSON (building one is not free). */
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private context: LlamaContext | null = null;
   private bosToken: Token | null = null;
   private chat: ChatRenderer = { kind: 'plain' };
@@ -377,6 +410,7 @@ export class LlamaCppProvider implements LlmProvider {
       const handle = acquireLlama();
       this.releaseLlama = handle.release;
       const llama = await handle.llama;
+      this.llama = llama;
       this.assertNotClosed();
       this.model = await llama.loadModel({ modelPath, gpuLayers: 0 });
       this.assertNotClosed();
@@ -520,6 +554,8 @@ export class LlamaCppProvider implements LlmProvider {
     const release = this.releaseLlama;
     this.context = null;
     this.model = null;
+    this.llama = null;
+    this.grammars.clear();
     this.releaseLlama = null;
     try {
       await context?.dispose();
@@ -593,7 +629,12 @@ export class LlamaCppProvider implements LlmProvider {
     if (!Number.isInteger(params.maxNewTokens) || params.maxNewTokens < 1) {
       throw new BackendResponseError(`max_new_tokens must be a positive integer (got ${params.maxNewTokens})`, 400);
     }
+    if (params.tools && params.tools.choice !== 'none') {
+      throw new UnsupportedRequestError('the embedded engine does not do tool calling', 'tools');
+    }
+    if (chatMessagesOf(params)?.some((m) => m.toolCalls?.length)) throw toolMessagesUnsupported();
     const { tokens, extraStops } = this.engineInput(model, params);
+    const grammar = params.responseFormat ? await this.grammarFor(params.responseFormat) : undefined;
     // LlamaCompletion prepends the BOS token itself when the model asks for it
     // (tokenizer.ggml.add_bos_token), so we count it but do not add it (that would double it).
     const promptTokens = tokens.length + (this.bosToken !== null ? 1 : 0);
@@ -618,7 +659,8 @@ export class LlamaCppProvider implements LlmProvider {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
       const stop = extraStops.length > 0 ? [...params.stop, ...extraStops] : params.stop;
-      const work = this.runOnSlot(slot, tokens, promptTokens, { ...params, stop }, signal, ctl, onDelta).finally(() => {
+      const run = { tokens, promptTokens, grammar };
+      const work = this.runOnSlot(slot, run, { ...params, stop }, signal, ctl, onDelta).finally(() => {
         signal.removeEventListener('abort', onAbort);
         this.running.delete(ctl);
         this.release(slot);
@@ -663,10 +705,36 @@ export class LlamaCppProvider implements LlmProvider {
     return { tokens, extraStops: [] };
   }
 
+  /**
+   * The grammar that keeps the output in the response format (see the file comment). A schema
+   * node-llama-cpp cannot compile is the client's problem: 400 naming `response_format`.
+   */
+  private grammarFor(format: ResponseFormat): Promise<LlamaGrammar> {
+    const key = JSON.stringify(format.type === 'json_schema' ? format.schema : format.type);
+    let grammar = this.grammars.get(key);
+    if (!grammar) {
+      const llama = this.llama!;
+      grammar = (
+        format.type === 'json_schema'
+          ? llama.createGrammarForJsonSchema(format.schema as never)
+          : llama.getGrammarFor('json')
+      ) as Promise<LlamaGrammar>;
+      // Bounded: a client sending ever-new schemas must not grow memory without end.
+      if (this.grammars.size >= MAX_CACHED_GRAMMARS) this.grammars.delete(this.grammars.keys().next().value!);
+      this.grammars.set(key, grammar);
+      grammar.catch(() => this.grammars.delete(key));
+    }
+    return grammar.catch((err: unknown) => {
+      throw new UnsupportedRequestError(
+        `the JSON schema cannot be turned into a grammar: ${errorMessage(err).slice(0, 200)}`,
+        'response_format',
+      );
+    });
+  }
+
   private async runOnSlot(
     slot: Slot,
-    tokens: Token[],
-    promptTokens: number,
+    { tokens, promptTokens, grammar }: { tokens: Token[]; promptTokens: number; grammar?: LlamaGrammar },
     params: GenerationParams,
     signal: AbortSignal,
     ctl: AbortController,
@@ -691,6 +759,7 @@ export class LlamaCppProvider implements LlmProvider {
         minP: 0,
         seed: resolveSeed(params.seed),
         repeatPenalty: false, // node-llama-cpp enables one by default; other backends do not
+        grammar,
         // We stop the engine ourselves (stop strings, client abort) and want it to return
         // normally after the current token rather than throw.
         signal: ctl.signal,
