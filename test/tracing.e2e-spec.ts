@@ -33,6 +33,7 @@ function tracedProviders(tracing: Tracing): ProviderFactory {
       init: provider.init ? () => provider.init!() : undefined,
       checkReady: (signal) => provider.checkReady(signal),
       close: () => provider.close(),
+      embed: (params, signal) => provider.embed(params, signal),
       generate: (params, signal) =>
         tracing.span(
           'test.generate',

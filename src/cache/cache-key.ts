@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../config/models.types';
-import type { GenerationParams } from '../domain/generation';
+import type { EmbeddingParams, GenerationParams } from '../domain/generation';
 
 /** Bump when the key layout or the stored value format changes. */
 const KEY_VERSION = 2;
@@ -36,6 +36,24 @@ export function cacheKey(model: ModelConfig, params: GenerationParams): string {
     params.seed,
     params.tools ? [params.tools.tools, params.tools.choice, params.tools.parallel] : null,
     params.responseFormat ?? null,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/**
+ * The key of an embedding request: the model's identity, the inputs in order and the vector
+ * size. Embeddings are deterministic, so nothing else changes them; the encoding (float or
+ * base64) is applied when answering, so both share one entry.
+ */
+export function embeddingCacheKey(model: ModelConfig, params: EmbeddingParams): string {
+  const canonical = JSON.stringify([
+    KEY_VERSION,
+    'embedding',
+    model.name,
+    model.provider,
+    model.upstreamModel,
+    params.input,
+    params.dimensions,
   ]);
   return createHash('sha256').update(canonical).digest('hex');
 }

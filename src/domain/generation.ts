@@ -108,6 +108,21 @@ export type StreamChunk =
   | { type: 'delta'; text: string }
   | { type: 'done'; finishReason: FinishReason; usage: TokenUsage; toolCalls?: ToolCall[] };
 
+/**
+ * An embedding request after validation: strings, or token-id arrays (backends that take only
+ * text refuse those), and the vector size asked for (null: the model's own).
+ */
+export interface EmbeddingParams {
+  input: string[] | number[][];
+  dimensions: number | null;
+}
+
+/** One vector per input, in input order; usage has prompt tokens only. */
+export interface EmbeddingResult {
+  vectors: number[][];
+  usage: TokenUsage;
+}
+
 /** The reason used when the client went away. */
 export class ClientDisconnected extends Error {
   override readonly name = 'ClientDisconnected';

@@ -1,6 +1,8 @@
 /**
  * One generation request, whatever API shape it came in, from the quota check to the last
- * byte. The order of checks (API.md): authentication (401, ApiKeyGuard) → rate limit (429,
+ * byte; embedding requests (`request.embedding`) take the same path with an embedding call as
+ * their backend call, so keys, limits, quotas, the cache, coalescing, metrics and the usage
+ * ledger treat them alike. The order of checks (API.md): authentication (401, ApiKeyGuard) → rate limit (429,
  * RateLimitGuard) → request validation (400, pipe + GenerationService.resolve) → model
  * (404/403, resolve) → quota (402, UsageAccounting.begin) → cache → backend.
  *
@@ -14,7 +16,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Response } from 'express';
-import { cacheKey } from '../cache/cache-key';
+import { cacheKey, embeddingCacheKey } from '../cache/cache-key';
 import { CompletionCache } from '../cache/completion-cache.service';
 import type { FlightResult, FlightRunner } from '../cache/flight';
 import { backendWaitEnded, backendWaitStarted } from '../common/gateway-overhead';
@@ -73,7 +75,12 @@ export class GenerationPipeline {
     const deadlineAt = Date.now() + model.timeoutMs;
     const clientSignal = disconnectSignal(res);
     const policy = this.cache.policy(model, req.headers['cache-control']);
-    const key = policy.lookup || policy.share || policy.store ? cacheKey(model, params) : '';
+    const cached = policy.lookup || policy.share || policy.store;
+    const key = !cached
+      ? ''
+      : request.embedding
+        ? embeddingCacheKey(model, request.embedding)
+        : cacheKey(model, params);
     // The quota (402) is decided before the cache answers (a database round trip only for keys
     // with a quota).
     const usage = await this.accounting.begin(req.ctx.apiKey!, model.name);
@@ -149,6 +156,13 @@ export class GenerationPipeline {
       const call = this.metrics.startRequest(model.name, model.provider);
       const hooks = { accepted: report.accepted };
       try {
+        if (request.embedding) {
+          const served = await this.generation.embed(model, request.embedding, signal, hooks);
+          call.servedBy(served.model.name, served.candidate.provider.kind);
+          call.finish('success', served.value.usage);
+          const { vectors: embeddings, usage } = served.value;
+          return { model: served.model.name, result: { output: '', finishReason: 'stop', usage, embeddings } };
+        }
         if (!streaming) {
           const served = await this.generation.generate(model, params, signal, hooks);
           call.servedBy(served.model.name, served.candidate.provider.kind);

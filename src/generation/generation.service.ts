@@ -14,11 +14,13 @@ import { DeadlineExceeded } from '../domain/generation';
 import { deadline } from './deadline';
 import { isRetryable } from './generation.errors';
 import { BackendResponseError, BackendUnreachableError } from './providers/backend.errors';
-import type { CallHooks } from './providers/provider.types';
+import type { CallHooks, LlmProvider } from './providers/provider.types';
 import type { UpstreamBreaker } from './upstream-breaker';
 import { type Candidate, ModelRegistry } from './model-registry';
 import type {
   ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
   GenerationParams,
   GenerationResult,
   ResponseFormat,
@@ -57,6 +59,11 @@ export interface ResolvedRequest {
   model: ModelConfig;
   params: GenerationParams;
   stream: boolean;
+  /**
+   * Set for an embedding request: the pipeline then embeds instead of generating (params only
+   * carries the input text, for logs and cut estimates).
+   */
+  embedding?: EmbeddingParams;
 }
 
 export interface Served<T> {
@@ -104,6 +111,32 @@ export class GenerationService {
     return model;
   }
 
+  /**
+   * An embedding request: the model (which must be of kind `embedding`) and the input bound by
+   * MAX_PROMPT_CHARS (all texts together, or all token ids together).
+   */
+  resolveEmbedding(
+    input: { model?: string | null; input: string[] | number[][]; dimensions?: number | null },
+    key: AuthenticatedKey,
+  ): ResolvedRequest {
+    const size = input.input.reduce((sum, item) => sum + item.length, 0);
+    if (size > this.config.maxPromptChars) {
+      throw invalidRequest(
+        `input must be at most ${this.config.maxPromptChars} characters (or token ids) in all`,
+        'input',
+      );
+    }
+    const model = this.modelFor(input.model, key, 'embedding');
+    const texts = input.input.filter((item): item is string => typeof item === 'string');
+    return {
+      model,
+      stream: false,
+      // The text stands in for a prompt in logs and in the estimate of a request cut short.
+      params: { prompt: texts.join('\n'), maxNewTokens: 0, temperature: 0, topP: 1, topK: 0, stop: [], seed: null },
+      embedding: { input: input.input, dimensions: input.dimensions ?? null },
+    };
+  }
+
   /** Applies the bounds that depend on configuration and the model, then the defaults. */
   resolve(input: GenerationInput, key: AuthenticatedKey, fields: FieldNames = GENERATE_FIELDS): ResolvedRequest {
     const promptChars = input.messages
@@ -140,31 +173,50 @@ export class GenerationService {
     };
   }
 
-  async generate(
+  generate(
     model: ModelConfig,
     params: GenerationParams,
     clientSignal: AbortSignal,
     hooks?: CallHooks,
   ): Promise<Served<GenerationResult>> {
-    const call = deadline(clientSignal, model.timeoutMs);
+    return this.callUpstreams(model, clientSignal, (provider, signal) => provider.generate(params, signal, hooks));
+  }
+
+  /** Embeds with the model's upstreams and fallbacks, exactly as generate() generates. */
+  embed(
+    model: ModelConfig,
+    params: EmbeddingParams,
+    clientSignal: AbortSignal,
+    hooks?: CallHooks,
+  ): Promise<Served<EmbeddingResult>> {
+    return this.callUpstreams(model, clientSignal, (provider, signal) => provider.embed(params, signal, hooks));
+  }
+
+  /** One call, tried on each candidate in order until one answers (see the file comment). */
+  private async callUpstreams<T>(
+    model: ModelConfig,
+    clientSignal: AbortSignal,
+    call: (provider: LlmProvider, signal: AbortSignal) => Promise<T>,
+  ): Promise<Served<T>> {
+    const bounded = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;
       for (const candidate of this.registry.candidates(model)) {
         if (!candidate.breaker.tryAcquire()) continue;
         try {
-          const value = await candidate.provider.generate(params, call.signal, hooks);
+          const value = await call(candidate.provider, bounded.signal);
           candidate.breaker.success();
           return { model: candidate.model, candidate, value };
         } catch (error) {
-          judge(candidate.breaker, error, call.signal);
-          if (call.signal.aborted) throw call.signal.reason;
+          judge(candidate.breaker, error, bounded.signal);
+          if (bounded.signal.aborted) throw bounded.signal.reason;
           if (!isRetryable(error)) throw error;
           lastError = error;
         }
       }
       throw lastError ?? allSkipped(model);
     } finally {
-      call.dispose();
+      bounded.dispose();
     }
   }
 

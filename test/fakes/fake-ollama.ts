@@ -14,6 +14,9 @@
  *   (arguments an object, no id: Ollama gives none), streamed whole on one line before the final
  *   line, whose `done_reason` stays "stop". `format: "json"` answers `{"answer": <last user
  *   message>}`, a schema `format` an object filling its properties.
+ * - `POST /api/embed` (ollama docs/api.md "Generate Embeddings"): `input` a string or strings;
+ *   answer `{model, embeddings: [[floats], …], total_duration, load_duration,
+ *   prompt_eval_count}`; vectors from `fakeEmbedding` (8 numbers, or `dimensions`).
  * - `GET /api/tags`: lists `models` (answers with `health`).
  * - `promptCached`: omits `prompt_eval_count`, as Ollama does when the prompt was cached.
  */
@@ -22,6 +25,7 @@ import {
   FakeServer,
   fakeChatCompletion,
   fakeCompletion,
+  fakeEmbedding,
   fakeObjectFor,
   fakeToolCall,
   floodOf,
@@ -86,6 +90,23 @@ export class FakeOllama extends FakeServer {
         details: { format: 'gguf', family: 'llama', parameter_size: '8.0B' },
       }));
       this.sendJson(res, 200, { models });
+      return;
+    }
+    if (req.method === 'POST' && req.path === '/api/embed') {
+      const body = req.body as { model?: unknown; input?: unknown; dimensions?: unknown };
+      const inputs = typeof body.input === 'string' ? [body.input] : (body.input as string[]);
+      if (!inputs.every((item) => typeof item === 'string')) {
+        this.sendJson(res, 400, { error: 'invalid input type' });
+        return;
+      }
+      const size = typeof body.dimensions === 'number' ? body.dimensions : 8;
+      this.sendJson(res, 200, {
+        model: body.model,
+        embeddings: inputs.map((item) => fakeEmbedding(item, size)),
+        total_duration: 14143917,
+        load_duration: 1019500,
+        prompt_eval_count: inputs.reduce((sum, item) => sum + item.split(/\s+/).filter(Boolean).length, 0),
+      });
       return;
     }
     if (req.method !== 'POST' || (req.path !== '/api/generate' && req.path !== '/api/chat')) {

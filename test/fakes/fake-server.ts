@@ -105,6 +105,13 @@ export function wireMessages(value: unknown): FakeChatMessage[] {
   });
 }
 
+/** The fakes' embedding of one input: `size` numbers derived from a hash of it (equal inputs, equal vectors). */
+export function fakeEmbedding(input: unknown, size = 8): number[] {
+  let hash = 2166136261;
+  for (const ch of JSON.stringify(input)) hash = Math.imul(hash ^ (ch.codePointAt(0) ?? 0), 16777619) >>> 0;
+  return Array.from({ length: size }, (_, i) => (((hash >>> (i % 24)) % 1000) - 500) / 1000 + i / 1024);
+}
+
 /** A function tool as the fakes receive it (`{type: "function", function: {...}}`). */
 export interface FakeTool {
   name: string;

@@ -22,6 +22,12 @@
  *   json_schema an object filling the schema's properties (`fakeObjectFor`) — vLLM's guided
  *   decoding guarantees the same: JSON valid for the schema. Requests are recorded, so tests
  *   can check that tools, tool_choice and response_format were passed through.
+ * - `POST /v1/embeddings`: vLLM's EmbeddingResponse (protocol.py): `{id: "embd-…", object:
+ *   "list", created, model, data: [{index, object: "embedding", embedding: [floats]}], usage:
+ *   {prompt_tokens, total_tokens, completion_tokens: 0}}`; `input` a string, strings or token
+ *   arrays; vectors from `fakeEmbedding` (8 numbers, or `dimensions`); prompt tokens = words
+ *   (token arrays: their length). `encoding_format` other than float is refused (the gateway
+ *   must ask for floats).
  * - `GET /health` (empty 200) and `GET /v1/models`: both answer with `health`.
  * - `requiredApiKey`: when set, requests without `Authorization: Bearer <it>` get 401.
  * - `streamUsage = false`: ignores `stream_options.include_usage`, like servers without it.
@@ -31,6 +37,7 @@ import {
   FakeServer,
   fakeChatCompletion,
   fakeCompletion,
+  fakeEmbedding,
   fakeObjectFor,
   fakeToolCall,
   floodOf,
@@ -103,6 +110,10 @@ export class FakeVllm extends FakeServer {
           data: [{ id: 'fake', object: 'model' }],
         });
       }
+      return;
+    }
+    if (req.method === 'POST' && req.path === '/v1/embeddings') {
+      this.embeddings(req, res);
       return;
     }
     const endpoint = PATHS[req.path];
@@ -227,6 +238,44 @@ export class FakeVllm extends FakeServer {
     const sse = pieces.map((piece) => `data: ${JSON.stringify(piece)}\n\n`);
     if (this.mode !== 'truncated') sse.push('data: [DONE]\n\n');
     await this.streamOut(res, 'text/event-stream; charset=utf-8', sse, delayMs, isClosed);
+  }
+
+  private embeddings(req: RecordedRequest, res: ServerResponse): void {
+    const body = req.body as { model?: unknown; input?: unknown; dimensions?: unknown; encoding_format?: unknown };
+    if (this.mode === 'fail') {
+      this.sendJson(res, this.failStatus, this.errorBody(this.failMessage(req), this.failStatus));
+      return;
+    }
+    if (body.encoding_format !== undefined && body.encoding_format !== 'float') {
+      this.sendJson(res, 400, this.errorBody('this fake only sends floats', 400));
+      return;
+    }
+    const input = body.input;
+    const inputs: unknown[] =
+      typeof input === 'string'
+        ? [input]
+        : Array.isArray(input) && typeof input[0] === 'number'
+          ? [input]
+          : (input as unknown[]);
+    const size = typeof body.dimensions === 'number' ? body.dimensions : 8;
+    const promptTokens = inputs.reduce<number>(
+      (sum, item) =>
+        sum + (typeof item === 'string' ? item.split(/\s+/).filter(Boolean).length : (item as unknown[]).length),
+      0,
+    );
+    this.sendJson(res, 200, {
+      id: 'embd-fake',
+      object: 'list',
+      created: this.created,
+      model: body.model,
+      data: inputs.map((item, index) => ({ index, object: 'embedding', embedding: fakeEmbedding(item, size) })),
+      usage: {
+        prompt_tokens: promptTokens,
+        total_tokens: promptTokens,
+        completion_tokens: 0,
+        prompt_tokens_details: null,
+      },
+    });
   }
 
   /** A tool call in vLLM's wire format (see the file comment). */

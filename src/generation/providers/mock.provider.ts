@@ -46,6 +46,11 @@
  * Response formats (no call made): `json_object` gives `{"answer": "<the words>"}`,
  * `json_schema` a value of the schema; one compact JSON text (a single "word").
  *
+ * Embeddings: per input, a unit-length vector of `dimensions` (else MOCK_EMBEDDING_DIMENSIONS)
+ * numbers picked by a PRNG seeded with a hash of the input (text or token ids): equal inputs
+ * get equal vectors. Prompt tokens = the words of the texts (token arrays: their length). A
+ * text starting with a failure tag (`[mock:error]` …) fails the call like a generation.
+ *
  * Aborts are honoured immediately: every wait ends at once with the signal's reason.
  */
 import { createHash } from 'node:crypto';
@@ -56,6 +61,8 @@ import { sampleForSchema } from './schema-sample';
 import { chatMessagesOf } from '../../domain/generation';
 import type {
   ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
   FinishReason,
   GenerationParams,
   GenerationResult,
@@ -66,6 +73,7 @@ import type {
 import type { CallHooks, LlmProvider } from './provider.types';
 
 export const MOCK_NOT_READY_MODEL = 'mock-not-ready';
+export const MOCK_EMBEDDING_DIMENSIONS = 16;
 
 // prettier-ignore
 const VOCABULARY = [
@@ -254,6 +262,22 @@ export function mockChatCompletion(params: GenerationParams & { messages: ChatMe
   return mockCompletion(params);
 }
 
+/** The mock's vectors for these inputs (see the file comment). */
+export function mockEmbeddings(params: EmbeddingParams): EmbeddingResult {
+  const size = params.dimensions ?? MOCK_EMBEDDING_DIMENSIONS;
+  const vectors = params.input.map((item) => {
+    const random = mulberry32(createHash('sha256').update(JSON.stringify(item)).digest().readUInt32BE(0));
+    const raw = Array.from({ length: size }, () => random() * 2 - 1);
+    const norm = Math.sqrt(raw.reduce((sum, x) => sum + x * x, 0)) || 1;
+    return raw.map((x) => x / norm);
+  });
+  const promptTokens = params.input.reduce(
+    (sum, item) => sum + (typeof item === 'string' ? countWords(item) : item.length),
+    0,
+  );
+  return { vectors, usage: { promptTokens, completionTokens: 0 } };
+}
+
 /** Waits `ms`; an abort ends the wait at once and throws the signal's reason. */
 async function sleep(ms: number, signal: AbortSignal): Promise<void> {
   await new Promise<void>((resolve) => {
@@ -320,6 +344,17 @@ export class MockProvider implements LlmProvider {
       usage: result.usage,
       ...(result.toolCalls ? { toolCalls: result.toolCalls } : {}),
     };
+  }
+
+  async embed(params: EmbeddingParams, signal: AbortSignal, hooks?: CallHooks): Promise<EmbeddingResult> {
+    const first = params.input.find((item): item is string => typeof item === 'string') ?? '';
+    const directives = await this.start(
+      { prompt: first, maxNewTokens: 1, temperature: 1, topP: 1, topK: 0, stop: [], seed: null },
+      signal,
+      hooks,
+    );
+    if (directives.slowMs > 0) await sleep(directives.slowMs, signal);
+    return mockEmbeddings(params);
   }
 
   checkReady(signal: AbortSignal): Promise<void> {

@@ -22,6 +22,10 @@
  *   (looked up from the call they answer).
  * - Response format: `format` is `"json"` for json_object, the schema itself for json_schema.
  *
+ * - Embeddings: `POST /api/embed` with `model`, `input` (the strings) and `dimensions` when
+ *   asked; answer `{embeddings: [[…], …], prompt_eval_count}` (ollama docs/api.md "Generate
+ *   Embeddings"). Ollama takes text only: token-id input is a 400 naming `input`.
+ *
  * Response: NDJSON lines `{"response": "...", "done": false}`, then a final line with
  * `done: true`, `done_reason` ("stop" | "length" | ...; "length" → length, else stop),
  * `prompt_eval_count` (absent when the prompt was cached → 0) and `eval_count` (absent → 0:
@@ -40,6 +44,8 @@ import { BackendResponseError } from './backend.errors';
 import { chatMessagesOf } from '../../domain/generation';
 import type {
   ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
   FinishReason,
   GenerationParams,
   GenerationResult,
@@ -48,9 +54,11 @@ import type {
   ToolCall,
 } from '../../domain/generation';
 import { newToolCallId } from './tool-calls';
+import { UnsupportedRequestError } from './backend.errors';
 import type { CallHooks, LlmProvider } from './provider.types';
 import {
   capBytes,
+  embeddingVector,
   ENDED_EARLY_MESSAGE,
   isRecord,
   ndjsonValues,
@@ -228,6 +236,22 @@ export class OllamaProvider implements LlmProvider {
     }
     if (!done) throw new BackendResponseError(ENDED_EARLY_MESSAGE);
     yield { type: 'done', ...withToolCalls(done, toolCalls) };
+  }
+
+  async embed(params: EmbeddingParams, signal: AbortSignal, hooks?: CallHooks): Promise<EmbeddingResult> {
+    if (params.input.some((item) => typeof item !== 'string')) {
+      throw new UnsupportedRequestError('Ollama embeds text only, not token ids', 'input');
+    }
+    const json: JsonRecord = { model: this.model.upstreamModel, input: params.input };
+    if (params.dimensions !== null) json.dimensions = params.dimensions;
+    const res = await this.http.request({ method: 'POST', path: '/api/embed', json, signal, onSent: hooks?.accepted });
+    const payload = this.checkLine(await res.json());
+    const { embeddings } = payload;
+    if (!Array.isArray(embeddings) || embeddings.length !== params.input.length) throw unparseable();
+    return {
+      vectors: (embeddings as unknown[]).map(embeddingVector),
+      usage: { promptTokens: optionalCount(payload.prompt_eval_count), completionTokens: 0 },
+    };
   }
 
   /** Ready when `/api/tags` lists the model (a tag-less name matches `:latest`). */

@@ -38,12 +38,19 @@
  * finish reason on the chunk that carries it, a final chunk with `usage` (and empty `choices`),
  * then `data: [DONE]`. `{"error": ...}` events, or older vLLM's `{"object": "error", ...}`,
  * become BackendResponseError.
+ *
+ * Embeddings: `POST /v1/embeddings` with `model`, `input` (the strings, or token-id arrays as
+ * vLLM and OpenAI take them), `encoding_format: "float"` (the gateway encodes base64 itself, so
+ * the cache holds one form) and `dimensions` when asked; the answer's `data[].embedding` are put
+ * in `index` order, `usage.prompt_tokens` is the usage.
  */
 import type { ModelConfig } from '../../config/models.types';
 import { BackendResponseError } from './backend.errors';
 import { chatMessagesOf } from '../../domain/generation';
 import type {
   ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
   FinishReason,
   GenerationParams,
   GenerationResult,
@@ -59,6 +66,7 @@ import {
   streamLimits,
   TOO_MUCH_OUTPUT_MESSAGE,
   ENDED_EARLY_MESSAGE,
+  embeddingVector,
   isRecord,
   parseJson,
   sseData,
@@ -300,6 +308,33 @@ export class OpenAiCompletionsProvider implements LlmProvider {
       usage: usage ?? { promptTokens: 0, completionTokens: textChunks + calls.fragments },
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
     };
+  }
+
+  async embed(params: EmbeddingParams, signal: AbortSignal, hooks?: CallHooks): Promise<EmbeddingResult> {
+    const json: JsonRecord = { model: this.model.upstreamModel, input: params.input, encoding_format: 'float' };
+    if (params.dimensions !== null) json.dimensions = params.dimensions;
+    const res = await this.http.request({
+      method: 'POST',
+      path: '/v1/embeddings',
+      json,
+      signal,
+      onSent: hooks?.accepted,
+    });
+    const payload = await res.json();
+    if (!isRecord(payload)) throw unparseable();
+    if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
+    if (!Array.isArray(payload.data) || payload.data.length !== params.input.length) throw unparseable();
+    const vectors: number[][] = new Array<number[]>(params.input.length);
+    for (const [position, item] of (payload.data as unknown[]).entries()) {
+      if (!isRecord(item)) throw unparseable();
+      const index = item.index ?? position;
+      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= vectors.length) {
+        throw unparseable();
+      }
+      vectors[index] = embeddingVector(item.embedding);
+    }
+    if (vectors.some((vector) => vector === undefined)) throw unparseable();
+    return { vectors, usage: { promptTokens: parseUsage(payload.usage).promptTokens, completionTokens: 0 } };
   }
 
   async checkReady(signal: AbortSignal): Promise<void> {

@@ -49,6 +49,13 @@
  * `response_format`. The output is valid once the grammar is complete; a generation cut by
  * max_new_tokens first ends with finish "length" and incomplete JSON, as with any backend.
  *
+ * Embeddings (`embed()`): an embedding context (`model.createEmbeddingContext`) created on the
+ * first request, with the model's context size and `threads`; inputs are embedded one after
+ * another, one request at a time (the context holds one sequence). Prompt tokens = the inputs'
+ * tokens. `dimensions` other than the model's own vector size is a 400 naming `dimensions`;
+ * token ids outside the vocabulary, or an input longer than the context, a 400 naming `input`.
+ * The tiny demo model's vectors are meaningless but real: llama.cpp computes them.
+ *
  * Tools: the engine renders conversations with the plain template or the GGUF's Jinja template,
  * neither of which it drives as a function-calling format, so a request offering tools (unless
  * tool_choice is "none") or carrying tool calls / tool results is a 400 naming `tools` or
@@ -65,6 +72,7 @@ import type {
   Llama,
   LlamaCompletion,
   LlamaContext,
+  LlamaEmbeddingContext,
   LlamaGrammar,
   LlamaContextSequence,
   LlamaModel,
@@ -80,6 +88,8 @@ import {
 import { chatMessagesOf } from '../../../domain/generation';
 import type {
   ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
   FinishReason,
   GenerationParams,
   GenerationResult,
@@ -354,6 +364,11 @@ export class LlamaCppProvider implements LlmProvider {
   private releaseLlama: (() => Promise<void>) | null = null;
   private llama: Llama | null = null;
   private model: LlamaModel | null = null;
+  private vocabularySize = 0;
+  /** Created by the first embedding request. */
+  private embeddingContext: Promise<LlamaEmbeddingContext> | null = null;
+  /** Embedding requests run one at a time (the embedding context has one sequence). */
+  private embeddingTurn: Promise<unknown> = Promise.resolve();
   /** Grammars of the response formats seen, by canonical JSON (building one is not free). */
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private context: LlamaContext | null = null;
@@ -415,6 +430,7 @@ export class LlamaCppProvider implements LlmProvider {
       this.model = await llama.loadModel({ modelPath, gpuLayers: 0 });
       this.assertNotClosed();
 
+      this.vocabularySize = header.vocabularySize;
       const trained = Math.min(header.trainedContextLength, this.model.trainContextSize);
       const threads = Math.max(1, Math.floor(this.cfg.threads || 1));
       const sequences = Math.max(1, Math.floor(this.cfg.sequences || 1));
@@ -549,6 +565,9 @@ export class LlamaCppProvider implements LlmProvider {
 
   private async disposeEngine(): Promise<void> {
     this.free.length = 0;
+    const embedding = this.embeddingContext;
+    this.embeddingContext = null;
+    await embedding?.then((ctx) => ctx.dispose()).catch(() => undefined);
     const context = this.context;
     const model = this.model;
     const release = this.releaseLlama;
@@ -606,14 +625,54 @@ export class LlamaCppProvider implements LlmProvider {
     else this.free.push(slot);
   }
 
-  // ----- generation ---------------------------------------------------------------------------
+  // ----- embeddings ---------------------------------------------------------------------------
 
-  private async execute(
-    params: GenerationParams,
-    signal: AbortSignal,
-    onDelta: ((text: string) => void) | null,
-    hooks?: CallHooks,
-  ): Promise<GenerationResult> {
+  async embed(params: EmbeddingParams, signal: AbortSignal, hooks?: CallHooks): Promise<EmbeddingResult> {
+    const { model, context } = await this.readyEngine(signal);
+    if (params.dimensions !== null && params.dimensions !== model.embeddingVectorSize) {
+      throw new UnsupportedRequestError(
+        `the model's vectors have ${model.embeddingVectorSize} dimensions; it cannot make ${params.dimensions}`,
+        'dimensions',
+      );
+    }
+    const trim = this.bosToken !== null ? 'trimLeadingSpace' : undefined;
+    const inputs = params.input.map((item): Token[] => {
+      if (typeof item === 'string') return model.tokenize(item, false, trim);
+      if (item.some((id) => id >= this.vocabularySize)) {
+        throw new UnsupportedRequestError(
+          `token ids must be below the vocabulary size ${this.vocabularySize}`,
+          'input',
+        );
+      }
+      return item as Token[];
+    });
+    const limit = context.contextSize;
+    if (inputs.some((tokens) => tokens.length + 1 > limit)) {
+      throw new UnsupportedRequestError(`an input is longer than the context window of ${limit} tokens`, 'input');
+    }
+    const run = this.embeddingTurn.then(async () => {
+      signal.throwIfAborted();
+      this.embeddingContext ??= model.createEmbeddingContext({
+        contextSize: limit,
+        threads: Math.max(1, Math.floor(this.cfg.threads || 1)),
+      });
+      const embedder = await this.embeddingContext;
+      hooks?.accepted?.();
+      const vectors: number[][] = [];
+      for (const tokens of inputs) {
+        signal.throwIfAborted();
+        vectors.push([...(await embedder.getEmbeddingFor(tokens)).vector]);
+      }
+      return vectors;
+    });
+    this.embeddingTurn = run.catch(() => undefined);
+    const vectors = await run;
+    const promptTokens = inputs.reduce((sum, tokens) => sum + tokens.length, 0);
+    return { vectors, usage: { promptTokens, completionTokens: 0 } };
+  }
+
+  /** The loaded model and context, or BackendUnreachableError when the engine is not (yet) usable. */
+  private async readyEngine(signal: AbortSignal): Promise<{ model: LlamaModel; context: LlamaContext }> {
     signal.throwIfAborted();
     if (this.state === 'loading') await this.initPromise!.catch(() => undefined);
     if (this.state !== 'ready' || !this.model || !this.context) {
@@ -623,8 +682,19 @@ export class LlamaCppProvider implements LlmProvider {
           : `embedded engine is ${this.state === 'closed' ? 'closed' : 'not loaded'}`,
       );
     }
-    const model = this.model;
-    const contextSize = this.context.contextSize;
+    return { model: this.model, context: this.context };
+  }
+
+  // ----- generation ---------------------------------------------------------------------------
+
+  private async execute(
+    params: GenerationParams,
+    signal: AbortSignal,
+    onDelta: ((text: string) => void) | null,
+    hooks?: CallHooks,
+  ): Promise<GenerationResult> {
+    const { model, context } = await this.readyEngine(signal);
+    const contextSize = context.contextSize;
 
     if (!Number.isInteger(params.maxNewTokens) || params.maxNewTokens < 1) {
       throw new BackendResponseError(`max_new_tokens must be a positive integer (got ${params.maxNewTokens})`, 400);
