@@ -268,6 +268,10 @@ function checkReferences(config: ModelsConfig): void {
       const where = `${config.file}: model "${model.name}": field "fallbacks[${i}]"`;
       if (!names.has(fallback)) throw new ConfigError(`${where}: names no model ("${fallback}")`);
       if (fallback === model.name) throw new ConfigError(`${where}: a model cannot fall back to itself`);
+      const kind = config.models.find((other) => other.name === fallback)?.kind;
+      if (kind !== model.kind) {
+        throw new ConfigError(`${where}: "${fallback}" is of kind ${kind}, "${model.name}" of kind ${model.kind}`);
+      }
     });
   }
   if (!names.has(config.defaultModel)) {
