@@ -197,12 +197,14 @@ function toolsToCall(params: GenerationParams, directives: MockDirectives): Tool
 
 function mockToolCalls(params: GenerationParams, tools: ToolDefinition[]): ToolCall[] {
   const random = seededRandom(params, 'tools');
-  const id = createHash('sha256')
-    .update(JSON.stringify([params.messages, params.seed]))
-    .digest('base64url')
-    .replace(/[-_]/g, 'x');
+  const idOf = (index: number) =>
+    createHash('sha256')
+      .update(JSON.stringify([params.messages, params.seed, index]))
+      .digest('base64url')
+      .replace(/[-_]/g, 'x')
+      .slice(0, 24);
   return tools.map((tool, index) => ({
-    id: `call_${id.slice(index, index + 24)}`,
+    id: `call_${idOf(index)}`,
     name: tool.name,
     arguments: JSON.stringify(sampleForSchema(tool.parameters ?? { type: 'object', properties: {} }, random)),
   }));
