@@ -321,6 +321,7 @@ function toolResult(content: string): unknown {
 function toChatHistory(messages: readonly ChatMessage[], withTools = false): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = [];
   const pending = new Map<string, { type: 'functionCall'; name: string; params: unknown; result: unknown }>();
+  let previous: ChatMessage['role'] | null = null;
   for (const m of messages) {
     if (m.role === 'tool' || m.toolCalls?.length) {
       if (!withTools) throw toolMessagesUnsupported();
@@ -335,7 +336,11 @@ function toChatHistory(messages: readonly ChatMessage[], withTools = false): Cha
     } else if (m.role === 'system') history.push({ type: 'system', text: m.content });
     else if (m.role === 'user') history.push({ type: 'user', text: m.content });
     else {
-      const response: ChatModelResponse['response'] = m.content === '' && m.toolCalls?.length ? [] : [m.content];
+      // After tool results the model's turn goes on (node-llama-cpp renders the results inside it).
+      const last = history[history.length - 1];
+      const continues = previous === 'tool' && last?.type === 'model';
+      const response: ChatModelResponse['response'] = continues ? last.response : [];
+      if (m.content !== '' || !m.toolCalls?.length) response.push(m.content);
       for (const call of m.toolCalls ?? []) {
         const item = {
           type: 'functionCall' as const,
@@ -346,10 +351,12 @@ function toChatHistory(messages: readonly ChatMessage[], withTools = false): Cha
         pending.set(call.id, item);
         response.push(item as ChatModelResponse['response'][number]);
       }
-      history.push({ type: 'model', response });
+      if (!continues) history.push({ type: 'model', response });
     }
+    previous = m.role;
   }
-  if (messages[messages.length - 1]?.role !== 'assistant') history.push({ type: 'model', response: [] });
+  // The model's turn to answer: a new one, or the one its tool calls and their results are in.
+  if (history[history.length - 1]?.type !== 'model') history.push({ type: 'model', response: [] });
   return history;
 }
 
@@ -704,6 +711,9 @@ export class LlamaCppProvider implements LlmProvider {
   // ----- pool ---------------------------------------------------------------------------------
 
   private acquire(signal: AbortSignal): Promise<Slot> {
+    // The engine may have been closed while this request prepared (grammar, template): a waiter
+    // queued now would never be served.
+    if (this.state !== 'ready') return Promise.reject(new BackendUnreachableError('embedded engine is closed'));
     const slot = this.free.pop();
     if (slot) return Promise.resolve(slot);
     const maxQueue = Math.max(0, this.cfg.maxQueue);
@@ -769,6 +779,7 @@ export class LlamaCppProvider implements LlmProvider {
     }
     const run = this.embeddingTurn.then(async () => {
       signal.throwIfAborted();
+      if (this.state !== 'ready') throw new BackendUnreachableError('embedded engine is closed');
       this.embeddingContext ??= model.createEmbeddingContext({
         contextSize: limit,
         threads: Math.max(1, Math.floor(this.cfg.threads || 1)),
