@@ -172,6 +172,20 @@ models:
     expect(vllm.requests).toHaveLength(3);
   });
 
+  it('identical calls at the same time share one backend call (coalescing)', async () => {
+    const before = parseExposition((await app.http().get('/metrics')).text);
+    const input = '[mock:slow:300] shared by three';
+    const results = await Promise.all(
+      [1, 2, 3].map(() => client().embeddings.create({ model: 'mock-embed', input, encoding_format: 'float' })),
+    );
+    for (const res of results) expect(res.data[0].embedding).toEqual(results[0].data[0].embedding);
+    const after = parseExposition((await app.http().get('/metrics')).text);
+    const delta = (name: string, labels: Record<string, string>) =>
+      sampleSum(after, name, labels) - sampleSum(before, name, labels);
+    expect(delta('llm_requests_total', { model: 'mock-embed' })).toBe(1);
+    expect(delta('llm_cache_requests_total', { model: 'mock-embed', result: 'coalesced' })).toBe(2);
+  });
+
   it('quotas: one unit per call (cache hits too), input tokens charged; 402 when used up', async () => {
     const limited = await createKey(app, { monthly_quota: 2, monthly_token_quota: 1000 });
     await client(limited.key).embeddings.create(
