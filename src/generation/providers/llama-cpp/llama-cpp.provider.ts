@@ -45,8 +45,8 @@
  * Structured outputs (`params.responseFormat`): the sampler is constrained by a grammar, so even
  * a model that knows no JSON can only write JSON: `json_object` uses node-llama-cpp's JSON
  * grammar, `json_schema` a grammar built from the schema (`llama.createGrammarForJsonSchema`,
- * cached per schema). A schema node-llama-cpp cannot turn into a grammar is a 400 naming
- * `response_format`. The output is valid once the grammar is complete; a generation cut by
+ * cached per schema). node-llama-cpp reads what it understands of a schema and lets the rest be
+ * any value; a schema it still cannot turn into a grammar is a 400 naming `response_format`. The output is valid once the grammar is complete; a generation cut by
  * max_new_tokens first ends with finish "length" and incomplete JSON, as with any backend.
  *
  * Embeddings (`embed()`): an embedding context (`model.createEmbeddingContext`) created on the
@@ -780,16 +780,28 @@ export class LlamaCppProvider implements LlmProvider {
     const run = this.embeddingTurn.then(async () => {
       signal.throwIfAborted();
       if (this.state !== 'ready') throw new BackendUnreachableError('embedded engine is closed');
-      this.embeddingContext ??= model.createEmbeddingContext({
-        contextSize: limit,
-        threads: Math.max(1, Math.floor(this.cfg.threads || 1)),
-      });
-      const embedder = await this.embeddingContext;
-      hooks?.accepted?.();
+      if (!this.embeddingContext) {
+        const created = model.createEmbeddingContext({
+          contextSize: limit,
+          threads: Math.max(1, Math.floor(this.cfg.threads || 1)),
+        });
+        this.embeddingContext = created;
+        // A context that failed to be created is tried again by the next request.
+        created.catch(() => this.embeddingContext === created && (this.embeddingContext = null));
+      }
       const vectors: number[][] = [];
-      for (const tokens of inputs) {
-        signal.throwIfAborted();
-        vectors.push([...(await embedder.getEmbeddingFor(tokens)).vector]);
+      try {
+        const embedder = await this.embeddingContext;
+        hooks?.accepted?.();
+        for (const tokens of inputs) {
+          signal.throwIfAborted();
+          vectors.push([...(await embedder.getEmbeddingFor(tokens)).vector]);
+        }
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        throw new BackendResponseError(`embedded engine failed: ${errorMessage(err).slice(0, 200)}`, null, {
+          cause: err,
+        });
       }
       return vectors;
     });
