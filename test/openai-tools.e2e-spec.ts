@@ -1,6 +1,7 @@
 /**
  * Tool calling and structured outputs on /v1/chat/completions with the official `openai`
- * client, on the fake vLLM, the fake Ollama and the mock (the embedded engine's share is in
+ * client, on the fake vLLM (as vLLM and as any OpenAI-compatible server), the fake Ollama and
+ * the mock (the embedded engine's share is in
  * openai-structured-engine.e2e-spec.ts):
  * - a full round trip (call → tool result → final answer), streamed calls reassembled by the
  *   SDK, and the exact `delta.tool_calls` chunks of OpenAI's wire format;
@@ -82,6 +83,10 @@ models:
     provider: ollama
     upstream_model: llama3:8b
     base_url: ${ollama.url}
+  - name: openai-chat
+    provider: openai
+    upstream_model: gpt-compatible
+    base_url: ${vllm.url}
 `,
       });
       baseURL = `${await listenOnLoopback(app)}/v1`;
@@ -96,7 +101,8 @@ models:
       ollama.reset();
     });
 
-    describe.each([['vllm-chat'], ['ollama-chat'], ['mock']])('%s', (model) => {
+    // openai-chat: the OpenAI-compatible provider (its own dialect) against the same fake server.
+    describe.each([['vllm-chat'], ['openai-chat'], ['ollama-chat'], ['mock']])('%s', (model) => {
       it('a full round trip: the model calls the tool, gets its result, answers with text', async () => {
         const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Weather in Paris?' }];
         const first = await client().chat.completions.create({ model, messages, tools: [WEATHER_TOOL] }, noStore);
