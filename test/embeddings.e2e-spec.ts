@@ -208,6 +208,32 @@ models:
     expect((error as APIError).code).toBe('quota_exhausted');
   });
 
+  it('the usage ledger records embedding calls per model: requests, cache hits, prompt tokens', async () => {
+    const own = await createKey(app);
+    await client(own.key).embeddings.create({ model: 'mock-embed', input: 'ledger one two', encoding_format: 'float' });
+    await client(own.key).embeddings.create({ model: 'mock-embed', input: 'ledger one two', encoding_format: 'float' });
+    let rows: Record<string, unknown>[] = [];
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+      const res = await app
+        .http()
+        .get(`/admin/keys/${own.id}/usage`)
+        .query({ from: '2000-01-01', to: '2099-12-31' })
+        .set(...adminAuth());
+      rows = res.body.data as Record<string, unknown>[];
+      if (rows.length > 0 && rows[0].requests === 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(rows).toEqual([
+      expect.objectContaining({
+        model: 'mock-embed',
+        requests: 2,
+        cached_requests: 1,
+        prompt_tokens: 3,
+        completion_tokens: 0,
+      }),
+    ]);
+  });
+
   it('TPM counts input tokens; RPM counts calls', async () => {
     const tpm = await createKey(app, { tpm_limit: 5 });
     await client(tpm.key).embeddings.create({ model: 'mock-embed', input: 'a b c d e f g' }, noStore);
