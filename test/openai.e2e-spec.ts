@@ -336,10 +336,11 @@ models:
           });
         }
         const chatCases: [Record<string, unknown>, string][] = [
-          [{ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools'],
+          [{ tools: [{ type: 'function', function: { name: 'not a name' } }] }, 'tools.0.function.name'],
           [{ n: 3 }, 'n'],
           [{ messages: [] }, 'messages'],
-          [{ messages: [{ role: 'tool', content: 'x' }] }, 'messages.0.role'],
+          [{ messages: [{ role: 'tool', content: 'x' }] }, 'messages.0.tool_call_id'],
+          [{ messages: [{ role: 'function', content: 'x' }] }, 'messages.0.role'],
           [
             { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] },
             'messages.0.content',

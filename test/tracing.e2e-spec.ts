@@ -29,6 +29,9 @@ models:
     max_new_tokens: 64
   - name: mock-a
     provider: mock
+  - name: embed-a
+    kind: embedding
+    provider: mock
 `;
 
 interface Traced {
@@ -188,6 +191,29 @@ describeInProcess('OpenTelemetry traces', 'boots apps with tracing settings and 
     const hit = one(receiver.spans, 'POST /v1/generate');
     expect(hit.attributes).toMatchObject({ [LLM.cacheResult]: 'hit', [GEN_AI.usageOutputTokens]: 0 });
     expect(receiver.spans.filter((span) => span.name === GENERATE_CALL)).toEqual([]);
+  });
+
+  it('traces an embeddings call as the `embeddings` operation, without its input', async () => {
+    const res = await traced.app
+      .http()
+      .post('/v1/embeddings')
+      .set('X-API-Key', traced.key)
+      .send({ model: 'embed-a', input: ['secret-embedding-input one', 'two'] });
+    expect(res.status).toBe(200);
+    await flushed(traced);
+    const server = one(receiver.spans, 'POST /v1/embeddings');
+    const call = one(receiver.spans, 'embeddings embed-a');
+    expect(call).toMatchObject({ kind: 'client', parentSpanId: server.spanId });
+    expect(call.attributes).toMatchObject({
+      [GEN_AI.operationName]: 'embeddings',
+      [GEN_AI.providerName]: 'mock',
+      [GEN_AI.requestModel]: 'embed-a',
+      [GEN_AI.responseModel]: 'embed-a',
+      [GEN_AI.usageInputTokens]: res.body.usage.prompt_tokens,
+    });
+    expect(call.attributes[GEN_AI.requestMaxTokens]).toBeUndefined();
+    expect(server.attributes).toMatchObject({ [GEN_AI.operationName]: 'embeddings', [LLM.cacheResult]: 'miss' });
+    expect(JSON.stringify(receiver.spans)).not.toContain('secret-embedding-input');
   });
 
   it('marks limit rejections on the server span', async () => {

@@ -68,7 +68,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 function fromStore(value: CachedCompletion, source: 'cache' | 'peer'): FlightResult {
-  const result = { output: value.output, finishReason: value.finishReason, usage: value.usage };
+  const { output, finishReason, usage, toolCalls, embeddings } = value;
+  const result = {
+    output,
+    finishReason,
+    usage,
+    ...(toolCalls ? { toolCalls } : {}),
+    ...(embeddings ? { embeddings } : {}),
+  };
   return { model: value.model, result, ...(source === 'cache' ? { fromCache: true } : { fromPeer: true }) };
 }
 
@@ -213,12 +220,15 @@ export class CompletionCache {
   }
 
   private toStored(answer: FlightResult, now: number, ttlMs: number): CachedCompletion {
+    const { output, finishReason, usage, toolCalls, embeddings } = answer.result;
     return {
-      output: answer.result.output,
-      finishReason: answer.result.finishReason,
-      usage: answer.result.usage,
+      output,
+      finishReason,
+      usage,
       model: answer.model,
       expiresAtMs: now + ttlMs,
+      ...(toolCalls?.length ? { toolCalls } : {}),
+      ...(embeddings ? { embeddings } : {}),
     };
   }
 }

@@ -11,7 +11,9 @@ import {
   type BreakerConfig,
   PROVIDER_KINDS,
   type LlamaCppConfig,
+  MODEL_KINDS,
   type ModelConfig,
+  type ModelKind,
   type ModelsConfig,
   type ProviderKind,
   type UpstreamConfig,
@@ -20,6 +22,7 @@ import {
 const TOP_LEVEL_FIELDS = ['default_model', 'models'];
 const MODEL_FIELDS = [
   'name',
+  'kind',
   'provider',
   'upstream_model',
   'upstreams',
@@ -200,6 +203,10 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
     reader.fail('provider', `unknown provider "${providerValue}" (expected ${PROVIDER_KINDS.join(', ')})`);
   }
   const provider = providerValue as ProviderKind;
+  const kindValue = reader.optionalString('kind') ?? 'chat';
+  if (!(MODEL_KINDS as readonly string[]).includes(kindValue)) {
+    reader.fail('kind', `unknown kind "${kindValue}" (expected ${MODEL_KINDS.join(' or ')})`);
+  }
   const upstreamModel = reader.optionalString('upstream_model');
   if (HTTP_PROVIDERS.includes(provider) && upstreamModel === null) {
     reader.fail('upstream_model', `is required for provider ${provider}`);
@@ -232,6 +239,7 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
 
   return {
     name,
+    kind: kindValue as ModelKind,
     provider,
     upstreamModel: upstreamModel ?? name,
     upstreams: parseUpstreams(reader, provider, where),
@@ -260,6 +268,10 @@ function checkReferences(config: ModelsConfig): void {
       const where = `${config.file}: model "${model.name}": field "fallbacks[${i}]"`;
       if (!names.has(fallback)) throw new ConfigError(`${where}: names no model ("${fallback}")`);
       if (fallback === model.name) throw new ConfigError(`${where}: a model cannot fall back to itself`);
+      const kind = config.models.find((other) => other.name === fallback)?.kind;
+      if (kind !== model.kind) {
+        throw new ConfigError(`${where}: "${fallback}" is of kind ${kind}, "${model.name}" of kind ${model.kind}`);
+      }
     });
   }
   if (!names.has(config.defaultModel)) {

@@ -14,10 +14,16 @@ export function operationName(params: GenerationParams): string {
   return params.messages?.length ? GEN_AI_OPERATIONS.chat : GEN_AI_OPERATIONS.textCompletion;
 }
 
-export function requestAttributes(model: ModelConfig, params: GenerationParams): TraceAttributes {
+/** What a request asked for; `params` null for embeddings (no sampling parameters). */
+export function requestAttributes(
+  model: ModelConfig,
+  operation: string,
+  params: GenerationParams | null,
+): TraceAttributes {
+  const asked = { [GEN_AI.operationName]: operation, [GEN_AI.requestModel]: model.name };
+  if (!params) return asked;
   return {
-    [GEN_AI.operationName]: operationName(params),
-    [GEN_AI.requestModel]: model.name,
+    ...asked,
     [GEN_AI.requestMaxTokens]: params.maxNewTokens,
     [GEN_AI.requestTemperature]: params.temperature,
     [GEN_AI.requestTopP]: params.topP,
@@ -27,9 +33,13 @@ export function requestAttributes(model: ModelConfig, params: GenerationParams):
 }
 
 /** The upstream call's span: the request's attributes, which backend, and which upstream of it. */
-export function upstreamAttributes(candidate: Candidate, params: GenerationParams): TraceAttributes {
+export function upstreamAttributes(
+  candidate: Candidate,
+  operation: string,
+  params: GenerationParams | null,
+): TraceAttributes {
   return {
-    ...requestAttributes(candidate.model, params),
+    ...requestAttributes(candidate.model, operation, params),
     [GEN_AI.providerName]: genAiProviderName(candidate.provider.kind),
     [LLM.upstream]: candidate.provider.upstreamLabel,
   };
@@ -42,4 +52,12 @@ export function resultAttributes(servedBy: string, finishReason: FinishReason, u
     [GEN_AI.usageInputTokens]: usage.promptTokens,
     [GEN_AI.usageOutputTokens]: usage.completionTokens,
   };
+}
+
+/** How callUpstreams traces one kind of call: its operation, its request, and what its answer says. */
+export interface TracedCall<T> {
+  operation: string;
+  /** null for embeddings: no sampling parameters, and the input is never recorded. */
+  params: GenerationParams | null;
+  describe(result: T, servedBy: string): { attributes: TraceAttributes; output?: string; finishReason?: FinishReason };
 }

@@ -8,19 +8,28 @@ import { Inject, Injectable } from '@nestjs/common';
 import { AppError, invalidRequest } from '../common/app-error';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
-import type { ModelConfig } from '../config/models.types';
+import type { ModelConfig, ModelKind } from '../config/models.types';
 import type { AuthenticatedKey } from '../auth/auth.types';
 import { DeadlineExceeded } from '../domain/generation';
 import { deadline } from './deadline';
 import { isRetryable } from './generation.errors';
 import { BackendResponseError, BackendUnreachableError } from './providers/backend.errors';
-import type { CallHooks } from './providers/provider.types';
+import type { CallHooks, LlmProvider } from './providers/provider.types';
 import type { UpstreamBreaker } from './upstream-breaker';
 import { type Candidate, ModelRegistry } from './model-registry';
-import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../domain/generation';
-import { EVENTS, inferenceSpanName } from '../tracing/trace-attributes';
+import type {
+  ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
+  GenerationParams,
+  GenerationResult,
+  ResponseFormat,
+  StreamChunk,
+  ToolsParams,
+} from '../domain/generation';
+import { EVENTS, GEN_AI, GEN_AI_OPERATIONS, inferenceSpanName } from '../tracing/trace-attributes';
 import { Tracing, type TraceSpan } from '../tracing/tracing';
-import { operationName, resultAttributes, upstreamAttributes } from './generation-trace';
+import { operationName, resultAttributes, type TracedCall, upstreamAttributes } from './generation-trace';
 
 /** A generation request in any of the API's shapes (/v1/generate, OpenAI completions or chat). */
 export interface GenerationInput {
@@ -36,6 +45,9 @@ export interface GenerationInput {
   stop?: string | string[] | null;
   seed?: number | null;
   stream?: boolean | null;
+  /** Chat requests: the tools offered. */
+  tools?: ToolsParams;
+  responseFormat?: ResponseFormat;
 }
 
 /** The request field names of the caller's API, for `param` in 400 errors. */
@@ -50,6 +62,11 @@ export interface ResolvedRequest {
   model: ModelConfig;
   params: GenerationParams;
   stream: boolean;
+  /**
+   * Set for an embedding request: the pipeline then embeds instead of generating (params only
+   * carries the input text, for logs and cut estimates).
+   */
+  embedding?: EmbeddingParams;
 }
 
 export interface Served<T> {
@@ -59,9 +76,12 @@ export interface Served<T> {
   value: T;
 }
 
-/** The text a request's prompt tokens come from (the prompt, or every message's content). */
+/** The text a request's prompt tokens come from (the prompt, or every message's content and tool calls). */
 export function promptText(params: GenerationParams): string {
-  return params.messages?.length ? params.messages.map((message) => message.content).join('\n') : params.prompt;
+  if (!params.messages?.length) return params.prompt;
+  return params.messages
+    .map((message) => [message.content, ...(message.toolCalls ?? []).map((call) => call.arguments)].join('\n'))
+    .join('\n');
 }
 
 @Injectable()
@@ -72,6 +92,55 @@ export class GenerationService {
     private readonly tracing: Tracing,
   ) {}
 
+  /**
+   * The model a request names (else the default model), if the key may use it (404, 403) and
+   * it serves this kind of request (400 naming `model`: chat models generate, embedding
+   * models embed).
+   */
+  modelFor(name: string | null | undefined, key: AuthenticatedKey, kind: ModelKind): ModelConfig {
+    const wanted = name ?? this.registry.defaultModel;
+    const model = this.registry.find(wanted);
+    if (!model) throw new AppError('model_not_found', `no model named "${wanted}" is configured`);
+    if (key.models !== null && !key.models.includes(model.name)) {
+      throw new AppError('model_not_allowed', `this API key may not use model "${model.name}"`);
+    }
+    if (model.kind !== kind) {
+      throw invalidRequest(
+        model.kind === 'embedding'
+          ? `model "${model.name}" is an embedding model: it serves only /v1/embeddings`
+          : `model "${model.name}" is not an embedding model (kind: ${model.kind} in models.yaml)`,
+        'model',
+      );
+    }
+    return model;
+  }
+
+  /**
+   * An embedding request: the model (which must be of kind `embedding`) and the input bound by
+   * MAX_PROMPT_CHARS (all texts together, or all token ids together).
+   */
+  resolveEmbedding(
+    input: { model?: string | null; input: string[] | number[][]; dimensions?: number | null },
+    key: AuthenticatedKey,
+  ): ResolvedRequest {
+    const size = input.input.reduce((sum, item) => sum + item.length, 0);
+    if (size > this.config.maxPromptChars) {
+      throw invalidRequest(
+        `input must be at most ${this.config.maxPromptChars} characters (or token ids) in all`,
+        'input',
+      );
+    }
+    const model = this.modelFor(input.model, key, 'embedding');
+    const texts = input.input.filter((item): item is string => typeof item === 'string');
+    return {
+      model,
+      stream: false,
+      // The text stands in for a prompt in logs and in the estimate of a request cut short.
+      params: { prompt: texts.join('\n'), maxNewTokens: 0, temperature: 0, topP: 1, topK: 0, stop: [], seed: null },
+      embedding: { input: input.input, dimensions: input.dimensions ?? null },
+    };
+  }
+
   /** Applies the bounds that depend on configuration and the model, then the defaults. */
   resolve(input: GenerationInput, key: AuthenticatedKey, fields: FieldNames = GENERATE_FIELDS): ResolvedRequest {
     const promptChars = input.messages
@@ -80,12 +149,7 @@ export class GenerationService {
     if (promptChars > this.config.maxPromptChars) {
       throw invalidRequest(`${fields.prompt} must be at most ${this.config.maxPromptChars} characters`, fields.prompt);
     }
-    const name = input.model ?? this.registry.defaultModel;
-    const model = this.registry.find(name);
-    if (!model) throw new AppError('model_not_found', `no model named "${name}" is configured`);
-    if (key.models !== null && !key.models.includes(model.name)) {
-      throw new AppError('model_not_allowed', `this API key may not use model "${model.name}"`);
-    }
+    const model = this.modelFor(input.model, key, 'chat');
     const maxNewTokens = input.maxNewTokens ?? model.defaultMaxNewTokens;
     if (maxNewTokens > model.maxNewTokens) {
       throw invalidRequest(
@@ -107,30 +171,72 @@ export class GenerationService {
         topK: Math.max(0, input.topK ?? 0),
         stop: typeof stop === 'string' ? [stop] : stop,
         seed: input.seed ?? null,
+        ...(input.tools ? { tools: input.tools } : {}),
+        ...(input.responseFormat ? { responseFormat: input.responseFormat } : {}),
       },
     };
   }
 
-  async generate(
+  generate(
     model: ModelConfig,
     params: GenerationParams,
     clientSignal: AbortSignal,
     hooks?: CallHooks,
   ): Promise<Served<GenerationResult>> {
-    const call = deadline(clientSignal, model.timeoutMs);
+    const traced: TracedCall<GenerationResult> = {
+      operation: operationName(params),
+      params,
+      describe: (result, servedBy) => ({
+        attributes: resultAttributes(servedBy, result.finishReason, result.usage),
+        output: result.output,
+        finishReason: result.finishReason,
+      }),
+    };
+    return this.callUpstreams(model, clientSignal, traced, (provider, signal) =>
+      provider.generate(params, signal, hooks),
+    );
+  }
+
+  /** Embeds with the model's upstreams and fallbacks, exactly as generate() generates. */
+  embed(
+    model: ModelConfig,
+    params: EmbeddingParams,
+    clientSignal: AbortSignal,
+    hooks?: CallHooks,
+  ): Promise<Served<EmbeddingResult>> {
+    const traced: TracedCall<EmbeddingResult> = {
+      operation: GEN_AI_OPERATIONS.embeddings,
+      params: null,
+      describe: (result, servedBy) => ({
+        attributes: { [GEN_AI.responseModel]: servedBy, [GEN_AI.usageInputTokens]: result.usage.promptTokens },
+      }),
+    };
+    return this.callUpstreams(model, clientSignal, traced, (provider, signal) => provider.embed(params, signal, hooks));
+  }
+
+  /** One call, tried on each candidate in order until one answers (see the file comment). */
+  private async callUpstreams<T>(
+    model: ModelConfig,
+    clientSignal: AbortSignal,
+    traced: TracedCall<T>,
+    call: (provider: LlmProvider, signal: AbortSignal) => Promise<T>,
+  ): Promise<Served<T>> {
+    const bounded = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;
       for (const candidate of this.registry.candidates(model)) {
         if (!candidate.breaker.tryAcquire()) continue;
         try {
           const value = await this.tracing.span(
-            inferenceSpanName(operationName(params), candidate.model.name),
-            upstreamAttributes(candidate, params),
+            inferenceSpanName(traced.operation, candidate.model.name),
+            upstreamAttributes(candidate, traced.operation, traced.params),
             async (span) => {
-              span.recordContent({ input: params.messages ?? params.prompt });
-              const result = await candidate.provider.generate(params, call.signal, hooks);
-              span.setAttributes(resultAttributes(candidate.model.name, result.finishReason, result.usage));
-              span.recordContent({ output: result.output, finishReason: result.finishReason });
+              if (traced.params) span.recordContent({ input: traced.params.messages ?? traced.params.prompt });
+              const result = await call(candidate.provider, bounded.signal);
+              const answer = traced.describe(result, candidate.model.name);
+              span.setAttributes(answer.attributes);
+              if (answer.output !== undefined)
+                span.recordContent({ output: answer.output, finishReason: answer.finishReason });
               return result;
             },
             { kind: 'client' },
@@ -138,15 +244,15 @@ export class GenerationService {
           candidate.breaker.success();
           return { model: candidate.model, candidate, value };
         } catch (error) {
-          judge(candidate.breaker, error, call.signal);
-          if (call.signal.aborted) throw call.signal.reason;
+          judge(candidate.breaker, error, bounded.signal);
+          if (bounded.signal.aborted) throw bounded.signal.reason;
           if (!isRetryable(error)) throw error;
           lastError = error;
         }
       }
       throw lastError ?? allSkipped(model);
     } finally {
-      call.dispose();
+      bounded.dispose();
     }
   }
 
@@ -218,7 +324,7 @@ export class GenerationService {
   private startUpstreamSpan(candidate: Candidate, params: GenerationParams): TraceSpan {
     const span = this.tracing.startSpan(
       inferenceSpanName(operationName(params), candidate.model.name),
-      upstreamAttributes(candidate, params),
+      upstreamAttributes(candidate, operationName(params), params),
       { kind: 'client' },
     );
     span.recordContent({ input: params.messages ?? params.prompt });

@@ -8,7 +8,7 @@ import type { ProviderKind } from '../config/models.types';
 
 /** GenAI semantic conventions (https://opentelemetry.io/docs/specs/semconv/gen-ai/). */
 export const GEN_AI = {
-  /** `text_completion` (/v1/generate, /v1/completions) or `chat` (/v1/chat/completions). */
+  /** `text_completion` (/v1/generate, /v1/completions), `chat` (/v1/chat/completions) or `embeddings`. */
   operationName: 'gen_ai.operation.name',
   /** The backend kind: see genAiProviderName(). */
   providerName: 'gen_ai.provider.name',
@@ -31,7 +31,7 @@ export const GEN_AI = {
   outputMessages: 'gen_ai.output.messages',
 } as const;
 
-export const GEN_AI_OPERATIONS = { textCompletion: 'text_completion', chat: 'chat' } as const;
+export const GEN_AI_OPERATIONS = { textCompletion: 'text_completion', chat: 'chat', embeddings: 'embeddings' } as const;
 
 /** Attributes of our own. */
 export const LLM = {
