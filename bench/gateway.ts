@@ -12,8 +12,8 @@
  * - hot key: one key with a monthly quota of HOT_QUOTA requests sent HOT_QUOTA + HOT_OVER requests
  *   at 32 connections (a fixed count, so none is cut off by the end of a timed run): exactly
  *   HOT_QUOTA must be answered 2xx, the rest 402, and its quota counter must read HOT_QUOTA;
- * - 1,000 concurrent SSE streams, the fake producing 20 tokens/s: all must complete; time to
- *   first token through the gateway minus direct; the gateway's peak RSS.
+ * - 1,000 concurrent SSE streams, the fake producing 20 tokens/s, in each mode: all must
+ *   complete; time to first token through the gateway minus direct; the gateway's peak RSS.
  *
  *   node -r @swc-node/register bench/gateway.ts [--duration 8] [--services] [--only embedded|services]
  *
@@ -217,23 +217,30 @@ async function quotaCounter(gateway: string, id: string): Promise<number> {
   return ((await res.json()) as { usage: { requests: number } }).usage.requests;
 }
 
-async function runMode(mode: 'embedded' | 'services'): Promise<Record<string, unknown>> {
-  const env: Record<string, string> = {};
-  let database: string | null = null;
-  if (mode === 'services') {
-    database = `bench_${randomBytes(4).toString('hex')}`;
-    const admin = new Client({ connectionString: process.env.DATABASE_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    await admin.end();
-    const url = new URL(process.env.DATABASE_URL!);
-    url.pathname = `/${database}`;
-    Object.assign(env, {
-      DATABASE_URL: url.toString(),
-      REDIS_URL: process.env.REDIS_URL!,
-      REDIS_PREFIX: `${database}:`,
-    });
-  }
+type Mode = 'embedded' | 'services';
+
+/** The gateway's environment for a mode: services get a database of their own, dropped by `cleanup`. */
+async function modeEnv(mode: Mode): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
+  if (mode === 'embedded') return { env: {}, cleanup: async () => undefined };
+  const database = `bench_${randomBytes(4).toString('hex')}`;
+  const admin = new Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${database}`;
+  const env = { DATABASE_URL: url.toString(), REDIS_URL: process.env.REDIS_URL!, REDIS_PREFIX: `${database}:` };
+  const cleanup = async () => {
+    const client = new Client({ connectionString: process.env.DATABASE_URL });
+    await client.connect();
+    await client.query(`DROP DATABASE ${database} WITH (FORCE)`);
+    await client.end();
+  };
+  return { env, cleanup };
+}
+
+async function runMode(mode: Mode): Promise<Record<string, unknown>> {
+  const { env, cleanup } = await modeEnv(mode);
   const fake = await startFake();
   const gateway = await startGateway(fake.url, env);
   const direct = { url: fake.url, path: '/v1/completions' };
@@ -273,19 +280,15 @@ async function runMode(mode: 'embedded' | 'services'): Promise<Record<string, un
   } finally {
     await gateway.stop();
     await fake.stop();
-    if (database) {
-      const admin = new Client({ connectionString: process.env.DATABASE_URL });
-      await admin.connect();
-      await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
-      await admin.end();
-    }
+    await cleanup();
   }
 }
 
-async function runStreams(): Promise<Record<string, unknown>> {
+async function runStreams(mode: Mode): Promise<Record<string, unknown>> {
+  const { env, cleanup } = await modeEnv(mode);
   // 20 tokens/s: one every 50 ms.
   const fake = await startFake(50);
-  const gateway = await startGateway(fake.url, {});
+  const gateway = await startGateway(fake.url, env);
   try {
     const key = (await createKey(gateway.url, {})).key;
     await streams({ url: gateway.url, path: '/v1/generate', key }, 50); // warm-up
@@ -303,6 +306,7 @@ async function runStreams(): Promise<Record<string, unknown>> {
   } finally {
     await gateway.stop();
     await fake.stop();
+    await cleanup();
   }
 }
 
@@ -314,16 +318,21 @@ async function main(): Promise<void> {
     process.argv.includes('--services') ||
     (process.env.DATABASE_URL !== undefined && process.env.REDIS_URL !== undefined);
   const result: Record<string, unknown> = { duration_s: DURATION_S, answer_tokens: 16 };
-  if (only !== 'services' && only !== 'streams') result.embedded = await runMode('embedded');
-  if (servicesWanted && only !== 'embedded' && only !== 'streams') {
+  if (servicesWanted) {
     process.env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/test';
     process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
     if (!(await reachable(process.env.DATABASE_URL)) || !(await reachable(process.env.REDIS_URL))) {
       throw new Error('--services: PostgreSQL or Redis is not reachable');
     }
-    result.services = await runMode('services');
   }
-  if (only === '' || only === 'streams') result.sse = await runStreams();
+  if (only !== 'services' && only !== 'streams') result.embedded = await runMode('embedded');
+  if (servicesWanted && only !== 'embedded' && only !== 'streams') result.services = await runMode('services');
+  if (only === '' || only === 'streams') {
+    // Embedded PGlite alone holds ~600 MB of RSS (its WebAssembly heap): the streams' own
+    // memory shows on PostgreSQL + Redis.
+    result.sse_embedded = await runStreams('embedded');
+    if (servicesWanted) result.sse_services = await runStreams('services');
+  }
   writeResult(only ? `gateway-${only}` : 'gateway', result);
   writeFileSync(join(ROOT, 'bench', 'results', only ? `gateway-${only}.svg` : 'gateway.svg'), renderChart(result));
 }
