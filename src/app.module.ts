@@ -19,6 +19,7 @@ import { LoggingModule } from './logging/logging.module';
 import type { AppLogger } from './logging/logger';
 import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
+import { EmbeddingsModule } from './embeddings/embeddings.module';
 import { OpenAiModule } from './openai/openai.module';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
@@ -48,6 +49,7 @@ export class AppModule {
         CacheModule,
         GenerationModule,
         OpenAiModule,
+        EmbeddingsModule,
         HealthModule,
       ],
       // Global guards, in the order they run: the listener a route belongs to (404 on the other

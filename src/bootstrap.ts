@@ -7,10 +7,10 @@ import type { INestApplication } from '@nestjs/common';
 import { answerClientErrors } from './common/client-errors';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import express from 'express';
-import helmet from 'helmet';
 import type { AppConfig } from './config/app.config';
 import { jsonBodyMiddleware } from './common/json-body.middleware';
 import { requestIdMiddleware } from './common/request-id.middleware';
+import { securityHeadersMiddleware } from './common/security-headers';
 import type { AppLogger } from './logging/logger';
 import { requestLogMiddleware } from './logging/request-log.middleware';
 
@@ -31,7 +31,11 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
   app.set('etag', false);
   app.use(requestIdMiddleware);
   app.use(requestLogMiddleware(logger));
-  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use(
+    securityHeadersMiddleware({
+      contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    }),
+  );
   app.use(jsonBodyMiddleware(config.bodyLimitBytes));
   return app;
 }

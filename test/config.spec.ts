@@ -36,6 +36,16 @@ const BAD_MODELS: [string, string, RegExp][] = [
     /models\.yaml: model "good": field "provider": unknown provider "tgi"/,
   ],
   [
+    'unknown kind',
+    `default_model: good\nmodels:\n  - name: good\n    kind: rerank\n    provider: mock\n`,
+    /models\.yaml: model "good": field "kind": unknown kind "rerank"/,
+  ],
+  [
+    'fallback of another kind',
+    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [emb]\n  - name: emb\n    kind: embedding\n    provider: mock\n`,
+    /models\.yaml: model "good": field "fallbacks\[0\]": "emb" is of kind embedding/,
+  ],
+  [
     'duplicate names',
     `default_model: good\nmodels:\n${GOOD_MODEL}${GOOD_MODEL}`,
     /models\.yaml: model "good": field "name": duplicate/,
@@ -224,6 +234,26 @@ models:
       required: false,
       apiKey: null,
     });
+  });
+
+  it('reads kind: chat by default, embedding for the CONFIG.md embedding model', () => {
+    const config = parse(
+      `default_model: chat
+models:
+  - name: chat
+    provider: mock
+  - name: bge-small
+    kind: embedding
+    provider: vllm
+    upstream_model: BAAI/bge-small-en-v1.5
+    base_url: http://vllm-embed:8000
+`,
+      {},
+    );
+    expect(config.models.map((m) => [m.name, m.kind])).toEqual([
+      ['chat', 'chat'],
+      ['bge-small', 'embedding'],
+    ]);
   });
 
   it('resolves a llama-cpp model_path against the working directory', () => {

@@ -247,7 +247,9 @@ describeInProcess(
 
     it('malformed keys are refused by shape, and unknown keys are remembered: a flood does not reach the database', async () => {
       const db = app.app!.get(Database);
-      const queries = jest.spyOn(db, 'query');
+      const spy = jest.spyOn(db, 'query');
+      // Key lookups only: the usage ledger's background flush may write meanwhile.
+      const lookups = () => spy.mock.calls.filter(([sql]) => String(sql).includes('FROM api_keys'));
       try {
         const address = freshAddress();
         const malformed = [
@@ -261,14 +263,14 @@ describeInProcess(
           await app.http().get('/v1/models').set('X-Forwarded-For', address).set('X-API-Key', key);
           app.clock.advance(60_000); // stay under the failed-auth limit
         }
-        expect(queries).not.toHaveBeenCalled();
+        expect(lookups()).toHaveLength(0);
         const unknown = `sk-${'z'.repeat(43)}`;
         for (let i = 0; i < 3; i += 1) {
           await app.http().get('/v1/models').set('X-Forwarded-For', freshAddress()).set('X-API-Key', unknown);
         }
-        expect(queries).toHaveBeenCalledTimes(1);
+        expect(lookups()).toHaveLength(1);
       } finally {
-        queries.mockRestore();
+        spy.mockRestore();
       }
     });
   },

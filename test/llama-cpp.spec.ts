@@ -12,6 +12,7 @@ import { modelConfig } from './fakes/model-config';
 import {
   BackendBusyError,
   BackendResponseError,
+  UnsupportedRequestError,
   BackendUnreachableError,
 } from '../src/generation/providers/backend.errors';
 import { GgufFileError, readGgufHeader } from '../src/generation/providers/llama-cpp/gguf-header';
@@ -26,6 +27,7 @@ import {
 import {
   buildTinyModel,
   TINY_CHAT_TEMPLATE,
+  TINY_TOOLS_CHAT_TEMPLATE,
   TINY_MODEL,
   writeTinyModel,
 } from '../src/generation/providers/llama-cpp/tiny-model';
@@ -717,6 +719,63 @@ describe('chat (messages rendered with a chat template, then a normal completion
       expect(p.renderInput(params({ prompt: 'plain text' })).prompt).toBe('plain text');
       const r = await p.generate(params({ prompt: 'plain text', maxNewTokens: 4 }), never());
       expect(r.usage.promptTokens).toBe('plain text'.length + 1);
+    });
+  });
+
+  describe('a GGUF whose chat template does function calling', () => {
+    let p: LlamaCppProvider;
+    const weather = {
+      name: 'get_weather',
+      description: 'Weather',
+      parameters: { type: 'object', properties: { city: { type: 'string' } } },
+    };
+
+    beforeAll(async () => {
+      const path = join(dir, 'tiny-tools.gguf');
+      writeTinyModel(path, 42, { chatTemplate: TINY_TOOLS_CHAT_TEMPLATE });
+      p = provider({ modelPath: path, sequences: 1 });
+      await p.init();
+    });
+
+    it('says so, and renders the tools, an earlier call and its result with the template', () => {
+      expect(p.info).toMatchObject({ chatTemplate: 'gguf', functionCalling: true });
+      const call = { id: 'call_1', name: 'get_weather', arguments: '{"city":"Oslo"}' };
+      const rendered = p.renderInput(
+        chat(
+          [
+            { role: 'user', content: 'Weather?' },
+            { role: 'assistant', content: '', toolCalls: [call] },
+            { role: 'tool', content: '{"degrees":21}', toolCallId: 'call_1' },
+          ],
+          { tools: { tools: [weather], choice: 'auto', parallel: true } },
+        ),
+      ).prompt;
+      expect(rendered).toContain('"name": "get_weather"');
+      expect(rendered).toContain(
+        '<|user|>\nWeather?\n<|assistant|>\n<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>',
+      );
+      expect(rendered).toContain('<|tool|>\n{"degrees": 21}');
+      expect(rendered.endsWith('<|tool|>\n{"degrees": 21}\n<|assistant|>\n')).toBe(true);
+    });
+
+    it('a forced call: the prompt ends inside the call, at its arguments', () => {
+      const forced = p.renderInput(
+        chat([{ role: 'user', content: 'Weather?' }], {
+          tools: { tools: [weather], choice: { name: 'get_weather' }, parallel: true },
+        }),
+      ).prompt;
+      expect(forced.endsWith('<|assistant|>\n<tool_call>{"name": "get_weather", "arguments": ')).toBe(true);
+    });
+
+    it('a tool result that answers no call is refused, naming messages', () => {
+      expect(() =>
+        p.renderInput(
+          chat([
+            { role: 'user', content: 'x' },
+            { role: 'tool', content: 'r', toolCallId: 'nope' },
+          ]),
+        ),
+      ).toThrow(UnsupportedRequestError);
     });
   });
 

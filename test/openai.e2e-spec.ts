@@ -58,7 +58,7 @@ models:
       });
       baseURL = `${await listenOnLoopback(app)}/v1`;
       key = (await createKey(app, { rpm_limit: 100_000 })).key;
-    });
+    }, 90_000); // the app loads the tiny llama.cpp model too: slow on a loaded machine
     afterAll(async () => {
       await app.close();
       await Promise.all([vllm.close(), ollama.close()]);
@@ -336,10 +336,11 @@ models:
           });
         }
         const chatCases: [Record<string, unknown>, string][] = [
-          [{ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools'],
+          [{ tools: [{ type: 'function', function: { name: 'not a name' } }] }, 'tools.0.function.name'],
           [{ n: 3 }, 'n'],
           [{ messages: [] }, 'messages'],
-          [{ messages: [{ role: 'tool', content: 'x' }] }, 'messages.0.role'],
+          [{ messages: [{ role: 'tool', content: 'x' }] }, 'messages.0.tool_call_id'],
+          [{ messages: [{ role: 'function', content: 'x' }] }, 'messages.0.role'],
           [
             { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] },
             'messages.0.content',

@@ -117,10 +117,26 @@ describe('SseWriter', () => {
     const pump = setInterval(() => res.emit('drain'), 0);
     await Promise.all(sent);
     clearInterval(pump);
-    expect(res.written.map((line) => JSON.parse(line.slice(6)).i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+    const events = res.written.join('').split('\n\n').filter(Boolean);
+    expect(events.map((line) => JSON.parse(line.slice(6)).i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
     expect(res.listenerCount('close')).toBe(closeListenersAtRest);
     expect(res.listenerCount('drain')).toBe(0);
     res.emit('close'); // the client goes: the heartbeat stops
+  });
+
+  it('writes the events queued in one turn of the event loop in one write', async () => {
+    const res = new StalledResponse();
+    res.write = (text: string) => {
+      res.written.push(text);
+      return true;
+    };
+    const sse = new SseWriter(res as unknown as Response, { stallTimeoutMs: 60_000, heartbeatMs: 60_000 });
+    const first = [sse.event({ i: 0 }), sse.event({ i: 1 }), sse.event({ i: 2 })];
+    await Promise.all(first);
+    await sse.event({ i: 3 });
+    expect(res.written).toEqual(['data: {"i":0}\n\ndata: {"i":1}\n\ndata: {"i":2}\n\n', 'data: {"i":3}\n\n']);
+    await sse.done();
+    res.emit('close');
   });
 
   it('disconnects a reader that takes nothing for the stall bound', async () => {
@@ -139,10 +155,14 @@ describe('SseWriter', () => {
       return true;
     };
     const sse = new SseWriter(res as unknown as Response, { stallTimeoutMs: 60_000, heartbeatMs: 50 });
-    await new Promise((resolve) => setTimeout(resolve, 180));
+    const beats = () => res.written.join('').split(': keep-alive\n\n').length - 1;
+    // Two beats 50 ms apart; a loaded machine may run the timer late, so wait for them (bounded).
+    for (const started = Date.now(); beats() < 2 && Date.now() - started < 5000;) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     await sse.done();
-    expect(res.written.filter((text) => text === ': keep-alive\n\n').length).toBeGreaterThanOrEqual(2);
-    expect(res.written[res.written.length - 1]).toBe('data: [DONE]\n\n');
+    expect(beats()).toBeGreaterThanOrEqual(2);
+    expect(res.written.join('')).toMatch(/^(: keep-alive\n\n)+data: \[DONE\]\n\n$/);
   });
 });
 

@@ -56,6 +56,8 @@ describe('tracing in the server process', () => {
     const sdk = relative.filter((file) => !file.startsWith(join('node_modules', '@opentelemetry', 'api') + '/'));
     expect(sdk.sort()).toEqual(
       [
+        join('src', 'tracing', 'limit-trace-attributes.js'),
+        join('src', 'tracing', 'trace-attributes.js'),
         join('src', 'tracing', 'trace-context.js'),
         join('src', 'tracing', 'tracing.module.js'),
         join('src', 'tracing', 'tracing.js'),

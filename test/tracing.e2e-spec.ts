@@ -1,18 +1,13 @@
 /**
  * OpenTelemetry traces, received by an in-test OTLP collector (test/harness/otlp-receiver.ts):
- * one SERVER span per request named by its route template, spans made through the Tracing API
- * nest under it, a client's `traceparent` continues its trace, `traceparent` reaches the upstream
- * (the fake vLLM), prompt and output text never reach a span unless opted in, the request log
- * line carries the server span's ids, and every OTLP protocol exports.
- *
- * The core is not instrumented here: the tests wrap the model providers (PROVIDER_FACTORY) in
- * spans made with the public API, as the generation path will.
+ * one SERVER span per request named by its route template, with child spans for authentication,
+ * rate limit, quota, cache lookup and each upstream call (GenAI semantic-convention attributes,
+ * a first-token event on streams), a client's `traceparent` continues its trace, `traceparent`
+ * reaches the upstream (the fake vLLM), prompt and output text never reach a span unless opted
+ * in, the request log line carries the server span's ids, and every OTLP protocol exports.
  */
 import { randomBytes } from 'node:crypto';
-import { PROVIDER_FACTORY } from '../src/generation/model-registry';
-import { createProvider } from '../src/generation/providers/provider.factory';
-import type { LlmProvider, ProviderFactory } from '../src/generation/providers/provider.types';
-import { EVENTS, LLM } from '../src/tracing/trace-attributes';
+import { EVENTS, GEN_AI, LLM, SPANS } from '../src/tracing/trace-attributes';
 import { Tracing } from '../src/tracing/tracing';
 import { startTestApp, type TestApp, type TestAppOptions } from './harness/app';
 import { describeInProcess } from './harness/environment';
@@ -22,49 +17,8 @@ import { FakeVllm } from './fakes/fake-vllm';
 
 jest.setTimeout(30_000);
 
-/** The API used as the generation path will: a CLIENT span around each provider call. */
-function tracedProviders(tracing: Tracing): ProviderFactory {
-  return (model, upstream) => {
-    const provider = createProvider(model, upstream);
-    const attributes = { [LLM.upstream]: provider.upstreamLabel };
-    const traced: LlmProvider = {
-      kind: provider.kind,
-      upstreamLabel: provider.upstreamLabel,
-      init: provider.init ? () => provider.init!() : undefined,
-      checkReady: (signal) => provider.checkReady(signal),
-      close: () => provider.close(),
-      generate: (params, signal) =>
-        tracing.span(
-          'test.generate',
-          attributes,
-          async (span) => {
-            span.recordContent({ input: params.messages ?? params.prompt });
-            const result = await provider.generate(params, signal);
-            span.recordContent({ output: result.output, finishReason: result.finishReason });
-            return result;
-          },
-          { kind: 'client' },
-        ),
-      stream: (params, signal) => {
-        const span = tracing.startSpan('test.stream', attributes, { kind: 'client' });
-        const chunks = tracing.bindIterable(span, provider.stream(params, signal));
-        return (async function* () {
-          let first = true;
-          try {
-            for await (const chunk of chunks) {
-              if (first) span.addEvent(EVENTS.firstToken);
-              first = false;
-              yield chunk;
-            }
-          } finally {
-            span.end();
-          }
-        })();
-      },
-    };
-    return traced;
-  };
-}
+/** The upstream call's span of /v1/generate on model vllm-a (`{operation} {model}`). */
+const GENERATE_CALL = 'text_completion vllm-a';
 
 const MODELS = (fakeUrl: string) => `default_model: vllm-a
 models:
@@ -74,6 +28,9 @@ models:
     base_url: ${fakeUrl}
     max_new_tokens: 64
   - name: mock-a
+    provider: mock
+  - name: embed-a
+    kind: embedding
     provider: mock
 `;
 
@@ -95,10 +52,6 @@ async function tracedApp(receiver: OtlpReceiver, fake: FakeVllm, env: Record<str
     },
     modelsYaml: MODELS(fake.url),
     logStream: { write: (line) => logs.push(line) },
-    override: (builder) =>
-      builder
-        .overrideProvider(PROVIDER_FACTORY)
-        .useFactory({ factory: (tracing: Tracing) => tracedProviders(tracing), inject: [Tracing] }),
   };
   const app = await startTestApp(options);
   const key = (await createKey(app)).key;
@@ -183,20 +136,125 @@ describeInProcess('OpenTelemetry traces', 'boots apps with tracing settings and 
     const server = one(receiver.spans, 'POST /v1/generate');
     expect(server.status.code).toBe(2);
     expect(server.attributes).toMatchObject({ 'http.response.status_code': 502, 'error.type': '502' });
-    // The API's span around the failed upstream call failed too.
-    const call = one(receiver.spans, 'test.generate');
+    // The upstream call's span failed too.
+    const call = one(receiver.spans, GENERATE_CALL);
     expect(call.status.code).toBe(2);
     expect(call.attributes['error.type']).toBe('BackendResponseError');
   });
 
-  it('nests a span made with the API under the server span, and sends its traceparent to the upstream', async () => {
+  it('nests auth, rate limit, quota, cache lookup and the upstream call under the server span, with GenAI attributes', async () => {
+    const { key, id } = await createKey(traced.app, { monthly_quota: 100 });
+    const res = await traced.app
+      .http()
+      .post('/v1/generate')
+      .set('X-API-Key', key)
+      .send({ prompt: 'hello', max_new_tokens: 12, temperature: 0.5 });
+    expect(res.status).toBe(200);
+    await flushed(traced);
+    const server = one(receiver.spans, 'POST /v1/generate');
+    const children = receiver.spans.filter((span) => span.parentSpanId === server.spanId);
+    expect(children.map((span) => span.name).sort()).toEqual(
+      [SPANS.auth, SPANS.cacheLookup, SPANS.quota, SPANS.rateLimit, GENERATE_CALL].sort(),
+    );
+    for (const child of children) expect(child.traceId).toBe(server.traceId);
+    const call = one(receiver.spans, GENERATE_CALL);
+    expect(call.kind).toBe('client');
+    expect(call.attributes).toMatchObject({
+      [GEN_AI.operationName]: 'text_completion',
+      [GEN_AI.providerName]: 'vllm',
+      [GEN_AI.requestModel]: 'vllm-a',
+      [GEN_AI.responseModel]: 'vllm-a',
+      [GEN_AI.requestMaxTokens]: 12,
+      [GEN_AI.requestTemperature]: 0.5,
+      [GEN_AI.usageInputTokens]: res.body.usage.prompt_tokens,
+      [GEN_AI.usageOutputTokens]: res.body.usage.completion_tokens,
+      [GEN_AI.responseFinishReasons]: [res.body.finish_reason],
+      [LLM.upstream]: new URL(fake.url).host,
+    });
+    expect(server.attributes).toMatchObject({
+      [LLM.keyId]: id,
+      [LLM.cacheResult]: 'miss',
+      [GEN_AI.operationName]: 'text_completion',
+      [GEN_AI.requestModel]: 'vllm-a',
+      [GEN_AI.usageOutputTokens]: res.body.usage.completion_tokens,
+    });
+
+    // The same request again: a cache hit, no upstream call, no tokens.
+    receiver.clear();
+    const again = await traced.app
+      .http()
+      .post('/v1/generate')
+      .set('X-API-Key', key)
+      .send({ prompt: 'hello', max_new_tokens: 12, temperature: 0.5 });
+    expect(again.body.cached).toBe(true);
+    await flushed(traced);
+    const hit = one(receiver.spans, 'POST /v1/generate');
+    expect(hit.attributes).toMatchObject({ [LLM.cacheResult]: 'hit', [GEN_AI.usageOutputTokens]: 0 });
+    expect(receiver.spans.filter((span) => span.name === GENERATE_CALL)).toEqual([]);
+  });
+
+  it('traces an embeddings call as the `embeddings` operation, without its input', async () => {
+    const res = await traced.app
+      .http()
+      .post('/v1/embeddings')
+      .set('X-API-Key', traced.key)
+      .send({ model: 'embed-a', input: ['secret-embedding-input one', 'two'] });
+    expect(res.status).toBe(200);
+    await flushed(traced);
+    const server = one(receiver.spans, 'POST /v1/embeddings');
+    const call = one(receiver.spans, 'embeddings embed-a');
+    expect(call).toMatchObject({ kind: 'client', parentSpanId: server.spanId });
+    expect(call.attributes).toMatchObject({
+      [GEN_AI.operationName]: 'embeddings',
+      [GEN_AI.providerName]: 'mock',
+      [GEN_AI.requestModel]: 'embed-a',
+      [GEN_AI.responseModel]: 'embed-a',
+      [GEN_AI.usageInputTokens]: res.body.usage.prompt_tokens,
+    });
+    expect(call.attributes[GEN_AI.requestMaxTokens]).toBeUndefined();
+    expect(server.attributes).toMatchObject({ [GEN_AI.operationName]: 'embeddings', [LLM.cacheResult]: 'miss' });
+    expect(JSON.stringify(receiver.spans)).not.toContain('secret-embedding-input');
+  });
+
+  it('marks limit rejections on the server span', async () => {
+    const { key } = await createKey(traced.app, { rpm_limit: 1 });
+    const http = () => traced.app.http().post('/v1/generate').set('X-API-Key', key);
+    expect((await http().send({ prompt: 'first' })).status).toBe(200);
+    expect((await http().send({ prompt: 'second' })).status).toBe(429);
+    await flushed(traced);
+    const rejected = receiver.spans.filter(
+      (span) => span.name === 'POST /v1/generate' && span.attributes['http.response.status_code'] === 429,
+    );
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0].attributes[LLM.rateLimitRejected]).toBe('rpm');
+    const limit = receiver.spans.find(
+      (span) => span.name === SPANS.rateLimit && span.parentSpanId === rejected[0].spanId,
+    );
+    expect(limit).toBeDefined();
+    // No upstream call for the rejected request.
+    expect(receiver.spans.filter((span) => span.name === GENERATE_CALL)).toHaveLength(1);
+
+    const quotaKey = await createKey(traced.app, { monthly_quota: 1 });
+    const quota = () => traced.app.http().post('/v1/generate').set('X-API-Key', quotaKey.key);
+    expect((await quota().send({ prompt: 'q1' })).status).toBe(200);
+    expect((await quota().send({ prompt: 'q2' })).status).toBe(402);
+    await flushed(traced);
+    const refused = receiver.spans.find(
+      (span) => span.name === 'POST /v1/generate' && span.attributes['http.response.status_code'] === 402,
+    );
+    expect(refused?.attributes[LLM.quotaRejected]).toBe('requests');
+    const quotaSpan = receiver.spans.find((span) => span.name === SPANS.quota && span.parentSpanId === refused?.spanId);
+    expect(quotaSpan?.status.code).toBe(2);
+    expect(quotaSpan?.attributes['error.type']).toBe('quota_exhausted');
+  });
+
+  it('sends the upstream call span’s traceparent to the upstream', async () => {
     const res = await traced.app.http().post('/v1/generate').set('X-API-Key', traced.key).send({ prompt: 'hello' });
     expect(res.status).toBe(200);
     await flushed(traced);
     const server = one(receiver.spans, 'POST /v1/generate');
-    const call = one(receiver.spans, 'test.generate');
+    const call = one(receiver.spans, GENERATE_CALL);
     expect(call).toMatchObject({ kind: 'client', traceId: server.traceId, parentSpanId: server.spanId });
-    expect(call.attributes[LLM.upstream]).toBe(new URL(fake.url).host);
 
     const upstream = fake.requests.filter((req) => req.path === '/v1/completions');
     expect(upstream).toHaveLength(1);
@@ -212,7 +270,7 @@ describeInProcess('OpenTelemetry traces', 'boots apps with tracing settings and 
     expect(res.status).toBe(200);
     await flushed(traced);
     const server = one(receiver.spans, 'POST /v1/generate');
-    const call = one(receiver.spans, 'test.stream');
+    const call = one(receiver.spans, GENERATE_CALL);
     expect(call).toMatchObject({ traceId: server.traceId, parentSpanId: server.spanId });
     expect(call.events.map((event) => event.name)).toEqual([EVENTS.firstToken]);
     expect(fake.requests[0].headers.traceparent).toBe(`00-${server.traceId}-${call.spanId}-01`);
@@ -299,7 +357,7 @@ describeInProcess('OpenTelemetry settings', 'boots apps with tracing settings an
       await flushed(traced);
       expect(receiver.exports.map((e) => e.transport)).toEqual(['http/json']);
       expect(receiver.exports[0].headers.authorization).toBe('Bearer collector-secret');
-      const call = one(receiver.spans, 'test.generate');
+      const call = one(receiver.spans, GENERATE_CALL);
       expect(JSON.parse(call.attributes['gen_ai.input.messages'] as string)).toEqual([
         { role: 'user', parts: [{ type: 'text', content: 'opt in' }] },
       ]);

@@ -8,6 +8,8 @@ import { Reflector } from '@nestjs/core';
 import { AppError } from '../common/app-error';
 import { IS_PUBLIC } from '../common/public.decorator';
 import type { AppRequest } from '../common/request-context';
+import { LLM, SPANS } from '../tracing/trace-attributes';
+import { Tracing } from '../tracing/tracing';
 import { ApiKeyService } from './api-key.service';
 import { AuthFailureLimiter } from './auth-failure-limiter';
 
@@ -28,6 +30,7 @@ export class ApiKeyGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly apiKeys: ApiKeyService,
     private readonly failures: AuthFailureLimiter,
+    private readonly tracing: Tracing,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -39,7 +42,7 @@ export class ApiKeyGuard implements CanActivate {
     if (plaintext === null) {
       throw new AppError('missing_api_key', 'send your API key in X-API-Key or Authorization: Bearer');
     }
-    const key = await this.apiKeys.authenticate(plaintext);
+    const key = await this.tracing.span(SPANS.auth, {}, () => this.apiKeys.authenticate(plaintext));
     if (!key) {
       throw await this.failures.reject(
         req.ip,
@@ -47,6 +50,7 @@ export class ApiKeyGuard implements CanActivate {
       );
     }
     req.ctx.apiKey = key;
+    this.tracing.requestSpan().setAttributes({ [LLM.keyId]: key.id });
     return true;
   }
 }

@@ -10,7 +10,7 @@
  * Values carry their own expiry, read against the injected clock, so both stores expire entries
  * the same way (and tests can move time); Redis also expires them itself so nothing lingers.
  */
-import type { FinishReason, TokenUsage } from '../domain/generation';
+import type { FinishReason, TokenUsage, ToolCall } from '../domain/generation';
 
 export interface CachedCompletion {
   output: string;
@@ -19,6 +19,10 @@ export interface CachedCompletion {
   usage: TokenUsage;
   /** The model that produced it. */
   model: string;
+  /** The calls the model made, when it made any. */
+  toolCalls?: ToolCall[];
+  /** An embedding request's vectors. */
+  embeddings?: number[][];
   /** Epoch milliseconds after which the entry is stale. */
   expiresAtMs: number;
 }

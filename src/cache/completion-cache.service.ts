@@ -20,6 +20,8 @@ import { APP_CONFIG } from '../config/config.module';
 import type { ModelConfig } from '../config/models.types';
 import { DeadlineExceeded } from '../domain/generation';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
+import { SPANS } from '../tracing/trace-attributes';
+import { NoopTracing, Tracing } from '../tracing/tracing';
 import { type CachedCompletion, CacheStore, type Claim } from './cache-store';
 import { type DeltaListener, Flight, type FlightOutcome, type FlightResult, type FlightRunner } from './flight';
 
@@ -66,7 +68,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 function fromStore(value: CachedCompletion, source: 'cache' | 'peer'): FlightResult {
-  const result = { output: value.output, finishReason: value.finishReason, usage: value.usage };
+  const { output, finishReason, usage, toolCalls, embeddings } = value;
+  const result = {
+    output,
+    finishReason,
+    usage,
+    ...(toolCalls ? { toolCalls } : {}),
+    ...(embeddings ? { embeddings } : {}),
+  };
   return { model: value.model, result, ...(source === 'cache' ? { fromCache: true } : { fromPeer: true }) };
 }
 
@@ -79,6 +88,7 @@ export class CompletionCache {
     private readonly store: CacheStore,
     private readonly clock: Clock,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
+    private readonly tracing: Tracing = new NoopTracing(),
   ) {}
 
   policy(model: ModelConfig, cacheControl: string | undefined): CachePolicy {
@@ -174,9 +184,11 @@ export class CompletionCache {
     return async (signal, report) => {
       // The claim outlives the holder's call by a little, never more: its generation is bounded by timeout_ms.
       const claimMs = model.timeoutMs + 1000;
-      const found = await this.store
-        .lookupOrClaim(key, this.clock.now().getTime(), policy.lookup ? claimMs : null)
-        .catch(() => ({ claim: null }));
+      const found = await this.tracing.span(SPANS.cacheLookup, {}, () =>
+        this.store
+          .lookupOrClaim(key, this.clock.now().getTime(), policy.lookup ? claimMs : null)
+          .catch(() => ({ claim: null })),
+      );
       if ('hit' in found) return fromStore(found.hit, 'cache');
       if ('claim' in found) return this.storing(key, model, policy, runner, found.claim)(signal, report);
       const fromPeer = await this.awaitPeer(key, Math.min(Date.now() + claimMs, deadlineAt), deadlineAt, signal);
@@ -208,12 +220,15 @@ export class CompletionCache {
   }
 
   private toStored(answer: FlightResult, now: number, ttlMs: number): CachedCompletion {
+    const { output, finishReason, usage, toolCalls, embeddings } = answer.result;
     return {
-      output: answer.result.output,
-      finishReason: answer.result.finishReason,
-      usage: answer.result.usage,
+      output,
+      finishReason,
+      usage,
       model: answer.model,
       expiresAtMs: now + ttlMs,
+      ...(toolCalls?.length ? { toolCalls } : {}),
+      ...(embeddings ? { embeddings } : {}),
     };
   }
 }

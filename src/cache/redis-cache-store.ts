@@ -7,7 +7,7 @@
  * consistently, and the outage is short), and claims are granted locally, so identical requests
  * still share a generation within each replica but not across them.
  */
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../common/random-id';
 import { RedisScript } from '../rate-limit/redis-script';
 import type { RedisConnection } from '../redis/redis.module';
 import { type CachedCompletion, CacheStore, type Claim, LOCAL_CLAIM, type LookupResult } from './cache-store';
@@ -52,7 +52,7 @@ export class RedisCacheStore extends CacheStore {
   }
 
   async lookupOrClaim(key: string, nowMs: number, claimMs: number | null): Promise<LookupResult> {
-    const token = randomBytes(8).toString('hex');
+    const token = randomId(8);
     const reply = await this.redis.health.attempt(
       async () =>
         (await lookupOrClaimScript.run(

@@ -14,7 +14,9 @@ import {
   PROVIDER_KINDS,
   type QueueConfig,
   type LlamaCppConfig,
+  MODEL_KINDS,
   type ModelConfig,
+  type ModelKind,
   type ModelsConfig,
   type ProviderKind,
   type UpstreamConfig,
@@ -23,6 +25,7 @@ import {
 const TOP_LEVEL_FIELDS = ['default_model', 'models'];
 const MODEL_FIELDS = [
   'name',
+  'kind',
   'provider',
   'upstream_model',
   'upstreams',
@@ -239,6 +242,10 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
     reader.fail('provider', `unknown provider "${providerValue}" (expected ${PROVIDER_KINDS.join(', ')})`);
   }
   const provider = providerValue as ProviderKind;
+  const kindValue = reader.optionalString('kind') ?? 'chat';
+  if (!(MODEL_KINDS as readonly string[]).includes(kindValue)) {
+    reader.fail('kind', `unknown kind "${kindValue}" (expected ${MODEL_KINDS.join(' or ')})`);
+  }
   const upstreamModel = reader.optionalString('upstream_model');
   if (HTTP_PROVIDERS.includes(provider) && upstreamModel === null) {
     reader.fail('upstream_model', `is required for provider ${provider}`);
@@ -279,6 +286,7 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
 
   return {
     name,
+    kind: kindValue as ModelKind,
     provider,
     upstreamModel: upstreamModel ?? name,
     upstreams: parseUpstreams(reader, provider, where),
@@ -310,6 +318,10 @@ function checkReferences(config: ModelsConfig): void {
       const where = `${config.file}: model "${model.name}": field "fallbacks[${i}]"`;
       if (!names.has(fallback)) throw new ConfigError(`${where}: names no model ("${fallback}")`);
       if (fallback === model.name) throw new ConfigError(`${where}: a model cannot fall back to itself`);
+      const kind = config.models.find((other) => other.name === fallback)?.kind;
+      if (kind !== model.kind) {
+        throw new ConfigError(`${where}: "${fallback}" is of kind ${kind}, "${model.name}" of kind ${model.kind}`);
+      }
     });
   }
   if (!names.has(config.defaultModel)) {

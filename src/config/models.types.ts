@@ -5,6 +5,10 @@
 export const PROVIDER_KINDS = ['vllm', 'ollama', 'openai', 'llama-cpp', 'mock'] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
+/** What a model serves: chat models /v1/generate, completions and chat; embedding models /v1/embeddings. */
+export const MODEL_KINDS = ['chat', 'embedding'] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
 export interface UpstreamConfig {
   /** Base URL without a trailing slash, e.g. http://vllm-0:8000 */
   baseUrl: string;
@@ -50,6 +54,8 @@ export interface QueueConfig {
 
 export interface ModelConfig {
   name: string;
+  /** `kind` in models.yaml; default chat. */
+  kind: ModelKind;
   provider: ProviderKind;
   /** The backend's own model name (vLLM model id, Ollama tag). Defaults to `name`. */
   upstreamModel: string;

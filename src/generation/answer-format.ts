@@ -3,7 +3,7 @@
  * OpenAI shapes in src/openai. The generation pipeline is the same for all of them.
  */
 import { generateResponse, generationId } from './dto/generate-response';
-import type { FinishReason, TokenUsage } from '../domain/generation';
+import type { FinishReason, TokenUsage, ToolCall } from '../domain/generation';
 
 export interface Answer {
   id: string;
@@ -14,6 +14,10 @@ export interface Answer {
   /** As reported to the client: zero for answers from the cache. */
   usage: TokenUsage;
   cached: boolean;
+  /** Calls the model made (chat with tools); absent or empty: none. */
+  toolCalls?: ToolCall[];
+  /** Embedding requests: one vector per input. */
+  embeddings?: number[][];
 }
 
 /** Per-response state a streaming format may keep (e.g. whether the first chunk went out). */

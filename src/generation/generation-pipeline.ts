@@ -1,6 +1,8 @@
 /**
  * One generation request, whatever API shape it came in, from the quota check to the last
- * byte. The order of checks (API.md): authentication (401, ApiKeyGuard) → rate limit (429,
+ * byte; embedding requests (`request.embedding`) take the same path with an embedding call as
+ * their backend call, so keys, limits, quotas, the cache, coalescing, metrics and the usage
+ * ledger treat them alike. The order of checks (API.md): authentication (401, ApiKeyGuard) → rate limit (429,
  * RateLimitGuard) → request validation (400, pipe + GenerationService.resolve) → model
  * (404/403, resolve) → quota (402, UsageAccounting.begin) → cache → backend.
  *
@@ -14,7 +16,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Response } from 'express';
-import { cacheKey } from '../cache/cache-key';
+import { cacheKey, embeddingCacheKey } from '../cache/cache-key';
 import { CompletionCache } from '../cache/completion-cache.service';
 import type { FlightReporter, FlightResult, FlightRunner } from '../cache/flight';
 import { backendWaitEnded, backendWaitStarted } from '../common/gateway-overhead';
@@ -36,6 +38,9 @@ import type { SseTimings } from './sse-writer';
 import { StreamResponse } from './stream-response';
 import type { Admission } from '../scheduling/model-scheduler';
 import { KeyConcurrency } from '../scheduling/key-concurrency';
+import { Tracing } from '../tracing/tracing';
+import { GEN_AI_OPERATIONS, LLM } from '../tracing/trace-attributes';
+import { operationName, requestAttributes, resultAttributes } from './generation-trace';
 
 const NO_TOKENS: TokenUsage = { promptTokens: 0, completionTokens: 0 };
 
@@ -63,6 +68,7 @@ export class GenerationPipeline {
     private readonly work: InFlightWork,
     private readonly concurrency: KeyConcurrency,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
+    private readonly tracing: Tracing,
   ) {
     this.sseTimings = { stallTimeoutMs: config.sseStallTimeoutMs, heartbeatMs: config.sseHeartbeatMs };
   }
@@ -91,10 +97,20 @@ export class GenerationPipeline {
 
   private async serve(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
     const { model, params } = request;
+    const span = this.tracing.requestSpan();
+    if (span.recording) {
+      const operation = request.embedding ? GEN_AI_OPERATIONS.embeddings : operationName(params);
+      span.setAttributes(requestAttributes(model, operation, request.embedding ? null : params));
+    }
     const deadlineAt = Date.now() + model.timeoutMs;
     const clientSignal = disconnectSignal(res);
     const policy = this.cache.policy(model, req.headers['cache-control']);
-    const key = policy.lookup || policy.share || policy.store ? cacheKey(model, params) : '';
+    const cached = policy.lookup || policy.share || policy.store;
+    const key = !cached
+      ? ''
+      : request.embedding
+        ? embeddingCacheKey(model, request.embedding)
+        : cacheKey(model, params);
     // The quota (402) is decided before the cache answers (a database round trip only for keys
     // with a quota).
     const usage = await this.accounting.begin(req.ctx.apiKey!, model.name);
@@ -126,12 +142,17 @@ export class GenerationPipeline {
       );
       backendWaitEnded(req.ctx);
       if (policy.lookup || policy.share) this.metrics.cacheResult(model.name, source);
+      span.setAttributes({ [LLM.cacheResult]: policy.lookup || policy.share ? source : 'bypass' });
       const estimate = (produced: number) => cutStreamUsage(promptText(params), produced, params.maxNewTokens);
       const charge = chargeFor(outcome, estimate);
       if (outcome.kind === 'answer') {
         const { answer, payer } = outcome;
+        const { finishReason, usage: tokens } = answer.result;
+        if (span.recording)
+          span.setAttributes(resultAttributes(answer.model, finishReason, payer ? tokens : NO_TOKENS));
         // Charged before answering, so a client that has its answer also sees it accounted.
         await usage.settle(charge, answer.model);
+        const { toolCalls, embeddings } = answer.result;
         await respond({
           id: state.id,
           model: answer.model,
@@ -139,6 +160,8 @@ export class GenerationPipeline {
           finishReason: answer.result.finishReason,
           usage: payer ? answer.result.usage : NO_TOKENS,
           cached: !payer,
+          ...(toolCalls?.length ? { toolCalls } : {}),
+          ...(embeddings ? { embeddings } : {}),
         });
         return;
       }
@@ -184,6 +207,13 @@ export class GenerationPipeline {
     const call = this.metrics.startRequest(model.name, model.provider);
     const hooks = { accepted: report.accepted };
     try {
+      if (request.embedding) {
+        const served = await this.generation.embed(model, request.embedding, signal, admission, hooks);
+        call.servedBy(served.model.name, served.candidate.provider.kind);
+        call.finish('success', served.value.usage);
+        const { vectors: embeddings, usage } = served.value;
+        return { model: served.model.name, result: { output: '', finishReason: 'stop', usage, embeddings } };
+      }
       if (!streaming) {
         const served = await this.generation.generate(model, params, signal, admission, hooks);
         call.servedBy(served.model.name, served.candidate.provider.kind);
@@ -207,7 +237,8 @@ export class GenerationPipeline {
       }
       if (!done) throw new BackendResponseError('upstream stream ended without its final chunk');
       call.finish('success', done.usage);
-      return { model: servedBy, result: { output, finishReason: done.finishReason, usage: done.usage } };
+      const { finishReason, usage, toolCalls } = done;
+      return { model: servedBy, result: { output, finishReason, usage, ...(toolCalls ? { toolCalls } : {}) } };
     } catch (error) {
       call.finish(
         error instanceof ClientDisconnected

@@ -1,7 +1,12 @@
 /** How backend failures and aborts become the API's error codes. */
 import { AppError } from '../common/app-error';
 import { DeadlineExceeded } from '../domain/generation';
-import { BackendBusyError, BackendResponseError, BackendUnreachableError } from './providers/backend.errors';
+import {
+  BackendBusyError,
+  BackendResponseError,
+  BackendUnreachableError,
+  UnsupportedRequestError,
+} from './providers/backend.errors';
 
 /** Failures after which the next upstream (then the next fallback model) is tried. */
 export function isRetryable(error: unknown): boolean {
@@ -12,6 +17,9 @@ export function toGenerationError(error: unknown, model: string): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof DeadlineExceeded) {
     return new AppError('backend_timeout', `model "${model}" did not answer in time`);
+  }
+  if (error instanceof UnsupportedRequestError) {
+    return new AppError('invalid_request', `model "${model}": ${error.message}`, { param: error.param });
   }
   if (isRetryable(error)) {
     return new AppError('backend_unavailable', `no upstream of model "${model}" could be reached`);

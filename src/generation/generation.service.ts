@@ -9,19 +9,31 @@ import { Inject, Injectable } from '@nestjs/common';
 import { AppError, invalidRequest } from '../common/app-error';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
-import type { ModelConfig } from '../config/models.types';
+import type { ModelConfig, ModelKind } from '../config/models.types';
 import type { AuthenticatedKey } from '../auth/auth.types';
 import { DeadlineExceeded } from '../domain/generation';
 import { deadline } from './deadline';
 import { isRetryable } from './generation.errors';
 import { BackendResponseError, BackendUnreachableError } from './providers/backend.errors';
-import type { CallHooks } from './providers/provider.types';
+import type { CallHooks, LlmProvider } from './providers/provider.types';
 import type { UpstreamBreaker } from './upstream-breaker';
 import { type Candidate, ModelRegistry } from './model-registry';
-import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../domain/generation';
 import type { SchedulingClass } from '../domain/scheduling';
 import type { Admission } from '../scheduling/model-scheduler';
 import { Scheduler } from '../scheduling/scheduler.service';
+import type {
+  ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
+  GenerationParams,
+  GenerationResult,
+  ResponseFormat,
+  StreamChunk,
+  ToolsParams,
+} from '../domain/generation';
+import { EVENTS, GEN_AI, GEN_AI_OPERATIONS, inferenceSpanName } from '../tracing/trace-attributes';
+import { Tracing, type TraceSpan } from '../tracing/tracing';
+import { operationName, resultAttributes, type TracedCall, upstreamAttributes } from './generation-trace';
 
 /** A generation request in any of the API's shapes (/v1/generate, OpenAI completions or chat). */
 export interface GenerationInput {
@@ -37,6 +49,9 @@ export interface GenerationInput {
   stop?: string | string[] | null;
   seed?: number | null;
   stream?: boolean | null;
+  /** Chat requests: the tools offered. */
+  tools?: ToolsParams;
+  responseFormat?: ResponseFormat;
 }
 
 /** The request field names of the caller's API, for `param` in 400 errors. */
@@ -53,6 +68,11 @@ export interface ResolvedRequest {
   stream: boolean;
   /** The key's place in the model's queue. */
   scheduling: SchedulingClass;
+  /**
+   * Set for an embedding request: the pipeline then embeds instead of generating (params only
+   * carries the input text, for logs and cut estimates).
+   */
+  embedding?: EmbeddingParams;
 }
 
 export interface Served<T> {
@@ -62,9 +82,12 @@ export interface Served<T> {
   value: T;
 }
 
-/** The text a request's prompt tokens come from (the prompt, or every message's content). */
+/** The text a request's prompt tokens come from (the prompt, or every message's content and tool calls). */
 export function promptText(params: GenerationParams): string {
-  return params.messages?.length ? params.messages.map((message) => message.content).join('\n') : params.prompt;
+  if (!params.messages?.length) return params.prompt;
+  return params.messages
+    .map((message) => [message.content, ...(message.toolCalls ?? []).map((call) => call.arguments)].join('\n'))
+    .join('\n');
 }
 
 @Injectable()
@@ -73,7 +96,58 @@ export class GenerationService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly registry: ModelRegistry,
     private readonly scheduler: Scheduler,
+    private readonly tracing: Tracing,
   ) {}
+
+  /**
+   * The model a request names (else the default model), if the key may use it (404, 403) and
+   * it serves this kind of request (400 naming `model`: chat models generate, embedding
+   * models embed).
+   */
+  modelFor(name: string | null | undefined, key: AuthenticatedKey, kind: ModelKind): ModelConfig {
+    const wanted = name ?? this.registry.defaultModel;
+    const model = this.registry.find(wanted);
+    if (!model) throw new AppError('model_not_found', `no model named "${wanted}" is configured`);
+    if (key.models !== null && !key.models.includes(model.name)) {
+      throw new AppError('model_not_allowed', `this API key may not use model "${model.name}"`);
+    }
+    if (model.kind !== kind) {
+      throw invalidRequest(
+        model.kind === 'embedding'
+          ? `model "${model.name}" is an embedding model: it serves only /v1/embeddings`
+          : `model "${model.name}" is not an embedding model (kind: ${model.kind} in models.yaml)`,
+        'model',
+      );
+    }
+    return model;
+  }
+
+  /**
+   * An embedding request: the model (which must be of kind `embedding`) and the input bound by
+   * MAX_PROMPT_CHARS (all texts together, or all token ids together).
+   */
+  resolveEmbedding(
+    input: { model?: string | null; input: string[] | number[][]; dimensions?: number | null },
+    key: AuthenticatedKey,
+  ): ResolvedRequest {
+    const size = input.input.reduce((sum, item) => sum + item.length, 0);
+    if (size > this.config.maxPromptChars) {
+      throw invalidRequest(
+        `input must be at most ${this.config.maxPromptChars} characters (or token ids) in all`,
+        'input',
+      );
+    }
+    const model = this.modelFor(input.model, key, 'embedding');
+    const texts = input.input.filter((item): item is string => typeof item === 'string');
+    return {
+      model,
+      stream: false,
+      scheduling: { keyId: key.id, priority: key.priority, weight: key.weight },
+      // The text stands in for a prompt in logs and in the estimate of a request cut short.
+      params: { prompt: texts.join('\n'), maxNewTokens: 0, temperature: 0, topP: 1, topK: 0, stop: [], seed: null },
+      embedding: { input: input.input, dimensions: input.dimensions ?? null },
+    };
+  }
 
   /** Applies the bounds that depend on configuration and the model, then the defaults. */
   resolve(input: GenerationInput, key: AuthenticatedKey, fields: FieldNames = GENERATE_FIELDS): ResolvedRequest {
@@ -83,12 +157,7 @@ export class GenerationService {
     if (promptChars > this.config.maxPromptChars) {
       throw invalidRequest(`${fields.prompt} must be at most ${this.config.maxPromptChars} characters`, fields.prompt);
     }
-    const name = input.model ?? this.registry.defaultModel;
-    const model = this.registry.find(name);
-    if (!model) throw new AppError('model_not_found', `no model named "${name}" is configured`);
-    if (key.models !== null && !key.models.includes(model.name)) {
-      throw new AppError('model_not_allowed', `this API key may not use model "${model.name}"`);
-    }
+    const model = this.modelFor(input.model, key, 'chat');
     const maxNewTokens = input.maxNewTokens ?? model.defaultMaxNewTokens;
     if (maxNewTokens > model.maxNewTokens) {
       throw invalidRequest(
@@ -111,6 +180,8 @@ export class GenerationService {
         topK: Math.max(0, input.topK ?? 0),
         stop: typeof stop === 'string' ? [stop] : stop,
         seed: input.seed ?? null,
+        ...(input.tools ? { tools: input.tools } : {}),
+        ...(input.responseFormat ? { responseFormat: input.responseFormat } : {}),
       },
     };
   }
@@ -124,32 +195,87 @@ export class GenerationService {
     return this.scheduler.admit(request.model, request.scheduling, request.params, signal);
   }
 
-  async generate(
+  generate(
     model: ModelConfig,
     params: GenerationParams,
     clientSignal: AbortSignal,
     admission: Admission,
     hooks?: CallHooks,
   ): Promise<Served<GenerationResult>> {
-    const call = deadline(clientSignal, model.timeoutMs);
+    const traced: TracedCall<GenerationResult> = {
+      operation: operationName(params),
+      params,
+      describe: (result, servedBy) => ({
+        attributes: resultAttributes(servedBy, result.finishReason, result.usage),
+        output: result.output,
+        finishReason: result.finishReason,
+      }),
+    };
+    return this.callUpstreams(model, clientSignal, admission, traced, (provider, signal) =>
+      provider.generate(params, signal, hooks),
+    );
+  }
+
+  /** Embeds with the model's upstreams and fallbacks, exactly as generate() generates. */
+  embed(
+    model: ModelConfig,
+    params: EmbeddingParams,
+    clientSignal: AbortSignal,
+    admission: Admission,
+    hooks?: CallHooks,
+  ): Promise<Served<EmbeddingResult>> {
+    const traced: TracedCall<EmbeddingResult> = {
+      operation: GEN_AI_OPERATIONS.embeddings,
+      params: null,
+      describe: (result, servedBy) => ({
+        attributes: { [GEN_AI.responseModel]: servedBy, [GEN_AI.usageInputTokens]: result.usage.promptTokens },
+      }),
+    };
+    return this.callUpstreams(model, clientSignal, admission, traced, (provider, signal) =>
+      provider.embed(params, signal, hooks),
+    );
+  }
+
+  /** One call, tried on each candidate in order until one answers (see the file comment). */
+  private async callUpstreams<T>(
+    model: ModelConfig,
+    clientSignal: AbortSignal,
+    admission: Admission,
+    traced: TracedCall<T>,
+    call: (provider: LlmProvider, signal: AbortSignal) => Promise<T>,
+  ): Promise<Served<T>> {
+    const bounded = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;
       for (const candidate of admission.candidates()) {
         if (!candidate.breaker.tryAcquire()) continue;
         try {
-          const value = await candidate.provider.generate(params, call.signal, hooks);
+          const value = await this.tracing.span(
+            inferenceSpanName(traced.operation, candidate.model.name),
+            upstreamAttributes(candidate, traced.operation, traced.params),
+            async (span) => {
+              if (traced.params) span.recordContent({ input: traced.params.messages ?? traced.params.prompt });
+              const result = await call(candidate.provider, bounded.signal);
+              const answer = traced.describe(result, candidate.model.name);
+              span.setAttributes(answer.attributes);
+              if (answer.output !== undefined)
+                span.recordContent({ output: answer.output, finishReason: answer.finishReason });
+              return result;
+            },
+            { kind: 'client' },
+          );
           candidate.breaker.success();
           return { model: candidate.model, candidate, value };
         } catch (error) {
-          judge(candidate.breaker, error, call.signal);
-          if (call.signal.aborted) throw call.signal.reason;
+          judge(candidate.breaker, error, bounded.signal);
+          if (bounded.signal.aborted) throw bounded.signal.reason;
           if (!isRetryable(error)) throw error;
           lastError = error;
         }
       }
       throw lastError ?? allSkipped(model);
     } finally {
-      call.dispose();
+      bounded.dispose();
     }
   }
 
@@ -170,11 +296,16 @@ export class GenerationService {
       let lastError: unknown = null;
       for (const candidate of admission.candidates()) {
         if (!candidate.breaker.tryAcquire()) continue;
-        const chunks = candidate.provider.stream(params, call.signal, hooks)[Symbol.asyncIterator]();
+        const span = this.startUpstreamSpan(candidate, params);
+        // Bound to the span: the upstream request is made when the stream is first pulled.
+        const chunks = this.tracing.bindIterable(span, candidate.provider.stream(params, call.signal, hooks));
+        const iterator = chunks[Symbol.asyncIterator]();
         let first: IteratorResult<StreamChunk>;
         try {
-          first = await chunks.next();
+          first = await iterator.next();
         } catch (error) {
+          span.fail(error);
+          span.end();
           judge(candidate.breaker, error, call.signal);
           if (call.signal.aborted) throw call.signal.reason;
           if (!isRetryable(error)) throw error;
@@ -182,14 +313,28 @@ export class GenerationService {
           continue;
         }
         candidate.breaker.success(); // it answered; what happens later is not an outage
+        let output = '';
+        let firstToken = true;
         try {
-          for (let next = first; !next.done; next = await chunks.next()) {
-            yield { model: candidate.model, candidate, value: next.value };
+          for (let next = first; !next.done; next = await iterator.next()) {
+            const chunk = next.value;
+            if (chunk.type === 'delta') {
+              if (firstToken) span.addEvent(EVENTS.firstToken);
+              firstToken = false;
+              if (span.recording) output += chunk.text;
+            } else {
+              span.setAttributes(resultAttributes(candidate.model.name, chunk.finishReason, chunk.usage));
+              span.recordContent({ output, finishReason: chunk.finishReason });
+            }
+            yield { model: candidate.model, candidate, value: chunk };
           }
         } catch (error) {
-          throw call.signal.aborted ? call.signal.reason : error;
+          const reason = call.signal.aborted ? call.signal.reason : error;
+          span.fail(reason);
+          throw reason;
         } finally {
-          await chunks.return?.();
+          await iterator.return?.();
+          span.end();
         }
         return;
       }
@@ -198,10 +343,21 @@ export class GenerationService {
       call.dispose();
     }
   }
+
+  /** The CLIENT span of one streamed upstream call, ended by the caller. */
+  private startUpstreamSpan(candidate: Candidate, params: GenerationParams): TraceSpan {
+    const span = this.tracing.startSpan(
+      inferenceSpanName(operationName(params), candidate.model.name),
+      upstreamAttributes(candidate, operationName(params), params),
+      { kind: 'client' },
+    );
+    span.recordContent({ input: params.messages ?? params.prompt });
+    return span;
+  }
 }
 
 /**
- * What a failed attempt says about its upstream: unreachable, a timeout before any output, a
+ * What a failed attempt says says about its upstream: unreachable, a timeout before any output, a
  * 5xx or garbage count against it; a refused request (4xx) proves it works; a client that left
  * or a busy in-process engine say nothing.
  */

@@ -1,9 +1,10 @@
 /**
  * Server-sent events on an Express response: `data: <json>` events and the final
  * `data: [DONE]`. Headers go out with the first event, so an error found before it can still
- * be an ordinary JSON error response. Events are written one at a time: when the socket's
- * buffer is full, later events wait (in order) for it to drain, with a single pair of
- * listeners. A generation is not slowed down for a slow reader — it may be shared by several
+ * be an ordinary JSON error response. Events queued in the same turn of the event loop (the
+ * deltas parsed from one upstream read) go out in one write: one syscall and one chunk, not one
+ * per token. When the socket's buffer is full, later events wait (in order) for it to drain,
+ * with a single pair of listeners. A generation is not slowed down for a slow reader — it may be shared by several
  * clients — so its events queue here until the reader catches up or leaves.
  *
  * Two bounds keep a stream from holding the server forever or being cut by a proxy:
@@ -21,11 +22,17 @@ export interface SseTimings {
 
 const HEARTBEAT = ': keep-alive\n\n';
 
+/** After the I/O callbacks of this turn of the event loop: every event they produce is queued by then. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export class SseWriter {
   /** An event was queued: from now on the response is this stream (errors become events). */
   private started = false;
   private headersWritten = false;
   private queue: Promise<void> = Promise.resolve();
+  /** Events queued since the last write began, and whether a write of them is scheduled. */
+  private pending: string[] = [];
+  private flushScheduled = false;
   private lastWriteAt = Date.now();
   private readonly heartbeat: NodeJS.Timeout;
 
@@ -56,11 +63,24 @@ export class SseWriter {
     if (Date.now() - this.lastWriteAt >= this.timings.heartbeatMs) void this.enqueue(HEARTBEAT);
   }
 
+  /** Resolves once `text` is written (or the socket is gone). */
   private enqueue(text: string): Promise<void> {
     this.started = true;
     this.lastWriteAt = Date.now();
-    // A failed write (the socket broke) must not stop the events queued after it from settling.
-    this.queue = this.queue.then(() => this.write(text)).catch(() => undefined);
+    this.pending.push(text);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // A failed write (the socket broke) must not stop the events queued after it from settling.
+      this.queue = this.queue
+        .then(nextTurn)
+        .then(() => {
+          this.flushScheduled = false;
+          const batch = this.pending.length === 1 ? this.pending[0] : this.pending.join('');
+          this.pending = [];
+          return this.write(batch);
+        })
+        .catch(() => undefined);
+    }
     return this.queue;
   }
 

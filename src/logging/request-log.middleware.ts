@@ -11,10 +11,8 @@ import type { AppLogger } from './logger';
 
 export function requestLogMiddleware(logger: AppLogger) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    let logged = false;
-    const log = (): void => {
-      if (logged) return;
-      logged = true;
+    // 'close' follows 'finish' on every response, and alone when the client cut it off.
+    res.once('close', () => {
       const ctx = (req as AppRequest).ctx;
       const durationMs = Number(process.hrtime.bigint() - ctx.startedAt) / 1e6;
       const status = res.writableFinished ? res.statusCode : 499; // 499: client closed first
@@ -30,9 +28,7 @@ export function requestLogMiddleware(logger: AppLogger) {
       };
       if (status >= 500) logger.error(fields, 'request');
       else logger.info(fields, 'request');
-    };
-    res.once('finish', log);
-    res.once('close', log);
+    });
     next();
   };
 }

@@ -70,24 +70,19 @@ export class HttpMetricsMiddleware implements NestMiddleware {
   constructor(private readonly metrics: HttpMetrics) {}
 
   use(req: Request, res: Response, next: NextFunction): void {
-    // requestIdMiddleware (first in the chain) stamps the arrival time; fall back to now.
-    const startedAt = (req as Partial<AppRequest>).ctx?.startedAt ?? process.hrtime.bigint();
-    let counted = false;
-    const count = (): void => {
-      if (counted) return;
-      counted = true;
+    // 'close' follows 'finish' on every response, and alone when the client cut it off.
+    res.once('close', () => {
       const labels = {
         method: req.method,
         route: routeLabel(req),
         status_code: String(res.writableFinished ? res.statusCode : 499),
       };
-      this.metrics.requests.inc(labels);
-      this.metrics.duration.observe(labels, Number(process.hrtime.bigint() - startedAt) / 1e9);
       const ctx = (req as Partial<AppRequest>).ctx;
-      if (ctx) this.metrics.overhead.observe({ route: labels.route }, gatewayOverheadMs(ctx) / 1000);
-    };
-    res.once('finish', count);
-    res.once('close', count);
+      this.metrics.requests.inc(labels);
+      if (!ctx) return; // requestIdMiddleware, first in the chain, stamps the arrival time
+      this.metrics.duration.observe(labels, Number(process.hrtime.bigint() - ctx.startedAt) / 1e9);
+      this.metrics.overhead.observe({ route: labels.route }, gatewayOverheadMs(ctx) / 1000);
+    });
     next();
   }
 }

@@ -1,4 +1,7 @@
-/** GET /v1/models: the models this key may use, in the OpenAI list format. */
+/**
+ * GET /v1/models: the models this key may use, in the OpenAI list format, each with our additive
+ * `kind` (`chat` or `embedding`: which routes it serves).
+ */
 import { Controller, Get, Inject, Req } from '@nestjs/common';
 import type { AppRequest } from '../common/request-context';
 import type { AppConfig } from '../config/app.config';
@@ -17,7 +20,13 @@ export class ModelsController {
     const models = this.config.models.models.filter((model) => allowed === null || allowed.includes(model.name));
     return {
       object: 'list',
-      data: models.map((model) => ({ id: model.name, object: 'model', created: STARTED_AT, owned_by: 'llm-server' })),
+      data: models.map((model) => ({
+        id: model.name,
+        object: 'model',
+        created: STARTED_AT,
+        owned_by: 'llm-server',
+        kind: model.kind,
+      })),
     };
   }
 }

@@ -18,6 +18,8 @@ import {
 import type { Response } from 'express';
 import { AppError } from '../common/app-error';
 import type { AppRequest } from '../common/request-context';
+import { SPANS } from '../tracing/trace-attributes';
+import { Tracing } from '../tracing/tracing';
 import { LimitEvents, type RateLimitReason } from './limit-events';
 import { secondsUntil } from './rate-limit-window';
 import { RateLimitCounters } from './rate-limit-counters';
@@ -30,6 +32,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     reflector: Reflector,
     private readonly counters: RateLimitCounters,
     private readonly events: LimitEvents,
+    private readonly tracing: Tracing,
   ) {
     super(options, storage, reflector);
   }
@@ -39,7 +42,8 @@ export class RateLimitGuard extends ThrottlerGuard {
     const http = context.switchToHttp();
     const req = http.getRequest<AppRequest>();
     const res = http.getResponse<Response>();
-    const hit = await this.counters.hit(await getTracker(req, context), ttl);
+    const tracker = await getTracker(req, context);
+    const hit = await this.tracing.span(SPANS.rateLimit, {}, () => this.counters.hit(tracker, ttl));
     const resetSeconds = String(secondsUntil(hit.resetInMs));
     res.setHeader('X-RateLimit-Limit', String(limit));
     res.setHeader('X-RateLimit-Remaining', String(Math.max(0, limit - hit.count)));

@@ -8,7 +8,7 @@ import type { ProviderKind } from '../config/models.types';
 
 /** GenAI semantic conventions (https://opentelemetry.io/docs/specs/semconv/gen-ai/). */
 export const GEN_AI = {
-  /** `text_completion` (/v1/generate, /v1/completions) or `chat` (/v1/chat/completions). */
+  /** `text_completion` (/v1/generate, /v1/completions), `chat` (/v1/chat/completions) or `embeddings`. */
   operationName: 'gen_ai.operation.name',
   /** The backend kind: see genAiProviderName(). */
   providerName: 'gen_ai.provider.name',
@@ -31,7 +31,7 @@ export const GEN_AI = {
   outputMessages: 'gen_ai.output.messages',
 } as const;
 
-export const GEN_AI_OPERATIONS = { textCompletion: 'text_completion', chat: 'chat' } as const;
+export const GEN_AI_OPERATIONS = { textCompletion: 'text_completion', chat: 'chat', embeddings: 'embeddings' } as const;
 
 /** Attributes of our own. */
 export const LLM = {
@@ -60,7 +60,7 @@ export const SPANS = {
 } as const;
 
 export const EVENTS = {
-  /** On the upstream call's span when the first token arrives (streams and JSON alike). */
+  /** On a streamed upstream call's span when its first token arrives (a JSON answer arrives whole). */
   firstToken: 'gen_ai.first_token',
 } as const;
 

@@ -17,6 +17,7 @@ import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import type * as Otel from './otel-tracing';
+import { LimitTraceAttributes } from './limit-trace-attributes';
 import { NoopTracing, Tracing } from './tracing';
 
 function createTracing(config: AppConfig, logger: AppLogger): Tracing {
@@ -37,7 +38,7 @@ function createTracing(config: AppConfig, logger: AppLogger): Tracing {
 
 @Global()
 @Module({
-  providers: [{ provide: Tracing, useFactory: createTracing, inject: [APP_CONFIG, APP_LOGGER] }],
+  providers: [{ provide: Tracing, useFactory: createTracing, inject: [APP_CONFIG, APP_LOGGER] }, LimitTraceAttributes],
   exports: [Tracing],
 })
 export class TracingModule implements NestModule, OnApplicationShutdown {

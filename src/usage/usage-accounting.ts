@@ -20,6 +20,8 @@ import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import { type QuotaReservation, QuotaService, quotaHeaders } from '../quota/quota.service';
 import { RateLimitCounters } from '../rate-limit/rate-limit-counters';
 import { RATE_LIMIT_WINDOW_MS } from '../rate-limit/rate-limit-window';
+import { SPANS } from '../tracing/trace-attributes';
+import { Tracing } from '../tracing/tracing';
 import type { Charge } from './billing';
 import { UsageLedgerWriter } from './usage-ledger.writer';
 
@@ -45,11 +47,15 @@ export class UsageAccounting {
     private readonly ledger: UsageLedgerWriter,
     private readonly clock: Clock,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
+    private readonly tracing: Tracing,
   ) {}
 
   /** Reserves one request unit for a generation on `model` (keys with a quota), or throws 402 quota_exhausted. */
   async begin(key: AuthenticatedKey, model: string): Promise<GenerationUsage> {
-    const reservation = hasQuota(key) ? await this.quota.reserve(key.id) : null;
+    // A span only where there is work: a key without a quota costs nothing here.
+    const reservation = hasQuota(key)
+      ? await this.tracing.span(SPANS.quota, {}, () => this.quota.reserve(key.id))
+      : null;
     let settled = false;
     let givenBack = false;
     return {

@@ -8,11 +8,32 @@
  *   `response` (the final streamed line has an empty content; the non-streamed answer the whole
  *   text). Text comes from `fakeChatCompletion(messages, options.num_predict, options.stop)`;
  *   missing or malformed `messages` get 400.
+ * - Tools and formats on `/api/chat`, in Ollama's wire format (ollama docs/api.md "Chat request
+ *   (with tools)", api/types.go `ToolCall`): with `tools` the model calls per `fakeToolCall()`:
+ *   `message: {role: "assistant", content: "", tool_calls: [{function: {name, arguments: {…}}}]}`
+ *   (arguments an object, no id: Ollama gives none), streamed whole on one line before the final
+ *   line, whose `done_reason` stays "stop". `format: "json"` answers `{"answer": <last user
+ *   message>}`, a schema `format` an object filling its properties.
+ * - `POST /api/embed` (ollama docs/api.md "Generate Embeddings"): `input` a string or strings;
+ *   answer `{model, embeddings: [[floats], …], total_duration, load_duration,
+ *   prompt_eval_count}`; vectors from `fakeEmbedding` (8 numbers, or `dimensions`).
  * - `GET /api/tags`: lists `models` (answers with `health`).
  * - `promptCached`: omits `prompt_eval_count`, as Ollama does when the prompt was cached.
  */
 import type { ServerResponse } from 'node:http';
-import { FakeServer, fakeChatCompletion, fakeCompletion, floodOf, sleep, wireMessages } from './fake-server';
+import {
+  FakeServer,
+  fakeChatCompletion,
+  fakeCompletion,
+  fakeEmbedding,
+  fakeObjectFor,
+  fakeToolCall,
+  floodOf,
+  lastUserContent,
+  sleep,
+  wireMessages,
+  wireTools,
+} from './fake-server';
 import type { FakeCompletion, RecordedRequest } from './fake-server';
 
 interface GenerateBody {
@@ -21,6 +42,8 @@ interface GenerateBody {
   messages?: unknown;
   stream?: unknown;
   options?: { num_predict?: unknown; stop?: unknown };
+  tools?: unknown;
+  format?: unknown;
 }
 
 const DEFAULT_MODELS = ['llama3:8b', 'mistral:latest'];
@@ -69,6 +92,23 @@ export class FakeOllama extends FakeServer {
       this.sendJson(res, 200, { models });
       return;
     }
+    if (req.method === 'POST' && req.path === '/api/embed') {
+      const body = req.body as { model?: unknown; input?: unknown; dimensions?: unknown };
+      const inputs = typeof body.input === 'string' ? [body.input] : (body.input as string[]);
+      if (!inputs.every((item) => typeof item === 'string')) {
+        this.sendJson(res, 400, { error: 'invalid input type' });
+        return;
+      }
+      const size = typeof body.dimensions === 'number' ? body.dimensions : 8;
+      this.sendJson(res, 200, {
+        model: body.model,
+        embeddings: inputs.map((item) => fakeEmbedding(item, size)),
+        total_duration: 14143917,
+        load_duration: 1019500,
+        prompt_eval_count: inputs.reduce((sum, item) => sum + item.split(/\s+/).filter(Boolean).length, 0),
+      });
+      return;
+    }
     if (req.method !== 'POST' || (req.path !== '/api/generate' && req.path !== '/api/chat')) {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('404 page not found');
@@ -104,9 +144,22 @@ export class FakeOllama extends FakeServer {
     const maxTokens = typeof options.num_predict === 'number' ? options.num_predict : 128;
     const stop = Array.isArray(options.stop) ? (options.stop as string[]) : [];
     let completion: FakeCompletion;
+    let toolCalls: unknown[] | null = null;
     if (chat) {
       try {
-        completion = fakeChatCompletion(wireMessages(body.messages), maxTokens, stop);
+        const messages = wireMessages(body.messages);
+        completion = fakeChatCompletion(messages, maxTokens, stop);
+        const call = fakeToolCall(messages, wireTools(body.tools), 'auto');
+        if (call) {
+          toolCalls = [{ function: { name: call.name, arguments: call.arguments } }];
+          completion = { ...completion, tokens: [], text: '', finish: 'stop' };
+        } else if (body.format !== undefined) {
+          const schema = typeof body.format === 'object' ? (body.format as Parameters<typeof fakeObjectFor>[0]) : null;
+          const json = JSON.stringify(
+            schema ? fakeObjectFor(schema, lastUserContent(messages)) : { answer: lastUserContent(messages) },
+          );
+          completion = { ...completion, tokens: [json], text: json, finish: 'stop' };
+        }
       } catch (err) {
         this.sendJson(res, 400, { error: `invalid messages: ${(err as Error).message}` });
         return;
@@ -116,12 +169,12 @@ export class FakeOllama extends FakeServer {
     }
     if (this.mode === 'flood') completion = floodOf(completion);
     const createdAt = '2024-05-01T10:00:00.000Z';
-    const text = (t: string): Record<string, unknown> =>
-      chat ? { message: { role: 'assistant', content: t } } : { response: t };
+    const text = (t: string, calls: unknown[] | null = null): Record<string, unknown> =>
+      chat ? { message: { role: 'assistant', content: t, ...(calls ? { tool_calls: calls } : {}) } } : { response: t };
     const final = {
       model,
       created_at: createdAt,
-      ...text(stream ? '' : completion.text),
+      ...text(stream ? '' : completion.text, stream ? null : toolCalls),
       done: true,
       done_reason: completion.finish,
       total_duration: 123456789,
@@ -144,6 +197,7 @@ export class FakeOllama extends FakeServer {
       ...text(token),
       done: false,
     }));
+    if (toolCalls) lines.push({ model, created_at: createdAt, ...text('', toolCalls), done: false });
     if (this.mode === 'mid-stream-error') {
       const error = { error: 'an error was encountered while running the model: CUDA error' };
       lines = [...lines.slice(0, this.afterChunks), error];

@@ -90,14 +90,71 @@ export function fakeChatCompletion(
   return { ...completion, promptTokens };
 }
 
-/** Parses the `messages` of a chat request body; throws on anything else. */
+/**
+ * Parses the `messages` of a chat request body; throws on anything else. An assistant message
+ * with `tool_calls` may have null content (read as '').
+ */
 export function wireMessages(value: unknown): FakeChatMessage[] {
   if (!Array.isArray(value) || value.length === 0) throw new Error('messages must be a non-empty array');
   return value.map((m: unknown) => {
-    const { role, content } = (m ?? {}) as { role?: unknown; content?: unknown };
-    if (typeof role !== 'string' || typeof content !== 'string') throw new Error('bad message');
+    const { role, content, tool_calls } = (m ?? {}) as { role?: unknown; content?: unknown; tool_calls?: unknown };
+    if (typeof role !== 'string') throw new Error('bad message');
+    if (content === null && Array.isArray(tool_calls)) return { role, content: '' };
+    if (typeof content !== 'string') throw new Error('bad message');
     return { role, content };
   });
+}
+
+/** The fakes' embedding of one input: `size` numbers derived from a hash of it (equal inputs, equal vectors). */
+export function fakeEmbedding(input: unknown, size = 8): number[] {
+  let hash = 2166136261;
+  for (const ch of JSON.stringify(input)) hash = Math.imul(hash ^ (ch.codePointAt(0) ?? 0), 16777619) >>> 0;
+  return Array.from({ length: size }, (_, i) => (((hash >>> (i % 24)) % 1000) - 500) / 1000 + i / 1024);
+}
+
+/** A function tool as the fakes receive it (`{type: "function", function: {...}}`). */
+export interface FakeTool {
+  name: string;
+  parameters: { properties?: Record<string, { type?: string }> };
+}
+
+/** The `tools` of a request body (OpenAI's and Ollama's shape are the same). */
+export function wireTools(value: unknown): FakeTool[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((tool: { function?: { name?: unknown; parameters?: unknown } }) => ({
+    name: String(tool.function?.name),
+    parameters: (tool.function?.parameters ?? {}) as FakeTool['parameters'],
+  }));
+}
+
+/** A value for each property of a schema by its type: strings get `text`. */
+export function fakeObjectFor(schema: FakeTool['parameters'], text: string): Record<string, unknown> {
+  const values: Record<string, unknown> = { string: text, number: 21.5, integer: 21, boolean: true, array: [] };
+  return Object.fromEntries(
+    Object.entries(schema.properties ?? {}).map(([name, property]) => [
+      name,
+      values[property.type ?? 'string'] ?? null,
+    ]),
+  );
+}
+
+/**
+ * The fakes' tool decision: the tool a model would call, or null for a text answer. A named
+ * tool_choice picks that tool, `required` the first; `auto` calls the first tool unless the
+ * conversation ends with a tool result (so a round trip ends with text); `none` never calls.
+ * The arguments fill the tool's parameters with the last user message.
+ */
+export function fakeToolCall(
+  messages: FakeChatMessage[],
+  tools: FakeTool[],
+  toolChoice: unknown,
+): { name: string; arguments: Record<string, unknown> } | null {
+  if (tools.length === 0 || toolChoice === 'none') return null;
+  const named = (toolChoice as { function?: { name?: string } } | undefined)?.function?.name;
+  const lastIsResult = messages[messages.length - 1]?.role === 'tool';
+  if (!named && toolChoice !== 'required' && lastIsResult) return null;
+  const tool = tools.find((t) => t.name === named) ?? tools[0];
+  return { name: tool.name, arguments: fakeObjectFor(tool.parameters, lastUserContent(messages)) };
 }
 
 /**

@@ -11,12 +11,41 @@
  *   extra chunk with an empty delta (OpenAI). Text comes from
  *   `fakeChatCompletion(messages, max_tokens, stop)`; missing or malformed `messages` get 400.
  *   Modes count token chunks (the role chunk is always sent first).
+ * - Chat tool calls and structured outputs, in vLLM's wire format (vllm/entrypoints/openai/
+ *   protocol.py `ToolCall`, `DeltaToolCall`, `DeltaFunctionCall`; serving_chat.py): with `tools`
+ *   the model calls per `fakeToolCall()`: non-streamed `message: {role: "assistant", content:
+ *   null, tool_calls: [{id: "chatcmpl-tool-<hex>", type: "function", function: {name,
+ *   arguments: "<json text>"}}]}` with finish "tool_calls"; streamed, after the role chunk, a
+ *   delta `{tool_calls: [{id, type: "function", index: 0, function: {name}}]}`, then argument
+ *   fragments `{tool_calls: [{index: 0, function: {arguments: "…"}}]}`, then a chunk with finish
+ *   "tool_calls". `response_format` json_object answers `{"answer": <last user message>}`,
+ *   json_schema an object filling the schema's properties (`fakeObjectFor`) — vLLM's guided
+ *   decoding guarantees the same: JSON valid for the schema. Requests are recorded, so tests
+ *   can check that tools, tool_choice and response_format were passed through.
+ * - `POST /v1/embeddings`: vLLM's EmbeddingResponse (protocol.py): `{id: "embd-…", object:
+ *   "list", created, model, data: [{index, object: "embedding", embedding: [floats]}], usage:
+ *   {prompt_tokens, total_tokens, completion_tokens: 0}}`; `input` a string, strings or token
+ *   arrays; vectors from `fakeEmbedding` (8 numbers, or `dimensions`); prompt tokens = words
+ *   (token arrays: their length). `encoding_format` other than float is refused (the gateway
+ *   must ask for floats).
  * - `GET /health` (empty 200) and `GET /v1/models`: both answer with `health`.
  * - `requiredApiKey`: when set, requests without `Authorization: Bearer <it>` get 401.
  * - `streamUsage = false`: ignores `stream_options.include_usage`, like servers without it.
  */
 import type { ServerResponse } from 'node:http';
-import { FakeServer, floodOf, fakeChatCompletion, fakeCompletion, sleep, wireMessages } from './fake-server';
+import {
+  FakeServer,
+  fakeChatCompletion,
+  fakeCompletion,
+  fakeEmbedding,
+  fakeObjectFor,
+  fakeToolCall,
+  floodOf,
+  lastUserContent,
+  sleep,
+  wireMessages,
+  wireTools,
+} from './fake-server';
 import type { FakeCompletion, RecordedRequest } from './fake-server';
 
 interface CompletionsBody {
@@ -27,6 +56,9 @@ interface CompletionsBody {
   stop?: unknown;
   stream?: unknown;
   stream_options?: { include_usage?: unknown };
+  tools?: unknown;
+  tool_choice?: unknown;
+  response_format?: { type?: string; json_schema?: { schema?: { properties?: Record<string, { type?: string }> } } };
 }
 
 type Endpoint = 'completions' | 'chat';
@@ -80,6 +112,10 @@ export class FakeVllm extends FakeServer {
       }
       return;
     }
+    if (req.method === 'POST' && req.path === '/v1/embeddings') {
+      this.embeddings(req, res);
+      return;
+    }
     const endpoint = PATHS[req.path];
     if (req.method !== 'POST' || !endpoint) {
       this.sendJson(res, 404, { detail: 'Not Found' });
@@ -112,7 +148,22 @@ export class FakeVllm extends FakeServer {
     let completion: FakeCompletion;
     if (endpoint === 'chat') {
       try {
-        completion = fakeChatCompletion(wireMessages(body.messages), maxTokens, stop ?? []);
+        const messages = wireMessages(body.messages);
+        const call = fakeToolCall(messages, wireTools(body.tools), body.tool_choice);
+        if (call) {
+          await this.toolCallAnswer(call, body, res, isClosed);
+          return;
+        }
+        completion = fakeChatCompletion(messages, maxTokens, stop ?? []);
+        const format = body.response_format;
+        if (format?.type === 'json_object' || format?.type === 'json_schema') {
+          const json = JSON.stringify(
+            format.type === 'json_object'
+              ? { answer: lastUserContent(messages) }
+              : fakeObjectFor(format.json_schema?.schema ?? {}, lastUserContent(messages)),
+          );
+          completion = { ...completion, tokens: [json], text: json, finish: 'stop' };
+        }
       } catch (err) {
         this.sendJson(res, 400, this.errorBody(`invalid messages: ${(err as Error).message}`, 400));
         return;
@@ -187,6 +238,83 @@ export class FakeVllm extends FakeServer {
     const sse = pieces.map((piece) => `data: ${JSON.stringify(piece)}\n\n`);
     if (this.mode !== 'truncated') sse.push('data: [DONE]\n\n');
     await this.streamOut(res, 'text/event-stream; charset=utf-8', sse, delayMs, isClosed);
+  }
+
+  private embeddings(req: RecordedRequest, res: ServerResponse): void {
+    const body = req.body as { model?: unknown; input?: unknown; dimensions?: unknown; encoding_format?: unknown };
+    if (this.mode === 'fail') {
+      this.sendJson(res, this.failStatus, this.errorBody(this.failMessage(req), this.failStatus));
+      return;
+    }
+    if (body.encoding_format !== undefined && body.encoding_format !== 'float') {
+      this.sendJson(res, 400, this.errorBody('this fake only sends floats', 400));
+      return;
+    }
+    const input = body.input;
+    const inputs: unknown[] =
+      typeof input === 'string'
+        ? [input]
+        : Array.isArray(input) && typeof input[0] === 'number'
+          ? [input]
+          : (input as unknown[]);
+    const size = typeof body.dimensions === 'number' ? body.dimensions : 8;
+    const promptTokens = inputs.reduce<number>(
+      (sum, item) =>
+        sum + (typeof item === 'string' ? item.split(/\s+/).filter(Boolean).length : (item as unknown[]).length),
+      0,
+    );
+    this.sendJson(res, 200, {
+      id: 'embd-fake',
+      object: 'list',
+      created: this.created,
+      model: body.model,
+      data: inputs.map((item, index) => ({ index, object: 'embedding', embedding: fakeEmbedding(item, size) })),
+      usage: {
+        prompt_tokens: promptTokens,
+        total_tokens: promptTokens,
+        completion_tokens: 0,
+        prompt_tokens_details: null,
+      },
+    });
+  }
+
+  /** A tool call in vLLM's wire format (see the file comment). */
+  private async toolCallAnswer(
+    call: { name: string; arguments: Record<string, unknown> },
+    body: CompletionsBody,
+    res: ServerResponse,
+    isClosed: () => boolean,
+  ): Promise<void> {
+    const id = `chatcmpl-tool-${Buffer.from(call.name).toString('hex').padEnd(32, '0').slice(0, 32)}`;
+    const args = JSON.stringify(call.arguments);
+    const fragments = args.match(/.{1,5}/gs) ?? [];
+    const usage = { prompt_tokens: 12, total_tokens: 12 + fragments.length, completion_tokens: fragments.length };
+    const head = { id: 'chatcmpl-fake', created: this.created, model: body.model };
+    if (body.stream !== true) {
+      const message = {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id, type: 'function', function: { name: call.name, arguments: args } }],
+      };
+      const choice = { index: 0, message, logprobs: null, finish_reason: 'tool_calls', stop_reason: null };
+      this.sendJson(res, 200, { ...head, object: 'chat.completion', choices: [choice], usage });
+      return;
+    }
+    const chunk = (delta: unknown, finish: string | null = null) => ({
+      ...head,
+      object: 'chat.completion.chunk',
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    });
+    const pieces: unknown[] = [
+      chunk({ role: 'assistant', content: '' }),
+      chunk({ tool_calls: [{ id, type: 'function', index: 0, function: { name: call.name } }] }),
+      ...fragments.map((fragment) => chunk({ tool_calls: [{ index: 0, function: { arguments: fragment } }] })),
+      chunk({}, 'tool_calls'),
+    ];
+    if (body.stream_options?.include_usage === true)
+      pieces.push({ ...head, object: 'chat.completion.chunk', choices: [], usage });
+    const sse = [...pieces.map((piece) => `data: ${JSON.stringify(piece)}\n\n`), 'data: [DONE]\n\n'];
+    await this.streamOut(res, 'text/event-stream; charset=utf-8', sse, 0, isClosed);
   }
 
   private errorBody(message: string, code: number): unknown {

@@ -6,6 +6,7 @@ export function modelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
   const name = overrides.name ?? 'test-model';
   return {
     name,
+    kind: 'chat',
     provider: 'mock',
     upstreamModel: name,
     upstreams: [],

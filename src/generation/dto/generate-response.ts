@@ -1,5 +1,5 @@
 /** Response shapes of POST /v1/generate (API.md "Generation"). */
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../../common/random-id';
 import type { FinishReason, GenerationResult } from '../../domain/generation';
 
 export interface GenerateResponse {
@@ -12,7 +12,7 @@ export interface GenerateResponse {
 }
 
 export function generationId(): string {
-  return `gen-${randomBytes(12).toString('base64url')}`;
+  return `gen-${randomId(12)}`;
 }
 
 export function generateResponse(

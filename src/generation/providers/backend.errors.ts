@@ -30,3 +30,17 @@ export class BackendResponseError extends Error {
 export class BackendBusyError extends Error {
   override readonly name = 'BackendBusyError';
 }
+
+/**
+ * The backend cannot do what the request asks (tools on a model whose chat template has no
+ * function calling, say). Not an outage: the client gets 400 naming `param`.
+ */
+export class UnsupportedRequestError extends Error {
+  override readonly name = 'UnsupportedRequestError';
+  constructor(
+    message: string,
+    readonly param: string,
+  ) {
+    super(message);
+  }
+}

@@ -35,23 +35,45 @@
  * - prompt tokens = words in all message contents (roles not counted).
  * `mockChatCompletion()` computes a chat answer without a provider (`mockCompletion()` does too).
  *
+ * Tools (`params.tools`, tool_choice not `none`): the mock calls a tool when tool_choice is
+ * `required` or names a function, or, with `auto`, when the conversation does not end with a
+ * tool result (so a round trip is: call → the client sends the result → a text answer). It
+ * calls the named function, else the first tool; with `[mock:parallel]` (and parallel calls
+ * allowed) every tool, in order. A call's id is `call_` + 24 characters derived from the
+ * conversation, its arguments a value of the tool's `parameters` schema (schema-sample.ts)
+ * picked by a PRNG seeded like the words; the answer then has no text, finish "tool_calls" and
+ * completion tokens = the words of the arguments.
+ * Response formats (no call made): `json_object` gives `{"answer": "<the words>"}`,
+ * `json_schema` a value of the schema; one compact JSON text (a single "word").
+ *
+ * Embeddings: per input, a unit-length vector of `dimensions` (else MOCK_EMBEDDING_DIMENSIONS)
+ * numbers picked by a PRNG seeded with a hash of the input (text or token ids): equal inputs
+ * get equal vectors. Prompt tokens = the words of the texts (token arrays: their length). A
+ * text starting with a failure tag (`[mock:error]` …) fails the call like a generation.
+ *
  * Aborts are honoured immediately: every wait ends at once with the signal's reason.
  */
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../../config/models.types';
 import { BackendBusyError, BackendResponseError, BackendUnreachableError } from './backend.errors';
 import { mulberry32 } from './prng';
+import { sampleForSchema } from './schema-sample';
 import { chatMessagesOf } from '../../domain/generation';
 import type {
   ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
   FinishReason,
   GenerationParams,
   GenerationResult,
   StreamChunk,
+  ToolCall,
+  ToolDefinition,
 } from '../../domain/generation';
 import type { CallHooks, LlmProvider } from './provider.types';
 
 export const MOCK_NOT_READY_MODEL = 'mock-not-ready';
+export const MOCK_EMBEDDING_DIMENSIONS = 16;
 
 // prettier-ignore
 const VOCABULARY = [
@@ -70,6 +92,7 @@ interface MockDirectives {
   busy: boolean;
   hang: boolean;
   echo: boolean;
+  parallel: boolean;
   slowMs: number;
   failAfter: number | null;
   /** The prompt after the tags. */
@@ -85,6 +108,7 @@ function parseDirectives(prompt: string): MockDirectives {
     busy: false,
     hang: false,
     echo: false,
+    parallel: false,
     slowMs: 0,
     failAfter: null,
     rest: prompt,
@@ -100,6 +124,7 @@ function parseDirectives(prompt: string): MockDirectives {
     else if (name === 'busy' && arg === undefined) d.busy = true;
     else if (name === 'hang' && arg === undefined) d.hang = true;
     else if (name === 'echo' && arg === undefined) d.echo = true;
+    else if (name === 'parallel' && arg === undefined) d.parallel = true;
     else if (name === 'slow' && validNum) d.slowMs = num;
     else if (name === 'fail-after' && validNum) d.failAfter = num;
     else break;
@@ -133,16 +158,24 @@ function promptWords(params: GenerationParams): number {
   return messages.reduce((sum, message) => sum + countWords(message.content), 0);
 }
 
-function generatedText(params: GenerationParams): string {
+/** A PRNG seeded by the input and the sampling parameters (`salt` separates independent uses). */
+function seededRandom(params: GenerationParams, salt = ''): () => number {
   const messages = chatMessagesOf(params);
   const key = JSON.stringify([
-    messages ? { chat: messages.map(({ role, content }) => [role, content]) } : params.prompt,
+    messages
+      ? { chat: messages.map(({ role, content, toolCalls }) => [role, content, toolCalls ?? []]) }
+      : params.prompt,
     params.temperature,
     params.topP,
     params.topK,
     params.seed,
+    ...(salt ? [salt, params.tools ?? null, params.responseFormat ?? null] : []),
   ]);
-  const random = mulberry32(createHash('sha256').update(key).digest().readUInt32BE(0));
+  return mulberry32(createHash('sha256').update(key).digest().readUInt32BE(0));
+}
+
+function generatedText(params: GenerationParams): string {
+  const random = seededRandom(params);
   const count = MIN_WORDS + Math.floor(random() * (MAX_WORDS - MIN_WORDS + 1));
   let text = '';
   for (let i = 0; i < count; i += 1) {
@@ -151,13 +184,58 @@ function generatedText(params: GenerationParams): string {
   return text;
 }
 
+/** The tools the mock calls for this request (none: it answers with text); see the file comment. */
+function toolsToCall(params: GenerationParams, directives: MockDirectives): ToolDefinition[] {
+  const offered = params.tools;
+  if (!offered || offered.choice === 'none') return [];
+  const { choice, tools } = offered;
+  if (typeof choice === 'object') return tools.filter((tool) => tool.name === choice.name);
+  const messages = chatMessagesOf(params) ?? [];
+  if (choice === 'auto' && messages[messages.length - 1]?.role === 'tool') return [];
+  return directives.parallel && offered.parallel ? tools : tools.slice(0, 1);
+}
+
+function mockToolCalls(params: GenerationParams, tools: ToolDefinition[]): ToolCall[] {
+  const random = seededRandom(params, 'tools');
+  const idOf = (index: number) =>
+    createHash('sha256')
+      .update(JSON.stringify([params.messages, params.seed, index]))
+      .digest('base64url')
+      .replace(/[-_]/g, 'x')
+      .slice(0, 24);
+  return tools.map((tool, index) => ({
+    id: `call_${idOf(index)}`,
+    name: tool.name,
+    arguments: JSON.stringify(sampleForSchema(tool.parameters ?? { type: 'object', properties: {} }, random)),
+  }));
+}
+
+/** The answer text under the request's response format (the words as they are without one). */
+function formattedText(params: GenerationParams, words: string): string {
+  const format = params.responseFormat;
+  if (!format) return words;
+  if (format.type === 'json_object') return JSON.stringify({ answer: words.trim() });
+  return JSON.stringify(sampleForSchema(format.schema, seededRandom(params, 'format')));
+}
+
 /**
  * The mock's answer for these parameters (ignoring timing and failure tags): a completion, or
  * a chat answer when `params.messages` is non-empty.
  */
 export function mockCompletion(params: GenerationParams): GenerationResult {
   const directives = parseDirectives(directiveSource(params));
-  const full = directives.echo ? directives.rest.trimStart() : generatedText(params);
+  const calls = toolsToCall(params, directives);
+  if (calls.length > 0) {
+    const toolCalls = mockToolCalls(params, calls);
+    const completionTokens = toolCalls.reduce((sum, call) => sum + countWords(call.arguments), 0);
+    return {
+      output: '',
+      finishReason: 'tool_calls',
+      usage: { promptTokens: promptWords(params), completionTokens },
+      toolCalls,
+    };
+  }
+  const full = directives.echo ? directives.rest.trimStart() : formattedText(params, generatedText(params));
   const words = pieces(full).filter((piece) => /\S/.test(piece));
   let output = full;
   let finishReason: FinishReason = 'stop';
@@ -184,6 +262,22 @@ export function mockCompletion(params: GenerationParams): GenerationResult {
 export function mockChatCompletion(params: GenerationParams & { messages: ChatMessage[] }): GenerationResult {
   if (!chatMessagesOf(params)) throw new TypeError('mockChatCompletion needs at least one message');
   return mockCompletion(params);
+}
+
+/** The mock's vectors for these inputs (see the file comment). */
+export function mockEmbeddings(params: EmbeddingParams): EmbeddingResult {
+  const size = params.dimensions ?? MOCK_EMBEDDING_DIMENSIONS;
+  const vectors = params.input.map((item) => {
+    const random = mulberry32(createHash('sha256').update(JSON.stringify(item)).digest().readUInt32BE(0));
+    const raw = Array.from({ length: size }, () => random() * 2 - 1);
+    const norm = Math.sqrt(raw.reduce((sum, x) => sum + x * x, 0)) || 1;
+    return raw.map((x) => x / norm);
+  });
+  const promptTokens = params.input.reduce(
+    (sum, item) => sum + (typeof item === 'string' ? countWords(item) : item.length),
+    0,
+  );
+  return { vectors, usage: { promptTokens, completionTokens: 0 } };
 }
 
 /** Waits `ms`; an abort ends the wait at once and throws the signal's reason. */
@@ -246,7 +340,23 @@ export class MockProvider implements LlmProvider {
     if (directives.failAfter !== null) {
       throw new BackendResponseError('mock backend failed mid-stream');
     }
-    yield { type: 'done', finishReason: result.finishReason, usage: result.usage };
+    yield {
+      type: 'done',
+      finishReason: result.finishReason,
+      usage: result.usage,
+      ...(result.toolCalls ? { toolCalls: result.toolCalls } : {}),
+    };
+  }
+
+  async embed(params: EmbeddingParams, signal: AbortSignal, hooks?: CallHooks): Promise<EmbeddingResult> {
+    const first = params.input.find((item): item is string => typeof item === 'string') ?? '';
+    const directives = await this.start(
+      { prompt: first, maxNewTokens: 1, temperature: 1, topP: 1, topK: 0, stop: [], seed: null },
+      signal,
+      hooks,
+    );
+    if (directives.slowMs > 0) await sleep(directives.slowMs, signal);
+    return mockEmbeddings(params);
   }
 
   checkReady(signal: AbortSignal): Promise<void> {

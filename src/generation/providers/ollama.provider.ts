@@ -14,6 +14,18 @@
  *   point of a chat request is that Ollama applies the model's chat template. `stream` and
  *   `options` as above.
  *
+ * - Tools: `tools` as `[{type: "function", function: {name, description, parameters}}]`. Ollama
+ *   has no tool_choice: `none` sends no tools, a named function sends only that tool, `auto` and
+ *   `required` send them all (Ollama cannot force a call). Assistant messages carry
+ *   `tool_calls: [{function: {name, arguments}}]` with the arguments as a JSON object (Ollama's
+ *   shape; arguments that are not a JSON object are sent as `{}`), tool messages `tool_name`
+ *   (looked up from the call they answer).
+ * - Response format: `format` is `"json"` for json_object, the schema itself for json_schema.
+ *
+ * - Embeddings: `POST /api/embed` with `model`, `input` (the strings) and `dimensions` when
+ *   asked; answer `{embeddings: [[…], …], prompt_eval_count}` (ollama docs/api.md "Generate
+ *   Embeddings"). Ollama takes text only: token-id input is a 400 naming `input`.
+ *
  * Response: NDJSON lines `{"response": "...", "done": false}`, then a final line with
  * `done: true`, `done_reason` ("stop" | "length" | ...; "length" → length, else stop),
  * `prompt_eval_count` (absent when the prompt was cached → 0) and `eval_count` (absent → 0:
@@ -21,21 +33,32 @@
  * BackendResponseError. The non-streamed answer is the final line alone with the full `response`.
  * Chat answers have the same shape with the text in `message.content` instead of `response`
  * (`{"message": {"role": "assistant", "content": "..."}, "done": false}`; the final streamed
- * line carries an empty content).
+ * line carries an empty content). Tool calls come as `message.tool_calls`
+ * `[{id?, function: {index?, name, arguments: {…}}}]`, whole (Ollama does not stream their
+ * arguments), on any line: they are collected in order, given an id when Ollama gives none, and
+ * their arguments serialized to JSON text; an answer with calls finishes "tool_calls" (Ollama
+ * itself says "stop").
  */
 import type { ModelConfig } from '../../config/models.types';
 import { BackendResponseError } from './backend.errors';
 import { chatMessagesOf } from '../../domain/generation';
 import type {
+  ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
   FinishReason,
   GenerationParams,
   GenerationResult,
   StreamChunk,
   TokenUsage,
+  ToolCall,
 } from '../../domain/generation';
+import { newToolCallId } from './tool-calls';
+import { UnsupportedRequestError } from './backend.errors';
 import type { CallHooks, LlmProvider } from './provider.types';
 import {
   capBytes,
+  embeddingVector,
   ENDED_EARLY_MESSAGE,
   isRecord,
   ndjsonValues,
@@ -80,12 +103,88 @@ const CHAT_ENDPOINT: OllamaEndpoint = {
   },
 };
 
+/** The tool calls of a chat line (none when it has none). */
+function lineToolCalls(line: JsonRecord): ToolCall[] {
+  const calls = isRecord(line.message) ? line.message.tool_calls : undefined;
+  if (calls === undefined || calls === null) return [];
+  if (!Array.isArray(calls)) throw unparseable();
+  return calls.map((call: unknown) => {
+    if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== 'string') throw unparseable();
+    const args = call.function.arguments;
+    return {
+      id: typeof call.id === 'string' && call.id !== '' ? call.id : newToolCallId(),
+      name: call.function.name,
+      arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+    };
+  });
+}
+
+/** A call's arguments as the JSON object Ollama wants. */
+function argumentsObject(text: string): unknown {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return isRecord(value) ? value : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Our messages in Ollama's chat shape (see the file comment). */
+function wireMessages(messages: ChatMessage[]): JsonRecord[] {
+  const names = new Map<string, string>();
+  return messages.map((message) => {
+    if (message.role === 'tool') {
+      const name = names.get(message.toolCallId ?? '');
+      return { role: 'tool', content: message.content, ...(name ? { tool_name: name } : {}) };
+    }
+    if (message.toolCalls?.length) {
+      for (const call of message.toolCalls) names.set(call.id, call.name);
+      return {
+        role: 'assistant',
+        content: message.content,
+        tool_calls: message.toolCalls.map((call) => ({
+          function: { name: call.name, arguments: argumentsObject(call.arguments) },
+        })),
+      };
+    }
+    return { role: message.role, content: message.content };
+  });
+}
+
+/** `tools` and `format`, when the request has them (see the file comment). */
+function structureFields(params: GenerationParams): JsonRecord {
+  const fields: JsonRecord = {};
+  if (params.tools && params.tools.choice !== 'none') {
+    const { tools, choice } = params.tools;
+    const sent = typeof choice === 'object' ? tools.filter((tool) => tool.name === choice.name) : tools;
+    fields.tools = sent.map(({ name, description, parameters }) => ({
+      type: 'function',
+      function: {
+        name,
+        ...(description ? { description } : {}),
+        parameters: parameters ?? { type: 'object', properties: {} },
+      },
+    }));
+  }
+  const format = params.responseFormat;
+  if (format) fields.format = format.type === 'json_schema' ? format.schema : 'json';
+  return fields;
+}
+
 function endpointFor(params: GenerationParams): OllamaEndpoint {
   return chatMessagesOf(params) ? CHAT_ENDPOINT : GENERATE_ENDPOINT;
 }
 
 function optionalCount(value: unknown): number {
   return value === undefined || value === null ? 0 : tokenCount(value);
+}
+
+/** A result with its calls, if any: an answer with calls finishes "tool_calls". */
+function withToolCalls<T extends { finishReason: FinishReason }>(
+  result: T,
+  toolCalls: ToolCall[],
+): T & { toolCalls?: ToolCall[] } {
+  return toolCalls.length > 0 ? { ...result, finishReason: 'tool_calls', toolCalls } : result;
 }
 
 export class OllamaProvider implements LlmProvider {
@@ -106,7 +205,7 @@ export class OllamaProvider implements LlmProvider {
     const line = this.checkLine(await res.json());
     const output = endpoint.text(line);
     if (line.done !== true || output === undefined) throw unparseable();
-    return { output, ...this.final(line) };
+    return withToolCalls({ output, ...this.final(line) }, lineToolCalls(line));
   }
 
   async *stream(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): AsyncGenerator<StreamChunk> {
@@ -115,6 +214,7 @@ export class OllamaProvider implements LlmProvider {
     const lines = ndjsonValues(capBytes(res.body, limits.maxBytes))[Symbol.asyncIterator]();
     let done: { finishReason: FinishReason; usage: TokenUsage } | null = null;
     let deltas = 0;
+    const toolCalls: ToolCall[] = [];
     try {
       for (let next = await lines.next(); !next.done; next = await lines.next()) {
         const line = this.checkLine(next.value);
@@ -123,6 +223,8 @@ export class OllamaProvider implements LlmProvider {
           if (++deltas > limits.maxDeltas) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
           yield { type: 'delta', text };
         }
+        toolCalls.push(...lineToolCalls(line));
+        if (toolCalls.length > limits.maxDeltas) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
         if (line.done === true) {
           done = this.final(line);
           releaseAfterEnd(res, lines);
@@ -133,7 +235,23 @@ export class OllamaProvider implements LlmProvider {
       if (!done) res.cancel(); // an error, or the consumer stopped: nothing more is read
     }
     if (!done) throw new BackendResponseError(ENDED_EARLY_MESSAGE);
-    yield { type: 'done', ...done };
+    yield { type: 'done', ...withToolCalls(done, toolCalls) };
+  }
+
+  async embed(params: EmbeddingParams, signal: AbortSignal, hooks?: CallHooks): Promise<EmbeddingResult> {
+    if (params.input.some((item) => typeof item !== 'string')) {
+      throw new UnsupportedRequestError('Ollama embeds text only, not token ids', 'input');
+    }
+    const json: JsonRecord = { model: this.model.upstreamModel, input: params.input };
+    if (params.dimensions !== null) json.dimensions = params.dimensions;
+    const res = await this.http.request({ method: 'POST', path: '/api/embed', json, signal, onSent: hooks?.accepted });
+    const payload = this.checkLine(await res.json());
+    const { embeddings } = payload;
+    if (!Array.isArray(embeddings) || embeddings.length !== params.input.length) throw unparseable();
+    return {
+      vectors: (embeddings as unknown[]).map(embeddingVector),
+      usage: { promptTokens: optionalCount(payload.prompt_eval_count), completionTokens: 0 },
+    };
   }
 
   /** Ready when `/api/tags` lists the model (a tag-less name matches `:latest`). */
@@ -177,7 +295,8 @@ export class OllamaProvider implements LlmProvider {
     if (messages) {
       return {
         model: this.model.upstreamModel,
-        messages: messages.map(({ role, content }) => ({ role, content })),
+        messages: wireMessages(messages),
+        ...structureFields(params),
         stream,
         options,
       };

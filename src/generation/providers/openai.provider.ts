@@ -20,25 +20,45 @@
  * `max_completion_tokens`: it is the field every OpenAI-compatible server understands (OpenAI's
  * own reasoning models are the exception: they reject it and want max_completion_tokens).
  *
+ * Chat requests with tools or a response format pass them through in OpenAI's shapes, which vLLM
+ * (tool parsers, guided decoding) and OpenAI-compatible servers take as they are: `tools`,
+ * `tool_choice`, `parallel_tool_calls`, `response_format`; assistant messages carry their
+ * `tool_calls` (content null when empty), tool messages their `tool_call_id`.
+ *
  * Response: the text is `choices[0].text` (completions) or `choices[0].message.content` (chat;
- * null, as with a refusal, is ''); `finish_reason` "length" → length, anything else ("stop",
- * null, "abort", "content_filter", "tool_calls") → stop; usage from `usage`. A stream is
+ * null, as with a refusal, is ''); `message.tool_calls` are the calls (arguments kept as the
+ * JSON text the server sent; an id the server left out is generated); `finish_reason` "length"
+ * → length, "tool_calls" (or the legacy "function_call") → tool_calls, anything else ("stop",
+ * null, "abort", "content_filter") → stop; usage from `usage`. Streamed calls come as
+ * `delta.tool_calls` fragments `{index, id?, type?, function: {name?, arguments?}}` that are
+ * joined per index (the name and id arrive once, the arguments in pieces) and handed over whole
+ * with the final chunk. A stream is
  * `data: {...}` events with `choices[0].text` or `choices[0].delta.content` deltas (a chat
  * stream starts with a role-only delta, which yields nothing; empty deltas are skipped), the
  * finish reason on the chunk that carries it, a final chunk with `usage` (and empty `choices`),
  * then `data: [DONE]`. `{"error": ...}` events, or older vLLM's `{"object": "error", ...}`,
  * become BackendResponseError.
+ *
+ * Embeddings: `POST /v1/embeddings` with `model`, `input` (the strings, or token-id arrays as
+ * vLLM and OpenAI take them), `encoding_format: "float"` (the gateway encodes base64 itself, so
+ * the cache holds one form) and `dimensions` when asked; the answer's `data[].embedding` are put
+ * in `index` order, `usage.prompt_tokens` is the usage.
  */
 import type { ModelConfig } from '../../config/models.types';
 import { BackendResponseError } from './backend.errors';
 import { chatMessagesOf } from '../../domain/generation';
 import type {
+  ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
   FinishReason,
   GenerationParams,
   GenerationResult,
   StreamChunk,
   TokenUsage,
+  ToolCall,
 } from '../../domain/generation';
+import { newToolCallId, ToolCallAssembler } from './tool-calls';
 import type { CallHooks, LlmProvider } from './provider.types';
 import {
   capBytes,
@@ -46,6 +66,7 @@ import {
   streamLimits,
   TOO_MUCH_OUTPUT_MESSAGE,
   ENDED_EARLY_MESSAGE,
+  embeddingVector,
   isRecord,
   parseJson,
   sseData,
@@ -88,6 +109,57 @@ export interface CompletionsEndpoint {
   delta(choice: JsonRecord): string;
 }
 
+/** One message in OpenAI's chat shape. */
+function wireMessage(message: ChatMessage): JsonRecord {
+  if (message.role === 'tool') return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };
+  if (message.toolCalls?.length) {
+    return {
+      role: 'assistant',
+      content: message.content === '' ? null : message.content,
+      tool_calls: message.toolCalls.map((call) => ({
+        id: call.id,
+        type: 'function',
+        function: { name: call.name, arguments: call.arguments },
+      })),
+    };
+  }
+  return { role: message.role, content: message.content };
+}
+
+/** `tools`, `tool_choice`, `parallel_tool_calls` and `response_format`, when the request has them. */
+function structureFields(params: GenerationParams): JsonRecord {
+  const fields: JsonRecord = {};
+  if (params.tools) {
+    const { tools, choice, parallel } = params.tools;
+    fields.tools = tools.map((tool) => ({ type: 'function', function: tool }));
+    fields.tool_choice = typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } };
+    fields.parallel_tool_calls = parallel;
+  }
+  const format = params.responseFormat;
+  if (format?.type === 'json_object') fields.response_format = { type: 'json_object' };
+  if (format?.type === 'json_schema') {
+    const { name, schema, strict } = format;
+    fields.response_format = { type: 'json_schema', json_schema: { name, schema, strict } };
+  }
+  return fields;
+}
+
+/** The calls of a non-streamed chat choice. */
+function messageToolCalls(choice: JsonRecord): ToolCall[] {
+  const calls = isRecord(choice.message) ? choice.message.tool_calls : undefined;
+  if (calls === undefined || calls === null) return [];
+  if (!Array.isArray(calls)) throw unparseable();
+  return calls.map((call: unknown) => {
+    if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== 'string') throw unparseable();
+    const args = call.function.arguments;
+    return {
+      id: typeof call.id === 'string' && call.id !== '' ? call.id : newToolCallId(),
+      name: call.function.name,
+      arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+    };
+  });
+}
+
 /** A string field; absent or null → ''. */
 function optionalText(value: unknown): string {
   if (value === undefined || value === null) return '';
@@ -108,7 +180,8 @@ const COMPLETIONS_ENDPOINT: CompletionsEndpoint = {
 const CHAT_ENDPOINT: CompletionsEndpoint = {
   path: '/v1/chat/completions',
   input: (params) => ({
-    messages: (chatMessagesOf(params) ?? []).map(({ role, content }) => ({ role, content })),
+    messages: (chatMessagesOf(params) ?? []).map(wireMessage),
+    ...structureFields(params),
   }),
   text: (choice) => {
     if (!isRecord(choice.message)) throw unparseable();
@@ -126,7 +199,8 @@ function endpointFor(params: GenerationParams): CompletionsEndpoint {
 }
 
 function mapFinishReason(reason: unknown): FinishReason {
-  return reason === 'length' ? 'length' : 'stop';
+  if (reason === 'length') return 'length';
+  return reason === 'tool_calls' || reason === 'function_call' ? 'tool_calls' : 'stop';
 }
 
 function parseUsage(usage: unknown): TokenUsage {
@@ -173,10 +247,12 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
     const choice = firstChoice(payload);
     if (!choice) throw unparseable();
+    const toolCalls = endpoint === CHAT_ENDPOINT ? messageToolCalls(choice) : [];
     return {
       output: endpoint.text(choice),
       finishReason: mapFinishReason(choice.finish_reason),
       usage: parseUsage(payload.usage),
+      ...(toolCalls.length > 0 ? { toolCalls } : {}),
     };
   }
 
@@ -188,6 +264,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     let usage: TokenUsage | null = null;
     let sawDone = false;
     let textChunks = 0;
+    const calls = new ToolCallAssembler();
     try {
       for (let next = await events.next(); !next.done; next = await events.next()) {
         if (next.value === '[DONE]') {
@@ -202,8 +279,14 @@ export class OpenAiCompletionsProvider implements LlmProvider {
         if (choice) {
           const text = endpoint.delta(choice);
           if (text !== '') {
-            if (++textChunks > limits.maxDeltas) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
+            if (++textChunks + calls.fragments > limits.maxDeltas)
+              throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
             yield { type: 'delta', text };
+          }
+          if (isRecord(choice.delta) && choice.delta.tool_calls != null) {
+            calls.add(choice.delta.tool_calls);
+            if (textChunks + calls.fragments > limits.maxDeltas)
+              throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
           }
           if (choice.finish_reason != null) finishReason = mapFinishReason(choice.finish_reason);
         }
@@ -218,11 +301,40 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     } else if (!sawDone && !finishReason) {
       throw new BackendResponseError(ENDED_EARLY_MESSAGE);
     }
+    const toolCalls = calls.result();
     yield {
       type: 'done',
       finishReason: finishReason ?? 'stop',
-      usage: usage ?? { promptTokens: 0, completionTokens: textChunks },
+      usage: usage ?? { promptTokens: 0, completionTokens: textChunks + calls.fragments },
+      ...(toolCalls.length > 0 ? { toolCalls } : {}),
     };
+  }
+
+  async embed(params: EmbeddingParams, signal: AbortSignal, hooks?: CallHooks): Promise<EmbeddingResult> {
+    const json: JsonRecord = { model: this.model.upstreamModel, input: params.input, encoding_format: 'float' };
+    if (params.dimensions !== null) json.dimensions = params.dimensions;
+    const res = await this.http.request({
+      method: 'POST',
+      path: '/v1/embeddings',
+      json,
+      signal,
+      onSent: hooks?.accepted,
+    });
+    const payload = await res.json();
+    if (!isRecord(payload)) throw unparseable();
+    if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
+    if (!Array.isArray(payload.data) || payload.data.length !== params.input.length) throw unparseable();
+    const vectors: number[][] = new Array<number[]>(params.input.length);
+    for (const [position, item] of (payload.data as unknown[]).entries()) {
+      if (!isRecord(item)) throw unparseable();
+      const index = item.index ?? position;
+      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= vectors.length) {
+        throw unparseable();
+      }
+      vectors[index] = embeddingVector(item.embedding);
+    }
+    if (vectors.some((vector) => vector === undefined)) throw unparseable();
+    return { vectors, usage: { promptTokens: parseUsage(payload.usage).promptTokens, completionTokens: 0 } };
   }
 
   async checkReady(signal: AbortSignal): Promise<void> {

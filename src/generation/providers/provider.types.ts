@@ -4,7 +4,13 @@
  * (one base URL, one keep-alive pool) or one in-process engine.
  */
 import type { ModelConfig, ProviderKind } from '../../config/models.types';
-import type { GenerationParams, GenerationResult, StreamChunk } from '../../domain/generation';
+import type {
+  EmbeddingParams,
+  EmbeddingResult,
+  GenerationParams,
+  GenerationResult,
+  StreamChunk,
+} from '../../domain/generation';
 
 /** Hooks a provider call reports through (all optional). */
 export interface CallHooks {
@@ -28,6 +34,12 @@ export interface LlmProvider {
   generate(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): Promise<GenerationResult>;
   /** Same contract as generate(); errors may come before the first chunk or after it. */
   stream(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): AsyncIterable<StreamChunk>;
+  /**
+   * Embeds the inputs (models of kind `embedding`); same error and abort contract as
+   * generate(). Rejects with UnsupportedRequestError for what the backend cannot take (token-id
+   * input, `dimensions`).
+   */
+  embed(params: EmbeddingParams, signal: AbortSignal, hooks?: CallHooks): Promise<EmbeddingResult>;
   /** Cheap readiness probe (never a generation); rejects when not ready. */
   checkReady(signal: AbortSignal): Promise<void>;
   /** Closes pools, engines and sockets. */

@@ -81,6 +81,13 @@ export function tokenCount(value: unknown): number {
   throw unparseable();
 }
 
+/** An embedding vector: a non-empty array of finite numbers, or a BackendResponseError. */
+export function embeddingVector(value: unknown): number[] {
+  if (!Array.isArray(value) || value.length === 0) throw unparseable();
+  for (const x of value as unknown[]) if (typeof x !== 'number' || !Number.isFinite(x)) throw unparseable();
+  return value as number[];
+}
+
 /**
  * The upstream's own error message from a JSON error body, if it has one. Understands
  * `{"error": "..."}` (Ollama, TGI), `{"error": {"message": "..."}}` (OpenAI, newer vLLM),

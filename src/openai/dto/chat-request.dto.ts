@@ -1,9 +1,14 @@
-/** POST /v1/chat/completions. Content may be a string or a list of text parts. */
+/**
+ * POST /v1/chat/completions. Content may be a string or a list of text parts; an assistant
+ * message that made tool calls may have null content. Tools and response formats: see
+ * chat-tools.dto.ts.
+ */
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsOptional,
@@ -13,9 +18,18 @@ import {
   ValidateNested,
   registerDecorator,
 } from 'class-validator';
+import {
+  IsToolChoice,
+  MAX_TOOL_CALLS,
+  MAX_TOOLS,
+  ResponseFormatDto,
+  ToolCallDto,
+  type ToolChoiceValue,
+  ToolDto,
+} from './chat-tools.dto';
 import { OnlyNeutral, OpenAiSamplingDto } from './openai-fields';
 
-export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant'] as const;
+export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 
 export interface TextPart {
   type: 'text';
@@ -26,7 +40,10 @@ export interface TextPart {
 export const MAX_CHAT_MESSAGES = 2048;
 export const MAX_CONTENT_PARTS = 256;
 
-/** A string, or a non-empty list of `{type: "text", text}` parts (images and audio are not supported). */
+/**
+ * A string, or a non-empty list of `{type: "text", text}` parts (images and audio are not
+ * supported); null (or absent) only on an assistant message that carries tool calls.
+ */
 function IsTextContent(): PropertyDecorator {
   return (target: object, propertyName: string | symbol) => {
     registerDecorator({
@@ -37,8 +54,10 @@ function IsTextContent(): PropertyDecorator {
         message: `content must be a string or a list of at most ${MAX_CONTENT_PARTS} {"type": "text", "text": string} parts`,
       },
       validator: {
-        validate: (value: unknown) =>
+        validate: (value: unknown, args) =>
           typeof value === 'string' ||
+          ((value === null || value === undefined) &&
+            Array.isArray((args?.object as ChatMessageDto | undefined)?.tool_calls)) ||
           (Array.isArray(value) &&
             value.length > 0 &&
             value.length <= MAX_CONTENT_PARTS &&
@@ -60,12 +79,31 @@ export class ChatMessageDto {
   role!: (typeof CHAT_ROLES)[number];
 
   @IsTextContent()
-  content!: string | TextPart[];
+  content!: string | TextPart[] | null;
 
   @IsOptional()
   @IsString()
   @Length(1, 256)
   name?: string | null;
+
+  /** Assistant messages: the calls that turn made (checked against the role in openai-input.ts). */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(MAX_TOOL_CALLS)
+  @ValidateNested({ each: true })
+  @Type(() => ToolCallDto)
+  tool_calls?: ToolCallDto[] | null;
+
+  /** Tool messages: the call this is the result of. */
+  @IsOptional()
+  @IsString()
+  @Length(1, 256)
+  tool_call_id?: string | null;
+
+  /** Sent by some clients on assistant messages; a refusal carries no content for the model. */
+  @IsOptional()
+  @IsString()
+  refusal?: string | null;
 }
 
 export class ChatRequestDto extends OpenAiSamplingDto {
@@ -95,18 +133,22 @@ export class ChatRequestDto extends OpenAiSamplingDto {
   top_logprobs?: number | null;
 
   @IsOptional()
-  @OnlyNeutral((v) => Array.isArray(v) && v.length === 0, 'tools are not supported')
-  tools?: unknown[] | null;
+  @IsArray()
+  @ArrayMaxSize(MAX_TOOLS)
+  @ValidateNested({ each: true })
+  @Type(() => ToolDto)
+  tools?: ToolDto[] | null;
 
   @IsOptional()
-  @OnlyNeutral((v) => v === 'none', 'tool_choice is not supported')
-  tool_choice?: unknown;
+  @IsToolChoice()
+  tool_choice?: ToolChoiceValue | null;
 
   @IsOptional()
-  @OnlyNeutral(
-    (v) =>
-      typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'text' && Object.keys(v).length === 1,
-    'only response_format {"type": "text"} is supported',
-  )
-  response_format?: unknown;
+  @IsBoolean()
+  parallel_tool_calls?: boolean | null;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ResponseFormatDto)
+  response_format?: ResponseFormatDto | null;
 }

@@ -41,6 +41,39 @@
  *   "stop").
  * With either template, a conversation that ends with an assistant message is continued: that
  * message is left open (no end of turn, no new assistant header) and the output extends it.
+ *
+ * Structured outputs (`params.responseFormat`): the sampler is constrained by a grammar, so even
+ * a model that knows no JSON can only write JSON: `json_object` uses node-llama-cpp's JSON
+ * grammar, `json_schema` a grammar built from the schema (`llama.createGrammarForJsonSchema`,
+ * cached per schema). node-llama-cpp reads what it understands of a schema and lets the rest be
+ * any value; a schema it still cannot turn into a grammar is a 400 naming `response_format`. The output is valid once the grammar is complete; a generation cut by
+ * max_new_tokens first ends with finish "length" and incomplete JSON, as with any backend.
+ *
+ * Embeddings (`embed()`): an embedding context (`model.createEmbeddingContext`) created on the
+ * first request, with the model's context size and `threads`; inputs are embedded one after
+ * another, one request at a time (the context holds one sequence). Prompt tokens = the inputs'
+ * tokens. `dimensions` other than the model's own vector size is a 400 naming `dimensions`;
+ * token ids outside the vocabulary, or an input longer than the context, a 400 naming `input`.
+ * The tiny demo model's vectors are meaningless but real: llama.cpp computes them.
+ *
+ * Tools: where the GGUF's chat template supports function calling (node-llama-cpp recognises
+ * its call syntax: `info.functionCalling`), they go through node-llama-cpp's function calling:
+ * - `auto`: LlamaChat.generateResponse with the tools as functions (documented in the prompt by
+ *   the template, their parameters constrained by a grammar once the model starts a call);
+ *   the calls it makes are the answer's tool calls (finish "tool_calls"; `parallel_tool_calls:
+ *   false` allows one), its text the content;
+ * - a named function (or `required` with one tool): the call is forced: the rendered prompt is
+ *   followed by the template's call prefix and the function's name, and the arguments are
+ *   generated under a grammar built from its parameters schema (finish "stop", or "length" when
+ *   max_tokens cuts them). `required` with several tools is a 400 naming `tool_choice`, since
+ *   node-llama-cpp cannot force "some call";
+ * - earlier calls and their results in the conversation are rendered by the template (a tool
+ *   result answers the call with its tool_call_id; a JSON result is passed as JSON).
+ * Without function calling in the template (the plain template, or a Jinja template without
+ * tools), a request offering tools (unless tool_choice is "none") is a 400 naming `tools`, and a
+ * conversation with tool calls or results a 400 naming `messages`: a clear refusal instead of a
+ * model that silently ignores the tools. Tools and a response format together are a 400 naming
+ * `response_format` (node-llama-cpp cannot constrain both).
  */
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -50,23 +83,39 @@ import type {
   ChatHistoryItem,
   JinjaTemplateChatWrapper,
   Llama,
+  ChatModelFunctions,
+  ChatModelResponse,
+  LlamaChat,
   LlamaCompletion,
   LlamaContext,
+  LlamaEmbeddingContext,
+  LlamaGrammar,
   LlamaContextSequence,
   LlamaModel,
   Token,
 } from 'node-llama-cpp';
 import type { LlamaCppConfig, ModelConfig } from '../../../config/models.types';
-import { BackendBusyError, BackendResponseError, BackendUnreachableError } from '../backend.errors';
+import {
+  BackendBusyError,
+  BackendResponseError,
+  BackendUnreachableError,
+  UnsupportedRequestError,
+} from '../backend.errors';
 import { chatMessagesOf } from '../../../domain/generation';
 import type {
   ChatMessage,
+  EmbeddingParams,
+  EmbeddingResult,
   FinishReason,
   GenerationParams,
   GenerationResult,
+  ResponseFormat,
   StreamChunk,
   TokenUsage,
+  ToolCall,
+  ToolsParams,
 } from '../../../domain/generation';
+import { newToolCallId } from '../tool-calls';
 import type { CallHooks, LlmProvider } from '../provider.types';
 import { readGgufHeader, type GgufHeader } from './gguf-header';
 import { writeTinyModel } from './tiny-model';
@@ -241,21 +290,87 @@ export function renderPlainChat(messages: readonly ChatMessage[]): string {
   const continued = last?.role === 'assistant';
   let text = '';
   messages.forEach((m, i) => {
+    if (m.role === 'tool' || m.toolCalls?.length) throw toolMessagesUnsupported();
     text += headers[m.role] + m.content;
     if (!(continued && i === messages.length - 1)) text += separator;
   });
   return continued ? text : text + headers.assistant;
 }
 
-/** Our messages as node-llama-cpp chat history, ending with the (possibly empty) model turn. */
-function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = messages.map((m): ChatHistoryItem => {
-    if (m.role === 'system') return { type: 'system', text: m.content };
-    if (m.role === 'user') return { type: 'user', text: m.content };
-    return { type: 'model', response: [m.content] };
-  });
-  if (messages[messages.length - 1]?.role !== 'assistant') history.push({ type: 'model', response: [] });
+function toolMessagesUnsupported(): UnsupportedRequestError {
+  return new UnsupportedRequestError(
+    "this model's chat template has no function calling, so conversations with tool calls or tool results are not supported",
+    'messages',
+  );
+}
+
+/** A tool result as the template gets it: JSON when it is JSON, else the text. */
+function toolResult(content: string): unknown {
+  try {
+    return JSON.parse(content) as unknown;
+  } catch {
+    return content;
+  }
+}
+
+/**
+ * Our messages as node-llama-cpp chat history, ending with the (possibly empty) model turn. Tool
+ * calls become `functionCall` items of their model turn, with the result of the tool message
+ * that answers them (`withTools`: the template does function calling; else they are refused).
+ */
+function toChatHistory(messages: readonly ChatMessage[], withTools = false): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = [];
+  const pending = new Map<string, { type: 'functionCall'; name: string; params: unknown; result: unknown }>();
+  let previous: ChatMessage['role'] | null = null;
+  for (const m of messages) {
+    if (m.role === 'tool' || m.toolCalls?.length) {
+      if (!withTools) throw toolMessagesUnsupported();
+    }
+    if (m.role === 'tool') {
+      const call = pending.get(m.toolCallId ?? '');
+      if (!call) {
+        throw new UnsupportedRequestError(`a tool message answers no earlier call ("${m.toolCallId}")`, 'messages');
+      }
+      call.result = toolResult(m.content);
+      pending.delete(m.toolCallId!);
+    } else if (m.role === 'system') history.push({ type: 'system', text: m.content });
+    else if (m.role === 'user') history.push({ type: 'user', text: m.content });
+    else {
+      // After tool results the model's turn goes on (node-llama-cpp renders the results inside it).
+      const last = history[history.length - 1];
+      const continues = previous === 'tool' && last?.type === 'model';
+      const response: ChatModelResponse['response'] = continues ? last.response : [];
+      if (m.content !== '' || !m.toolCalls?.length) response.push(m.content);
+      for (const call of m.toolCalls ?? []) {
+        const item = {
+          type: 'functionCall' as const,
+          name: call.name,
+          params: toolResult(call.arguments),
+          result: '' as unknown,
+        };
+        pending.set(call.id, item);
+        response.push(item as ChatModelResponse['response'][number]);
+      }
+      if (!continues) history.push({ type: 'model', response });
+    }
+    previous = m.role;
+  }
+  // The model's turn to answer: a new one, or the one its tool calls and their results are in.
+  if (history[history.length - 1]?.type !== 'model') history.push({ type: 'model', response: [] });
   return history;
+}
+
+/** The request's tools as node-llama-cpp functions (documented to the model; no handlers: we only collect calls). */
+function chatModelFunctions(tools: ToolsParams['tools']): ChatModelFunctions {
+  return Object.fromEntries(
+    tools.map((tool) => [
+      tool.name,
+      {
+        ...(tool.description ? { description: tool.description } : {}),
+        params: (tool.parameters ?? { type: 'object', properties: {} }) as never,
+      },
+    ]),
+  );
 }
 
 /** How chat requests are rendered for this model. */
@@ -267,6 +382,8 @@ type ChatRenderer = { kind: 'gguf'; wrapper: JinjaTemplateChatWrapper } | { kind
 interface Slot {
   sequence: LlamaContextSequence;
   completion: LlamaCompletion;
+  /** For function calling; created on the slot's first request with tools. */
+  chat?: LlamaChat;
 }
 
 interface Waiter {
@@ -291,6 +408,8 @@ export interface LlamaCppProviderInfo {
   chatTemplate: 'gguf' | 'plain';
   /** Why the GGUF's chat template could not be used (null when it is used or there is none). */
   chatTemplateError: string | null;
+  /** Whether the chat template does function calling (tools are offered to the model). */
+  functionCalling: boolean;
 }
 
 /** A request's input, ready for the engine. */
@@ -301,7 +420,13 @@ interface EngineInput {
   extraStops: readonly string[];
 }
 
+/** How a request with tools runs (see the file comment); null: as a plain completion. */
+type ToolMode =
+  | { kind: 'auto'; history: ChatHistoryItem[]; functions: ChatModelFunctions; parallel: boolean }
+  | { kind: 'forced'; name: string; schema: Record<string, unknown> };
+
 const SEED_SPACE = 0x1_0000_0000;
+const MAX_CACHED_GRAMMARS = 64;
 
 /** Sampler seed for llama.cpp (uint32). null → a fresh random seed per request. */
 function resolveSeed(seed: number | null): number {
@@ -322,7 +447,16 @@ export class LlamaCppProvider implements LlmProvider {
   private initPromise: Promise<void> | null = null;
   private initError: unknown = null;
   private releaseLlama: (() => Promise<void>) | null = null;
+  private llama: Llama | null = null;
+  private nlc: NodeLlamaCpp | null = null;
   private model: LlamaModel | null = null;
+  private vocabularySize = 0;
+  /** Created by the first embedding request. */
+  private embeddingContext: Promise<LlamaEmbeddingContext> | null = null;
+  /** Embedding requests run one at a time (the embedding context has one sequence). */
+  private embeddingTurn: Promise<unknown> = Promise.resolve();
+  /** Grammars of the response formats seen, by canonical JSON (building one is not free). */
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private context: LlamaContext | null = null;
   private bosToken: Token | null = null;
   private chat: ChatRenderer = { kind: 'plain' };
@@ -374,13 +508,16 @@ export class LlamaCppProvider implements LlmProvider {
       const header: GgufHeader = await readGgufHeader(modelPath);
 
       const nlc = await loadNodeLlamaCpp();
+      this.nlc = nlc;
       const handle = acquireLlama();
       this.releaseLlama = handle.release;
       const llama = await handle.llama;
+      this.llama = llama;
       this.assertNotClosed();
       this.model = await llama.loadModel({ modelPath, gpuLayers: 0 });
       this.assertNotClosed();
 
+      this.vocabularySize = header.vocabularySize;
       const trained = Math.min(header.trainedContextLength, this.model.trainContextSize);
       const threads = Math.max(1, Math.floor(this.cfg.threads || 1));
       const sequences = Math.max(1, Math.floor(this.cfg.sequences || 1));
@@ -414,6 +551,7 @@ export class LlamaCppProvider implements LlmProvider {
         loadMs: Date.now() - started,
         chatTemplate: chat.renderer.kind,
         chatTemplateError: chat.error,
+        functionCalling: this.functionCalling,
       };
       this.state = 'ready';
     } catch (err) {
@@ -425,6 +563,41 @@ export class LlamaCppProvider implements LlmProvider {
       if (err instanceof Error && err.name === 'GgufFileError') throw err;
       throw new Error(`model ${name}: cannot load ${modelPath}: ${errorMessage(err)}`, { cause: err });
     }
+  }
+
+  /** Whether the GGUF's chat template does function calling (node-llama-cpp found its call syntax). */
+  private get functionCalling(): boolean {
+    return this.chat.kind === 'gguf' && this.chat.wrapper.usingJinjaFunctionCallTemplate;
+  }
+
+  /** How the request's tools run, or null (no tools, or tool_choice none); throws for what cannot run. */
+  private toolMode(params: GenerationParams): ToolMode | null {
+    const offered = params.tools;
+    if (!offered || offered.choice === 'none') return null;
+    if (!this.functionCalling) {
+      throw new UnsupportedRequestError("this model's chat template has no function calling", 'tools');
+    }
+    if (params.responseFormat) {
+      throw new UnsupportedRequestError(
+        'the embedded engine cannot combine tools with a response format',
+        'response_format',
+      );
+    }
+    const { choice, tools } = offered;
+    const forced =
+      typeof choice === 'object' ? choice.name : choice === 'required' && tools.length === 1 ? tools[0].name : null;
+    if (choice === 'required' && forced === null) {
+      throw new UnsupportedRequestError(
+        'the embedded engine can force a call only to one named function: name it in tool_choice',
+        'tool_choice',
+      );
+    }
+    if (forced !== null) {
+      const tool = tools.find((t) => t.name === forced)!;
+      return { kind: 'forced', name: forced, schema: tool.parameters ?? { type: 'object', properties: {} } };
+    }
+    const history = toChatHistory(chatMessagesOf(params) ?? [], true);
+    return { kind: 'auto', history, functions: chatModelFunctions(tools), parallel: offered.parallel };
   }
 
   private assertNotClosed(): void {
@@ -486,7 +659,8 @@ export class LlamaCppProvider implements LlmProvider {
         if (o) {
           while (pending.length > 0) yield { type: 'delta', text: pending.shift()! };
           if (!o.ok) throw o.error;
-          yield { type: 'done', finishReason: o.result.finishReason, usage: o.result.usage };
+          const { finishReason, usage, toolCalls } = o.result;
+          yield { type: 'done', finishReason, usage, ...(toolCalls ? { toolCalls } : {}) };
           return;
         }
         await new Promise<void>((resolve) => (wake = resolve));
@@ -515,11 +689,16 @@ export class LlamaCppProvider implements LlmProvider {
 
   private async disposeEngine(): Promise<void> {
     this.free.length = 0;
+    const embedding = this.embeddingContext;
+    this.embeddingContext = null;
+    await embedding?.then((ctx) => ctx.dispose()).catch(() => undefined);
     const context = this.context;
     const model = this.model;
     const release = this.releaseLlama;
     this.context = null;
     this.model = null;
+    this.llama = null;
+    this.grammars.clear();
     this.releaseLlama = null;
     try {
       await context?.dispose();
@@ -532,6 +711,9 @@ export class LlamaCppProvider implements LlmProvider {
   // ----- pool ---------------------------------------------------------------------------------
 
   private acquire(signal: AbortSignal): Promise<Slot> {
+    // The engine may have been closed while this request prepared (grammar, template): a waiter
+    // queued now would never be served.
+    if (this.state !== 'ready') return Promise.reject(new BackendUnreachableError('embedded engine is closed'));
     const slot = this.free.pop();
     if (slot) return Promise.resolve(slot);
     const maxQueue = Math.max(0, this.cfg.maxQueue);
@@ -570,14 +752,67 @@ export class LlamaCppProvider implements LlmProvider {
     else this.free.push(slot);
   }
 
-  // ----- generation ---------------------------------------------------------------------------
+  // ----- embeddings ---------------------------------------------------------------------------
 
-  private async execute(
-    params: GenerationParams,
-    signal: AbortSignal,
-    onDelta: ((text: string) => void) | null,
-    hooks?: CallHooks,
-  ): Promise<GenerationResult> {
+  async embed(params: EmbeddingParams, signal: AbortSignal, hooks?: CallHooks): Promise<EmbeddingResult> {
+    const { model, context } = await this.readyEngine(signal);
+    if (params.dimensions !== null && params.dimensions !== model.embeddingVectorSize) {
+      throw new UnsupportedRequestError(
+        `the model's vectors have ${model.embeddingVectorSize} dimensions; it cannot make ${params.dimensions}`,
+        'dimensions',
+      );
+    }
+    const trim = this.bosToken !== null ? 'trimLeadingSpace' : undefined;
+    const inputs = params.input.map((item): Token[] => {
+      if (typeof item === 'string') return model.tokenize(item, false, trim);
+      if (item.some((id) => id >= this.vocabularySize)) {
+        throw new UnsupportedRequestError(
+          `token ids must be below the vocabulary size ${this.vocabularySize}`,
+          'input',
+        );
+      }
+      return item as Token[];
+    });
+    const limit = context.contextSize;
+    if (inputs.some((tokens) => tokens.length + 1 > limit)) {
+      throw new UnsupportedRequestError(`an input is longer than the context window of ${limit} tokens`, 'input');
+    }
+    const run = this.embeddingTurn.then(async () => {
+      signal.throwIfAborted();
+      if (this.state !== 'ready') throw new BackendUnreachableError('embedded engine is closed');
+      if (!this.embeddingContext) {
+        const created = model.createEmbeddingContext({
+          contextSize: limit,
+          threads: Math.max(1, Math.floor(this.cfg.threads || 1)),
+        });
+        this.embeddingContext = created;
+        // A context that failed to be created is tried again by the next request.
+        created.catch(() => this.embeddingContext === created && (this.embeddingContext = null));
+      }
+      const vectors: number[][] = [];
+      try {
+        const embedder = await this.embeddingContext;
+        hooks?.accepted?.();
+        for (const tokens of inputs) {
+          signal.throwIfAborted();
+          vectors.push([...(await embedder.getEmbeddingFor(tokens)).vector]);
+        }
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        throw new BackendResponseError(`embedded engine failed: ${errorMessage(err).slice(0, 200)}`, null, {
+          cause: err,
+        });
+      }
+      return vectors;
+    });
+    this.embeddingTurn = run.catch(() => undefined);
+    const vectors = await run;
+    const promptTokens = inputs.reduce((sum, tokens) => sum + tokens.length, 0);
+    return { vectors, usage: { promptTokens, completionTokens: 0 } };
+  }
+
+  /** The loaded model and context, or BackendUnreachableError when the engine is not (yet) usable. */
+  private async readyEngine(signal: AbortSignal): Promise<{ model: LlamaModel; context: LlamaContext }> {
     signal.throwIfAborted();
     if (this.state === 'loading') await this.initPromise!.catch(() => undefined);
     if (this.state !== 'ready' || !this.model || !this.context) {
@@ -587,13 +822,30 @@ export class LlamaCppProvider implements LlmProvider {
           : `embedded engine is ${this.state === 'closed' ? 'closed' : 'not loaded'}`,
       );
     }
-    const model = this.model;
-    const contextSize = this.context.contextSize;
+    return { model: this.model, context: this.context };
+  }
+
+  // ----- generation ---------------------------------------------------------------------------
+
+  private async execute(
+    params: GenerationParams,
+    signal: AbortSignal,
+    onDelta: ((text: string) => void) | null,
+    hooks?: CallHooks,
+  ): Promise<GenerationResult> {
+    const { model, context } = await this.readyEngine(signal);
+    const contextSize = context.contextSize;
 
     if (!Number.isInteger(params.maxNewTokens) || params.maxNewTokens < 1) {
       throw new BackendResponseError(`max_new_tokens must be a positive integer (got ${params.maxNewTokens})`, 400);
     }
-    const { tokens, extraStops } = this.engineInput(model, params);
+    const tools = this.toolMode(params);
+    const { tokens, extraStops } = this.engineInput(model, params, tools);
+    const format: ResponseFormat | undefined =
+      tools?.kind === 'forced'
+        ? { type: 'json_schema', name: tools.name, schema: tools.schema, strict: true }
+        : params.responseFormat;
+    const grammar = format ? await this.grammarFor(format) : undefined;
     // LlamaCompletion prepends the BOS token itself when the model asks for it
     // (tokenizer.ggml.add_bos_token), so we count it but do not add it (that would double it).
     const promptTokens = tokens.length + (this.bosToken !== null ? 1 : 0);
@@ -618,7 +870,10 @@ export class LlamaCppProvider implements LlmProvider {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
       const stop = extraStops.length > 0 ? [...params.stop, ...extraStops] : params.stop;
-      const work = this.runOnSlot(slot, tokens, promptTokens, { ...params, stop }, signal, ctl, onDelta).finally(() => {
+      const run = { tokens, promptTokens, grammar, tools };
+      // A forced call's arguments are not content: they come whole, as the call, with the end.
+      const deltas = tools?.kind === 'forced' ? null : onDelta;
+      const work = this.runOnSlot(slot, run, { ...params, stop }, signal, ctl, deltas).finally(() => {
         signal.removeEventListener('abort', onAbort);
         this.running.delete(ctl);
         this.release(slot);
@@ -635,11 +890,11 @@ export class LlamaCppProvider implements LlmProvider {
    */
   renderInput(params: GenerationParams): { prompt: string; stop: string[] } {
     if (this.state !== 'ready' || !this.model) throw new Error('embedded engine is not loaded');
-    const { tokens, extraStops } = this.engineInput(this.model, params);
+    const { tokens, extraStops } = this.engineInput(this.model, params, this.toolMode(params));
     return { prompt: this.model.detokenize(tokens, true), stop: [...params.stop, ...extraStops] };
   }
 
-  private engineInput(model: LlamaModel, params: GenerationParams): EngineInput {
+  private engineInput(model: LlamaModel, params: GenerationParams, tools: ToolMode | null = null): EngineInput {
     const trim = this.bosToken !== null ? 'trimLeadingSpace' : undefined;
     const messages = chatMessagesOf(params);
     if (!messages) {
@@ -651,9 +906,23 @@ export class LlamaCppProvider implements LlmProvider {
     }
     let tokens: Token[];
     try {
-      const { contextText } = this.chat.wrapper.generateContextState({ chatHistory: toChatHistory(messages) });
-      tokens = contextText.tokenize(model.tokenizer, trim);
+      const { wrapper } = this.chat;
+      const offered =
+        params.tools && params.tools.choice !== 'none' ? chatModelFunctions(params.tools.tools) : undefined;
+      const { contextText } = wrapper.generateContextState({
+        chatHistory: toChatHistory(messages, this.functionCalling),
+        availableFunctions: offered,
+        documentFunctionParams: offered ? true : undefined,
+      });
+      // A forced call: the model's turn starts with the template's call syntax and the name.
+      const call = wrapper.settings.functions.call;
+      const text =
+        tools?.kind === 'forced'
+          ? this.nlc!.LlamaText([contextText, call.prefix, tools.name, call.paramsPrefix])
+          : contextText;
+      tokens = text.tokenize(model.tokenizer, trim);
     } catch (err) {
+      if (err instanceof UnsupportedRequestError) throw err;
       throw new BackendResponseError(`the chat template failed: ${errorMessage(err).slice(0, 200)}`, 400, {
         cause: err,
       });
@@ -663,10 +932,41 @@ export class LlamaCppProvider implements LlmProvider {
     return { tokens, extraStops: [] };
   }
 
+  /**
+   * The grammar that keeps the output in the response format (see the file comment). A schema
+   * node-llama-cpp cannot compile is the client's problem: 400 naming `response_format`.
+   */
+  private grammarFor(format: ResponseFormat): Promise<LlamaGrammar> {
+    const key = JSON.stringify(format.type === 'json_schema' ? format.schema : format.type);
+    let grammar = this.grammars.get(key);
+    if (!grammar) {
+      const llama = this.llama!;
+      grammar = (
+        format.type === 'json_schema'
+          ? llama.createGrammarForJsonSchema(format.schema as never)
+          : llama.getGrammarFor('json')
+      ) as Promise<LlamaGrammar>;
+      // Bounded: a client sending ever-new schemas must not grow memory without end.
+      if (this.grammars.size >= MAX_CACHED_GRAMMARS) this.grammars.delete(this.grammars.keys().next().value!);
+      this.grammars.set(key, grammar);
+      grammar.catch(() => this.grammars.delete(key));
+    }
+    return grammar.catch((err: unknown) => {
+      throw new UnsupportedRequestError(
+        `the JSON schema cannot be turned into a grammar: ${errorMessage(err).slice(0, 200)}`,
+        'response_format',
+      );
+    });
+  }
+
   private async runOnSlot(
     slot: Slot,
-    tokens: Token[],
-    promptTokens: number,
+    {
+      tokens,
+      promptTokens,
+      grammar,
+      tools,
+    }: { tokens: Token[]; promptTokens: number; grammar?: LlamaGrammar; tools: ToolMode | null },
     params: GenerationParams,
     signal: AbortSignal,
     ctl: AbortController,
@@ -682,29 +982,54 @@ export class LlamaCppProvider implements LlmProvider {
     const meterBefore = sequence.tokenMeter.getState();
     let engineError: unknown = null;
     let stopReason: string | null = null;
+    let calls: ToolCall[] = [];
+    const sampling = {
+      maxTokens: params.maxNewTokens,
+      temperature: Math.max(0, params.temperature), // 0 = greedy
+      topK: Math.max(0, Math.floor(params.topK)), // 0 = whole vocabulary
+      topP: params.topP > 0 && params.topP < 1 ? params.topP : 1, // 1 = disabled
+      minP: 0,
+      seed: resolveSeed(params.seed),
+      repeatPenalty: false as const, // node-llama-cpp enables one by default; other backends do not
+      // We stop the engine ourselves (stop strings, client abort) and want it to return
+      // normally after the current token rather than throw.
+      signal: ctl.signal,
+      stopOnAbortSignal: true,
+      onTextChunk: (chunk: string) => {
+        const delta = filter.push(chunk);
+        if (delta !== '' && onDelta) onDelta(delta);
+        if (filter.stopped && !ctl.signal.aborted) ctl.abort(new Error('stop string'));
+      },
+    };
     try {
-      const res = await completion.generateCompletionWithMeta(tokens, {
-        maxTokens: params.maxNewTokens,
-        temperature: Math.max(0, params.temperature), // 0 = greedy
-        topK: Math.max(0, Math.floor(params.topK)), // 0 = whole vocabulary
-        topP: params.topP > 0 && params.topP < 1 ? params.topP : 1, // 1 = disabled
-        minP: 0,
-        seed: resolveSeed(params.seed),
-        repeatPenalty: false, // node-llama-cpp enables one by default; other backends do not
-        // We stop the engine ourselves (stop strings, client abort) and want it to return
-        // normally after the current token rather than throw.
-        signal: ctl.signal,
-        stopOnAbortSignal: true,
-        // The prompt + max tokens were checked to fit: never shift/truncate the context silently.
-        disableContextShift: true,
-        contextShiftSize: 1,
-        onTextChunk: (chunk) => {
-          const delta = filter.push(chunk);
-          if (delta !== '' && onDelta) onDelta(delta);
-          if (filter.stopped && !ctl.signal.aborted) ctl.abort(new Error('stop string'));
-        },
-      });
-      stopReason = res.metadata.stopReason;
+      if (tools?.kind === 'auto' && this.chat.kind === 'gguf') {
+        slot.chat ??= new this.nlc!.LlamaChat({
+          contextSequence: sequence,
+          chatWrapper: this.chat.wrapper,
+          autoDisposeSequence: false,
+        });
+        const res = await slot.chat.generateResponse(tools.history, {
+          ...sampling,
+          functions: tools.functions,
+          documentFunctionParams: true,
+          ...(tools.parallel ? {} : { maxParallelFunctionCalls: 1 }),
+        });
+        stopReason = res.metadata.stopReason;
+        calls = (res.functionCalls ?? []).map((fc) => ({
+          id: newToolCallId(),
+          name: fc.functionName,
+          arguments: JSON.stringify(fc.params ?? {}),
+        }));
+      } else {
+        const res = await completion.generateCompletionWithMeta(tokens, {
+          ...sampling,
+          grammar,
+          // The prompt + max tokens were checked to fit: never shift/truncate the context silently.
+          disableContextShift: true,
+          contextShiftSize: 1,
+        });
+        stopReason = res.metadata.stopReason;
+      }
     } catch (err) {
       engineError = err;
     }
@@ -734,6 +1059,12 @@ export class LlamaCppProvider implements LlmProvider {
       // The meter counts every sampled token (one logits row each) as output.
       completionTokens: used.usedOutputTokens,
     };
+    if (tools?.kind === 'forced') {
+      // The arguments the grammar let the model write are the call.
+      const call = { id: newToolCallId(), name: tools.name, arguments: filter.output };
+      return { output: '', finishReason, usage, toolCalls: [call] };
+    }
+    if (calls.length > 0) return { output: filter.output, finishReason: 'tool_calls', usage, toolCalls: calls };
     return { output: filter.output, finishReason, usage };
   }
 }

@@ -58,6 +58,22 @@ export const TINY_CHAT_TEMPLATE =
   "{{ bos_token }}{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '\n' }}" +
   "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}";
 
+/**
+ * TINY_CHAT_TEMPLATE with tool calling in the style of real tool-aware templates (tools listed in
+ * a system header, calls as `<tool_call>{"name": …, "arguments": …}</tool_call>`, results as
+ * `<|tool|>` turns): node-llama-cpp recognises its function-call syntax, so the embedded engine
+ * offers tools on a model with this template.
+ */
+export const TINY_TOOLS_CHAT_TEMPLATE =
+  '{{ bos_token }}{% if tools %}<|system|>\nTools:\n{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}' +
+  'Call a tool as <tool_call>{"name": ..., "arguments": ...}</tool_call>\n{% endif %}' +
+  "{% for message in messages %}{% if message['role'] == 'tool' %}{{ '<|tool|>\n' + message['content'] + '\n' }}" +
+  "{% elif message['role'] == 'assistant' and message['tool_calls'] %}{{ '<|assistant|>\n' }}" +
+  "{% if message['content'] %}{{ message['content'] }}{% endif %}{% for call in message['tool_calls'] %}" +
+  "{{ '<tool_call>{\"name\": \"' + call['function']['name'] + '\", \"arguments\": ' + (call['function']['arguments'] | tojson) + '}</tool_call>' }}" +
+  "{% endfor %}{{ '\n' }}{% else %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '\n' }}{% endif %}" +
+  "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}";
+
 export interface TinyModelOptions {
   /** Written as `tokenizer.chat_template` when set. */
   chatTemplate?: string;
