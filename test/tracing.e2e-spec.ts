@@ -32,6 +32,13 @@ models:
   - name: embed-a
     kind: embedding
     provider: mock
+  - name: queued-a
+    provider: vllm
+    upstream_model: m
+    base_url: ${fakeUrl}
+    max_new_tokens: 64
+    max_in_flight: 1
+    queue: { max_length: 8, max_wait_ms: 10000 }
 `;
 
 interface Traced {
@@ -214,6 +221,19 @@ describeInProcess('OpenTelemetry traces', 'boots apps with tracing settings and 
     expect(call.attributes[GEN_AI.requestMaxTokens]).toBeUndefined();
     expect(server.attributes).toMatchObject({ [GEN_AI.operationName]: 'embeddings', [LLM.cacheResult]: 'miss' });
     expect(JSON.stringify(receiver.spans)).not.toContain('secret-embedding-input');
+  });
+
+  it('records the wait for a model at max_in_flight as a queue span', async () => {
+    fake.setMode('slow', { delayMs: 150 });
+    const send = (prompt: string) =>
+      traced.app.http().post('/v1/generate').set('X-API-Key', traced.key).send({ model: 'queued-a', prompt });
+    const answers = await Promise.all([send('first in line'), send('second in line')]);
+    expect(answers.map((res) => res.status)).toEqual([200, 200]);
+    await flushed(traced);
+    const queued = receiver.spans.filter((span) => span.name === SPANS.queue);
+    expect(queued).toHaveLength(1); // the first went straight through
+    const server = receiver.spans.find((span) => span.spanId === queued[0].parentSpanId);
+    expect(server?.name).toBe('POST /v1/generate');
   });
 
   it('marks limit rejections on the server span', async () => {

@@ -39,7 +39,7 @@ import { StreamResponse } from './stream-response';
 import type { Admission } from '../scheduling/model-scheduler';
 import { KeyConcurrency } from '../scheduling/key-concurrency';
 import { Tracing } from '../tracing/tracing';
-import { GEN_AI_OPERATIONS, LLM } from '../tracing/trace-attributes';
+import { GEN_AI_OPERATIONS, LLM, SPANS } from '../tracing/trace-attributes';
 import { operationName, requestAttributes, resultAttributes } from './generation-trace';
 
 const NO_TOKENS: TokenUsage = { promptTokens: 0, completionTokens: 0 };
@@ -187,7 +187,10 @@ export class GenerationPipeline {
   private backendCall(request: ResolvedRequest, streaming: boolean, req: AppRequest): FlightRunner {
     return async (signal, report): Promise<FlightResult> => {
       backendWaitStarted(req.ctx);
-      const admission = await this.generation.admit(request, signal);
+      const admitted = this.generation.admit(request, signal);
+      // A span only for a request that waits its turn (a model at max_in_flight).
+      const admission =
+        admitted instanceof Promise ? await this.tracing.span(SPANS.queue, {}, () => admitted) : admitted;
       try {
         return await this.callBackend(request, streaming, admission, signal, report);
       } finally {
