@@ -20,6 +20,8 @@ export interface KeyField {
   optional?: boolean;
   /** Only when editing (the create request does not take it). */
   editOnly?: boolean;
+  /** What a new key's form starts with (the server's default), for fields that cannot be empty. */
+  initial?: string;
 }
 
 const INT32_MAX = 2_147_483_647;
@@ -76,6 +78,7 @@ export const KEY_FIELDS: KeyField[] = [
     max: 100,
     help: 'share within its priority, 1 to 100',
     optional: true,
+    initial: '1',
   },
   { name: 'models', label: 'Models', kind: 'models', help: 'the models this key may use' },
   { name: 'expires_at', label: 'Expires', kind: 'instant', help: 'empty: never; in UTC' },
@@ -112,6 +115,7 @@ export function formValues(fields: KeyField[], key: Record<string, unknown> | nu
     else if (field.kind === 'models') values[field.name] = Array.isArray(value) ? value.map(String) : null;
     else if (field.kind === 'instant') values[field.name] = typeof value === 'string' ? instantToInput(value) : '';
     else if (field.kind === 'choice' && value === undefined) values[field.name] = field.choices?.[1] ?? '';
+    else if (value === undefined && field.initial !== undefined) values[field.name] = field.initial;
     else values[field.name] = value === null || value === undefined ? '' : String(value);
   }
   return values;
