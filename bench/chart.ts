@@ -58,6 +58,24 @@ export function panel(
   return { svg: parts.join('\n'), height: cursor - y };
 }
 
+/** A standalone SVG of two panels side by side. */
+export function twoPanelChart(
+  left: { title: string; unit: string; groups: Group[] },
+  right: { title: string; unit: string; groups: Group[] },
+): string {
+  const width = 1000;
+  const drawn = [left, right].map((p, i) =>
+    panel(p.title, p.unit, p.groups, i === 0 ? 10 : width / 2 + 10, 10, width / 2 - 20),
+  );
+  const height = Math.max(drawn[0].height, drawn[1].height) + 30;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+${drawn[0].svg}
+${drawn[1].svg}
+</svg>
+`;
+}
+
 export function renderChart(result: Record<string, unknown>): string {
   const modes = (['embedded', 'services'] as const).filter((m) => result[m]) as ('embedded' | 'services')[];
   const name = { embedded: 'embedded (PGlite, in-process)', services: 'PostgreSQL + Redis' };
@@ -85,21 +103,8 @@ export function renderChart(result: Record<string, unknown>): string {
       ],
     };
   });
-  const width = 1000;
-  const left = panel('Latency at 1 connection (ms, lower is better)', 'ms', latency, 10, 10, width / 2 - 20);
-  const right = panel(
-    'Requests/s at 32 connections (higher is better)',
-    'req/s',
-    throughput,
-    width / 2 + 10,
-    10,
-    width / 2 - 20,
+  return twoPanelChart(
+    { title: 'Latency at 1 connection (ms, lower is better)', unit: 'ms', groups: latency },
+    { title: 'Requests/s at 32 connections (higher is better)', unit: 'req/s', groups: throughput },
   );
-  const height = Math.max(left.height, right.height) + 30;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">
-<rect width="100%" height="100%" fill="white"/>
-${left.svg}
-${right.svg}
-</svg>
-`;
 }

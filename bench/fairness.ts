@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeGpu } from '../test/fakes/fake-gpu';
-import { type Group, panel } from './chart';
+import { type Group, twoPanelChart } from './chart';
 import { arg, type BenchServer, percentiles, startBenchServer, writeResult } from './lib';
 
 const SECONDS = Number(arg('seconds', '8'));
@@ -242,23 +242,10 @@ function chart(result: {
       { label: 'TTFT p99', value: prefix[policy].ttft.p99_ms },
     ],
   }));
-  const width = 1000;
-  const left = panel('Light key latency next to a 64-stream flood (ms)', 'ms', light, 10, 10, width / 2 - 20);
-  const right = panel(
-    'Shared-prefix workload: time to first token (ms)',
-    'ms',
-    ttft,
-    width / 2 + 10,
-    10,
-    width / 2 - 20,
+  return twoPanelChart(
+    { title: 'Light key latency next to a 64-stream flood (ms)', unit: 'ms', groups: light },
+    { title: 'Shared-prefix workload: time to first token (ms)', unit: 'ms', groups: ttft },
   );
-  const height = Math.max(left.height, right.height) + 30;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">
-<rect width="100%" height="100%" fill="white"/>
-${left.svg}
-${right.svg}
-</svg>
-`;
 }
 
 async function main(): Promise<void> {

@@ -53,7 +53,7 @@ import type {
   TokenUsage,
   ToolCall,
 } from '../../domain/generation';
-import { newToolCallId } from './tool-calls';
+import { messageToolCalls } from './tool-calls';
 import { UnsupportedRequestError } from './backend.errors';
 import type { CallHooks, LlmProvider } from './provider.types';
 import {
@@ -102,22 +102,6 @@ const CHAT_ENDPOINT: OllamaEndpoint = {
     return content;
   },
 };
-
-/** The tool calls of a chat line (none when it has none). */
-function lineToolCalls(line: JsonRecord): ToolCall[] {
-  const calls = isRecord(line.message) ? line.message.tool_calls : undefined;
-  if (calls === undefined || calls === null) return [];
-  if (!Array.isArray(calls)) throw unparseable();
-  return calls.map((call: unknown) => {
-    if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== 'string') throw unparseable();
-    const args = call.function.arguments;
-    return {
-      id: typeof call.id === 'string' && call.id !== '' ? call.id : newToolCallId(),
-      name: call.function.name,
-      arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
-    };
-  });
-}
 
 /** A call's arguments as the JSON object Ollama wants. */
 function argumentsObject(text: string): unknown {
@@ -205,7 +189,7 @@ export class OllamaProvider implements LlmProvider {
     const line = this.checkLine(await res.json());
     const output = endpoint.text(line);
     if (line.done !== true || output === undefined) throw unparseable();
-    return withToolCalls({ output, ...this.final(line) }, lineToolCalls(line));
+    return withToolCalls({ output, ...this.final(line) }, messageToolCalls(line.message));
   }
 
   async *stream(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): AsyncGenerator<StreamChunk> {
@@ -223,7 +207,7 @@ export class OllamaProvider implements LlmProvider {
           if (++deltas > limits.maxDeltas) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
           yield { type: 'delta', text };
         }
-        toolCalls.push(...lineToolCalls(line));
+        toolCalls.push(...messageToolCalls(line.message));
         if (toolCalls.length > limits.maxDeltas) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
         if (line.done === true) {
           done = this.final(line);

@@ -56,9 +56,8 @@ import type {
   GenerationResult,
   StreamChunk,
   TokenUsage,
-  ToolCall,
 } from '../../domain/generation';
-import { newToolCallId, ToolCallAssembler } from './tool-calls';
+import { messageToolCalls, ToolCallAssembler } from './tool-calls';
 import type { CallHooks, LlmProvider } from './provider.types';
 import {
   capBytes,
@@ -142,22 +141,6 @@ function structureFields(params: GenerationParams): JsonRecord {
     fields.response_format = { type: 'json_schema', json_schema: { name, schema, strict } };
   }
   return fields;
-}
-
-/** The calls of a non-streamed chat choice. */
-function messageToolCalls(choice: JsonRecord): ToolCall[] {
-  const calls = isRecord(choice.message) ? choice.message.tool_calls : undefined;
-  if (calls === undefined || calls === null) return [];
-  if (!Array.isArray(calls)) throw unparseable();
-  return calls.map((call: unknown) => {
-    if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== 'string') throw unparseable();
-    const args = call.function.arguments;
-    return {
-      id: typeof call.id === 'string' && call.id !== '' ? call.id : newToolCallId(),
-      name: call.function.name,
-      arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
-    };
-  });
 }
 
 /** A string field; absent or null → ''. */
@@ -247,7 +230,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     if (isErrorPayload(payload)) throw this.http.upstreamError(payload);
     const choice = firstChoice(payload);
     if (!choice) throw unparseable();
-    const toolCalls = endpoint === CHAT_ENDPOINT ? messageToolCalls(choice) : [];
+    const toolCalls = endpoint === CHAT_ENDPOINT ? messageToolCalls(choice.message) : [];
     return {
       output: endpoint.text(choice),
       finishReason: mapFinishReason(choice.finish_reason),

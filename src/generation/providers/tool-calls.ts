@@ -12,6 +12,25 @@ export function newToolCallId(): string {
 }
 
 /**
+ * The whole calls of an answer's `message` (OpenAI-style `message.tool_calls`, or Ollama's, whose
+ * arguments are an object and whose ids may be missing); none when it has none.
+ */
+export function messageToolCalls(message: unknown): ToolCall[] {
+  const calls = isRecord(message) ? message.tool_calls : undefined;
+  if (calls === undefined || calls === null) return [];
+  if (!Array.isArray(calls)) throw unparseable();
+  return calls.map((call: unknown) => {
+    if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== 'string') throw unparseable();
+    const args = call.function.arguments;
+    return {
+      id: typeof call.id === 'string' && call.id !== '' ? call.id : newToolCallId(),
+      name: call.function.name,
+      arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+    };
+  });
+}
+
+/**
  * Joins `delta.tool_calls` fragments `{index, id?, type?, function: {name?, arguments?}}` by
  * index: the id and name arrive once (the first fragment of a call, as OpenAI and vLLM send
  * them), the arguments in pieces that are concatenated in order.
