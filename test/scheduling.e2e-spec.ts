@@ -376,18 +376,22 @@ ${upstreams('af1', 'af2', 'af3')}
       const key = await createKey(app);
       const [m1, m2] = [fakes.ml1, fakes.ml2];
       const scrapes = () => m1.requests.filter((r) => r.path === '/metrics').length;
+      // A scrape that began after the load changed has been read once the next one begins (every
+      // second): waiting for two makes the test independent of how fast this machine parses.
+      const scrapedTwiceSince = async () => {
+        const seen = scrapes();
+        await waitFor(() => scrapes() >= seen + 2, 5000);
+      };
       m1.reportedLoad = { running: 8, waiting: 5, kvCacheUsage: 0.91 };
       m2.reportedLoad = { running: 1, waiting: 0, kvCacheUsage: 0.1 };
-      await waitFor(() => scrapes() >= 1, 2500);
+      await scrapedTwiceSince();
       for (let i = 0; i < 4; i += 1)
         expect((await generate(key, { model: 'engine-load', prompt: unique('a') })).status).toBe(200);
       expect([m1.posts, m2.posts]).toEqual([0, 4]);
 
       m1.reportedLoad = { running: 1, waiting: 0, kvCacheUsage: 0.1 };
       m2.reportedLoad = { running: 8, waiting: 3, kvCacheUsage: 0.99 };
-      const seen = scrapes();
-      await waitFor(() => scrapes() > seen, 2500);
-      await sleep(50); // the scrape's answer is parsed after the fake records the request
+      await scrapedTwiceSince();
       for (let i = 0; i < 4; i += 1)
         expect((await generate(key, { model: 'engine-load', prompt: unique('b') })).status).toBe(200);
       expect([m1.posts, m2.posts]).toEqual([4, 4]);
