@@ -45,8 +45,13 @@ describeServices('round trips per request', () => {
     expect(res.status).toBe(200);
     tokensAnswered += res.body.usage.total_tokens;
     await sleep(5); // the unawaited store-and-release lands (well before a charge's own flush)
-    // The usage ledger's batched flush (once a second, in the background) is not the request's.
-    const onRequestPath = statements.mock.calls.filter(([sql]) => !String(sql).includes('INSERT INTO key_usage_daily'));
+    // Background writes are not the request's: the usage ledger's batched flush (once a second),
+    // and a token charge written by itself when no reservation carried it within 100 ms (a slow
+    // machine); the counters checked at the end show no charge was lost either way.
+    const background = ['INSERT INTO key_usage_daily', 'SET quota_tokens_used = quota_tokens_used + $3'];
+    const onRequestPath = statements.mock.calls.filter(
+      ([sql]) => !background.some((text) => String(sql).includes(text)),
+    );
     const counted = { redis: commands.map((args) => args[0].toLowerCase()), statements: onRequestPath.length };
     statements.mockRestore();
     return counted;
