@@ -13,17 +13,15 @@
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { Body, Controller, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import autocannon from 'autocannon';
 import { freePort } from '../test/harness/redis-server';
 import { arg, writeResult } from './lib';
+import { ROOT, startGateway, stopper } from './gateway-process';
 
-const ROOT = resolve(__dirname, '..');
 const REQUESTS = Number(arg('requests', '8000'));
 const CONNECTIONS = Number(arg('connections', '8'));
 const ADMIN_TOKEN = 'framework-floor-admin-token-0123456789abcdef';
@@ -97,14 +95,6 @@ async function measure(child: ChildProcess, url: string, headers: Record<string,
   };
 }
 
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((done) => {
-    if (child.exitCode !== null) return done();
-    child.once('exit', () => done());
-    child.kill('SIGTERM');
-  });
-}
-
 async function floor(kind: 'node' | 'nest') {
   const port = await freePort();
   const child = spawn(
@@ -120,31 +110,17 @@ async function floor(kind: 'node' | 'nest') {
     await waitFor(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"x"}' });
     return await measure(child, url, {});
   } finally {
-    await stop(child);
+    await stopper(child)();
   }
 }
 
 async function gateway() {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-floor-'));
-  writeFileSync(join(dir, 'models.yaml'), 'default_model: m\nmodels:\n  - name: m\n    provider: mock\n');
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'production',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_TOKEN,
-      DATA_DIR: dir,
-      DATABASE_URL: 'pglite://memory',
-      MODELS_FILE: join(dir, 'models.yaml'),
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const base = `http://127.0.0.1:${port}`;
+  const {
+    child,
+    url: base,
+    stop: stopGateway,
+  } = await startGateway('default_model: m\nmodels:\n  - name: m\n    provider: mock\n', { adminToken: ADMIN_TOKEN });
   try {
-    await waitFor(`${base}/readyz`, {});
     const created = await fetch(`${base}/admin/keys`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
@@ -153,7 +129,7 @@ async function gateway() {
     const { key } = (await created.json()) as { key: string };
     return await measure(child, `${base}/v1/generate`, { 'x-api-key': key });
   } finally {
-    await stop(child);
+    await stopGateway();
   }
 }
 

@@ -19,47 +19,21 @@
  *
  * Writes bench/results/gateway.json and bench/results/gateway.svg (latency and throughput by case).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Client } from 'pg';
-import { freePort } from '../test/harness/redis-server';
 import { arg, percentiles, reachable, writeResult } from './lib';
+import { type Proc, ROOT, spawnNode, startGateway, stopper } from './gateway-process';
 import { renderChart } from './chart';
 
-const ROOT = resolve(__dirname, '..');
 const DURATION_S = Number(arg('duration', '8'));
 const ADMIN_TOKEN = randomBytes(24).toString('hex');
 const STREAMS = Number(arg('streams', '1000'));
 const HOT_QUOTA = Number(arg('hot-quota', '6000'));
 const HOT_OVER = 500;
-
-interface Proc {
-  child: ChildProcess;
-  url: string;
-  stop(): Promise<void>;
-}
-
-function spawnNode(args: string[], env: Record<string, string>, stdout: 'pipe' | 'ignore'): ChildProcess {
-  return spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', stdout, 'inherit'],
-  });
-}
-
-function stopper(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise((done) => {
-      if (child.exitCode !== null) return done();
-      child.once('exit', () => done());
-      child.kill('SIGTERM');
-    });
-}
 
 async function startFake(tokenDelayMs = 0): Promise<Proc> {
   const child = spawnNode(
@@ -73,41 +47,11 @@ async function startFake(tokenDelayMs = 0): Promise<Proc> {
   return { child, url, stop: stopper(child) };
 }
 
-async function startGateway(upstream: string, env: Record<string, string>): Promise<Proc> {
-  if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('build first: npm run build');
-  const dir = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
-  writeFileSync(
-    join(dir, 'models.yaml'),
+function startUpstreamGateway(upstream: string, env: Record<string, string>): Promise<Proc> {
+  return startGateway(
     `default_model: m\nmodels:\n  - name: m\n    provider: vllm\n    upstream_model: m\n    max_new_tokens: 64\n    base_url: ${upstream}\n`,
+    { adminToken: ADMIN_TOKEN, env },
   );
-  const port = await freePort();
-  const child = spawnNode(
-    // e.g. GATEWAY_NODE_ARGS=--cpu-prof to profile the gateway under the benchmark's load.
-    [...(process.env.GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist', 'main.js')],
-    {
-      NODE_ENV: 'production',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_TOKEN,
-      DATA_DIR: dir,
-      DATABASE_URL: 'pglite://memory',
-      MODELS_FILE: join(dir, 'models.yaml'),
-      BACKEND_PROBE_INTERVAL_MS: '0',
-      ...env,
-    },
-    'ignore',
-  );
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i += 1) {
-    try {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (i > 600) throw new Error('the gateway did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, url, stop: stopper(child) };
 }
 
 async function createKey(gateway: string, fields: Record<string, unknown>): Promise<{ id: string; key: string }> {
@@ -242,7 +186,7 @@ async function modeEnv(mode: Mode): Promise<{ env: Record<string, string>; clean
 async function runMode(mode: Mode): Promise<Record<string, unknown>> {
   const { env, cleanup } = await modeEnv(mode);
   const fake = await startFake();
-  const gateway = await startGateway(fake.url, env);
+  const gateway = await startUpstreamGateway(fake.url, env);
   const direct = { url: fake.url, path: '/v1/completions' };
   try {
     const free = await createKey(gateway.url, {});
@@ -288,7 +232,7 @@ async function runStreams(mode: Mode): Promise<Record<string, unknown>> {
   const { env, cleanup } = await modeEnv(mode);
   // 20 tokens/s: one every 50 ms.
   const fake = await startFake(50);
-  const gateway = await startGateway(fake.url, env);
+  const gateway = await startUpstreamGateway(fake.url, env);
   try {
     const key = (await createKey(gateway.url, {})).key;
     await streams({ url: gateway.url, path: '/v1/generate', key }, 50); // warm-up

@@ -21,7 +21,8 @@ export function runServerUntilExit(env: Record<string, string>): Promise<{ code:
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': a process's last stderr bytes may still be in the pipe when it has exited.
+    child.on('close', (code) => {
       clearTimeout(killer);
       resolveRun({ code, stderr });
     });
@@ -55,8 +56,8 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     output += chunk.toString();
   });
   proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) =>
-    proc.on('exit', (code, signal) => resolveExit({ code, signal })),
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolveExit) => proc.on('close', (code, signal) => resolveExit({ code, signal })), // once its output is all read
   );
   const deadline = Date.now() + 45_000;
   for (;;) {
