@@ -9,7 +9,7 @@ import type { LlmProvider } from '../src/generation/providers/provider.types';
 import { UpstreamBreaker } from '../src/generation/upstream-breaker';
 import { FairQueue } from '../src/scheduling/fair-queue';
 import { ModelScheduler } from '../src/scheduling/model-scheduler';
-import { affinityText, HashRing } from '../src/scheduling/prefix-affinity';
+import { affinityText, HashRing, PREFIX_IDLE_MS, PrefixPlacement } from '../src/scheduling/prefix-affinity';
 import { parseVllmMetrics } from '../src/scheduling/upstream-metrics';
 import { UpstreamSlot } from '../src/scheduling/upstream-slot';
 import { generationParams, modelConfig } from './fakes/model-config';
@@ -125,6 +125,48 @@ describe('prefix affinity', () => {
     expect(moved).toBeGreaterThan(50); // c held about a third
     expect(moved).toBeLessThan(150);
   });
+
+  it('bounded placement: each upstream holds at most 1.25 × its share of the prefixes in use, where a plain ring splits them unevenly', () => {
+    const prefixes = Array.from({ length: 16 }, (_, i) => `system prompt ${i}`);
+    let unevenRings = 0;
+    for (let pair = 0; pair < 20; pair += 1) {
+      const slots = [slot(`10.0.0.1:${8000 + pair}`), slot(`10.0.0.2:${8000 + pair}`)];
+      const ring = new HashRing(slots);
+      const onRingHome = prefixes.filter((prefix) => ring.walk(prefix)[0] === slots[0]).length;
+      if (Math.max(onRingHome, 16 - onRingHome) > 10) unevenRings += 1;
+      const placement = new PrefixPlacement(slots);
+      const homes = new Map(prefixes.map((prefix) => [prefix, placement.order(prefix)[0]]));
+      expect(Math.max(...placement.prefixesHeld)).toBeLessThanOrEqual(10); // ceil(1.25 × 16 / 2)
+      // Sticky: the same prefixes again, in another order, keep their homes.
+      for (const prefix of [...prefixes].reverse()) expect(placement.order(prefix)[0]).toBe(homes.get(prefix));
+      expect(placement.prefixesHeld).toEqual([
+        [...homes.values()].filter((home) => home === slots[0]).length,
+        [...homes.values()].filter((home) => home === slots[1]).length,
+      ]);
+    }
+    expect(unevenRings).toBeGreaterThan(0); // what the bound is for: some rings give one upstream 11 or more
+  });
+
+  it('a prefix idle for PREFIX_IDLE_MS no longer counts; a broken ring home is not given new prefixes', () => {
+    let now = 0;
+    const breaker = () => new UpstreamBreaker({ failures: 1, cooldownMs: 60_000 });
+    const slots = [slot('a:1', Infinity, breaker()), slot('b:1', Infinity, breaker())];
+    const placement = new PrefixPlacement(slots, () => now);
+    for (let i = 0; i < 8; i += 1) placement.order(`old ${i}`);
+    expect(placement.prefixesHeld.reduce((a, b) => a + b)).toBe(8);
+    now += PREFIX_IDLE_MS - 1;
+    placement.order('old 0'); // still in use: seen again
+    now += 2;
+    placement.order('new');
+    expect(placement.prefixesHeld.reduce((a, b) => a + b)).toBe(2); // old 0 and new
+
+    const ring = new HashRing(slots);
+    const prefix = Array.from({ length: 50 }, (_, i) => `p${i}`).find((p) => ring.walk(p)[0] === slots[0])!;
+    slots[0].candidate.breaker.failure();
+    expect(slots[0].usable).toBe(false);
+    const fresh = new PrefixPlacement(slots, () => now);
+    expect(fresh.order(prefix)).toEqual([slots[1], slots[0]]);
+  });
 });
 
 describe('ModelScheduler without max_in_flight', () => {
@@ -149,8 +191,8 @@ describe('ModelScheduler without max_in_flight', () => {
   });
 });
 
-function slot(label: string, maxInFlight = Infinity): UpstreamSlot {
+function slot(label: string, maxInFlight = Infinity, breaker = new UpstreamBreaker(null)): UpstreamSlot {
   const provider = { upstreamLabel: label } as LlmProvider;
-  const candidate: Candidate = { model: modelConfig(), provider, breaker: new UpstreamBreaker(null) };
+  const candidate: Candidate = { model: modelConfig(), provider, breaker };
   return new UpstreamSlot(candidate, 1, maxInFlight);
 }

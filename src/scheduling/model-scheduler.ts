@@ -22,7 +22,7 @@ import type { Priority, SchedulingClass } from '../domain/scheduling';
 import type { Candidate } from '../generation/model-registry';
 import { WeightedOrder } from '../generation/upstream-order';
 import { FairQueue } from './fair-queue';
-import { affinityOrder, affinityText, HashRing } from './prefix-affinity';
+import { affinityOrder, affinityText, PrefixPlacement } from './prefix-affinity';
 import { overloaded, type ShedReason } from './scheduling.errors';
 import type { UpstreamSlot } from './upstream-slot';
 
@@ -47,7 +47,7 @@ const MAX_RETRY_AFTER_SECONDS = 60;
 export class ModelScheduler {
   private readonly queue = new FairQueue<Waiter>();
   private readonly weighted: WeightedOrder<UpstreamSlot>;
-  private readonly ring: HashRing | null;
+  private readonly placement: PrefixPlacement | null;
   /** Some upstream has a max_in_flight: requests may wait. */
   readonly limited: boolean;
   private holdMsAverage = 0;
@@ -63,7 +63,7 @@ export class ModelScheduler {
       slots,
       slots.map((slot) => slot.weight),
     );
-    this.ring = model.loadBalancing === 'prefix_affinity' && slots.length > 1 ? new HashRing(slots) : null;
+    this.placement = model.loadBalancing === 'prefix_affinity' && slots.length > 1 ? new PrefixPlacement(slots) : null;
     this.limited = slots.some((slot) => slot.maxInFlight !== Infinity);
   }
 
@@ -102,7 +102,7 @@ export class ModelScheduler {
       case 'weighted':
         return this.weighted.next();
       case 'prefix_affinity':
-        return affinityOrder(this.ring!, this.slots, affinityText(params));
+        return affinityOrder(this.placement!, this.slots, affinityText(params));
       case 'least_outstanding':
         return leastOutstanding(this.weighted.next());
     }
