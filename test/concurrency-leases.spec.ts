@@ -25,7 +25,9 @@ function leaseContract(make: () => ConcurrencyLeases | Promise<ConcurrencyLeases
     if (!first.granted) throw new Error('unreachable');
     first.release();
     first.release(); // twice is once
-    await sleep(20); // a Redis release is not awaited
+    // A Redis release is not awaited: wait (bounded) for it to land.
+    for (const started = Date.now(); (await leases.inFlight('k')) !== 1 && Date.now() - started < 2000;)
+      await sleep(10);
     expect(await leases.inFlight('k')).toBe(1);
     expect((await leases.acquire('k', 2)).granted).toBe(true);
     expect((await leases.acquire('k', 2)).granted).toBe(false);

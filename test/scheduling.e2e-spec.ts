@@ -228,10 +228,11 @@ ${upstreams('af1', 'af2', 'af3')}
       gpu.pause();
       const blocker = generate(key, { model: 'queued', prompt: unique('blocker') });
       await waitFor(() => gpu.started.length === 1);
-      // Queued behind the paused blocker for 400 ms, with a heartbeat every 100 ms.
+      // Queued behind the paused blocker for 600 ms, with a heartbeat every 100 ms (a loaded
+      // machine may run the timer late: at least two beats are asked for).
       const stream = generate(key, { model: 'queued', prompt: unique('stream'), stream: true });
       await waitFor(() => scheduler.queued('queued') === 1, 2000);
-      await sleep(400);
+      await sleep(600);
       gpu.resume();
       const [res] = await Promise.all([stream, blocker]);
       expect(res.status).toBe(200);
@@ -519,7 +520,15 @@ models:
     expect(view.body.in_flight).toBe(1);
     gpu.resume();
     expect((await held).status).toBe(200);
-    await sleep(50); // the release is not awaited
+    // The release is not awaited by the request: wait (bounded) until the other replica sees it.
+    const inFlight = async () =>
+      (
+        await second
+          .http()
+          .get(`/admin/keys/${key.id}`)
+          .set(...adminAuth())
+      ).body.in_flight as number;
+    for (const started = Date.now(); (await inFlight()) !== 0 && Date.now() - started < 3000;) await sleep(20);
     expect((await generate(second, key.key, 'now accepted')).status).toBe(200);
   });
 });
