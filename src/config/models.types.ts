@@ -41,7 +41,7 @@ export interface BreakerConfig {
 }
 
 export const LOAD_BALANCING = ['least_outstanding', 'weighted', 'prefix_affinity'] as const;
-/** How a request picks among a model's upstreams (see scheduling/upstream-picker.ts). */
+/** How a request picks among a model's upstreams (see scheduling/model-scheduler.ts). */
 export type LoadBalancing = (typeof LOAD_BALANCING)[number];
 
 /** The wait in front of a model whose upstreams are all at max_in_flight. */

@@ -74,20 +74,23 @@ export class GenerationPipeline {
   }
 
   run(request: ResolvedRequest, format: AnswerFormat, req: AppRequest, res: Response): Promise<void> {
-    const limited = req.ctx.apiKey!.maxConcurrent !== null; // else no lease, not even a promise
+    const limit = req.ctx.apiKey!.maxConcurrent; // null: no lease, not even a promise
     return this.work.track(
-      limited ? this.serveWithinConcurrency(request, format, req, res) : this.serve(request, format, req, res),
+      limit === null
+        ? this.serve(request, format, req, res)
+        : this.serveWithinConcurrency(limit, request, format, req, res),
     );
   }
 
   /** The key's max_concurrent (429) is checked before its quota and held until the response ends. */
   private async serveWithinConcurrency(
+    limit: number,
     request: ResolvedRequest,
     format: AnswerFormat,
     req: AppRequest,
     res: Response,
   ): Promise<void> {
-    const release = await this.concurrency.enter(req.ctx.apiKey!, res);
+    const release = await this.concurrency.enter(req.ctx.apiKey!, limit, res);
     try {
       await this.serve(request, format, req, res);
     } finally {

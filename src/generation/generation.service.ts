@@ -2,8 +2,9 @@
  * Turns a validated request into a backend call: resolves the model (404/403), applies the
  * defaults and configured bounds, has the request admitted by the model's scheduler (which may
  * queue it, see scheduling/), then calls the upstreams the admission gives, in the model's
- * load-balancing order, and its fallbacks until one answers. Only unreachable or saturated upstreams are skipped: an upstream
- * that answers with an error is the answer (502), and timeout_ms bounds the whole call (504).
+ * load-balancing order, and its fallbacks until one answers. Only unreachable or saturated
+ * upstreams are skipped: an upstream that answers with an error is the answer (502), and
+ * timeout_ms bounds the whole call (504).
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { AppError, invalidRequest } from '../common/app-error';
@@ -83,6 +84,11 @@ export interface Served<T> {
 }
 
 /** The text a request's prompt tokens come from (the prompt, or every message's content and tool calls). */
+/** The key's place in a model's queue: its flow, priority class and share. */
+function schedulingClass(key: AuthenticatedKey): SchedulingClass {
+  return { keyId: key.id, priority: key.priority, weight: key.weight };
+}
+
 export function promptText(params: GenerationParams): string {
   if (!params.messages?.length) return params.prompt;
   return params.messages
@@ -142,7 +148,7 @@ export class GenerationService {
     return {
       model,
       stream: false,
-      scheduling: { keyId: key.id, priority: key.priority, weight: key.weight },
+      scheduling: schedulingClass(key),
       // The text stands in for a prompt in logs and in the estimate of a request cut short.
       params: { prompt: texts.join('\n'), maxNewTokens: 0, temperature: 0, topP: 1, topK: 0, stop: [], seed: null },
       embedding: { input: input.input, dimensions: input.dimensions ?? null },
@@ -169,7 +175,7 @@ export class GenerationService {
     return {
       model,
       stream: input.stream ?? false,
-      scheduling: { keyId: key.id, priority: key.priority, weight: key.weight },
+      scheduling: schedulingClass(key),
       params: {
         prompt: input.prompt,
         ...(input.messages ? { messages: input.messages } : {}),
@@ -346,9 +352,10 @@ export class GenerationService {
 
   /** The CLIENT span of one streamed upstream call, ended by the caller. */
   private startUpstreamSpan(candidate: Candidate, params: GenerationParams): TraceSpan {
+    const operation = operationName(params);
     const span = this.tracing.startSpan(
-      inferenceSpanName(operationName(params), candidate.model.name),
-      upstreamAttributes(candidate, operationName(params), params),
+      inferenceSpanName(operation, candidate.model.name),
+      upstreamAttributes(candidate, operation, params),
       { kind: 'client' },
     );
     span.recordContent({ input: params.messages ?? params.prompt });
@@ -357,7 +364,7 @@ export class GenerationService {
 }
 
 /**
- * What a failed attempt says says about its upstream: unreachable, a timeout before any output, a
+ * What a failed attempt says about its upstream: unreachable, a timeout before any output, a
  * 5xx or garbage count against it; a refused request (4xx) proves it works; a client that left
  * or a busy in-process engine say nothing.
  */

@@ -4,8 +4,8 @@
  * be an ordinary JSON error response. Events queued in the same turn of the event loop (the
  * deltas parsed from one upstream read) go out in one write: one syscall and one chunk, not one
  * per token. When the socket's buffer is full, later events wait (in order) for it to drain,
- * with a single pair of listeners. A generation is not slowed down for a slow reader — it may be shared by several
- * clients — so its events queue here until the reader catches up or leaves.
+ * with a single pair of listeners. A generation is not slowed down for a slow reader — it may
+ * be shared by several clients — so its events queue here until the reader catches up or leaves.
  *
  * Two bounds keep a stream from holding the server forever or being cut by a proxy:
  * - a reader that takes nothing for `stallTimeoutMs` is disconnected (the request then ends as

@@ -11,8 +11,6 @@ import { AppError } from '../common/app-error';
 import { LimitEvents } from '../rate-limit/limit-events';
 import { ConcurrencyLeases } from './concurrency-leases';
 
-const NOTHING_TO_RELEASE = (): void => undefined;
-
 @Injectable()
 export class KeyConcurrency {
   constructor(
@@ -20,10 +18,11 @@ export class KeyConcurrency {
     private readonly events: LimitEvents,
   ) {}
 
-  /** Takes one of the key's slots for this generation; returns its release (call it once). */
-  async enter(key: AuthenticatedKey, res: Response): Promise<() => void> {
-    const limit = key.maxConcurrent;
-    if (limit === null) return NOTHING_TO_RELEASE;
+  /**
+   * Takes one of the key's `limit` slots for this generation; returns its release (call it
+   * once). Only for keys with max_concurrent: the caller skips the others, at no cost.
+   */
+  async enter(key: AuthenticatedKey, limit: number, res: Response): Promise<() => void> {
     const grant = await this.leases.acquire(key.id, limit);
     res.setHeader('X-Concurrency-Limit', String(limit));
     res.setHeader('X-Concurrency-Remaining', String(Math.max(0, limit - grant.inFlight)));

@@ -8,7 +8,7 @@
  * While Redis is down a lease is taken in the in-process twin instead (the limit then holds per
  * replica) and released there; leases taken in Redis before the outage lapse on their own.
  */
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../common/random-id';
 import { RedisScript } from '../rate-limit/redis-script';
 import type { RedisConnection } from '../redis/redis.module';
 import { ConcurrencyLeases, type LeaseGrant, type MemoryConcurrencyLeases } from './concurrency-leases';
@@ -44,7 +44,7 @@ const acquireScript = new RedisScript(ACQUIRE_SCRIPT);
 const countScript = new RedisScript(COUNT_SCRIPT);
 
 export class RedisConcurrencyLeases extends ConcurrencyLeases {
-  /** Leases held in Redis by this replica: set key → lease ids. */
+  /** Leases held in Redis by this replica, renewed until released: lease id → its key's set. */
   private readonly held = new Map<string, string>();
   private readonly renewTimer: NodeJS.Timeout;
 
@@ -60,7 +60,7 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
 
   async acquire(keyId: string, limit: number): Promise<LeaseGrant> {
     const set = this.setKey(keyId);
-    const leaseId = randomBytes(9).toString('base64url');
+    const leaseId = randomId(9);
     return this.redis.health.attempt(
       async (): Promise<LeaseGrant> => {
         const [granted, inFlight] = (await acquireScript.run(
@@ -69,8 +69,7 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
           [limit, this.ttlMs, leaseId],
         )) as [number, number];
         if (granted !== 1) return { granted: false, inFlight };
-        const entry = `${set}\u0000${leaseId}`;
-        this.held.set(entry, set);
+        this.held.set(leaseId, set);
         let released = false;
         return {
           granted: true,
@@ -78,7 +77,7 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
           release: () => {
             if (released) return;
             released = true;
-            this.held.delete(entry);
+            this.held.delete(leaseId);
             // Not awaited: a lease Redis does not hear about lapses within the TTL anyway.
             void this.redis.health.attempt(
               async () => void (await this.redis.client.zrem(set, leaseId)),
@@ -111,8 +110,7 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
     if (this.held.size === 0 || !this.redis.health.up) return;
     // One call per set (keys of one hash slot per call keep it valid on a cluster).
     const pipeline = this.redis.client.pipeline();
-    for (const [entry, set] of this.held) {
-      const leaseId = entry.slice(set.length + 1);
+    for (const [leaseId, set] of this.held) {
       pipeline.eval(RENEW_SCRIPT, 1, set, this.ttlMs, leaseId);
     }
     await this.redis.health.attempt(
