@@ -7,8 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { loadConfig } from '../src/config/app.config';
-import { createLogger } from '../src/logging/logger';
+import { loadConfig } from '../src/infra/config/app.config';
+import { createLogger } from '../src/infra/logging/logger';
 import { createApp } from '../src/server';
 
 export function arg(name: string, fallback: string): string {

@@ -12,8 +12,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { LlamaModel } from 'node-llama-cpp';
-import { loadNodeLlamaCpp } from '../src/generation/providers/llama-cpp/llama-cpp.provider';
-import { writeTinyModel } from '../src/generation/providers/llama-cpp/tiny-model';
+import { loadNodeLlamaCpp } from '../src/modules/providers/llama-cpp/llama-cpp.provider';
+import { writeTinyModel } from '../src/modules/gguf/tiny-model';
 
 interface Options {
   model: string | null;

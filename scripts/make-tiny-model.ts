@@ -6,7 +6,7 @@
  * Default path: data/models/tiny.gguf (relative to the current directory). Same seed →
  * byte-identical file. The write is atomic (temporary file + rename).
  */
-import { writeTinyModel } from '../src/generation/providers/llama-cpp/tiny-model';
+import { writeTinyModel } from '../src/modules/gguf/tiny-model';
 
 function main(argv: string[]): void {
   let path = 'data/models/tiny.gguf';

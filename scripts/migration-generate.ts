@@ -7,9 +7,9 @@ import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../src/database/data-source';
-import { runMigrations } from '../src/database/migrate';
-import { MIGRATIONS_DIR } from '../src/database/sql-migrations';
+import { dataSourceOptions } from '../src/infra/database/data-source';
+import { runMigrations } from '../src/infra/database/migrate';
+import { MIGRATIONS_DIR } from '../src/infra/database/sql-migrations';
 
 async function main(): Promise<void> {
   const name = process.argv[2];

@@ -1,30 +1,30 @@
 /** Wires the feature modules. Built from an already validated config (main.ts or tests). */
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { ApiKeyGuard } from './auth/api-key.guard';
-import { ListenerGuard } from './common/listener';
-import { RateLimitGuard } from './rate-limit/rate-limit.guard';
+import { ApiKeyGuard } from './http/guards/api-key.guard';
+import { ListenerGuard } from './http/guards/listener.guard';
+import { RateLimitGuard } from './http/guards/rate-limit.guard';
 import { StoresModule } from './stores/stores.module';
-import { AdminModule } from './admin/admin.module';
-import { AuthModule } from './auth/auth.module';
-import { CacheModule } from './cache/cache.module';
-import { CommonModule } from './common/common.module';
-import type { AppConfig } from './config/app.config';
-import { ConfigModule } from './config/config.module';
-import { ConsoleModule } from './console/console.module';
-import { DatabaseModule } from './database/database.module';
-import { GenerationModule } from './generation/generation.module';
-import { HealthModule } from './health/health.module';
-import { LoggingModule } from './logging/logging.module';
-import type { AppLogger } from './logging/logger';
-import { MetricsModule } from './metrics/metrics.module';
-import { ModelsModule } from './models/models.module';
-import { EmbeddingsModule } from './embeddings/embeddings.module';
-import { OpenAiModule } from './openai/openai.module';
-import { RateLimitModule } from './rate-limit/rate-limit.module';
-import { RedisModule } from './redis/redis.module';
-import { TracingModule } from './tracing/tracing.module';
-import { UsageModule } from './usage/usage.module';
+import { AdminModule } from './modules/admin/admin.module';
+import { AuthModule } from './modules/auth/auth.module';
+import { CacheModule } from './modules/cache/cache.module';
+import { CommonModule } from './infra/lifecycle/lifecycle.module';
+import type { AppConfig } from './infra/config/app.config';
+import { ConfigModule } from './infra/config/config.module';
+import { ConsoleModule } from './modules/console/console.module';
+import { DatabaseModule } from './infra/database/database.module';
+import { GenerationModule } from './modules/generation/generation.module';
+import { HealthModule } from './modules/health/health.module';
+import { LoggingModule } from './infra/logging/logging.module';
+import type { AppLogger } from './infra/logging/logger';
+import { MetricsModule } from './infra/metrics/metrics.module';
+import { ModelsModule } from './http/openai/models.module';
+import { EmbeddingsModule } from './http/openai/embeddings.module';
+import { OpenAiModule } from './http/openai/openai.module';
+import { RateLimitModule } from './modules/limits/limits.module';
+import { RedisModule } from './infra/redis/redis.module';
+import { TracingModule } from './infra/tracing/tracing.module';
+import { UsageModule } from './modules/usage/usage.module';
 
 @Module({})
 export class AppModule {

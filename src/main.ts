@@ -5,8 +5,8 @@
  * exits at once.
  */
 import 'reflect-metadata';
-import { ConfigError, loadConfig, type AppConfig } from './config/app.config';
-import { type AppLogger, createLogger } from './logging/logger';
+import { ConfigError, loadConfig, type AppConfig } from './infra/config/app.config';
+import { type AppLogger, createLogger } from './infra/logging/logger';
 import type * as Server from './server';
 
 /** Time allowed to app.close() after the drain before the process gives up on a clean exit. */

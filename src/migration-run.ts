@@ -6,9 +6,9 @@
  */
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { loadConfig } from './config/app.config';
-import { dataSourceOptions } from './database/data-source';
-import { runMigrations } from './database/migrate';
+import { loadConfig } from './infra/config/app.config';
+import { dataSourceOptions } from './infra/database/data-source';
+import { runMigrations } from './infra/database/migrate';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);

@@ -7,12 +7,12 @@ import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
-import { configureApp, createHttpAdapter } from './bootstrap';
-import { answerClientErrors } from './common/client-errors';
-import { markAdminListener } from './common/listener';
-import type { AppConfig } from './config/app.config';
-import { type GracefulShutdown, installGracefulShutdown } from './health/graceful-shutdown';
-import { type AppLogger, NestPinoLogger } from './logging/logger';
+import { configureApp, createHttpAdapter } from './http/http-app';
+import { answerClientErrors } from './http/errors/client-errors';
+import { markAdminListener } from './http/guards/listener.guard';
+import type { AppConfig } from './infra/config/app.config';
+import { type GracefulShutdown, installGracefulShutdown } from './http/graceful-shutdown';
+import { type AppLogger, NestPinoLogger } from './infra/logging/logger';
 
 export interface RunningServer {
   app: NestExpressApplication;

@@ -6,11 +6,11 @@
  * ledger; and the order of checks. Time moves with the injected FakeClock, never by sleeping.
  */
 import { request as httpRequest } from 'node:http';
-import { mockCompletion } from '../src/generation/providers/mock.provider';
-import { Database } from '../src/database/database.service';
-import { UsageAccounting } from '../src/usage/usage-accounting';
-import { CACHE_HIT, FREE } from '../src/usage/billing';
-import { LEDGER_FLUSH_INTERVAL_MS } from '../src/usage/usage-ledger.writer';
+import { mockCompletion } from '../src/modules/providers/mock.provider';
+import { Database } from '../src/infra/database/database.service';
+import { UsageAccounting } from '../src/modules/usage/usage-accounting';
+import { CACHE_HIT, FREE } from '../src/modules/usage/billing';
+import { LEDGER_FLUSH_INTERVAL_MS } from '../src/modules/usage/usage-ledger.writer';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote } from './harness/environment';
 import { adminAuth, createKey } from './harness/keys';

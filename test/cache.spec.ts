@@ -3,15 +3,15 @@
  * replica, and across replicas through Redis in test:services).
  */
 import { randomBytes } from 'node:crypto';
-import { cacheKey } from '../src/cache/cache-key';
-import { type CachedCompletion, type CacheStore, MemoryCacheStore } from '../src/cache/cache-store';
-import { RedisCacheStore } from '../src/cache/redis-cache-store';
-import { connectRedis, type RedisConnection } from '../src/redis/redis.module';
-import { CompletionCache } from '../src/cache/completion-cache.service';
-import { Flight, type FlightRunner } from '../src/cache/flight';
-import type { AppConfig } from '../src/config/app.config';
-import { createLogger } from '../src/logging/logger';
-import { ClientDisconnected, DeadlineExceeded } from '../src/domain/generation';
+import { cacheKey } from '../src/modules/cache/cache-key';
+import { type CachedCompletion, type CacheStore, MemoryCacheStore } from '../src/stores/cache/cache-store';
+import { RedisCacheStore } from '../src/stores/cache/redis-cache-store';
+import { connectRedis, type RedisConnection } from '../src/infra/redis/redis.module';
+import { CompletionCache } from '../src/modules/cache/completion-cache.service';
+import { Flight, type FlightRunner } from '../src/modules/cache/flight';
+import type { AppConfig } from '../src/infra/config/app.config';
+import { createLogger } from '../src/infra/logging/logger';
+import { ClientDisconnected, DeadlineExceeded } from '../src/contracts/generation';
 import { FakeClock } from './harness/fake-clock';
 import { SERVICES_REDIS_URL } from './harness/environment';
 import { generationParams, modelConfig } from './fakes/model-config';

@@ -5,10 +5,10 @@
  * runs privately here (redis-server on a free port), so it can be killed.
  */
 import { randomBytes } from 'node:crypto';
-import { createLogger } from '../src/logging/logger';
-import { createRedis, RedisConnection } from '../src/redis/redis.module';
-import { type ConcurrencyLeases, MemoryConcurrencyLeases } from '../src/scheduling/concurrency-leases';
-import { RedisConcurrencyLeases } from '../src/scheduling/redis-concurrency-leases';
+import { createLogger } from '../src/infra/logging/logger';
+import { createRedis, RedisConnection } from '../src/infra/redis/redis.module';
+import { type ConcurrencyLeases, MemoryConcurrencyLeases } from '../src/stores/concurrency/concurrency-leases';
+import { RedisConcurrencyLeases } from '../src/stores/concurrency/redis-concurrency-leases';
 import { sleep, waitFor } from './fakes/fake-server';
 import { hasRedisServer, OwnRedis } from './harness/redis-server';
 

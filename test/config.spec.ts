@@ -5,9 +5,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../src/config/app.config';
-import { ConfigError } from '../src/config/config.errors';
-import { parseModelsYaml } from '../src/config/models.loader';
+import { loadConfig } from '../src/infra/config/app.config';
+import { ConfigError } from '../src/infra/config/config.errors';
+import { parseModelsYaml } from '../src/infra/config/models.loader';
 import { writeModelsFile } from './harness/app';
 import { runServerUntilExit } from './harness/process';
 

@@ -16,7 +16,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
-import { CONSOLE_ROOT } from '../src/console/console-assets';
+import { CONSOLE_ROOT } from '../src/modules/console/console-assets';
 import { FIXTURE_MODELS, startTestApp, type TestApp } from './harness/app';
 import { API_BASE, isRemote, TEST_ADMIN_TOKEN } from './harness/environment';
 import { adminAuth, createKey, modelNames } from './harness/keys';

@@ -9,19 +9,19 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { parseModelsYaml } from '../src/config/models.loader';
-import type { ModelsConfig } from '../src/config/models.types';
+import { parseModelsYaml } from '../src/infra/config/models.loader';
+import type { ModelsConfig } from '../src/contracts/model-config';
 
 const ROOT = join(__dirname, '..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 
 /** The env var names the server reads: every `readXxx(env, 'NAME'` in the config module. */
 const CODE_ENV = new Set(
-  [...read('src/config/app.config.ts').matchAll(/read\w+\(env, '([A-Z0-9_]+)'/g)].map((m) => m[1]),
+  [...read('src/infra/config/app.config.ts').matchAll(/read\w+\(env, '([A-Z0-9_]+)'/g)].map((m) => m[1]),
 );
-const DEFAULT_PORT = Number(/readInt\(env, 'PORT', (\d+)/.exec(read('src/config/app.config.ts'))![1]);
+const DEFAULT_PORT = Number(/readInt\(env, 'PORT', (\d+)/.exec(read('src/infra/config/app.config.ts'))![1]);
 const DEFAULT_SHUTDOWN_GRACE_MS = Number(
-  /'SHUTDOWN_GRACE_MS', ([\d_]+)/.exec(read('src/config/app.config.ts'))![1].replace(/_/g, ''),
+  /'SHUTDOWN_GRACE_MS', ([\d_]+)/.exec(read('src/infra/config/app.config.ts'))![1].replace(/_/g, ''),
 );
 /** After the drain, main.ts gives closing the app this long before it exits anyway. */
 const CLOSE_TIMEOUT_MS = Number(/const CLOSE_TIMEOUT_MS = ([\d_]+)/.exec(read('src/main.ts'))![1].replace(/_/g, ''));

@@ -13,8 +13,8 @@ import { createKey } from './harness/keys';
 import { listenOnLoopback, openPost } from './harness/listen';
 import { sseEvents } from './harness/sse';
 import { waitFor } from './fakes/fake-server';
-import { ModelRegistry } from '../src/generation/model-registry';
-import type { LlamaCppProvider } from '../src/generation/providers/llama-cpp/llama-cpp.provider';
+import { ModelRegistry } from '../src/modules/scheduling/model-registry';
+import type { LlamaCppProvider } from '../src/modules/providers/llama-cpp/llama-cpp.provider';
 
 describeInProcess('generation on the embedded tiny model', 'configures an in-process llama.cpp model', () => {
   let app: TestApp;

@@ -5,9 +5,9 @@
  * loses no usage of what it served. PostgreSQL and Redis faults run on the real services
  * (npm run test:services); upstream faults run everywhere.
  */
-import { Database } from '../src/database/database.service';
-import { REDIS_CONNECTION, type RedisConnection } from '../src/redis/redis.module';
-import { ReplicaBus } from '../src/stores/replica-bus';
+import { Database } from '../src/infra/database/database.service';
+import { REDIS_CONNECTION, type RedisConnection } from '../src/infra/redis/redis.module';
+import { ReplicaBus } from '../src/stores/replica-bus/replica-bus';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, describeServices, SERVICES_DATABASE_URL, SERVICES_REDIS_URL } from './harness/environment';
 import { adminAuth, createKey } from './harness/keys';

@@ -9,7 +9,7 @@
  * The run count and seed are printed.
  */
 import fc from 'fast-check';
-import { ERROR_CODES } from '../src/common/app-error';
+import { ERROR_CODES } from '../src/contracts/app-error';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, TEST_ADMIN_TOKEN } from './harness/environment';
 import { createKey } from './harness/keys';

@@ -7,10 +7,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clientBucket } from '../src/auth/auth-failure-limiter';
-import { loadConfig } from '../src/config/app.config';
-import { Database } from '../src/database/database.service';
-import { createLogger, serializeError } from '../src/logging/logger';
+import { clientBucket } from '../src/modules/auth/auth-failure-limiter';
+import { loadConfig } from '../src/infra/config/app.config';
+import { Database } from '../src/infra/database/database.service';
+import { createLogger, serializeError } from '../src/infra/logging/logger';
 import { type RunningServer, startServer } from '../src/server';
 import { FIXTURE_MODELS, startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote, TEST_ADMIN_TOKEN } from './harness/environment';

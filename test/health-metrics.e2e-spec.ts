@@ -4,8 +4,8 @@
  * URLs), no key or prompt in any label, and METRICS_TOKEN protecting the endpoint.
  */
 import { randomUUID } from 'node:crypto';
-import { mockCompletion } from '../src/generation/providers/mock.provider';
-import { UNMATCHED_ROUTE } from '../src/metrics/metric-names';
+import { mockCompletion } from '../src/modules/providers/mock.provider';
+import { UNMATCHED_ROUTE } from '../src/infra/metrics/metric-names';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote } from './harness/environment';
 import { adminAuth, createKey } from './harness/keys';
@@ -34,7 +34,7 @@ const KNOWN_ROUTES = new Set([
 
 /**
  * The metrics of API.md ("Health and metrics"), written out here rather than read from
- * src/metrics/metric-names.ts, which the server itself exports from: a metric renamed, retyped
+ * src/infra/metrics/metric-names.ts, which the server itself exports from: a metric renamed, retyped
  * or relabelled there must fail this test. Types follow the names: `_total` counters, durations
  * histograms, `_up` and in-flight gauges.
  */

@@ -7,24 +7,24 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
-import type { AppConfig } from '../src/config/app.config';
-import { dataSourceOptions } from '../src/database/data-source';
-import { runMigrations } from '../src/database/migrate';
-import { createLogger } from '../src/logging/logger';
-import { monthStartUtc, nextMonthStartUtc, quotaPeriodAt } from '../src/quota/quota-period';
-import { type QuotaReservation, QuotaService, quotaHeaders } from '../src/quota/quota.service';
-import { LimitEvents, type LimitEvent } from '../src/rate-limit/limit-events';
-import { RATE_LIMIT_WINDOW_MS, secondsUntil, windowAt, windowKeys } from '../src/rate-limit/rate-limit-window';
+import type { AppConfig } from '../src/infra/config/app.config';
+import { dataSourceOptions } from '../src/infra/database/data-source';
+import { runMigrations } from '../src/infra/database/migrate';
+import { createLogger } from '../src/infra/logging/logger';
+import { monthStartUtc, nextMonthStartUtc, quotaPeriodAt } from '../src/modules/limits/quota-period';
+import { type QuotaReservation, QuotaService, quotaHeaders } from '../src/modules/limits/quota.service';
+import { LimitEvents, type LimitEvent } from '../src/modules/limits/limit-events';
+import { RATE_LIMIT_WINDOW_MS, secondsUntil, windowAt, windowKeys } from '../src/stores/rate-limit/rate-limit-window';
 import {
   MemoryRateLimitCounters,
   type RateLimitCounters,
   RedisRateLimitCounters,
-} from '../src/rate-limit/rate-limit-counters';
-import { RedisConnection } from '../src/redis/redis.module';
-import { Database } from '../src/database/database.service';
-import { DatabaseRejected } from '../src/database/database-errors';
-import { cutStreamUsage } from '../src/usage/usage-estimate';
-import { UsageLedgerWriter } from '../src/usage/usage-ledger.writer';
+} from '../src/stores/rate-limit/rate-limit-counters';
+import { RedisConnection } from '../src/infra/redis/redis.module';
+import { Database } from '../src/infra/database/database.service';
+import { DatabaseRejected } from '../src/infra/database/database-errors';
+import { cutStreamUsage } from '../src/modules/usage/usage-estimate';
+import { UsageLedgerWriter } from '../src/modules/usage/usage-ledger.writer';
 import { closedPortUrl } from './fakes/fake-server';
 import { dropSchema } from './harness/app';
 import { describeServices, SERVICES_DATABASE_URL, SERVICES_REDIS_URL } from './harness/environment';

@@ -7,31 +7,31 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ModelConfig, LlamaCppConfig } from '../src/config/models.types';
+import type { ModelConfig, LlamaCppConfig } from '../src/contracts/model-config';
 import { modelConfig } from './fakes/model-config';
 import {
   BackendBusyError,
   BackendResponseError,
   UnsupportedRequestError,
   BackendUnreachableError,
-} from '../src/generation/providers/backend.errors';
-import { GgufFileError, readGgufHeader } from '../src/generation/providers/llama-cpp/gguf-header';
-import { GgufValueType, GgufWriter } from '../src/generation/providers/llama-cpp/gguf-writer';
+} from '../src/contracts/backend-errors';
+import { GgufFileError, readGgufHeader } from '../src/modules/gguf/gguf-reader';
+import { GgufValueType, GgufWriter } from '../src/modules/gguf/gguf-writer';
 import {
   createLlamaCppProvider,
   PLAIN_CHAT_TEMPLATE,
   renderPlainChat,
   StopStringFilter,
   type LlamaCppProvider,
-} from '../src/generation/providers/llama-cpp/llama-cpp.provider';
+} from '../src/modules/providers/llama-cpp/llama-cpp.provider';
 import {
   buildTinyModel,
   TINY_CHAT_TEMPLATE,
   TINY_TOOLS_CHAT_TEMPLATE,
   TINY_MODEL,
   writeTinyModel,
-} from '../src/generation/providers/llama-cpp/tiny-model';
-import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../src/domain/generation';
+} from '../src/modules/gguf/tiny-model';
+import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../src/contracts/generation';
 
 jest.setTimeout(30_000);
 

@@ -3,11 +3,11 @@
  * move exactly as documented, and two apps in one process never share or clash on metrics.
  */
 import { register, Registry } from 'prom-client';
-import type { AppConfig } from '../src/config/app.config';
-import { LlmMetricsService, outcomeForErrorCode } from '../src/metrics/llm-metrics.service';
-import { LLM_OUTCOMES, METRICS } from '../src/metrics/metric-names';
-import { MetricsModule } from '../src/metrics/metrics.module';
-import { METRICS_REGISTRY } from '../src/metrics/metrics.registry';
+import type { AppConfig } from '../src/infra/config/app.config';
+import { LlmMetricsService, outcomeForErrorCode } from '../src/infra/metrics/llm-metrics.service';
+import { LLM_OUTCOMES, METRICS } from '../src/infra/metrics/metric-names';
+import { MetricsModule } from '../src/infra/metrics/metrics.module';
+import { METRICS_REGISTRY } from '../src/infra/metrics/metrics.registry';
 import { parseExposition, sampleSum, sampleValue, type Exposition } from './harness/prometheus';
 import { modelConfig } from './fakes/model-config';
 

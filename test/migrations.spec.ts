@@ -4,9 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DataSource, MigrationExecutor } from 'typeorm';
-import { dataSourceOptions } from '../src/database/data-source';
-import { MIGRATION_LOCK_ID, runMigrations } from '../src/database/migrate';
-import { parseMigrationFile, readMigrationFiles } from '../src/database/sql-migrations';
+import { dataSourceOptions } from '../src/infra/database/data-source';
+import { MIGRATION_LOCK_ID, runMigrations } from '../src/infra/database/migrate';
+import { parseMigrationFile, readMigrationFiles } from '../src/infra/database/sql-migrations';
 import { dropSchema } from './harness/app';
 import { SERVICES_DATABASE_URL } from './harness/environment';
 

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import OpenAI, { APIError } from 'openai';
-import { TINY_TOOLS_CHAT_TEMPLATE, writeTinyModel } from '../src/generation/providers/llama-cpp/tiny-model';
+import { TINY_TOOLS_CHAT_TEMPLATE, writeTinyModel } from '../src/modules/gguf/tiny-model';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
 import { createKey } from './harness/keys';

@@ -4,7 +4,7 @@
  * line in the README; promtool accepts the rules, the configuration, and passes the unit tests.
  * The last tests break copies of the files to show each check fails when it should.
  *
- * Adding an alert for a new metric: the metric in src/metrics/metric-names.ts, the rule in
+ * Adding an alert for a new metric: the metric in src/infra/metrics/metric-names.ts, the rule in
  * alerts.yml, its two unit tests in alerts.test.yml and its README line; the live check
  * (prometheus-live.e2e-spec.ts) then requires the traffic run to give it data.
  */

@@ -1,5 +1,5 @@
 /**
- * Readiness as metrics (src/metrics/readiness-metrics.ts): llm_gateway_ready follows the
+ * Readiness as metrics (src/http/middleware/readiness-metrics.ts): llm_gateway_ready follows the
  * /readyz answers, llm_gateway_readiness_changes_total counts every change between ready and not
  * ready (the input of the flapping alert), and neither moves before /readyz is asked.
  */

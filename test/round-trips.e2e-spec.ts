@@ -9,7 +9,7 @@
  * | cache miss, key with a monthly quota  | 3, as above                         | 1: the reservation, carrying the previous request's token charge |
  */
 import Redis from 'ioredis';
-import { Database } from '../src/database/database.service';
+import { Database } from '../src/infra/database/database.service';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeServices, SERVICES_REDIS_URL } from './harness/environment';
 import { adminAuth, createKey } from './harness/keys';

@@ -8,7 +8,7 @@
  * order the fake sees requests start is the order the gateway served its queue.
  */
 import request from 'supertest';
-import { Scheduler } from '../src/scheduling/scheduler.service';
+import { Scheduler } from '../src/modules/scheduling/scheduler.service';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, describeServices } from './harness/environment';
 import { adminAuth, createKey, type SeededKey } from './harness/keys';

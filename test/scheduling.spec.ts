@@ -4,14 +4,14 @@
  * request is routed by, the hash ring's stability, and admission without max_in_flight (never
  * waits, observes nothing).
  */
-import type { Candidate } from '../src/generation/model-registry';
-import type { LlmProvider } from '../src/generation/providers/provider.types';
-import { UpstreamBreaker } from '../src/generation/upstream-breaker';
-import { FairQueue } from '../src/scheduling/fair-queue';
-import { ModelScheduler } from '../src/scheduling/model-scheduler';
-import { affinityText, HashRing, PREFIX_IDLE_MS, PrefixPlacement } from '../src/scheduling/prefix-affinity';
-import { parseVllmMetrics } from '../src/scheduling/upstream-metrics';
-import { UpstreamSlot } from '../src/scheduling/upstream-slot';
+import type { Candidate } from '../src/modules/scheduling/model-registry';
+import type { LlmProvider } from '../src/modules/providers/provider.types';
+import { UpstreamBreaker } from '../src/modules/scheduling/upstream-breaker';
+import { FairQueue } from '../src/modules/scheduling/fair-queue';
+import { ModelScheduler } from '../src/modules/scheduling/model-scheduler';
+import { affinityText, HashRing, PREFIX_IDLE_MS, PrefixPlacement } from '../src/modules/scheduling/prefix-affinity';
+import { parseVllmMetrics } from '../src/modules/scheduling/upstream-metrics';
+import { UpstreamSlot } from '../src/modules/scheduling/upstream-slot';
 import { generationParams, modelConfig } from './fakes/model-config';
 
 function drain<T>(queue: FairQueue<T>): T[] {

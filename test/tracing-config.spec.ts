@@ -1,10 +1,10 @@
 /**
- * The OTEL_* variables (src/config/tracing.config.ts): tracing is off unless an endpoint is set,
+ * The OTEL_* variables (src/infra/config/tracing.config.ts): tracing is off unless an endpoint is set,
  * the spec's endpoint and precedence rules, and every invalid value stops startup naming its
  * variable, also while tracing is off.
  */
-import { ConfigError } from '../src/config/config.errors';
-import { readTracingConfig } from '../src/config/tracing.config';
+import { ConfigError } from '../src/infra/config/config.errors';
+import { readTracingConfig } from '../src/infra/config/tracing.config';
 import { runServerUntilExit } from './harness/process';
 
 const ENDPOINT = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };

@@ -17,8 +17,8 @@ jest.setTimeout(90_000);
 /** Boots the app in a fresh Node process, serves a few requests, prints the modules loaded. */
 const PROBE = `
 require('reflect-metadata');
-const { loadConfig } = require('./src/config/app.config');
-const { createLogger } = require('./src/logging/logger');
+const { loadConfig } = require('./src/infra/config/app.config');
+const { createLogger } = require('./src/infra/logging/logger');
 const { createApp } = require('./src/server');
 (async () => {
   const config = loadConfig({
@@ -31,7 +31,7 @@ const { createApp } = require('./src/server');
   const statuses = [];
   for (const path of ['/healthz', '/readyz', '/v1/models']) statuses.push((await fetch(base + path)).status);
   await app.close();
-  const loaded = Object.keys(require.cache).filter((file) => /@opentelemetry|[\\\\/]src[\\\\/]tracing[\\\\/]/.test(file));
+  const loaded = Object.keys(require.cache).filter((file) => /@opentelemetry|[\\\\/]src[\\\\/]infra[\\\\/]tracing[\\\\/]/.test(file));
   process.stdout.write(JSON.stringify({ statuses, loaded }));
 })().catch((error) => { console.error(error); process.exit(1); });
 `;
@@ -56,11 +56,10 @@ describe('tracing in the server process', () => {
     const sdk = relative.filter((file) => !file.startsWith(join('node_modules', '@opentelemetry', 'api') + '/'));
     expect(sdk.sort()).toEqual(
       [
-        join('src', 'tracing', 'limit-trace-attributes.js'),
-        join('src', 'tracing', 'trace-attributes.js'),
-        join('src', 'tracing', 'trace-context.js'),
-        join('src', 'tracing', 'tracing.module.js'),
-        join('src', 'tracing', 'tracing.js'),
+        join('src', 'infra', 'tracing', 'trace-attributes.js'),
+        join('src', 'infra', 'tracing', 'trace-context.js'),
+        join('src', 'infra', 'tracing', 'tracing.module.js'),
+        join('src', 'infra', 'tracing', 'tracing.js'),
       ].sort(),
     );
   });

@@ -7,8 +7,8 @@
  * in, the request log line carries the server span's ids, and every OTLP protocol exports.
  */
 import { randomBytes } from 'node:crypto';
-import { EVENTS, GEN_AI, LLM, SPANS } from '../src/tracing/trace-attributes';
-import { Tracing } from '../src/tracing/tracing';
+import { EVENTS, GEN_AI, LLM, SPANS } from '../src/infra/tracing/trace-attributes';
+import { Tracing } from '../src/infra/tracing/tracing';
 import { startTestApp, type TestApp, type TestAppOptions } from './harness/app';
 import { describeInProcess } from './harness/environment';
 import { createKey } from './harness/keys';

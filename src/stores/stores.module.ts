@@ -5,18 +5,18 @@
  * Redis is down. No other class holds a Redis client and decides its own fallback.
  */
 import { Global, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { CacheStore, MemoryCacheStore } from '../cache/cache-store';
-import { RedisCacheStore } from '../cache/redis-cache-store';
-import { Clock } from '../common/clock';
-import type { AppConfig } from '../config/app.config';
-import { APP_CONFIG } from '../config/config.module';
-import { APP_LOGGER, type AppLogger } from '../logging/logger';
-import { MemoryRateLimitCounters, RateLimitCounters, RedisRateLimitCounters } from '../rate-limit/rate-limit-counters';
-import { REDIS_CONNECTION, type RedisConnection } from '../redis/redis.module';
-import { ConcurrencyLeases, MemoryConcurrencyLeases } from '../scheduling/concurrency-leases';
-import { RedisConcurrencyLeases } from '../scheduling/redis-concurrency-leases';
-import { RedisReplicaBus } from './redis-replica-bus';
-import { LocalReplicaBus, ReplicaBus } from './replica-bus';
+import { CacheStore, MemoryCacheStore } from './cache/cache-store';
+import { RedisCacheStore } from './cache/redis-cache-store';
+import { Clock } from '../contracts/clock';
+import type { AppConfig } from '../infra/config/app.config';
+import { APP_CONFIG } from '../infra/config/config.module';
+import { APP_LOGGER, type AppLogger } from '../infra/logging/logger';
+import { MemoryRateLimitCounters, RateLimitCounters, RedisRateLimitCounters } from './rate-limit/rate-limit-counters';
+import { REDIS_CONNECTION, type RedisConnection } from '../infra/redis/redis.module';
+import { ConcurrencyLeases, MemoryConcurrencyLeases } from './concurrency/concurrency-leases';
+import { RedisConcurrencyLeases } from './concurrency/redis-concurrency-leases';
+import { RedisReplicaBus } from './replica-bus/redis-replica-bus';
+import { LocalReplicaBus, ReplicaBus } from './replica-bus/replica-bus';
 
 @Injectable()
 class StoresLifecycle implements OnApplicationShutdown {

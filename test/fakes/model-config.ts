@@ -1,5 +1,5 @@
-import type { ModelConfig } from '../../src/config/models.types';
-import type { GenerationParams } from '../../src/domain/generation';
+import type { ModelConfig } from '../../src/contracts/model-config';
+import type { GenerationParams } from '../../src/contracts/generation';
 
 /** A complete ModelConfig for tests: a mock model unless overridden. */
 export function modelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {

@@ -1,5 +1,5 @@
 /** A settable clock for tests that cross a minute, a month or an expiry without waiting. */
-import { Clock } from '../../src/common/clock';
+import { Clock } from '../../src/contracts/clock';
 
 export class FakeClock extends Clock {
   constructor(private current = new Date('2026-11-24T12:00:00.000Z')) {

@@ -9,9 +9,9 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../src/database/data-source';
-import { runMigrations } from '../../src/database/migrate';
-import { readMigrationFiles } from '../../src/database/sql-migrations';
+import { dataSourceOptions } from '../../src/infra/database/data-source';
+import { runMigrations } from '../../src/infra/database/migrate';
+import { readMigrationFiles } from '../../src/infra/database/sql-migrations';
 
 export function snapshotPath(): string {
   const hash = createHash('sha256');

@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
-import type { AppConfig } from '../../src/config/app.config';
-import { HttpMetrics } from '../../src/metrics/http-metrics.middleware';
-import { LlmMetricsService } from '../../src/metrics/llm-metrics.service';
-import { MetricsModule } from '../../src/metrics/metrics.module';
-import { METRICS_REGISTRY } from '../../src/metrics/metrics.registry';
-import { ReadinessMetrics } from '../../src/metrics/readiness-metrics';
+import type { AppConfig } from '../../src/infra/config/app.config';
+import { HttpMetrics } from '../../src/http/middleware/http-metrics.middleware';
+import { LlmMetricsService } from '../../src/infra/metrics/llm-metrics.service';
+import { MetricsModule } from '../../src/infra/metrics/metrics.module';
+import { METRICS_REGISTRY } from '../../src/infra/metrics/metrics.registry';
+import { ReadinessMetrics } from '../../src/http/middleware/readiness-metrics';
 import { modelConfig } from '../fakes/model-config';
 import { parseExposition } from './prometheus';
 

@@ -1,6 +1,6 @@
-import { BackendResponseError, BackendUnreachableError } from '../../src/generation/providers/backend.errors';
-import { MockProvider, mockChatCompletion, mockCompletion } from '../../src/generation/providers/mock.provider';
-import type { ChatMessage, GenerationParams } from '../../src/domain/generation';
+import { BackendResponseError, BackendUnreachableError } from '../../src/contracts/backend-errors';
+import { MockProvider, mockChatCompletion, mockCompletion } from '../../src/modules/providers/mock.provider';
+import type { ChatMessage, GenerationParams } from '../../src/contracts/generation';
 import { generationParams, modelConfig } from '../fakes/model-config';
 import { chatParams, collectUntilError, signal, words } from './provider-fixtures';
 

@@ -1,10 +1,6 @@
-import {
-  BackendBusyError,
-  BackendResponseError,
-  BackendUnreachableError,
-} from '../../src/generation/providers/backend.errors';
-import { MockProvider, mockCompletion } from '../../src/generation/providers/mock.provider';
-import type { StreamChunk } from '../../src/domain/generation';
+import { BackendBusyError, BackendResponseError, BackendUnreachableError } from '../../src/contracts/backend-errors';
+import { MockProvider, mockCompletion } from '../../src/modules/providers/mock.provider';
+import type { StreamChunk } from '../../src/contracts/generation';
 import { sleep } from '../fakes/fake-server';
 import { generationParams, modelConfig } from '../fakes/model-config';
 import { CHAT_MESSAGES, chatParams, collectUntilError, signal, words } from './provider-fixtures';

@@ -3,8 +3,8 @@
  * counts, missing models and readiness. What all remote providers share is in
  * remote-providers.spec.ts.
  */
-import { BackendResponseError } from '../../src/generation/providers/backend.errors';
-import { normalizeOllamaTag } from '../../src/generation/providers/ollama.provider';
+import { BackendResponseError } from '../../src/contracts/backend-errors';
+import { normalizeOllamaTag } from '../../src/modules/providers/ollama.provider';
 import { generationParams } from '../fakes/model-config';
 import { collectUntilError, OLLAMA, remoteCasesOf, signal, useFakeBackend } from './provider-fixtures';
 

@@ -3,8 +3,8 @@
  * /v1/chat/completions), servers that check the key or ignore include_usage, readiness, and
  * odd but valid chat answers. What all remote providers share is in remote-providers.spec.ts.
  */
-import { BackendResponseError } from '../../src/generation/providers/backend.errors';
-import { OpenAiProvider } from '../../src/generation/providers/openai.provider';
+import { BackendResponseError } from '../../src/contracts/backend-errors';
+import { OpenAiProvider } from '../../src/modules/providers/openai.provider';
 import { modelConfig } from '../fakes/model-config';
 import {
   chatParams,

@@ -11,11 +11,11 @@
 import { createServer } from 'node:http';
 import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OllamaProvider } from '../../src/generation/providers/ollama.provider';
-import { OpenAiProvider } from '../../src/generation/providers/openai.provider';
-import type { ChatMessage, GenerationParams, StreamChunk } from '../../src/domain/generation';
-import type { LlmProvider } from '../../src/generation/providers/provider.types';
-import { VllmProvider } from '../../src/generation/providers/vllm.provider';
+import { OllamaProvider } from '../../src/modules/providers/ollama.provider';
+import { OpenAiProvider } from '../../src/modules/providers/openai.provider';
+import type { ChatMessage, GenerationParams, StreamChunk } from '../../src/contracts/generation';
+import type { LlmProvider } from '../../src/modules/providers/provider.types';
+import { VllmProvider } from '../../src/modules/providers/vllm.provider';
 import { fakeChatCompletion, fakeCompletion } from '../fakes/fake-server';
 import type { FakeCompletion, FakeServer } from '../fakes/fake-server';
 import { FakeOllama } from '../fakes/fake-ollama';

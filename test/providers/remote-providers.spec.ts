@@ -4,8 +4,8 @@
  * backend's fake server. Request mapping, readiness and each dialect's quirks are in
  * vllm.provider.spec.ts, ollama.provider.spec.ts and openai.provider.spec.ts.
  */
-import { BackendResponseError, BackendUnreachableError } from '../../src/generation/providers/backend.errors';
-import type { StreamChunk } from '../../src/domain/generation';
+import { BackendResponseError, BackendUnreachableError } from '../../src/contracts/backend-errors';
+import type { StreamChunk } from '../../src/contracts/generation';
 import { closedPortUrl, nextLoopTurn, waitFor } from '../fakes/fake-server';
 import {
   collect,

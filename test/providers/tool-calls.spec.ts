@@ -6,11 +6,11 @@
  * schemas, and the mock's deterministic calls.
  */
 import Ajv from 'ajv';
-import { mockCompletion } from '../../src/generation/providers/mock.provider';
-import { sampleForSchema } from '../../src/generation/providers/schema-sample';
-import { ToolCallAssembler } from '../../src/generation/providers/tool-calls';
-import { mulberry32 } from '../../src/generation/providers/prng';
-import { BackendResponseError } from '../../src/generation/providers/backend.errors';
+import { mockCompletion } from '../../src/modules/providers/mock.provider';
+import { sampleForSchema } from '../../src/modules/providers/schema-sample';
+import { ToolCallAssembler } from '../../src/modules/providers/tool-calls';
+import { mulberry32 } from '../../src/modules/providers/prng';
+import { BackendResponseError } from '../../src/contracts/backend-errors';
 import { generationParams } from '../fakes/model-config';
 
 describe('ToolCallAssembler', () => {

@@ -1,11 +1,11 @@
-import { BackendResponseError, BackendUnreachableError } from '../../src/generation/providers/backend.errors';
+import { BackendResponseError, BackendUnreachableError } from '../../src/contracts/backend-errors';
 import {
   cleanExcerpt,
   ndjsonValues,
   readLines,
   sseData,
   UpstreamHttp,
-} from '../../src/generation/providers/upstream-http';
+} from '../../src/modules/providers/upstream-http';
 import { closedPortUrl } from '../fakes/fake-server';
 import { collect, signal, useBareServer } from './provider-fixtures';
 

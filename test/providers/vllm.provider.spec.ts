@@ -2,8 +2,8 @@
  * vLLM specifics: the request on the wire (completions and chat), the strict stream, the label
  * and readiness. What all remote providers share is in remote-providers.spec.ts.
  */
-import { BackendResponseError } from '../../src/generation/providers/backend.errors';
-import type { ChatMessage } from '../../src/domain/generation';
+import { BackendResponseError } from '../../src/contracts/backend-errors';
+import type { ChatMessage } from '../../src/contracts/generation';
 import { waitFor } from '../fakes/fake-server';
 import { generationParams } from '../fakes/model-config';
 import {

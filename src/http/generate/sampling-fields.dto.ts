@@ -1,0 +1,99 @@
+/**
+ * The request fields every generation API shares (/v1/generate and the OpenAI routes): the
+ * model and the sampling parameters, with the bounds of API.md. `null` counts as "not given".
+ */
+import {
+  IsBoolean,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  Min,
+  registerDecorator,
+  type ValidationOptions,
+} from 'class-validator';
+import type { GenerationInput } from '../../modules/generation/generation.service';
+
+export const MAX_STOP_SEQUENCES = 4;
+export const MAX_STOP_CHARS = 256;
+export const MAX_SEED = 2 ** 31 - 1;
+
+/** A string, or a list of at most 4 strings, each 1..256 characters. */
+function IsStopSequences(options?: ValidationOptions): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) => {
+    registerDecorator({
+      name: 'isStopSequences',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: {
+        message: `stop must be a string or a list of at most ${MAX_STOP_SEQUENCES} non-empty strings of at most ${MAX_STOP_CHARS} characters`,
+        ...options,
+      },
+      validator: {
+        validate(value: unknown): boolean {
+          const list = typeof value === 'string' ? [value] : value;
+          return (
+            Array.isArray(list) &&
+            list.length <= MAX_STOP_SEQUENCES &&
+            list.every((item) => typeof item === 'string' && item.length >= 1 && item.length <= MAX_STOP_CHARS)
+          );
+        },
+      },
+    });
+  };
+}
+
+export class SamplingFieldsDto {
+  @IsOptional()
+  @IsString()
+  @Length(1, 128)
+  model?: string | null;
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(2)
+  temperature?: number | null;
+
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(Number.MIN_VALUE, { message: 'top_p must be greater than 0' })
+  @Max(1)
+  top_p?: number | null;
+
+  /** 0 and -1 both disable top-k. Not an OpenAI field: on the OpenAI routes an extension, as in vLLM. */
+  @IsOptional()
+  @IsInt()
+  @Min(-1)
+  @Max(1000)
+  top_k?: number | null;
+
+  @IsOptional()
+  @IsStopSequences()
+  stop?: string | string[] | null;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_SEED)
+  seed?: number | null;
+
+  @IsOptional()
+  @IsBoolean()
+  stream?: boolean | null;
+}
+
+/** The shared fields as the generation service takes them. */
+export function samplingInput(dto: SamplingFieldsDto): Omit<GenerationInput, 'prompt'> {
+  return {
+    model: dto.model,
+    temperature: dto.temperature,
+    topP: dto.top_p,
+    topK: dto.top_k,
+    stop: dto.stop,
+    seed: dto.seed,
+    stream: dto.stream,
+  };
+}

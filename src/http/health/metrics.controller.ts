@@ -1,0 +1,28 @@
+/**
+ * GET /metrics: this app's registry in the Prometheus text format. Public to the API-key
+ * guard; METRICS_TOKEN protects it when set. Registered through PrometheusModule (which sets
+ * its path), but it serves our per-app registry, not prom-client's global one.
+ */
+import { Controller, Get, Inject, Res, UseGuards } from '@nestjs/common';
+import type { Response } from 'express';
+import type { Registry } from 'prom-client';
+import { AdminSurface } from '../guards/listener.guard';
+import { Public } from '../guards/public.decorator';
+import { MetricsTokenGuard } from '../guards/metrics-token.guard';
+import { METRICS_REGISTRY } from '../../infra/metrics/metrics.registry';
+
+@Public()
+@AdminSurface()
+@Controller()
+export class MetricsController {
+  constructor(@Inject(METRICS_REGISTRY) private readonly registry: Registry) {}
+
+  @Get()
+  @UseGuards(MetricsTokenGuard)
+  async index(@Res() res: Response): Promise<void> {
+    const body = await this.registry.metrics();
+    res.status(200).setHeader('Content-Type', this.registry.contentType);
+    res.setHeader('Cache-Control', 'no-store');
+    res.send(body);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The database as the request path uses it: parameterised statements on the data source's own
+ * pool, each bounded by DB_TIMEOUT_MS (pool wait and connect by the pool's connection timeout,
+ * the statement by a client-side read timeout; a connection that timed out is discarded, not
+ * reused). An outage marks the database down (see DependencyHealth): until a background probe
+ * answers, calls fail at once with DependencyDown, which clients see as 503
+ * service_unavailable. A statement rejected because of a value in it throws DatabaseRejected
+ * (400 to clients).
+ */
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { DependencyHealth } from '../dependency-health';
+import type { AppConfig } from '../config/app.config';
+import { APP_CONFIG } from '../config/config.module';
+import { APP_LOGGER, type AppLogger } from '../logging/logger';
+import { DatabaseRejected, isBadInput, isDatabaseOutage } from './database-errors';
+
+const PROBE_INTERVAL_MS = 1000;
+
+export interface QueryResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+/** What the request path needs of a node-postgres-shaped pool (pg.Pool, or the PGlite pool). */
+export interface QueryablePool {
+  query(config: { text: string; values?: unknown[]; query_timeout?: number }): Promise<QueryResult<unknown>>;
+}
+
+@Injectable()
+export class Database implements OnApplicationShutdown {
+  readonly health: DependencyHealth;
+  private readonly timeoutMs: number;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(APP_LOGGER) logger: AppLogger,
+  ) {
+    this.timeoutMs = config.dbTimeoutMs;
+    this.health = new DependencyHealth('database', {
+      probe: async () => void (await this.run('SELECT 1', [])),
+      isOutage: isDatabaseOutage,
+      probeIntervalMs: PROBE_INTERVAL_MS,
+      onChange: (up, cause) => {
+        if (up) logger.info('database is back');
+        else logger.warn({ err: (cause as Error)?.message }, 'database is unavailable: requests that need it get 503');
+      },
+    });
+  }
+
+  onApplicationShutdown(): void {
+    this.health.close();
+  }
+
+  /** Rows of one statement; DependencyDown when the database is unavailable, 400 for bad input. */
+  async query<T>(text: string, values: unknown[] = []): Promise<QueryResult<T>> {
+    try {
+      return await this.health.call(() => this.run<T>(text, values));
+    } catch (error) {
+      if (isBadInput(error)) throw new DatabaseRejected({ cause: error });
+      throw error;
+    }
+  }
+
+  /** One statement without the health gate (probes). */
+  run<T>(text: string, values: unknown[]): Promise<QueryResult<T>> {
+    const pool = (this.dataSource.driver as unknown as { master: QueryablePool }).master;
+    return pool.query({ text, values, query_timeout: this.timeoutMs }) as Promise<QueryResult<T>>;
+  }
+}

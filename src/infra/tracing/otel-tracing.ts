@@ -1,0 +1,320 @@
+/**
+ * Tracing on: the OpenTelemetry SDK behind the Tracing API. Loaded (with the SDK) only when an
+ * OTLP endpoint is configured (tracing.module.ts).
+ *
+ * - One tracer provider per application, with the configured sampler, resource and a batching
+ *   OTLP exporter. It is not registered as OpenTelemetry's global provider: contexts go through
+ *   one process-wide AsyncLocalStorage context manager and every call passes its context
+ *   explicitly, so two applications in one process (tests) never see each other's spans.
+ * - One SERVER span per HTTP request (requestMiddleware): W3C `traceparent`/`tracestate` from the
+ *   client continue its trace; named `{method} {route template}` once routing is known; HTTP
+ *   semantic-convention attributes; status ERROR on 5xx. Never the query string, headers or body.
+ * - W3C propagation to upstreams through trace-context.ts.
+ */
+import {
+  type Span,
+  type SpanOptions as OtelSpanOptions,
+  type TextMapGetter,
+  type Tracer,
+  createContextKey,
+  defaultTextMapSetter,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+import type { TracingConfig } from '../config/tracing.config';
+import type { AppLogger } from '../logging/logger';
+import { routeLabel } from '../../http/middleware/http-metrics.middleware';
+import { UNMATCHED_ROUTE } from '../metrics/metric-names';
+import type { AppRequest } from '../../contracts/request-context';
+import { createSpanExporter } from './otel-exporter';
+import { GEN_AI, LLM } from './trace-attributes';
+import { installTraceContextInjector, stampTraceIds } from './trace-context';
+import {
+  NOOP_SPAN,
+  type SpanOptions,
+  type TraceAttributes,
+  type TraceContent,
+  type TraceSpan,
+  Tracing,
+} from './tracing';
+
+/** Export batches: the SDK's defaults, written out so no OTEL_BSP_* variable changes them behind the config. */
+const BATCH = { maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMillis: 5000 };
+
+/** Process-wide, like OpenTelemetry's own globals: one async context and one propagator. */
+const contextManager = new AsyncLocalStorageContextManager().enable();
+const propagator = new W3CTraceContextPropagator();
+installTraceContextInjector((headers) => propagator.inject(contextManager.active(), headers, defaultTextMapSetter));
+
+const REQUEST_SPAN = createContextKey('llm-server request span');
+
+const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => carrier[key],
+};
+
+function sampler(config: TracingConfig): Sampler {
+  const ratio = new TraceIdRatioBasedSampler(config.samplerRatio);
+  switch (config.sampler) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return ratio;
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: ratio });
+  }
+}
+
+function cleanAttributes(
+  attributes: TraceAttributes | undefined,
+): Record<string, NonNullable<TraceAttributes[string]>> {
+  const clean: Record<string, NonNullable<TraceAttributes[string]>> = {};
+  for (const [key, value] of Object.entries(attributes ?? {}))
+    if (value !== null && value !== undefined) clean[key] = value;
+  return clean;
+}
+
+function errorType(error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    if (error instanceof Error) return error.name;
+  }
+  return 'error';
+}
+
+/** GenAI message JSON (gen_ai.input.messages / gen_ai.output.messages). */
+function messagesJson(content: TraceContent, defaultRole: string, finishReason?: string): string {
+  const messages = typeof content === 'string' ? [{ role: defaultRole, content }] : content;
+  return JSON.stringify(
+    messages.map(({ role, content: text }) => ({
+      role,
+      parts: [{ type: 'text', content: text }],
+      ...(finishReason ? { finish_reason: finishReason } : {}),
+    })),
+  );
+}
+
+class OtelSpan implements TraceSpan {
+  constructor(
+    readonly inner: Span,
+    private readonly contentAllowed: boolean,
+  ) {}
+
+  get recording(): boolean {
+    return this.inner.isRecording();
+  }
+
+  setAttributes(attributes: TraceAttributes): void {
+    this.inner.setAttributes(cleanAttributes(attributes));
+  }
+
+  addEvent(name: string, attributes?: TraceAttributes): void {
+    this.inner.addEvent(name, cleanAttributes(attributes));
+  }
+
+  fail(error: unknown): void {
+    this.inner.setAttribute('error.type', errorType(error));
+    this.inner.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: error instanceof Error ? error.message : undefined,
+    });
+  }
+
+  recordContent(content: { input?: TraceContent; output?: TraceContent; finishReason?: string }): void {
+    if (!this.contentAllowed || !this.recording) return;
+    if (content.input !== undefined) this.inner.setAttribute(GEN_AI.inputMessages, messagesJson(content.input, 'user'));
+    if (content.output !== undefined) {
+      this.inner.setAttribute(GEN_AI.outputMessages, messagesJson(content.output, 'assistant', content.finishReason));
+    }
+  }
+
+  end(): void {
+    this.inner.end();
+  }
+}
+
+export class OtelTracing extends Tracing {
+  readonly enabled = true;
+  private readonly provider: TracerProvider;
+  private readonly tracer: Tracer;
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    private readonly config: TracingConfig,
+    logger: AppLogger,
+  ) {
+    super();
+    this.provider = new TracerProvider({
+      sampler: sampler(config),
+      resource: defaultResource().merge(
+        resourceFromAttributes({ ...config.resourceAttributes, 'service.name': config.serviceName }),
+      ),
+      spanProcessors: [
+        new BatchSpanProcessor({
+          ...BATCH,
+          exporter: createSpanExporter(config, logger),
+          exportTimeoutMillis: config.timeoutMs,
+        }),
+      ],
+    });
+    this.tracer = this.provider.getTracer('llm-server');
+  }
+
+  span<T>(name: string, attributes: TraceAttributes, fn: (span: TraceSpan) => T, options?: SpanOptions): T {
+    const span = this.startSpan(name, attributes, options) as OtelSpan;
+    const fail = (error: unknown): never => {
+      span.fail(error);
+      span.end();
+      throw error;
+    };
+    let result: T;
+    try {
+      result = this.withSpan(span, () => fn(span));
+    } catch (error) {
+      return fail(error);
+    }
+    if (result instanceof Promise) {
+      return result.then((value: unknown) => {
+        span.end();
+        return value;
+      }, fail) as T;
+    }
+    span.end();
+    return result;
+  }
+
+  startSpan(name: string, attributes?: TraceAttributes, options?: SpanOptions): TraceSpan {
+    const spanOptions: OtelSpanOptions = {
+      kind: options?.kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL,
+      attributes: cleanAttributes(attributes),
+    };
+    return new OtelSpan(this.tracer.startSpan(name, spanOptions, contextManager.active()), this.config.recordContent);
+  }
+
+  withSpan<T>(span: TraceSpan, fn: () => T): T {
+    if (!(span instanceof OtelSpan)) return fn();
+    return contextManager.with(trace.setSpan(contextManager.active(), span.inner), fn);
+  }
+
+  bindIterable<T>(span: TraceSpan, iterable: AsyncIterable<T>): AsyncIterable<T> {
+    if (!(span instanceof OtelSpan)) return iterable;
+    return {
+      [Symbol.asyncIterator]: () => {
+        const iterator = this.withSpan(span, () => iterable[Symbol.asyncIterator]());
+        return {
+          next: () => this.withSpan(span, () => iterator.next()),
+          return: (value?: unknown) =>
+            this.withSpan(span, () => iterator.return?.(value) ?? Promise.resolve({ done: true as const, value })),
+          throw: (error?: unknown) =>
+            this.withSpan(span, () => iterator.throw?.(error) ?? Promise.reject(error as Error)),
+        } as AsyncIterator<T>;
+      },
+    };
+  }
+
+  current(): TraceSpan {
+    const span = trace.getSpan(contextManager.active());
+    return span ? new OtelSpan(span, this.config.recordContent) : NOOP_SPAN;
+  }
+
+  requestSpan(): TraceSpan {
+    const span = contextManager.active().getValue(REQUEST_SPAN) as Span | undefined;
+    return span ? new OtelSpan(span, this.config.recordContent) : NOOP_SPAN;
+  }
+
+  /** Failed exports are logged by the exporter, not thrown at the caller. */
+  flush(): Promise<void> {
+    return this.provider.forceFlush().catch(() => undefined);
+  }
+
+  /** Flushes pending spans; bounded, so an unreachable collector cannot hold the shutdown. */
+  shutdown(): Promise<void> {
+    this.stopping ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.config.timeoutMs + 1000);
+      timer.unref();
+      this.provider.shutdown().then(
+        () => resolve(),
+        () => resolve(),
+      );
+    });
+    return this.stopping;
+  }
+
+  requestMiddleware(): (req: Request, res: Response, next: NextFunction) => void {
+    return (req, res, next) => this.traceRequest(req, res, next);
+  }
+
+  private traceRequest(req: Request, res: Response, next: NextFunction): void {
+    const parent = propagator.extract(ROOT_CONTEXT, req.headers, headerGetter);
+    const ctx = (req as Partial<AppRequest>).ctx;
+    // The request arrived before the body was read and this middleware ran: start the span then.
+    const startTime = ctx ? Date.now() - Number(process.hrtime.bigint() - ctx.startedAt) / 1e6 : undefined;
+    const span = this.tracer.startSpan(
+      req.method,
+      {
+        kind: SpanKind.SERVER,
+        startTime,
+        attributes: cleanAttributes({
+          'http.request.method': req.method,
+          'url.path': req.path,
+          'url.scheme': req.protocol,
+          'network.protocol.version': req.httpVersion,
+          'client.address': req.ip,
+          'user_agent.original': req.headers['user-agent'],
+          [LLM.requestId]: ctx?.requestId,
+        }),
+      },
+      parent,
+    );
+    const { traceId, spanId } = span.spanContext();
+    stampTraceIds(req, { trace_id: traceId, span_id: spanId });
+
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      const route = routeLabel(req);
+      if (route !== UNMATCHED_ROUTE) {
+        span.updateName(`${req.method} ${route}`);
+        span.setAttribute('http.route', route);
+      }
+      if (res.writableFinished) {
+        span.setAttribute('http.response.status_code', res.statusCode);
+        if (res.statusCode >= 500) {
+          span.setAttribute('error.type', String(res.statusCode));
+          span.setStatus({ code: SpanStatusCode.ERROR });
+        }
+      } else {
+        // The client went away before the response ended (logged and counted as 499).
+        span.addEvent('client_disconnected');
+      }
+      span.end();
+    };
+    res.once('finish', end);
+    res.once('close', end);
+    contextManager.with(trace.setSpan(parent, span).setValue(REQUEST_SPAN, span), next);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * OpenTelemetry tracing (infrastructure, so global): provides `Tracing` — OtelTracing when
+ * AppConfig.tracing is set, else NoopTracing — applies the server-span middleware to every path
+ * when on, and flushes pending spans when the application shuts down. The SDK is required here
+ * only when tracing is on: off, not one OpenTelemetry module is loaded.
+ */
+import {
+  Global,
+  Inject,
+  type MiddlewareConsumer,
+  Module,
+  type NestModule,
+  type OnApplicationShutdown,
+  RequestMethod,
+} from '@nestjs/common';
+import type { AppConfig } from '../config/app.config';
+import { APP_CONFIG } from '../config/config.module';
+import { APP_LOGGER, type AppLogger } from '../logging/logger';
+import type * as Otel from './otel-tracing';
+import { LimitTraceAttributes } from '../../modules/limits/limit-trace-attributes';
+import { NoopTracing, Tracing } from './tracing';
+
+function createTracing(config: AppConfig, logger: AppLogger): Tracing {
+  if (!config.tracing) return new NoopTracing();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the SDK loads only when tracing is on
+  const { OtelTracing } = require('./otel-tracing') as typeof Otel;
+  logger.info(
+    {
+      protocol: config.tracing.protocol,
+      sampler: config.tracing.sampler,
+      service_name: config.tracing.serviceName,
+      record_content: config.tracing.recordContent,
+    },
+    'tracing on: exporting spans over OTLP',
+  );
+  return new OtelTracing(config.tracing, logger);
+}
+
+@Global()
+@Module({
+  providers: [{ provide: Tracing, useFactory: createTracing, inject: [APP_CONFIG, APP_LOGGER] }, LimitTraceAttributes],
+  exports: [Tracing],
+})
+export class TracingModule implements NestModule, OnApplicationShutdown {
+  constructor(@Inject(Tracing) private readonly tracing: Tracing) {}
+
+  configure(consumer: MiddlewareConsumer): void {
+    const middleware = this.tracing.requestMiddleware();
+    if (middleware) consumer.apply(middleware).forRoutes({ path: '*path', method: RequestMethod.ALL });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.tracing.shutdown();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Where completed generations are kept, and who generates an answer nobody has yet: a port with
+ * two implementations, picked once by StoresModule.
+ * - MemoryCacheStore (no Redis): a bounded in-process LRU; every claim is granted (identical
+ *   requests still share one generation within this process: CompletionCache's flights).
+ * - RedisCacheStore: the cache shared by replicas, and the coalescing lock that lets one replica
+ *   generate while the others wait for its answer. The lookup and the claim are one Lua script,
+ *   and so are the store and the release: a cache miss costs two Redis commands, a hit one. While
+ *   Redis is down the cache is skipped and claims are granted locally (see the class comment).
+ * Values carry their own expiry, read against the injected clock, so both stores expire entries
+ * the same way (and tests can move time); Redis also expires them itself so nothing lingers.
+ */
+import type { FinishReason, TokenUsage, ToolCall } from '../../contracts/generation';
+
+export interface CachedCompletion {
+  output: string;
+  finishReason: FinishReason;
+  /** The usage of the generation that produced it (answers from the cache report zero). */
+  usage: TokenUsage;
+  /** The model that produced it. */
+  model: string;
+  /** The calls the model made, when it made any. */
+  toolCalls?: ToolCall[];
+  /** An embedding request's vectors. */
+  embeddings?: number[][];
+  /** Epoch milliseconds after which the entry is stale. */
+  expiresAtMs: number;
+}
+
+/** The right to generate an answer others may wait for. */
+export interface Claim {
+  /** The claim's token in the shared store (null: granted locally, nothing to release). */
+  readonly token: string | null;
+}
+
+export const LOCAL_CLAIM: Claim = { token: null };
+
+/**
+ * A lookup's result: the stored answer, or the claim to generate it, or neither (another replica
+ * holds the claim: wait for its answer).
+ */
+export type LookupResult = { hit: CachedCompletion } | { claim: Claim } | { heldElsewhere: true };
+
+export abstract class CacheStore {
+  /** The stored answer, if fresh. */
+  abstract get(key: string, nowMs: number): Promise<CachedCompletion | null>;
+
+  /** The stored answer; else, with `claimMs`, the claim for `claimMs` if nobody holds it. */
+  abstract lookupOrClaim(key: string, nowMs: number, claimMs: number | null): Promise<LookupResult>;
+
+  /** Stores `value` (unless null) and gives the claim back. Never rejects. */
+  abstract storeAndRelease(
+    key: string,
+    value: CachedCompletion | null,
+    nowMs: number,
+    claim: Claim | null,
+  ): Promise<void>;
+
+  /** Whether some replica still holds the key's claim (false when unknown). */
+  abstract isClaimed(key: string): Promise<boolean>;
+}
+
+/** Insertion-ordered Map as an LRU: a read moves the entry to the end, eviction takes the front. */
+export class MemoryCacheStore extends CacheStore {
+  private readonly entries = new Map<string, CachedCompletion>();
+
+  constructor(private readonly maxEntries: number) {
+    super();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async get(key: string, nowMs: number): Promise<CachedCompletion | null> {
+    return this.read(key, nowMs);
+  }
+
+  async lookupOrClaim(key: string, nowMs: number, _claimMs?: number | null): Promise<LookupResult> {
+    const hit = this.read(key, nowMs);
+    return hit ? { hit } : { claim: LOCAL_CLAIM };
+  }
+
+  async storeAndRelease(
+    key: string,
+    value: CachedCompletion | null,
+    _nowMs?: number,
+    _claim?: Claim | null,
+  ): Promise<void> {
+    if (!value) return;
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+  }
+
+  async isClaimed(): Promise<boolean> {
+    return false;
+  }
+
+  private read(key: string, nowMs: number): CachedCompletion | null {
+    const entry = this.entries.get(key);
+    if (!entry) return null;
+    this.entries.delete(key);
+    if (entry.expiresAtMs <= nowMs) return null;
+    this.entries.set(key, entry);
+    return entry;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The shared cache and the coalescing lock in Redis (see cache-store.ts). A key's value and its
+ * lock share a hash tag, so both scripts touch one cluster slot.
+ *
+ * While Redis is down the cache is skipped: lookups miss and answers are not stored (each
+ * replica keeping its own copies would serve answers the others cannot invalidate or count
+ * consistently, and the outage is short), and claims are granted locally, so identical requests
+ * still share a generation within each replica but not across them.
+ */
+import { randomId } from '../../contracts/random-id';
+import { RedisScript } from '../../infra/redis/redis-script';
+import type { RedisConnection } from '../../infra/redis/redis.module';
+import { type CachedCompletion, CacheStore, type Claim, LOCAL_CLAIM, type LookupResult } from './cache-store';
+
+/**
+ * KEYS: value, lock. ARGV: lock token, claim ms ('0': no claim).
+ * Returns {1, value} (hit), {2} (claimed), {3} (held by another), {0} (miss, no claim asked).
+ */
+const lookupOrClaimScript = new RedisScript(`
+local value = redis.call('GET', KEYS[1])
+if value then return {1, value} end
+if ARGV[2] == '0' then return {0} end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return {2} end
+return {3}`);
+
+/** KEYS: value, lock. ARGV: value ('' none), ttl ms, lock token ('' none). Deletes the lock only if still ours. */
+const storeAndReleaseScript = new RedisScript(`
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1`);
+
+function parse(raw: string, nowMs: number): CachedCompletion | null {
+  try {
+    const entry = JSON.parse(raw) as CachedCompletion;
+    return entry.expiresAtMs > nowMs ? entry : null;
+  } catch {
+    return null; // never serve what we cannot read
+  }
+}
+
+export class RedisCacheStore extends CacheStore {
+  constructor(private readonly redis: RedisConnection) {
+    super();
+  }
+
+  async get(key: string, nowMs: number): Promise<CachedCompletion | null> {
+    const raw = await this.redis.health.attempt(
+      () => this.redis.client.get(this.valueKey(key)),
+      () => null,
+    );
+    return raw === null ? null : parse(raw, nowMs);
+  }
+
+  async lookupOrClaim(key: string, nowMs: number, claimMs: number | null): Promise<LookupResult> {
+    const token = randomId(8);
+    const reply = await this.redis.health.attempt(
+      async () =>
+        (await lookupOrClaimScript.run(
+          this.redis.client,
+          [this.valueKey(key), this.lockKey(key)],
+          [token, claimMs ?? 0],
+        )) as [number, string?],
+      () => null,
+    );
+    if (reply === null) return { claim: LOCAL_CLAIM };
+    const [kind, raw] = reply;
+    if (kind === 1) {
+      const hit = parse(raw!, nowMs);
+      if (hit) return { hit };
+    }
+    if (kind === 2) return { claim: { token } };
+    if (kind === 3) return { heldElsewhere: true };
+    return { claim: LOCAL_CLAIM };
+  }
+
+  async storeAndRelease(
+    key: string,
+    value: CachedCompletion | null,
+    nowMs: number,
+    claim: Claim | null,
+  ): Promise<void> {
+    const token = claim?.token ?? '';
+    if (!value && token === '') return;
+    const ttlMs = value ? Math.max(1, value.expiresAtMs - nowMs) : 0;
+    await this.redis.health.attempt(
+      async () =>
+        void (await storeAndReleaseScript.run(
+          this.redis.client,
+          [this.valueKey(key), this.lockKey(key)],
+          [value ? JSON.stringify(value) : '', ttlMs, token],
+        )),
+      () => undefined, // an unreleased lock expires on its own
+    );
+  }
+
+  async isClaimed(key: string): Promise<boolean> {
+    return this.redis.health.attempt(
+      async () => (await this.redis.client.exists(this.lockKey(key))) === 1,
+      () => false,
+    );
+  }
+
+  private valueKey(key: string): string {
+    return `${this.redis.prefix}cache:{${key}}`;
+  }
+
+  private lockKey(key: string): string {
+    return `${this.redis.prefix}cache-lock:{${key}}`;
+  }
+}

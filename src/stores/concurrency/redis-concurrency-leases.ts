@@ -1,0 +1,121 @@
+/**
+ * Concurrency leases shared by every replica: per key a sorted set of lease ids scored by their
+ * expiry (Redis server time, so replicas' clocks do not matter). Acquiring is one script that
+ * drops expired leases, counts the rest and adds one if there is room: N replicas together never
+ * exceed the limit. A replica renews its leases every LEASE_TTL / 3; one that crashes stops
+ * renewing and its leases lapse within the TTL.
+ *
+ * While Redis is down a lease is taken in the in-process twin instead (the limit then holds per
+ * replica) and released there; leases taken in Redis before the outage lapse on their own.
+ */
+import { randomId } from '../../contracts/random-id';
+import { RedisScript } from '../../infra/redis/redis-script';
+import type { RedisConnection } from '../../infra/redis/redis.module';
+import { ConcurrencyLeases, type LeaseGrant, type MemoryConcurrencyLeases } from './concurrency-leases';
+
+export const DEFAULT_LEASE_TTL_MS = 30_000;
+
+const NOW_MS = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
+
+/** KEYS: the key's lease set. ARGV: limit, ttl ms, lease id. Returns {granted 0|1, in flight}. */
+const ACQUIRE_SCRIPT = `${NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local count = redis.call('ZCARD', KEYS[1])
+if count >= tonumber(ARGV[1]) then return {0, count} end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1, count + 1}`;
+
+/** KEYS: lease sets. ARGV: ttl ms, then one lease id per key. Pushes each lease's expiry out (re-adds a lapsed one). */
+const RENEW_SCRIPT = `${NOW_MS}
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + tonumber(ARGV[1]), ARGV[i + 1])
+  redis.call('PEXPIRE', key, ARGV[1])
+end
+return #KEYS`;
+
+/** KEYS: the key's lease set. Returns the leases not expired. */
+const COUNT_SCRIPT = `${NOW_MS}
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`;
+
+const acquireScript = new RedisScript(ACQUIRE_SCRIPT);
+const countScript = new RedisScript(COUNT_SCRIPT);
+
+export class RedisConcurrencyLeases extends ConcurrencyLeases {
+  /** Leases held in Redis by this replica, renewed until released: lease id → its key's set. */
+  private readonly held = new Map<string, string>();
+  private readonly renewTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly fallback: MemoryConcurrencyLeases,
+    private readonly ttlMs = DEFAULT_LEASE_TTL_MS,
+  ) {
+    super();
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(ttlMs / 3)));
+    this.renewTimer.unref();
+  }
+
+  async acquire(keyId: string, limit: number): Promise<LeaseGrant> {
+    const set = this.setKey(keyId);
+    const leaseId = randomId(9);
+    return this.redis.health.attempt(
+      async (): Promise<LeaseGrant> => {
+        const [granted, inFlight] = (await acquireScript.run(
+          this.redis.client,
+          [set],
+          [limit, this.ttlMs, leaseId],
+        )) as [number, number];
+        if (granted !== 1) return { granted: false, inFlight };
+        this.held.set(leaseId, set);
+        let released = false;
+        return {
+          granted: true,
+          inFlight,
+          release: () => {
+            if (released) return;
+            released = true;
+            this.held.delete(leaseId);
+            // Not awaited: a lease Redis does not hear about lapses within the TTL anyway.
+            void this.redis.health.attempt(
+              async () => void (await this.redis.client.zrem(set, leaseId)),
+              () => undefined,
+            );
+          },
+        };
+      },
+      () => this.fallback.acquireNow(keyId, limit),
+    );
+  }
+
+  async inFlight(keyId: string): Promise<number> {
+    return this.redis.health.attempt(
+      async () => Number(await countScript.run(this.redis.client, [this.setKey(keyId)], [])),
+      () => this.fallback.inFlight(keyId),
+    );
+  }
+
+  /** Stops renewing: this replica's leases lapse within the TTL (what a crash does). */
+  override async close(): Promise<void> {
+    clearInterval(this.renewTimer);
+  }
+
+  private setKey(keyId: string): string {
+    return `${this.redis.prefix}concurrency:{${keyId}}`;
+  }
+
+  private async renew(): Promise<void> {
+    if (this.held.size === 0 || !this.redis.health.up) return;
+    // One call per set (keys of one hash slot per call keep it valid on a cluster).
+    const pipeline = this.redis.client.pipeline();
+    for (const [leaseId, set] of this.held) {
+      pipeline.eval(RENEW_SCRIPT, 1, set, this.ttlMs, leaseId);
+    }
+    await this.redis.health.attempt(
+      async () => void (await pipeline.exec()),
+      () => undefined,
+    );
+  }
+}
