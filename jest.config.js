@@ -12,5 +12,6 @@ module.exports = {
   // once transformed to require().
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs|@opentelemetry|file-type|node-llama-cpp|@electric-sql|strtok3|token-types|uint8array-extras|@tokenizer)/)'],
   globalSetup: '<rootDir>/test/harness/global-setup.ts',
-  testMatch: ['<rootDir>/test/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts', '<rootDir>/src/**/*.spec.ts'],
+  // Every test lives under test/ (unit tests included), beside the harness and fakes they share.
+  testMatch: ['<rootDir>/test/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
 };

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { LlamaModel } from 'node-llama-cpp';
-import { loadNodeLlamaCpp } from '../src/modules/providers/llama-cpp/llama-cpp.provider';
+import { loadNodeLlamaCpp } from '../src/modules/providers/llama-cpp/load-node-llama-cpp';
 import { writeTinyModel } from '../src/modules/gguf/tiny-model';
 
 interface Options {

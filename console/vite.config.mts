@@ -1,5 +1,5 @@
 /**
- * Builds the admin console into dist/admin-ui (served by src/console at /admin/ui). Plain
+ * Builds the admin console into dist/admin-ui (served by src/http/admin/console.controller.ts at /admin/ui). Plain
  * Vite: JSX goes to Preact through tsconfig's jsxImportSource, so no plugin is needed. Nothing
  * is inlined into the HTML and no asset becomes a data: URL, so the page's CSP can forbid both.
  */

@@ -1,30 +1,26 @@
-/** Wires the feature modules. Built from an already validated config (main.ts or tests). */
+/**
+ * The application: the infrastructure (the only global modules), the HTTP layer with the
+ * features it calls, and the order of the global request checks. Built from an already
+ * validated config (main.ts or tests). The middleware order is in http/server/http-app.ts.
+ */
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { BodyErrorInterceptor } from './http/errors/body-error.interceptor';
+import { HttpExceptionFilter } from './http/errors/http-exception.filter';
+import { StrictValidationPipe } from './http/errors/validation.pipe';
 import { ApiKeyGuard } from './http/guards/api-key.guard';
 import { ListenerGuard } from './http/guards/listener.guard';
 import { RateLimitGuard } from './http/guards/rate-limit.guard';
-import { StoresModule } from './stores/stores.module';
-import { AdminModule } from './modules/admin/admin.module';
-import { AuthModule } from './modules/auth/auth.module';
-import { CacheModule } from './modules/cache/cache.module';
-import { CommonModule } from './infra/lifecycle/lifecycle.module';
+import { HttpModule } from './http/server/http.module';
 import type { AppConfig } from './infra/config/app.config';
 import { ConfigModule } from './infra/config/config.module';
-import { ConsoleModule } from './modules/console/console.module';
 import { DatabaseModule } from './infra/database/database.module';
-import { GenerationModule } from './modules/generation/generation.module';
-import { HealthModule } from './modules/health/health.module';
-import { LoggingModule } from './infra/logging/logging.module';
+import { LifecycleModule } from './infra/lifecycle/lifecycle.module';
 import type { AppLogger } from './infra/logging/logger';
+import { LoggingModule } from './infra/logging/logging.module';
 import { MetricsModule } from './infra/metrics/metrics.module';
-import { ModelsModule } from './http/openai/models.module';
-import { EmbeddingsModule } from './http/openai/embeddings.module';
-import { OpenAiModule } from './http/openai/openai.module';
-import { RateLimitModule } from './modules/limits/limits.module';
 import { RedisModule } from './infra/redis/redis.module';
 import { TracingModule } from './infra/tracing/tracing.module';
-import { UsageModule } from './modules/usage/usage.module';
 
 @Module({})
 export class AppModule {
@@ -34,30 +30,24 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggingModule.forRoot(logger),
-        TracingModule,
-        CommonModule,
+        LifecycleModule,
         MetricsModule.forRoot(),
-        RedisModule,
-        StoresModule,
+        TracingModule,
         DatabaseModule.forRoot(config),
-        AuthModule,
-        RateLimitModule,
-        UsageModule,
-        AdminModule,
-        ConsoleModule,
-        ModelsModule,
-        CacheModule,
-        GenerationModule,
-        OpenAiModule,
-        EmbeddingsModule,
-        HealthModule,
+        RedisModule,
+        HttpModule.forRoot(),
       ],
-      // Global guards, in the order they run: the listener a route belongs to (404 on the other
-      // one), then the client key (401), then its rate limit (429). Pipes (400) come after.
       providers: [
+        // The global request checks, in the order they run: the listener a route belongs to (404
+        // on the other one), the client key (401), its rate limit (429); then a body that could
+        // not be read (415/413/400), then validation (400); errors of all of them leave through
+        // the one filter.
         { provide: APP_GUARD, useClass: ListenerGuard },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_INTERCEPTOR, useClass: BodyErrorInterceptor },
+        { provide: APP_PIPE, useClass: StrictValidationPipe },
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
       ],
     };
   }

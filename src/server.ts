@@ -7,11 +7,11 @@ import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
-import { configureApp, createHttpAdapter } from './http/http-app';
-import { answerClientErrors } from './http/errors/client-errors';
+import { configureApp, createHttpAdapter } from './http/server/http-app';
+import { answerClientErrors } from './http/server/client-errors';
 import { markAdminListener } from './http/guards/listener.guard';
 import type { AppConfig } from './infra/config/app.config';
-import { type GracefulShutdown, installGracefulShutdown } from './http/graceful-shutdown';
+import { type GracefulShutdown, installGracefulShutdown } from './http/server/graceful-shutdown';
 import { type AppLogger, NestPinoLogger } from './infra/logging/logger';
 
 export interface RunningServer {

@@ -6,7 +6,7 @@
  * ledger; and the order of checks. Time moves with the injected FakeClock, never by sleeping.
  */
 import { request as httpRequest } from 'node:http';
-import { mockCompletion } from '../src/modules/providers/mock.provider';
+import { mockCompletion } from '../src/modules/providers/mock-answers';
 import { Database } from '../src/infra/database/database.service';
 import { UsageAccounting } from '../src/modules/usage/usage-accounting';
 import { CACHE_HIT, FREE } from '../src/modules/usage/billing';

@@ -4,11 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { cacheKey } from '../src/modules/cache/cache-key';
-import { type CachedCompletion, type CacheStore, MemoryCacheStore } from '../src/stores/cache/cache-store';
+import { type CachedCompletion, type CacheStore } from '../src/stores/cache/cache-store';
+import { MemoryCacheStore } from '../src/stores/cache/memory-cache-store';
 import { RedisCacheStore } from '../src/stores/cache/redis-cache-store';
 import { connectRedis, type RedisConnection } from '../src/infra/redis/redis.module';
 import { CompletionCache } from '../src/modules/cache/completion-cache.service';
-import { Flight, type FlightRunner } from '../src/modules/cache/flight';
+import type { FlightRunner } from '../src/contracts/flight';
+import { Flight } from '../src/modules/cache/flight';
 import type { AppConfig } from '../src/infra/config/app.config';
 import { createLogger } from '../src/infra/logging/logger';
 import { ClientDisconnected, DeadlineExceeded } from '../src/contracts/generation';

@@ -7,8 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../src/infra/logging/logger';
 import { createRedis, RedisConnection } from '../src/infra/redis/redis.module';
-import { type ConcurrencyLeases, MemoryConcurrencyLeases } from '../src/stores/concurrency/concurrency-leases';
-import { RedisConcurrencyLeases } from '../src/stores/concurrency/redis-concurrency-leases';
+import type { ConcurrencyLeases } from '../src/stores/concurrency/concurrency-leases';
+import { MemoryConcurrencyLeases } from '../src/stores/concurrency/memory-concurrency-leases';
+import { concurrencyLeases } from '../src/stores/stores.module';
 import { sleep, waitFor } from './fakes/fake-server';
 import { hasRedisServer, OwnRedis } from './harness/redis-server';
 
@@ -54,12 +55,12 @@ describe('MemoryConcurrencyLeases', () => {
   });
 
   /** One replica's store; replicas made with the same prefix share the leases. */
-  async function replica(prefix: string, ttlMs = 30_000): Promise<RedisConcurrencyLeases> {
+  async function replica(prefix: string, ttlMs = 30_000): Promise<ConcurrencyLeases> {
     const connection = new RedisConnection(createRedis(redis.url, 250), prefix, silent);
     connection.client.on('error', (error: Error) => connection.health.markDown(error));
     connections.push(connection);
     await waitFor(() => connection.client.status === 'ready', 5000);
-    return new RedisConcurrencyLeases(connection, new MemoryConcurrencyLeases(), ttlMs);
+    return concurrencyLeases(connection, ttlMs);
   }
   const prefix = () => `leases-${randomBytes(4).toString('hex')}:`;
 

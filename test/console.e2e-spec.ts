@@ -26,7 +26,7 @@ import { closedPortUrl } from './fakes/fake-server';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = resolve(__dirname, '..');
-/** Where the screenshots go; CONSOLE_SCREENSHOTS_DIR=docs/console refreshes the README's. */
+/** Where the screenshots go; CONSOLE_SCREENSHOTS_DIR=docs/console refreshes the ones docs/api-guide.md shows. */
 const SCREENSHOTS = resolve(ROOT, process.env.CONSOLE_SCREENSHOTS_DIR ?? 'test-output/console');
 
 jest.setTimeout(60_000);

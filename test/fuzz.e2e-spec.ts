@@ -9,7 +9,7 @@
  * The run count and seed are printed.
  */
 import fc from 'fast-check';
-import { ERROR_CODES } from '../src/contracts/app-error';
+import { ERROR_STATUS } from '../src/http/core/error-status';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, TEST_ADMIN_TOKEN } from './harness/environment';
 import { createKey } from './harness/keys';
@@ -268,8 +268,8 @@ describeInProcess('fuzzing every route', 'needs the in-process app and its keys'
         expect(text.includes(TEST_ADMIN_TOKEN) || text.includes(METRICS_TOKEN)).toBe(false);
         if (res.status >= 400 && !route.plain) {
           const { error } = JSON.parse(text) as { error: { code: string; message: string; type: string } };
-          expect(Object.keys(ERROR_CODES)).toContain(error.code);
-          expect({ where, status: ERROR_CODES[error.code as keyof typeof ERROR_CODES].status }).toEqual({
+          expect(Object.keys(ERROR_STATUS)).toContain(error.code);
+          expect({ where, status: ERROR_STATUS[error.code as keyof typeof ERROR_STATUS].status }).toEqual({
             where,
             status: res.status,
           });

@@ -3,7 +3,7 @@
  * parameters reaching vLLM and Ollama correctly mapped, 502/503/504, fallbacks, weighted
  * upstreams, streaming, abort propagation and upstream connection reuse.
  */
-import { mockCompletion } from '../src/modules/providers/mock.provider';
+import { mockCompletion } from '../src/modules/providers/mock-answers';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote } from './harness/environment';
 import { createKey } from './harness/keys';

@@ -4,7 +4,7 @@
  * URLs), no key or prompt in any label, and METRICS_TOKEN protecting the endpoint.
  */
 import { randomUUID } from 'node:crypto';
-import { mockCompletion } from '../src/modules/providers/mock.provider';
+import { mockCompletion } from '../src/modules/providers/mock-answers';
 import { UNMATCHED_ROUTE } from '../src/infra/metrics/metric-names';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote } from './harness/environment';

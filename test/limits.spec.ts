@@ -12,14 +12,21 @@ import { dataSourceOptions } from '../src/infra/database/data-source';
 import { runMigrations } from '../src/infra/database/migrate';
 import { createLogger } from '../src/infra/logging/logger';
 import { monthStartUtc, nextMonthStartUtc, quotaPeriodAt } from '../src/modules/limits/quota-period';
-import { type QuotaReservation, QuotaService, quotaHeaders } from '../src/modules/limits/quota.service';
-import { LimitEvents, type LimitEvent } from '../src/modules/limits/limit-events';
+import type { AppError } from '../src/contracts/app-error';
+import { limitHeaders, quotaHeaders } from '../src/http/core/limit-headers';
+import type { LimitRejections } from '../src/modules/limits/limit-rejections';
+import { type QuotaReservation, QuotaService } from '../src/modules/limits/quota.service';
+import { QuotaTokenCharges } from '../src/modules/limits/quota-token-charges';
 import { RATE_LIMIT_WINDOW_MS, secondsUntil, windowAt, windowKeys } from '../src/stores/rate-limit/rate-limit-window';
-import {
-  MemoryRateLimitCounters,
-  type RateLimitCounters,
-  RedisRateLimitCounters,
-} from '../src/stores/rate-limit/rate-limit-counters';
+import { MemoryRateLimitCounters } from '../src/stores/rate-limit/memory-rate-limit-counters';
+import type { RateLimitCounters } from '../src/stores/rate-limit/rate-limit-counters';
+import { rateLimitCounters } from '../src/stores/stores.module';
+import { LimitRejections as Rejections } from '../src/modules/limits/limit-rejections';
+import { LlmMetricsService } from '../src/infra/metrics/llm-metrics.service';
+import { createMetricsRegistry } from '../src/infra/metrics/metrics.registry';
+import { METRICS } from '../src/infra/metrics/metric-names';
+import { NoopTracing } from '../src/infra/tracing/tracing';
+import { modelConfig } from './fakes/model-config';
 import { RedisConnection } from '../src/infra/redis/redis.module';
 import { Database } from '../src/infra/database/database.service';
 import { DatabaseRejected } from '../src/infra/database/database-errors';
@@ -123,22 +130,18 @@ describe('cut-stream usage estimate', () => {
   });
 });
 
-describe('LimitEvents', () => {
-  it('delivers rejections to subscribers, survives a throwing listener, and unsubscribes', () => {
-    const events = new LimitEvents();
-    const seen: LimitEvent[] = [];
-    events.subscribe(() => {
-      throw new Error('broken listener');
-    });
-    const unsubscribe = events.subscribe((event) => seen.push(event));
-    events.rateLimitRejected('rpm');
-    events.quotaRejected('tokens');
-    unsubscribe();
-    events.rateLimitRejected('tpm');
-    expect(seen).toEqual([
-      { kind: 'rate_limit_rejected', reason: 'rpm' },
-      { kind: 'quota_rejected', type: 'tokens' },
-    ]);
+describe('LimitRejections', () => {
+  it('counts each refusal in the metrics by reason and quota type', async () => {
+    const registry = createMetricsRegistry();
+    const config = { models: { defaultModel: 'a', models: [modelConfig({ name: 'a' })] } } as unknown as AppConfig;
+    const rejections = new Rejections(new LlmMetricsService(registry, config), new NoopTracing());
+    rejections.rateLimited('rpm');
+    rejections.rateLimited('rpm');
+    rejections.quotaExhausted('tokens');
+    const text = await registry.metrics();
+    expect(text).toContain(`${METRICS.rateLimitRejections.name}{reason="rpm"} 2`);
+    expect(text).toContain(`${METRICS.rateLimitRejections.name}{reason="tpm"} 0`);
+    expect(text).toContain(`${METRICS.quotaRejections.name}{type="tokens"} 1`);
   });
 });
 
@@ -147,8 +150,9 @@ function storeWith(
   clock: FakeClock,
   prefix = `limits-${randomBytes(4).toString('hex')}:`,
 ): RateLimitCounters {
-  const local = new MemoryRateLimitCounters(clock);
-  return redis ? new RedisRateLimitCounters(new RedisConnection(redis, prefix, silent), clock, local) : local;
+  return redis
+    ? rateLimitCounters(new RedisConnection(redis, prefix, silent), clock)
+    : new MemoryRateLimitCounters(clock);
 }
 
 /** The store's contract, the same in-process and in Redis. */
@@ -269,14 +273,17 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
   let db: DataSource;
   let close: () => Promise<void>;
   const clock = new FakeClock();
-  const events = new LimitEvents();
-  const seen: LimitEvent[] = [];
-  events.subscribe((event) => seen.push(event));
+  // The refusals the quota reports, as LimitRejections would record them.
+  const seen: { kind: 'quota_rejected'; type: string }[] = [];
+  const rejections = {
+    quotaExhausted: (type: string) => seen.push({ kind: 'quota_rejected', type }),
+  } as unknown as LimitRejections;
   let quota: QuotaService;
 
   beforeAll(async () => {
     ({ db, close } = await open());
-    quota = new QuotaService(databaseOf(db), clock, events, silent);
+    const database = databaseOf(db);
+    quota = new QuotaService(database, clock, rejections, new QuotaTokenCharges(database, silent));
   }, 30_000);
   afterAll(() => close());
   beforeEach(() => {
@@ -332,11 +339,12 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
     const id = await insertKey({ monthlyQuota: 2 });
     expect((await quota.reserve(id)).requestsUsed).toBe(1);
     expect((await quota.reserve(id)).requestsUsed).toBe(2);
-    await expect(quota.reserve(id)).rejects.toMatchObject({
+    const refused = (await quota.reserve(id).catch((error: unknown) => error)) as AppError;
+    expect(refused).toMatchObject({
       code: 'quota_exhausted',
       message: expect.stringContaining('2026-12-01T00:00:00.000Z'),
-      options: { headers: { 'X-Quota-Limit': '2', 'X-Quota-Remaining': '0' } },
     });
+    expect(limitHeaders(refused.figures)).toMatchObject({ 'X-Quota-Limit': '2', 'X-Quota-Remaining': '0' });
     expect((await counters(id)).requests).toBe(2);
     expect(seen).toEqual([{ kind: 'quota_rejected', type: 'requests' }]);
   });

@@ -15,15 +15,12 @@ import {
   UnsupportedRequestError,
   BackendUnreachableError,
 } from '../src/contracts/backend-errors';
-import { GgufFileError, readGgufHeader } from '../src/modules/gguf/gguf-reader';
-import { GgufValueType, GgufWriter } from '../src/modules/gguf/gguf-writer';
-import {
-  createLlamaCppProvider,
-  PLAIN_CHAT_TEMPLATE,
-  renderPlainChat,
-  StopStringFilter,
-  type LlamaCppProvider,
-} from '../src/modules/providers/llama-cpp/llama-cpp.provider';
+import { GgufFileError, GgufValueType } from '../src/modules/gguf/gguf-format';
+import { readGgufHeader } from '../src/modules/gguf/gguf-reader';
+import { GgufWriter } from '../src/modules/gguf/gguf-writer';
+import { PLAIN_CHAT_TEMPLATE, renderPlainChat } from '../src/modules/providers/llama-cpp/chat-rendering';
+import { createLlamaCppProvider, type LlamaCppProvider } from '../src/modules/providers/llama-cpp/llama-cpp.provider';
+import { StopStringFilter } from '../src/modules/providers/llama-cpp/stop-string-filter';
 import {
   buildTinyModel,
   TINY_CHAT_TEMPLATE,

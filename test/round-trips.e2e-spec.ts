@@ -1,5 +1,5 @@
 /**
- * The round-trip budget of a request (README "Performance"), counted on the real services: Redis
+ * The round-trip budget of a request (docs/performance.md), counted on the real services: Redis
  * commands with MONITOR, database statements at the statement runner. A change that adds a round
  * trip to the hot path fails here.
  *

@@ -1,54 +1,60 @@
 /**
- * The error every module throws. It carries a stable code and no HTTP knowledge: the global
- * filter (http-exception.filter.ts) maps codes to statuses and the error envelope.
+ * The error every module throws: a stable code, a message for the client, the offending field
+ * and the figures a client needs to act on it (which limit, what is left, when to retry). It
+ * knows nothing of HTTP: http/core/error-status.ts maps codes to statuses and envelope types,
+ * and http/core/limit-headers.ts turns figures into headers.
  */
-export const ERROR_CODES = {
-  invalid_request: { status: 400, type: 'invalid_request_error' },
-  missing_api_key: { status: 401, type: 'authentication_error' },
-  invalid_api_key: { status: 401, type: 'authentication_error' },
-  missing_admin_token: { status: 401, type: 'authentication_error' },
-  invalid_admin_token: { status: 401, type: 'authentication_error' },
-  missing_metrics_token: { status: 401, type: 'authentication_error' },
-  invalid_metrics_token: { status: 401, type: 'authentication_error' },
-  quota_exhausted: { status: 402, type: 'quota_error' },
-  model_not_allowed: { status: 403, type: 'permission_error' },
-  not_found: { status: 404, type: 'not_found_error' },
-  key_not_found: { status: 404, type: 'not_found_error' },
-  model_not_found: { status: 404, type: 'not_found_error' },
-  method_not_allowed: { status: 405, type: 'invalid_request_error' },
-  key_revoked: { status: 409, type: 'conflict_error' },
-  payload_too_large: { status: 413, type: 'invalid_request_error' },
-  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
-  rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
-  internal_error: { status: 500, type: 'server_error' },
-  backend_error: { status: 502, type: 'server_error' },
-  backend_unavailable: { status: 503, type: 'server_error' },
-  service_unavailable: { status: 503, type: 'server_error' },
-  overloaded: { status: 503, type: 'server_error' },
-  backend_timeout: { status: 504, type: 'server_error' },
-} as const satisfies Record<string, { status: number; type: string }>;
+import type { LimitFigures } from './limit-figures';
 
-export type ErrorCode = keyof typeof ERROR_CODES;
+export const ERROR_CODES = [
+  'invalid_request',
+  'missing_api_key',
+  'invalid_api_key',
+  'missing_admin_token',
+  'invalid_admin_token',
+  'missing_metrics_token',
+  'invalid_metrics_token',
+  'quota_exhausted',
+  'model_not_allowed',
+  'not_found',
+  'key_not_found',
+  'model_not_found',
+  'method_not_allowed',
+  'key_revoked',
+  'payload_too_large',
+  'unsupported_media_type',
+  'rate_limit_exceeded',
+  'internal_error',
+  'backend_error',
+  'backend_unavailable',
+  'service_unavailable',
+  'overloaded',
+  'backend_timeout',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface AppErrorOptions {
+  /** The offending request field, for validation errors. */
+  param?: string | null;
+  /** Limit figures for the response (quota state, Retry-After, ...). */
+  figures?: LimitFigures;
+  cause?: unknown;
+}
 
 export class AppError extends Error {
   override readonly name = 'AppError';
+  readonly param: string | null;
+  readonly figures: LimitFigures;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly options: {
-      /** The offending request field, for validation errors. */
-      param?: string | null;
-      /** Extra response headers, e.g. Retry-After. */
-      headers?: Record<string, string>;
-      cause?: unknown;
-    } = {},
+    options: AppErrorOptions = {},
   ) {
     super(message, { cause: options.cause });
-  }
-
-  get status(): number {
-    return ERROR_CODES[this.code].status;
+    this.param = options.param ?? null;
+    this.figures = options.figures ?? {};
   }
 }
 

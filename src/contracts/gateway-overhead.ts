@@ -6,13 +6,6 @@
  */
 import type { RequestContext } from './request-context';
 
-export interface BackendWait {
-  /** Completed waits, in ns. */
-  waitedNs: bigint;
-  /** Start of the wait in progress, if any. */
-  since: bigint | null;
-}
-
 export function backendWaitStarted(ctx: RequestContext): void {
   ctx.backendWait ??= { waitedNs: 0n, since: null };
   ctx.backendWait.since ??= process.hrtime.bigint();

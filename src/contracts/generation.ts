@@ -81,6 +81,14 @@ export function chatMessagesOf(params: GenerationParams): ChatMessage[] | null {
   return params.messages && params.messages.length > 0 ? params.messages : null;
 }
 
+/** The text a request's prompt tokens come from: the prompt, or every message's content and tool calls. */
+export function promptText(params: GenerationParams): string {
+  if (!params.messages?.length) return params.prompt;
+  return params.messages
+    .map((message) => [message.content, ...(message.toolCalls ?? []).map((call) => call.arguments)].join('\n'))
+    .join('\n');
+}
+
 /** `tool_calls`: the turn ended with calls the client must run (only with `tools`). */
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
 

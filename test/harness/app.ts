@@ -12,7 +12,7 @@ import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import { Client } from 'pg';
 import request from 'supertest';
 import { AppModule } from '../../src/app.module';
-import { configureApp, createHttpAdapter } from '../../src/http/http-app';
+import { configureApp, createHttpAdapter } from '../../src/http/server/http-app';
 import { Clock } from '../../src/contracts/clock';
 import { type AppConfig, loadConfig } from '../../src/infra/config/app.config';
 import { createLogger, NestPinoLogger } from '../../src/infra/logging/logger';

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import type { AppConfig } from '../../src/infra/config/app.config';
-import { HttpMetrics } from '../../src/http/middleware/http-metrics.middleware';
+import { HttpMetrics } from '../../src/infra/metrics/http-metrics';
 import { LlmMetricsService } from '../../src/infra/metrics/llm-metrics.service';
 import { MetricsModule } from '../../src/infra/metrics/metrics.module';
 import { METRICS_REGISTRY } from '../../src/infra/metrics/metrics.registry';
-import { ReadinessMetrics } from '../../src/http/middleware/readiness-metrics';
+import { ReadinessMetrics } from '../../src/infra/metrics/readiness-metrics';
 import { modelConfig } from '../fakes/model-config';
 import { parseExposition } from './prometheus';
 

@@ -1,5 +1,6 @@
 import { BackendResponseError, BackendUnreachableError } from '../../src/contracts/backend-errors';
-import { MockProvider, mockChatCompletion, mockCompletion } from '../../src/modules/providers/mock.provider';
+import { MockProvider } from '../../src/modules/providers/mock.provider';
+import { mockChatCompletion, mockCompletion } from '../../src/modules/providers/mock-answers';
 import type { ChatMessage, GenerationParams } from '../../src/contracts/generation';
 import { generationParams, modelConfig } from '../fakes/model-config';
 import { chatParams, collectUntilError, signal, words } from './provider-fixtures';

@@ -1,5 +1,6 @@
 import { BackendBusyError, BackendResponseError, BackendUnreachableError } from '../../src/contracts/backend-errors';
-import { MockProvider, mockCompletion } from '../../src/modules/providers/mock.provider';
+import { MockProvider } from '../../src/modules/providers/mock.provider';
+import { mockCompletion } from '../../src/modules/providers/mock-answers';
 import type { StreamChunk } from '../../src/contracts/generation';
 import { sleep } from '../fakes/fake-server';
 import { generationParams, modelConfig } from '../fakes/model-config';

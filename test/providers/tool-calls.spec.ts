@@ -6,10 +6,10 @@
  * schemas, and the mock's deterministic calls.
  */
 import Ajv from 'ajv';
-import { mockCompletion } from '../../src/modules/providers/mock.provider';
+import { mockCompletion } from '../../src/modules/providers/mock-answers';
 import { sampleForSchema } from '../../src/modules/providers/schema-sample';
 import { ToolCallAssembler } from '../../src/modules/providers/tool-calls';
-import { mulberry32 } from '../../src/modules/providers/prng';
+import { mulberry32 } from '../../src/contracts/prng';
 import { BackendResponseError } from '../../src/contracts/backend-errors';
 import { generationParams } from '../fakes/model-config';
 

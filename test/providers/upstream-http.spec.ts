@@ -1,11 +1,6 @@
 import { BackendResponseError, BackendUnreachableError } from '../../src/contracts/backend-errors';
-import {
-  cleanExcerpt,
-  ndjsonValues,
-  readLines,
-  sseData,
-  UpstreamHttp,
-} from '../../src/modules/providers/upstream-http';
+import { UpstreamHttp } from '../../src/modules/providers/upstream-http';
+import { cleanExcerpt, ndjsonValues, readLines, sseData } from '../../src/modules/providers/upstream-body';
 import { closedPortUrl } from '../fakes/fake-server';
 import { collect, signal, useBareServer } from './provider-fixtures';
 

@@ -1,7 +1,7 @@
 /** Raises a body error kept by jsonBodyMiddleware, now that the guards (401, 429) have run. */
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import type { AppRequest } from '../../contracts/request-context';
+import type { AppRequest } from '../core/app-request';
 
 @Injectable()
 export class BodyErrorInterceptor implements NestInterceptor {

@@ -1,15 +1,18 @@
 /**
  * The one place errors become HTTP responses. Every error, on every route, leaves in the
- * envelope of API.md; anything unexpected becomes an opaque 500 logged with the request id.
+ * envelope of API.md with the status of its code (error-status.ts) and the headers of its
+ * figures (limit-headers.ts); anything unexpected becomes an opaque 500 logged with the request
+ * id.
  */
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
 import type { Response } from 'express';
-import { DatabaseRejected } from '../../infra/database/database-errors';
 import { AppError, type ErrorCode } from '../../contracts/app-error';
-import { DependencyDown } from '../../infra/dependency-health';
-import { errorBody } from './error-body';
-import { requestIdOf, type AppRequest } from '../../contracts/request-context';
+import { DependencyDown } from '../../infra/lifecycle/dependency-health';
+import { DatabaseRejected } from '../../infra/database/database-errors';
 import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
+import { type AppRequest, requestIdOf } from '../core/app-request';
+import { errorBody } from '../core/error-body';
+import { statusOf } from '../core/error-status';
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: 'invalid_request',
@@ -21,13 +24,13 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 };
 
 /** How long a client should wait before retrying while a dependency is down. */
-const RETRY_AFTER_OUTAGE_SECONDS = '2';
+const RETRY_AFTER_OUTAGE_SECONDS = 2;
 
 function toAppError(exception: unknown): AppError | null {
   if (exception instanceof AppError) return exception;
   if (exception instanceof DependencyDown) {
     return new AppError('service_unavailable', `the ${exception.dependency} is unavailable; retry shortly`, {
-      headers: { 'Retry-After': RETRY_AFTER_OUTAGE_SECONDS },
+      figures: { retryAfterSeconds: RETRY_AFTER_OUTAGE_SECONDS },
     });
   }
   if (exception instanceof DatabaseRejected) return new AppError('invalid_request', exception.message);
@@ -60,7 +63,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
       res.end();
       return;
     }
-    for (const [name, value] of Object.entries(error.options.headers ?? {})) res.setHeader(name, value);
-    res.status(error.status).json(errorBody(error.code, error.message, requestId, error.options.param ?? null));
+    // The error's figures join the request's (the rate-limit window, say): the head carries both.
+    if (req.ctx) Object.assign(req.ctx.limits, error.figures);
+    res.status(statusOf(error.code)).json(errorBody(error.code, error.message, requestId, error.param));
   }
 }

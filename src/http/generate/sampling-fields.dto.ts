@@ -14,7 +14,7 @@ import {
   registerDecorator,
   type ValidationOptions,
 } from 'class-validator';
-import type { GenerationInput } from '../../modules/generation/generation.service';
+import type { GenerationInput } from '../../modules/generation/request-resolver';
 
 export const MAX_STOP_SEQUENCES = 4;
 export const MAX_STOP_CHARS = 256;

@@ -1,10 +1,10 @@
 /** Guards /admin/*: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { AppRequest } from '../../contracts/request-context';
 import type { AppConfig } from '../../infra/config/app.config';
 import { APP_CONFIG } from '../../infra/config/config.module';
 import { AuthFailureLimiter } from '../../modules/auth/auth-failure-limiter';
 import { requireBearerSecret } from '../../modules/auth/bearer-secret';
+import type { AppRequest } from '../core/app-request';
 
 @Injectable()
 export class AdminTokenGuard implements CanActivate {
@@ -15,7 +15,7 @@ export class AdminTokenGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<AppRequest>();
-    await requireBearerSecret(req, this.config.adminToken, this.failures, {
+    await requireBearerSecret(req.ip, req.headers.authorization, this.config.adminToken, this.failures, {
       missing: 'missing_admin_token',
       invalid: 'invalid_admin_token',
       label: 'admin token',

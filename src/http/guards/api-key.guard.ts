@@ -7,16 +7,12 @@ import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/com
 import { Reflector } from '@nestjs/core';
 import { AppError } from '../../contracts/app-error';
 import { IS_PUBLIC } from './public.decorator';
-import type { AppRequest } from '../../contracts/request-context';
+import type { AppRequest } from '../core/app-request';
+import { bearerToken } from '../../modules/auth/bearer-secret';
 import { LLM, SPANS } from '../../infra/tracing/trace-attributes';
 import { Tracing } from '../../infra/tracing/tracing';
 import { ApiKeyService } from '../../modules/auth/api-key.service';
 import { AuthFailureLimiter } from '../../modules/auth/auth-failure-limiter';
-
-export function bearerToken(authorization: string | undefined): string | null {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-  return match ? match[1] : null;
-}
 
 function presentedKey(req: AppRequest): string | null {
   const header = req.headers['x-api-key'];

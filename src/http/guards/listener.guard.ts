@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import type { AppConfig } from '../../infra/config/app.config';
 import { APP_CONFIG } from '../../infra/config/config.module';
 import { AppError } from '../../contracts/app-error';
-import type { AppRequest } from '../../contracts/request-context';
+import type { AppRequest } from '../core/app-request';
 
 const ADMIN_SURFACE = 'llm-server:admin-surface';
 const ANY_LISTENER = 'llm-server:any-listener';

@@ -4,11 +4,11 @@
  * METRICS_TOKEN, /metrics is open (keep it on an internal network then).
  */
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import { AuthFailureLimiter } from '../../modules/auth/auth-failure-limiter';
-import { requireBearerSecret } from '../../modules/auth/bearer-secret';
-import type { AppRequest } from '../../contracts/request-context';
 import type { AppConfig } from '../../infra/config/app.config';
 import { APP_CONFIG } from '../../infra/config/config.module';
+import { AuthFailureLimiter } from '../../modules/auth/auth-failure-limiter';
+import { requireBearerSecret } from '../../modules/auth/bearer-secret';
+import type { AppRequest } from '../core/app-request';
 
 @Injectable()
 export class MetricsTokenGuard implements CanActivate {
@@ -20,7 +20,8 @@ export class MetricsTokenGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const expected = this.config.metricsToken;
     if (expected === null) return true;
-    await requireBearerSecret(context.switchToHttp().getRequest<AppRequest>(), expected, this.failures, {
+    const req = context.switchToHttp().getRequest<AppRequest>();
+    await requireBearerSecret(req.ip, req.headers.authorization, expected, this.failures, {
       missing: 'missing_metrics_token',
       invalid: 'invalid_metrics_token',
       label: 'metrics token',

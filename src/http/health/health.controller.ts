@@ -7,6 +7,7 @@ import { HealthCheckService, type HealthCheckResult, type HealthIndicatorResult 
 import type { Response } from 'express';
 import { AnyListener } from '../guards/listener.guard';
 import { Public } from '../guards/public.decorator';
+import { ReadinessMetrics } from '../../infra/metrics/readiness-metrics';
 import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
 import { ReadinessService } from '../../modules/health/readiness.service';
 import { ShutdownState } from '../../infra/lifecycle/shutdown-state';
@@ -41,6 +42,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly readiness: ReadinessService,
     private readonly shutdown: ShutdownState,
+    private readonly metrics: ReadinessMetrics,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
   ) {}
 
@@ -53,6 +55,8 @@ export class HealthController {
   @Get('readyz')
   async readyz(@Res() res: Response): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
+    // Counted once the answer is sent: a probe whose client went away is not an answer.
+    res.once('finish', () => this.metrics.answered(res.statusCode === 200));
     if (this.shutdown.shuttingDown) {
       res.status(503).json(SHUTTING_DOWN_BODY);
       return;

@@ -8,7 +8,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { AppError, type ErrorCode } from '../../contracts/app-error';
 import { findUnstorableString, MAX_JSON_DEPTH, nestsDeeperThan } from './json-limits';
-import type { AppRequest } from '../../contracts/request-context';
+import type { AppRequest } from '../core/app-request';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 

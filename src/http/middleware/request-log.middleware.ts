@@ -5,8 +5,7 @@
  * and `span_id` of the request's server span.
  */
 import type { NextFunction, Request, Response } from 'express';
-import type { AppRequest } from '../../contracts/request-context';
-import { traceLogFields } from '../../infra/tracing/trace-context';
+import type { AppRequest } from '../core/app-request';
 import type { AppLogger } from '../../infra/logging/logger';
 
 export function requestLogMiddleware(logger: AppLogger) {
@@ -24,7 +23,7 @@ export function requestLogMiddleware(logger: AppLogger) {
         status,
         duration_ms: Math.round(durationMs * 100) / 100,
         key_id: ctx.apiKey?.id,
-        ...traceLogFields(req),
+        ...ctx.traceIds,
       };
       if (status >= 500) logger.error(fields, 'request');
       else logger.info(fields, 'request');

@@ -3,7 +3,7 @@
  * `kind` (`chat` or `embedding`: which routes it serves).
  */
 import { Controller, Get, Inject, Req } from '@nestjs/common';
-import type { AppRequest } from '../../contracts/request-context';
+import type { AppRequest } from '../core/app-request';
 import type { AppConfig } from '../../infra/config/app.config';
 import { APP_CONFIG } from '../../infra/config/config.module';
 

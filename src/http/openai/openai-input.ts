@@ -1,7 +1,7 @@
 /** OpenAI request bodies → the gateway's GenerationInput (the same pipeline as /v1/generate). */
 import { invalidRequest } from '../../contracts/app-error';
 import { samplingInput } from '../generate/sampling-fields.dto';
-import type { FieldNames, GenerationInput } from '../../modules/generation/generation.service';
+import type { FieldNames, GenerationInput } from '../../modules/generation/request-resolver';
 import type { ChatMessage, ResponseFormat, ToolChoice, ToolsParams } from '../../contracts/generation';
 import type { ResponseFormatDto, ToolChoiceValue } from './dto/chat-tools.dto';
 import type { ChatMessageDto, ChatRequestDto } from './dto/chat-request.dto';

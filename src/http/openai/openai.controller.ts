@@ -5,9 +5,9 @@
  */
 import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import type { AppRequest } from '../../contracts/request-context';
-import { GenerationPipeline } from '../../modules/pipeline/generation-pipeline';
-import { GenerationService } from '../../modules/generation/generation.service';
+import type { AppRequest } from '../core/app-request';
+import { GenerationResponder } from '../responses/generation-responder';
+import { RequestResolver } from '../../modules/generation/request-resolver';
 import { ChatRequestDto } from './dto/chat-request.dto';
 import { CompletionRequestDto } from './dto/completion-request.dto';
 import { openAiAnswerFormat } from './openai-answer-format';
@@ -16,24 +16,24 @@ import { chatInput, COMPLETION_FIELDS, completionInput } from './openai-input';
 @Controller('v1')
 export class OpenAiController {
   constructor(
-    private readonly generation: GenerationService,
-    private readonly pipeline: GenerationPipeline,
+    private readonly resolver: RequestResolver,
+    private readonly responder: GenerationResponder,
   ) {}
 
   @Post('completions')
   @HttpCode(200)
   completions(@Body() dto: CompletionRequestDto, @Req() req: AppRequest, @Res() res: Response): Promise<void> {
-    const request = this.generation.resolve(completionInput(dto), req.ctx.apiKey!, COMPLETION_FIELDS);
+    const request = this.resolver.resolve(completionInput(dto), req.ctx.apiKey!, COMPLETION_FIELDS);
     const format = openAiAnswerFormat('completion', dto.stream_options?.include_usage === true);
-    return this.pipeline.run(request, format, req, res);
+    return this.responder.serve(request, format, req, res);
   }
 
   @Post('chat/completions')
   @HttpCode(200)
   chat(@Body() dto: ChatRequestDto, @Req() req: AppRequest, @Res() res: Response): Promise<void> {
     const { input, fields } = chatInput(dto);
-    const request = this.generation.resolve(input, req.ctx.apiKey!, fields);
+    const request = this.resolver.resolve(input, req.ctx.apiKey!, fields);
     const format = openAiAnswerFormat('chat', dto.stream_options?.include_usage === true);
-    return this.pipeline.run(request, format, req, res);
+    return this.responder.serve(request, format, req, res);
   }
 }

@@ -1,24 +1,8 @@
 /**
- * How a finished or streaming answer is written, per API: our /v1/generate shape here, the
- * OpenAI shapes in src/openai. The generation pipeline is the same for all of them.
+ * How a finished or streaming answer is written, per API: /v1/generate's shape in
+ * http/generate, the OpenAI shapes in http/openai. The generation pipeline is the same for all.
  */
-import { generateResponse, generationId } from '../generate/generate-response';
-import type { FinishReason, TokenUsage, ToolCall } from '../../contracts/generation';
-
-export interface Answer {
-  id: string;
-  /** The model that answered. */
-  model: string;
-  output: string;
-  finishReason: FinishReason;
-  /** As reported to the client: zero for answers from the cache. */
-  usage: TokenUsage;
-  cached: boolean;
-  /** Calls the model made (chat with tools); absent or empty: none. */
-  toolCalls?: ToolCall[];
-  /** Embedding requests: one vector per input. */
-  embeddings?: number[][];
-}
+import type { Answer } from '../../contracts/answer';
 
 /** Per-response state a streaming format may keep (e.g. whether the first chunk went out). */
 export interface StreamState {
@@ -37,16 +21,3 @@ export interface AnswerFormat {
   /** A new response id. */
   newId(): string;
 }
-
-function generateBody(answer: Answer) {
-  const result = { output: answer.output, finishReason: answer.finishReason, usage: answer.usage };
-  return generateResponse(answer.id, answer.model, result, answer.cached);
-}
-
-/** POST /v1/generate: our own JSON body; SSE deltas `{id, model, delta}`, then the body with `done: true`. */
-export const GENERATE_FORMAT: AnswerFormat = {
-  newId: generationId,
-  body: generateBody,
-  delta: (text, model, state) => [{ id: state.id, model, delta: text }],
-  end: (answer) => [{ ...generateBody(answer), done: true }],
-};

@@ -1,48 +1,62 @@
 /**
- * A streamed answer in some AnswerFormat: deltas as they come, then the closing events and
- * `data: [DONE]`; an error after the first byte becomes an error event, then `[DONE]`.
+ * A streamed answer in some AnswerFormat (an AnswerSink for the pipeline): deltas as they come,
+ * then the closing events and `data: [DONE]`; an error after the first byte becomes an error
+ * event, then `[DONE]`. The SSE connection is kept alive (heartbeats) from open() on.
  */
 import type { Response } from 'express';
+import type { Answer, AnswerSink } from '../../contracts/answer';
 import type { AppError } from '../../contracts/app-error';
-import { errorBody } from '../errors/error-body';
-import type { Answer, AnswerFormat, StreamState } from './answer-format';
+import { errorBody } from '../core/error-body';
+import type { AnswerFormat, StreamState } from './answer-format';
 import { SseWriter, type SseTimings } from './sse-writer';
 
-export class StreamResponse {
-  private readonly sse: SseWriter;
+export class StreamResponse implements AnswerSink {
+  readonly streaming = true;
+  private sse: SseWriter | null = null;
   /** Non-empty deltas this client received. */
   delivered = 0;
 
   constructor(
-    res: Response,
+    private readonly res: Response,
     private readonly format: AnswerFormat,
     readonly state: StreamState,
-    timings: SseTimings,
-  ) {
-    this.sse = new SseWriter(res, timings);
-  }
+    private readonly timings: SseTimings,
+    private readonly requestId: string,
+  ) {}
 
   get started(): boolean {
-    return this.sse.hasStarted;
+    return this.sse?.hasStarted ?? false;
+  }
+
+  open(): void {
+    this.sse ??= new SseWriter(this.res, this.timings);
   }
 
   /** Queues one delta (SseWriter writes in order and waits for slow readers on its own). */
   delta(text: string, model: string): void {
     if (text === '') return;
     this.delivered += 1;
-    for (const payload of this.format.delta(text, model, this.state)) void this.sse.event(payload);
+    const sse = this.writer();
+    for (const payload of this.format.delta(text, model, this.state)) void sse.event(payload);
     this.state.first = false;
   }
 
-  async end(answer: Answer): Promise<void> {
+  async answer(answer: Answer): Promise<void> {
     // Answers that came whole (the cache, another request's generation) are replayed as one delta.
     if (this.delivered === 0 && answer.output !== '') this.delta(answer.output, answer.model);
-    for (const payload of this.format.end(answer, this.state)) await this.sse.event(payload);
-    await this.sse.done();
+    const sse = this.writer();
+    for (const payload of this.format.end(answer, this.state)) await sse.event(payload);
+    await sse.done();
   }
 
-  async fail(error: AppError, requestId: string): Promise<void> {
-    await this.sse.event(errorBody(error.code, error.message, requestId));
-    await this.sse.done();
+  async fail(error: AppError): Promise<void> {
+    const sse = this.writer();
+    await sse.event(errorBody(error.code, error.message, this.requestId));
+    await sse.done();
+  }
+
+  private writer(): SseWriter {
+    this.open();
+    return this.sse!;
   }
 }

@@ -7,19 +7,22 @@ import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from './config.errors';
 import type { Env } from './env.parsers';
+import { asMapping, FieldReader } from './yaml-fields';
 import {
-  type BreakerConfig,
-  LOAD_BALANCING,
-  type LoadBalancing,
+  HTTP_PROVIDERS,
+  parseBreaker,
+  parseLlamaCpp,
+  parseLoadBalancing,
+  parseQueue,
+  parseUpstreams,
+} from './model-sections';
+import {
   PROVIDER_KINDS,
-  type QueueConfig,
-  type LlamaCppConfig,
   MODEL_KINDS,
   type ModelConfig,
   type ModelKind,
   type ModelsConfig,
   type ProviderKind,
-  type UpstreamConfig,
 } from '../../contracts/model-config';
 
 const TOP_LEVEL_FIELDS = ['default_model', 'models'];
@@ -50,180 +53,9 @@ const MODEL_FIELDS = [
   'max_queue',
   'generate_if_missing',
 ];
-const LLAMA_CPP_FIELDS = ['model_path', 'threads', 'context_size', 'sequences', 'max_queue', 'generate_if_missing'];
-const HTTP_PROVIDERS: readonly ProviderKind[] = ['vllm', 'ollama', 'openai'];
 /** The server's own secrets: an upstream key must never be one of them (it is sent to the upstream). */
 const SERVER_SECRETS = ['ADMIN_TOKEN', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL'];
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
-
-type Fields = Record<string, unknown>;
-
-/** Reads fields of one YAML mapping and reports problems with the full location. */
-class FieldReader {
-  constructor(
-    private readonly fields: Fields,
-    private readonly where: string,
-  ) {}
-
-  fail(field: string, problem: string): never {
-    throw new ConfigError(`${this.where}: field "${field}": ${problem}`);
-  }
-
-  has(field: string): boolean {
-    return this.fields[field] !== undefined && this.fields[field] !== null;
-  }
-
-  rejectUnknown(allowed: readonly string[]): void {
-    for (const field of Object.keys(this.fields)) {
-      if (!allowed.includes(field)) this.fail(field, 'unknown field');
-    }
-  }
-
-  string(field: string): string {
-    const value = this.fields[field];
-    if (value === undefined || value === null) this.fail(field, 'is required');
-    if (typeof value !== 'string' || value.trim() === '') this.fail(field, 'must be a non-empty string');
-    return value;
-  }
-
-  optionalString(field: string): string | null {
-    return this.has(field) ? this.string(field) : null;
-  }
-
-  int(field: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-    if (!this.has(field)) return fallback;
-    const value = this.fields[field];
-    if (typeof value !== 'number' || !Number.isInteger(value)) this.fail(field, 'must be an integer');
-    if (value < min || value > max) this.fail(field, `must be between ${min} and ${max}`);
-    return value;
-  }
-
-  bool(field: string, fallback: boolean): boolean {
-    if (!this.has(field)) return fallback;
-    const value = this.fields[field];
-    if (typeof value !== 'boolean') this.fail(field, 'must be true or false');
-    return value;
-  }
-
-  mapping(field: string): Fields {
-    const value = asMapping(this.fields[field]);
-    if (!value) this.fail(field, 'must be a mapping');
-    return value;
-  }
-
-  list(field: string): unknown[] {
-    if (!this.has(field)) return [];
-    const value = this.fields[field];
-    if (!Array.isArray(value)) this.fail(field, 'must be a list');
-    return value;
-  }
-}
-
-function asMapping(value: unknown): Fields | null {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Fields) : null;
-}
-
-function parseBaseUrl(reader: FieldReader, field: string, value: unknown): string {
-  if (typeof value !== 'string') reader.fail(field, 'must be a URL string');
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    reader.fail(field, `not a valid URL: "${value}"`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    reader.fail(field, 'must be an http:// or https:// URL');
-  }
-  if (url.search || url.hash) reader.fail(field, 'must not have a query or fragment');
-  return value.replace(/\/+$/, '');
-}
-
-const MAX_IN_FLIGHT = 1_000_000;
-
-function parseUpstreams(reader: FieldReader, provider: ProviderKind, where: string): UpstreamConfig[] {
-  // The model's max_in_flight is every upstream's unless an upstream entry sets its own.
-  const modelMaxInFlight = reader.has('max_in_flight') ? reader.int('max_in_flight', 0, 1, MAX_IN_FLIGHT) : null;
-  const hasList = reader.has('upstreams');
-  const hasBase = reader.has('base_url');
-  if (!HTTP_PROVIDERS.includes(provider)) {
-    if (hasList) reader.fail('upstreams', `not used by provider ${provider}`);
-    if (hasBase) reader.fail('base_url', `not used by provider ${provider}`);
-    return [];
-  }
-  if (hasList && hasBase) reader.fail('base_url', 'give either base_url or upstreams, not both');
-  if (hasBase) {
-    const baseUrl = parseBaseUrl(reader, 'base_url', reader.string('base_url'));
-    return [{ baseUrl, weight: 1, maxInFlight: modelMaxInFlight }];
-  }
-  const entries = reader.list('upstreams');
-  if (entries.length === 0) reader.fail('upstreams', `provider ${provider} needs base_url or upstreams`);
-  return entries.map((entry, index) => {
-    const mapping = asMapping(entry);
-    const field = `upstreams[${index}]`;
-    if (!mapping) reader.fail(field, 'must be a mapping with base_url');
-    const upstream: FieldReader = new FieldReader(mapping, `${where}: ${field}`);
-    upstream.rejectUnknown(['base_url', 'weight', 'max_in_flight']);
-    return {
-      baseUrl: parseBaseUrl(upstream, 'base_url', upstream.string('base_url')),
-      weight: upstream.int('weight', 1, 1, 1000),
-      maxInFlight: upstream.has('max_in_flight')
-        ? upstream.int('max_in_flight', 0, 1, MAX_IN_FLIGHT)
-        : modelMaxInFlight,
-    };
-  });
-}
-
-function parseLlamaCpp(reader: FieldReader, provider: ProviderKind, configDir: string): LlamaCppConfig | null {
-  if (provider !== 'llama-cpp') {
-    for (const field of LLAMA_CPP_FIELDS) {
-      if (reader.has(field)) reader.fail(field, `only used by provider llama-cpp`);
-    }
-    return null;
-  }
-  const modelPath = reader.string('model_path');
-  return {
-    modelPath: isAbsolute(modelPath) ? modelPath : resolve(configDir, modelPath),
-    threads: reader.int('threads', 1, 1, 256),
-    contextSize: reader.int('context_size', 2048, 16, 1_048_576),
-    sequences: reader.int('sequences', 2, 1, 64),
-    maxQueue: reader.int('max_queue', 64, 0, 100_000),
-    generateIfMissing: reader.bool('generate_if_missing', false),
-  };
-}
-
-function parseBreaker(reader: FieldReader, where: string): BreakerConfig {
-  const defaults: BreakerConfig = { failures: 3, cooldownMs: 10_000 };
-  if (!reader.has('breaker')) return defaults;
-  const mapping = reader.mapping('breaker');
-  const breaker: FieldReader = new FieldReader(mapping, `${where}: breaker`);
-  breaker.rejectUnknown(['failures', 'cooldown_ms']);
-  return {
-    failures: breaker.int('failures', defaults.failures, 1, 1000),
-    cooldownMs: breaker.int('cooldown_ms', defaults.cooldownMs, 1, 3_600_000),
-  };
-}
-
-/** Without a `queue` entry, a model with max_in_flight still queues (bounded) rather than shed at once. */
-const DEFAULT_QUEUE: QueueConfig = { maxLength: 1000, maxWaitMs: 30_000 };
-
-function parseQueue(reader: FieldReader, where: string): QueueConfig {
-  if (!reader.has('queue')) return DEFAULT_QUEUE;
-  const queue: FieldReader = new FieldReader(reader.mapping('queue'), `${where}: queue`);
-  queue.rejectUnknown(['max_length', 'max_wait_ms']);
-  return {
-    maxLength: queue.int('max_length', DEFAULT_QUEUE.maxLength, 0, 1_000_000),
-    maxWaitMs: queue.int('max_wait_ms', DEFAULT_QUEUE.maxWaitMs, 1, 3_600_000),
-  };
-}
-
-function parseLoadBalancing(reader: FieldReader): LoadBalancing {
-  if (!reader.has('load_balancing')) return 'least_outstanding';
-  const value = reader.string('load_balancing');
-  if (!(LOAD_BALANCING as readonly string[]).includes(value)) {
-    reader.fail('load_balancing', `unknown policy "${value}" (expected ${LOAD_BALANCING.join(', ')})`);
-  }
-  return value as LoadBalancing;
-}
 
 function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir: string): ModelConfig {
   const mapping = asMapping(raw);

@@ -10,7 +10,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { DependencyHealth } from '../dependency-health';
+import { DependencyHealth } from '../lifecycle/dependency-health';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';

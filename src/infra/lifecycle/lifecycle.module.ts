@@ -1,21 +1,16 @@
-/** Cross-cutting providers: the clock, in-flight work, the error filter, body errors and the validation pipe. */
+/**
+ * The process's own state every layer may read: the clock (a port, so tests move time), the
+ * request work a shutdown waits for, whether shutdown has begun, and the health of each shared
+ * dependency (dependency-health.ts, owned by the database and Redis connections).
+ */
 import { Global, Module } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
-import { BodyErrorInterceptor } from '../../http/errors/body-error.interceptor';
 import { Clock, SystemClock } from '../../contracts/clock';
-import { HttpExceptionFilter } from '../../http/errors/http-exception.filter';
 import { InFlightWork } from './in-flight-work';
-import { StrictValidationPipe } from '../../http/errors/validation.pipe';
+import { ShutdownState } from './shutdown-state';
 
 @Global()
 @Module({
-  providers: [
-    { provide: Clock, useClass: SystemClock },
-    InFlightWork,
-    { provide: APP_FILTER, useClass: HttpExceptionFilter },
-    { provide: APP_PIPE, useClass: StrictValidationPipe },
-    { provide: APP_INTERCEPTOR, useClass: BodyErrorInterceptor },
-  ],
-  exports: [Clock, InFlightWork],
+  providers: [{ provide: Clock, useClass: SystemClock }, InFlightWork, ShutdownState],
+  exports: [Clock, InFlightWork, ShutdownState],
 })
-export class CommonModule {}
+export class LifecycleModule {}

@@ -3,10 +3,13 @@
  * default one: several apps can live in one process (tests boot many, two replicas in one test)
  * without "already registered" errors, and each /metrics shows only its own app's values.
  */
-import { Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 
 export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
 
+/** A new registry holding the Node process defaults (CPU, memory, event loop lag, ...). */
 export function createMetricsRegistry(): Registry {
-  return new Registry();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
 }

@@ -10,7 +10,7 @@
  */
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import Redis, { ReplyError } from 'ioredis';
-import { DependencyHealth } from '../dependency-health';
+import { DependencyHealth } from '../lifecycle/dependency-health';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app.config';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';

@@ -36,17 +36,15 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
 import type { TracingConfig } from '../config/tracing.config';
 import type { AppLogger } from '../logging/logger';
-import { routeLabel } from '../../http/middleware/http-metrics.middleware';
-import { UNMATCHED_ROUTE } from '../metrics/metric-names';
-import type { AppRequest } from '../../contracts/request-context';
 import { createSpanExporter } from './otel-exporter';
 import { GEN_AI, LLM } from './trace-attributes';
-import { installTraceContextInjector, stampTraceIds } from './trace-context';
+import { installTraceContextInjector } from './trace-context';
 import {
+  type IncomingRequestInfo,
   NOOP_SPAN,
+  type ServerSpan,
   type SpanOptions,
   type TraceAttributes,
   type TraceContent,
@@ -263,58 +261,54 @@ export class OtelTracing extends Tracing {
     return this.stopping;
   }
 
-  requestMiddleware(): (req: Request, res: Response, next: NextFunction) => void {
-    return (req, res, next) => this.traceRequest(req, res, next);
-  }
-
-  private traceRequest(req: Request, res: Response, next: NextFunction): void {
-    const parent = propagator.extract(ROOT_CONTEXT, req.headers, headerGetter);
-    const ctx = (req as Partial<AppRequest>).ctx;
+  startServerSpan(request: IncomingRequestInfo): ServerSpan {
+    const parent = propagator.extract(ROOT_CONTEXT, request.headers, headerGetter);
     // The request arrived before the body was read and this middleware ran: start the span then.
-    const startTime = ctx ? Date.now() - Number(process.hrtime.bigint() - ctx.startedAt) / 1e6 : undefined;
+    const startTime =
+      request.arrivedAt === undefined
+        ? undefined
+        : Date.now() - Number(process.hrtime.bigint() - request.arrivedAt) / 1e6;
     const span = this.tracer.startSpan(
-      req.method,
+      request.method,
       {
         kind: SpanKind.SERVER,
         startTime,
         attributes: cleanAttributes({
-          'http.request.method': req.method,
-          'url.path': req.path,
-          'url.scheme': req.protocol,
-          'network.protocol.version': req.httpVersion,
-          'client.address': req.ip,
-          'user_agent.original': req.headers['user-agent'],
-          [LLM.requestId]: ctx?.requestId,
+          'http.request.method': request.method,
+          'url.path': request.path,
+          'url.scheme': request.scheme,
+          'network.protocol.version': request.httpVersion,
+          'client.address': request.clientAddress,
+          'user_agent.original': request.headers['user-agent'],
+          [LLM.requestId]: request.requestId,
         }),
       },
       parent,
     );
     const { traceId, spanId } = span.spanContext();
-    stampTraceIds(req, { trace_id: traceId, span_id: spanId });
-
     let ended = false;
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      const route = routeLabel(req);
-      if (route !== UNMATCHED_ROUTE) {
-        span.updateName(`${req.method} ${route}`);
-        span.setAttribute('http.route', route);
-      }
-      if (res.writableFinished) {
-        span.setAttribute('http.response.status_code', res.statusCode);
-        if (res.statusCode >= 500) {
-          span.setAttribute('error.type', String(res.statusCode));
-          span.setStatus({ code: SpanStatusCode.ERROR });
+    return {
+      ids: { trace_id: traceId, span_id: spanId },
+      run: (fn) => contextManager.with(trace.setSpan(parent, span).setValue(REQUEST_SPAN, span), fn),
+      end: ({ route, status }) => {
+        if (ended) return;
+        ended = true;
+        if (route !== null) {
+          span.updateName(`${request.method} ${route}`);
+          span.setAttribute('http.route', route);
         }
-      } else {
-        // The client went away before the response ended (logged and counted as 499).
-        span.addEvent('client_disconnected');
-      }
-      span.end();
+        if (status !== null) {
+          span.setAttribute('http.response.status_code', status);
+          if (status >= 500) {
+            span.setAttribute('error.type', String(status));
+            span.setStatus({ code: SpanStatusCode.ERROR });
+          }
+        } else {
+          // The client went away before the response ended (logged and counted as 499).
+          span.addEvent('client_disconnected');
+        }
+        span.end();
+      },
     };
-    res.once('finish', end);
-    res.once('close', end);
-    contextManager.with(trace.setSpan(parent, span).setValue(REQUEST_SPAN, span), next);
   }
 }

@@ -1,23 +1,15 @@
 /**
  * OpenTelemetry tracing (infrastructure, so global): provides `Tracing` — OtelTracing when
- * AppConfig.tracing is set, else NoopTracing — applies the server-span middleware to every path
- * when on, and flushes pending spans when the application shuts down. The SDK is required here
- * only when tracing is on: off, not one OpenTelemetry module is loaded.
+ * AppConfig.tracing is set, else NoopTracing — and flushes pending spans when the application
+ * shuts down. The SDK is required here only when tracing is on: off, not one OpenTelemetry
+ * module is loaded. The server span of each request is opened by the HTTP layer's middleware
+ * (http/middleware/tracing.middleware.ts).
  */
-import {
-  Global,
-  Inject,
-  type MiddlewareConsumer,
-  Module,
-  type NestModule,
-  type OnApplicationShutdown,
-  RequestMethod,
-} from '@nestjs/common';
+import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
 import type * as Otel from './otel-tracing';
-import { LimitTraceAttributes } from '../../modules/limits/limit-trace-attributes';
 import { NoopTracing, Tracing } from './tracing';
 
 function createTracing(config: AppConfig, logger: AppLogger): Tracing {
@@ -38,16 +30,11 @@ function createTracing(config: AppConfig, logger: AppLogger): Tracing {
 
 @Global()
 @Module({
-  providers: [{ provide: Tracing, useFactory: createTracing, inject: [APP_CONFIG, APP_LOGGER] }, LimitTraceAttributes],
+  providers: [{ provide: Tracing, useFactory: createTracing, inject: [APP_CONFIG, APP_LOGGER] }],
   exports: [Tracing],
 })
-export class TracingModule implements NestModule, OnApplicationShutdown {
+export class TracingModule implements OnApplicationShutdown {
   constructor(@Inject(Tracing) private readonly tracing: Tracing) {}
-
-  configure(consumer: MiddlewareConsumer): void {
-    const middleware = this.tracing.requestMiddleware();
-    if (middleware) consumer.apply(middleware).forRoutes({ path: '*path', method: RequestMethod.ALL });
-  }
 
   async onApplicationShutdown(): Promise<void> {
     await this.tracing.shutdown();

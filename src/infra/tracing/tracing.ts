@@ -10,7 +10,7 @@
  * by span()/withSpan() around the caller), so the request's trace nests without passing spans
  * around.
  */
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 
 export type TraceAttributeValue = string | number | boolean | string[] | number[];
 /** null and undefined values are dropped, so optional fields can be passed as they are. */
@@ -74,8 +74,30 @@ export abstract class Tracing {
   /** Flushes and stops exporting (application shutdown). */
   abstract shutdown(): Promise<void>;
 
-  /** @internal The Express middleware opening the server span of each request; null when off. */
-  abstract requestMiddleware(): ((req: Request, res: Response, next: NextFunction) => void) | null;
+  /** @internal Opens the server span of an incoming request (the HTTP layer's middleware); null when off. */
+  abstract startServerSpan(request: IncomingRequestInfo): ServerSpan | null;
+}
+
+/** What the server span of a request records about it when it starts. */
+export interface IncomingRequestInfo {
+  method: string;
+  path: string;
+  scheme: string;
+  httpVersion: string;
+  clientAddress: string | undefined;
+  headers: IncomingHttpHeaders;
+  requestId: string | undefined;
+  /** process.hrtime.bigint() at arrival: the span starts then, not when the middleware runs. */
+  arrivedAt: bigint | undefined;
+}
+
+/** A request's server span: the handler runs inside it; it ends with the route and status. */
+export interface ServerSpan {
+  readonly ids: { trace_id: string; span_id: string };
+  /** Runs the rest of the request's handling with this span (and the request span) active. */
+  run(fn: () => void): void;
+  /** `status` null: the client went away before the response ended. `route` null: no route matched. */
+  end(outcome: { route: string | null; status: number | null }): void;
 }
 
 const NOOP_SPAN: TraceSpan = Object.freeze({
@@ -123,7 +145,7 @@ export class NoopTracing extends Tracing {
     return Promise.resolve();
   }
 
-  requestMiddleware(): null {
+  startServerSpan(): null {
     return null;
   }
 }

@@ -1,15 +1,16 @@
-/** The admin API (/admin/*), guarded by ADMIN_TOKEN. */
+/** Key administration (API.md "Admin API") and the read-only views the console needs. */
 import { Module } from '@nestjs/common';
-import { GenerationModule } from '../generation/generation.module';
-import { AdminKeysController } from '../../http/admin/admin-keys.controller';
+import { AuthModule } from '../auth/auth.module';
+import { HealthModule } from '../health/health.module';
+import { LimitsModule } from '../limits/limits.module';
+import { SchedulingModule } from '../scheduling/scheduling.module';
+import { UsageModule } from '../usage/usage.module';
 import { AdminKeysService } from './admin-keys.service';
 import { AdminModelsService } from './admin-models.service';
-import { AdminOverviewController } from '../../http/admin/admin-overview.controller';
-import { AdminTokenGuard } from '../../http/guards/admin-token.guard';
 
 @Module({
-  imports: [GenerationModule],
-  controllers: [AdminKeysController, AdminOverviewController],
-  providers: [AdminKeysService, AdminTokenGuard, AdminModelsService],
+  imports: [AuthModule, LimitsModule, UsageModule, SchedulingModule, HealthModule],
+  providers: [AdminKeysService, AdminModelsService],
+  exports: [AdminKeysService, AdminModelsService, UsageModule],
 })
 export class AdminModule {}

@@ -5,6 +5,7 @@
  */
 import type { Priority } from '../../contracts/scheduling';
 import type { AuthenticatedKey } from '../../contracts/authenticated-key';
+import { toNumberOrNull } from '../../infra/database/row-values';
 
 export interface ApiKeyRow {
   id: string;
@@ -28,14 +29,6 @@ export interface ApiKeyRow {
   max_concurrent: number | null;
   priority: Priority;
   weight: number;
-}
-
-export function toNumber(value: string | number | bigint): number {
-  return Number(value);
-}
-
-export function toNumberOrNull(value: string | number | bigint | null): number | null {
-  return value === null ? null : Number(value);
 }
 
 export function toAuthenticatedKey(row: ApiKeyRow): AuthenticatedKey {

@@ -8,7 +8,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../../contracts/clock';
-import { DependencyDown } from '../../infra/dependency-health';
+import { DependencyDown } from '../../infra/lifecycle/dependency-health';
 import { Database } from '../../infra/database/database.service';
 import { ReplicaBus } from '../../stores/replica-bus/replica-bus';
 import { hashApiKey, looksLikeApiKey } from './api-key.crypto';

@@ -14,7 +14,7 @@ import { AppError } from '../../contracts/app-error';
 import { Clock } from '../../contracts/clock';
 import type { AppConfig } from '../../infra/config/app.config';
 import { APP_CONFIG } from '../../infra/config/config.module';
-import { LimitEvents } from '../limits/limit-events';
+import { LimitRejections } from '../limits/limit-rejections';
 import { RateLimitCounters } from '../../stores/rate-limit/rate-limit-counters';
 import { RATE_LIMIT_WINDOW_MS, secondsUntil } from '../../stores/rate-limit/rate-limit-window';
 import { ReplicaBus } from '../../stores/replica-bus/replica-bus';
@@ -47,7 +47,7 @@ export class AuthFailureLimiter implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly counters: RateLimitCounters,
-    private readonly events: LimitEvents,
+    private readonly rejections: LimitRejections,
     private readonly bus: ReplicaBus,
     private readonly clock: Clock,
   ) {}
@@ -98,9 +98,9 @@ export class AuthFailureLimiter implements OnModuleInit, OnModuleDestroy {
   }
 
   private tooMany(resetInMs: number): AppError {
-    this.events.rateLimitRejected('auth');
+    this.rejections.rateLimited('auth');
     return new AppError('rate_limit_exceeded', 'too many failed authentication attempts; retry later', {
-      headers: { 'Retry-After': String(secondsUntil(resetInMs)) },
+      figures: { retryAfterSeconds: secondsUntil(resetInMs) },
     });
   }
 }

@@ -1,12 +1,16 @@
-/** API keys: lookup (with its cache), cross-replica invalidation, failed-auth limiting and the global key guard. */
-import { Global, Module } from '@nestjs/common';
+/**
+ * API keys (API.md "Authentication"): lookup with its cache, cross-replica invalidation, and the
+ * per-address limit on failed authentications. The guards that call them are the HTTP layer's.
+ */
+import { Module } from '@nestjs/common';
+import { LimitsModule } from '../limits/limits.module';
 import { ApiKeyService } from './api-key.service';
 import { AuthFailureLimiter } from './auth-failure-limiter';
 import { KeyCache } from './key-cache';
 import { KeyInvalidation } from './key-invalidation';
 
-@Global()
 @Module({
+  imports: [LimitsModule],
   providers: [
     { provide: KeyCache, useFactory: () => new KeyCache() },
     ApiKeyService,

@@ -1,12 +1,10 @@
 /**
- * Checks `Authorization: Bearer <secret>` against a configured secret (the admin token, the
- * metrics token): constant-time, and failures counted per client address like bad API keys; an
- * address over that limit is refused before the secret is compared.
+ * Checks an `Authorization: Bearer <secret>` header against a configured secret (the admin
+ * token, the metrics token): constant-time, and failures counted per client address like bad API
+ * keys; an address over that limit is refused before the secret is compared.
  */
 import { AppError, type ErrorCode } from '../../contracts/app-error';
-import type { AppRequest } from '../../contracts/request-context';
 import { secretsEqual } from './api-key.crypto';
-import { bearerToken } from '../../http/guards/api-key.guard';
 import type { AuthFailureLimiter } from './auth-failure-limiter';
 
 export interface BearerSecretErrors {
@@ -16,18 +14,25 @@ export interface BearerSecretErrors {
   label: string;
 }
 
+/** The secret of an `Authorization: Bearer <secret>` header, or null for any other value. */
+export function bearerToken(authorization: string | undefined): string | null {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  return match ? match[1] : null;
+}
+
 export async function requireBearerSecret(
-  req: AppRequest,
+  address: string | undefined,
+  authorization: string | undefined,
   expected: string,
   failures: AuthFailureLimiter,
   errors: BearerSecretErrors,
 ): Promise<void> {
-  failures.assertNotBlocked(req.ip);
-  if (!req.headers.authorization) {
+  failures.assertNotBlocked(address);
+  if (!authorization) {
     throw new AppError(errors.missing, `send the ${errors.label} in Authorization: Bearer`);
   }
-  const token = bearerToken(req.headers.authorization);
+  const token = bearerToken(authorization);
   if (token === null || !secretsEqual(token, expected)) {
-    throw await failures.reject(req.ip, new AppError(errors.invalid, `the ${errors.label} is not valid`));
+    throw await failures.reject(address, new AppError(errors.invalid, `the ${errors.label} is not valid`));
   }
 }

@@ -1,7 +1,7 @@
 /** The completion cache and request coalescing; where entries and locks live is decided by StoresModule. */
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
+import { StoresModule } from '../../stores/stores.module';
 import { CompletionCache } from './completion-cache.service';
 
-@Global()
-@Module({ providers: [CompletionCache], exports: [CompletionCache] })
+@Module({ imports: [StoresModule], providers: [CompletionCache], exports: [CompletionCache] })
 export class CacheModule {}

@@ -23,7 +23,8 @@ import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
 import { SPANS } from '../../infra/tracing/trace-attributes';
 import { NoopTracing, Tracing } from '../../infra/tracing/tracing';
 import { type CachedCompletion, CacheStore, type Claim } from '../../stores/cache/cache-store';
-import { type DeltaListener, Flight, type FlightOutcome, type FlightResult, type FlightRunner } from './flight';
+import type { DeltaListener, FlightResult, FlightRunner } from '../../contracts/flight';
+import { Flight, type FlightOutcome } from './flight';
 
 export interface CachePolicy {
   lookup: boolean;

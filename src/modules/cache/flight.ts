@@ -10,30 +10,8 @@
  * generation while it stays, else the next one. A subscriber whose leaving ends the generation
  * (the last one) is the payer of what was produced until then.
  */
-import { ClientDisconnected, type GenerationResult } from '../../contracts/generation';
-
-export interface FlightResult {
-  /** The model that produced the result. */
-  model: string;
-  result: GenerationResult;
-  /** Produced by another replica (found in the shared cache while waiting for it): nobody here pays for it. */
-  fromPeer?: boolean;
-  /** Found in the cache: a hit for everyone who waited on it (one unit, no tokens). */
-  fromCache?: boolean;
-}
-
-export type DeltaListener = (text: string, model: string) => void;
-
-/** Hooks a running generation reports through. */
-export interface FlightReporter {
-  /** One delta of output (streams). */
-  emit: DeltaListener;
-  /** The backend accepted the request (it was sent, or an in-process engine started on it). */
-  accepted(): void;
-}
-
-/** What the flight runs: the backend call. */
-export type FlightRunner = (signal: AbortSignal, report: FlightReporter) => Promise<FlightResult>;
+import type { DeltaListener, FlightResult, FlightRunner } from '../../contracts/flight';
+import { ClientDisconnected } from '../../contracts/generation';
 
 /** What the generation had done when a subscriber's part ended. */
 export interface FlightProgress {

@@ -10,7 +10,7 @@ import { Inject, Injectable } from '@nestjs/common';
 
 /** The directory holding the built console; a provider so tests can serve a fresh build. */
 export const CONSOLE_ROOT = Symbol('CONSOLE_ROOT');
-/** Same path from src/console (tests, `nest start`) and dist/console (the built server). */
+/** Same path from src/modules/console (tests, `nest start`) and dist/modules/console (the built server). */
 export const DEFAULT_CONSOLE_ROOT = resolve(__dirname, '..', '..', '..', 'dist', 'admin-ui');
 
 const CONTENT_TYPES: Record<string, string> = {

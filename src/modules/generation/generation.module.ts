@@ -1,26 +1,17 @@
 /**
- * Generation over the configured backends: scheduling (queues, routing, per-key concurrency; the
- * code is in scheduling/), fallbacks, timeouts, streaming, cache, accounting.
+ * Generation over the configured backends: a validated request resolved against the model
+ * registry (RequestResolver), and its backend call: admission by the scheduler, then the
+ * upstreams and fallbacks in order until one answers (BackendCalls, UpstreamFailover).
  */
 import { Module } from '@nestjs/common';
-import { GenerationController } from '../../http/generate/generate.controller';
-import { GenerationPipeline } from '../pipeline/generation-pipeline';
-import { GenerationService } from './generation.service';
-import { ModelRegistry, PROVIDER_FACTORY } from '../scheduling/model-registry';
-import { createProvider } from '../providers/provider.factory';
-import { KeyConcurrency } from '../limits/key-concurrency';
-import { Scheduler } from '../scheduling/scheduler.service';
+import { SchedulingModule } from '../scheduling/scheduling.module';
+import { BackendCalls } from './backend-call';
+import { UpstreamFailover } from './failover';
+import { RequestResolver } from './request-resolver';
 
 @Module({
-  controllers: [GenerationController],
-  providers: [
-    { provide: PROVIDER_FACTORY, useValue: createProvider },
-    ModelRegistry,
-    Scheduler,
-    KeyConcurrency,
-    GenerationService,
-    GenerationPipeline,
-  ],
-  exports: [ModelRegistry, GenerationService, GenerationPipeline],
+  imports: [SchedulingModule],
+  providers: [RequestResolver, UpstreamFailover, BackendCalls],
+  exports: [RequestResolver, BackendCalls],
 })
 export class GenerationModule {}

@@ -11,131 +11,23 @@
  * tensor's data lies inside the file, which also catches truncated downloads.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufValueType } from './gguf-writer';
-
-export class GgufFileError extends Error {
-  override readonly name = 'GgufFileError';
-  constructor(
-    readonly path: string,
-    readonly problem: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`Invalid GGUF model file ${path}: ${problem}`, options);
-  }
-}
-
-export interface GgufArrayValue {
-  kind: 'array';
-  itemType: GgufValueType;
-  length: number;
-  /** Kept only for short arrays (≤ KEEP_ARRAY_VALUES items); big ones are only counted. */
-  values: unknown[] | null;
-}
-
-export type GgufMetadataValue = number | bigint | boolean | string | GgufArrayValue;
-
-export interface GgufTensorInfo {
-  name: string;
-  /** ggml order (ne0 first). */
-  dims: number[];
-  ggmlType: number;
-  /** Relative to the start of the data section. */
-  offset: number;
-  /** null when the ggml type is unknown to this reader. */
-  byteLength: number | null;
-}
-
-export interface GgufHeader {
-  path: string;
-  fileSize: number;
-  version: number;
-  architecture: string;
-  metadata: Map<string, GgufMetadataValue>;
-  tensors: GgufTensorInfo[];
-  alignment: number;
-  /** Absolute file offset of the tensor data section. */
-  dataOffset: number;
-  /** `<arch>.context_length`: the context the model was trained for. */
-  trainedContextLength: number;
-  /** Length of tokenizer.ggml.tokens. */
-  vocabularySize: number;
-}
+import {
+  GGML_TYPE_SIZES,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GgufFileError,
+  type GgufHeader,
+  type GgufMetadataValue,
+  type GgufTensorInfo,
+  GgufValueType,
+  SCALAR_SIZES,
+} from './gguf-format';
+import { validateGgufHeader } from './gguf-validation';
 
 const KEEP_ARRAY_VALUES = 64;
 const MAX_STRING_BYTES = 64 * 1024 * 1024;
 const GGML_MAX_DIMS = 4;
 const READ_CHUNK = 1024 * 1024;
-
-/** [block size, bytes per block] of the ggml types llama.cpp currently knows (checked against its bindings). */
-const GGML_TYPE_SIZES: Record<number, [number, number]> = {
-  0: [1, 4], // F32
-  1: [1, 2], // F16
-  2: [32, 18], // Q4_0
-  3: [32, 20], // Q4_1
-  6: [32, 22], // Q5_0
-  7: [32, 24], // Q5_1
-  8: [32, 34], // Q8_0
-  9: [32, 36], // Q8_1
-  10: [256, 84], // Q2_K
-  11: [256, 110], // Q3_K
-  12: [256, 144], // Q4_K
-  13: [256, 176], // Q5_K
-  14: [256, 210], // Q6_K
-  15: [256, 292], // Q8_K
-  16: [256, 66], // IQ2_XXS
-  17: [256, 74], // IQ2_XS
-  18: [256, 98], // IQ3_XXS
-  19: [256, 50], // IQ1_S
-  20: [32, 18], // IQ4_NL
-  21: [256, 110], // IQ3_S
-  22: [256, 82], // IQ2_S
-  23: [256, 136], // IQ4_XS
-  24: [1, 1], // I8
-  25: [1, 2], // I16
-  26: [1, 4], // I32
-  27: [1, 8], // I64
-  28: [1, 8], // F64
-  29: [256, 56], // IQ1_M
-  30: [1, 2], // BF16
-  34: [256, 54], // TQ1_0
-  35: [256, 66], // TQ2_0
-  39: [32, 17], // MXFP4
-  40: [64, 36], // NVFP4
-  41: [128, 18], // Q1_0
-  42: [64, 18], // Q2_0
-};
-
-const SCALAR_SIZES: Partial<Record<GgufValueType, number>> = {
-  [GgufValueType.UINT8]: 1,
-  [GgufValueType.INT8]: 1,
-  [GgufValueType.UINT16]: 2,
-  [GgufValueType.INT16]: 2,
-  [GgufValueType.UINT32]: 4,
-  [GgufValueType.INT32]: 4,
-  [GgufValueType.FLOAT32]: 4,
-  [GgufValueType.BOOL]: 1,
-  [GgufValueType.UINT64]: 8,
-  [GgufValueType.INT64]: 8,
-  [GgufValueType.FLOAT64]: 8,
-};
-
-/**
- * Architectures whose llama.cpp loader needs `<arch>.feed_forward_length` and
- * `<arch>.attention.head_count` (and may abort the process without them). Other architectures
- * get the checks every architecture needs.
- */
-const TRANSFORMER_ARCHITECTURES = new Set([
-  'llama',
-  'qwen2',
-  'qwen3',
-  'gemma',
-  'gemma2',
-  'gemma3',
-  'phi3',
-  'granite',
-  'starcoder2',
-  'olmo2',
-]);
 
 class Truncated extends Error {}
 
@@ -227,10 +119,6 @@ class GgufReader {
     const off = this.at(len);
     return keep ? this.buf.toString('utf8', off, off + len) : '';
   }
-}
-
-function describeType(t: number): string {
-  return GgufValueType[t] ?? `type ${t}`;
 }
 
 async function readValue(r: GgufReader, type: number, key: string): Promise<GgufMetadataValue> {
@@ -410,90 +298,4 @@ async function parse(path: string, r: GgufReader): Promise<GgufHeader> {
   };
   validateGgufHeader(header);
   return header;
-}
-
-function isArray(v: GgufMetadataValue | undefined): v is GgufArrayValue {
-  return typeof v === 'object' && v !== null && (v as GgufArrayValue).kind === 'array';
-}
-
-/**
- * Checks that the metadata has what llama.cpp needs to load the model without aborting.
- * Fills in `trainedContextLength` and `vocabularySize`. Throws GgufFileError.
- */
-export function validateGgufHeader(h: GgufHeader): void {
-  const { path, metadata: md, architecture: arch } = h;
-  const fail = (problem: string): never => {
-    throw new GgufFileError(path, problem);
-  };
-  const positiveInt = (key: string): number => {
-    const v = md.get(key);
-    if (v === undefined) return fail(`required metadata ${key} is missing`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-      return fail(
-        `${key} must be a positive integer (got ${isArray(v) ? `an array of ${describeType(v.itemType)}` : String(v)})`,
-      );
-    }
-    return v;
-  };
-  /** A positive integer, or (per-layer) an array of blockCount positive integers. Returns the first value. */
-  const positiveIntOrPerLayer = (key: string, blockCount: number): number => {
-    const v = md.get(key);
-    if (!isArray(v)) return positiveInt(key);
-    if (v.length !== blockCount) fail(`${key} has ${v.length} per-layer values for ${blockCount} layers`);
-    if (v.values !== null && !v.values.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0)) {
-      fail(`${key} must contain positive integers`);
-    }
-    if (v.values === null && v.itemType !== GgufValueType.UINT32 && v.itemType !== GgufValueType.INT32) {
-      fail(`${key} must be an array of integers`);
-    }
-    return (v.values?.[0] as number | undefined) ?? 1;
-  };
-
-  h.trainedContextLength = positiveInt(`${arch}.context_length`);
-  const embd = positiveInt(`${arch}.embedding_length`);
-  const blocks = positiveInt(`${arch}.block_count`);
-
-  if (TRANSFORMER_ARCHITECTURES.has(arch)) {
-    positiveIntOrPerLayer(`${arch}.feed_forward_length`, blocks);
-    const heads = positiveIntOrPerLayer(`${arch}.attention.head_count`, blocks);
-    const kvKey = `${arch}.attention.head_count_kv`;
-    if (md.has(kvKey)) {
-      const kvHeads = positiveIntOrPerLayer(kvKey, blocks);
-      if (!isArray(md.get(kvKey)) && !isArray(md.get(`${arch}.attention.head_count`)) && heads % kvHeads !== 0) {
-        fail(`${arch}.attention.head_count (${heads}) is not a multiple of ${kvKey} (${kvHeads})`);
-      }
-    }
-    if (
-      !md.has(`${arch}.attention.key_length`) &&
-      !isArray(md.get(`${arch}.attention.head_count`)) &&
-      embd % heads !== 0
-    ) {
-      fail(`${arch}.embedding_length (${embd}) is not a multiple of ${arch}.attention.head_count (${heads})`);
-    }
-  }
-  if (arch === 'llama') {
-    const eps = md.get('llama.attention.layer_norm_rms_epsilon');
-    if (typeof eps !== 'number' || !(eps > 0)) {
-      fail('required metadata llama.attention.layer_norm_rms_epsilon is missing or not a positive number');
-    }
-    if (!h.tensors.some((t) => t.name === 'token_embd.weight')) fail('tensor token_embd.weight is missing');
-  }
-
-  const tokModel = md.get('tokenizer.ggml.model');
-  if (typeof tokModel !== 'string' || tokModel === '') {
-    fail('required metadata tokenizer.ggml.model is missing or not a string');
-  }
-  const tokens = md.get('tokenizer.ggml.tokens');
-  if (!isArray(tokens) || tokens.itemType !== GgufValueType.STRING || tokens.length === 0) {
-    return fail('required metadata tokenizer.ggml.tokens is missing or not a non-empty array of strings');
-  }
-  h.vocabularySize = tokens.length;
-  for (const key of ['tokenizer.ggml.scores', 'tokenizer.ggml.token_type']) {
-    const v = md.get(key);
-    if (v !== undefined && (!isArray(v) || v.length !== tokens.length)) {
-      fail(`${key} must be an array with one entry per token (${tokens.length})`);
-    }
-  }
-  // Out-of-range special token ids (bos/eos/…) are not checked: llama.cpp warns and ignores them.
-  if (h.tensors.length === 0) fail('the file contains no tensors');
 }

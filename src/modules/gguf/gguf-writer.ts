@@ -2,39 +2,9 @@
  * A small, dependency-free GGUF v3 writer: metadata key/values of the scalar, string and array
  * types, F32 tensors, and alignment. Enough to write a tiny llama model that llama.cpp loads;
  * not a general converter (no quantisation, no big-endian files).
- *
- * Layout (all little-endian):
- *   magic "GGUF" | u32 version | u64 tensor_count | u64 kv_count
- *   kv_count × (string key | u32 value_type | value)
- *   tensor_count × (string name | u32 n_dims | u64 dims[n_dims] | u32 ggml_type | u64 offset)
- *   padding to `alignment` | tensor data (each tensor starts at a multiple of `alignment`)
- * A string is u64 byte length + UTF-8 bytes (no terminator). Tensor dims are in ggml order
- * (ne0 = the contiguous, innermost dimension first).
+ * The layout is in gguf-format.ts.
  */
-
-export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
-export const GGUF_VERSION = 3;
-export const GGUF_DEFAULT_ALIGNMENT = 32;
-
-/** GGUF metadata value types (gguf_type in ggml). */
-export enum GgufValueType {
-  UINT8 = 0,
-  INT8 = 1,
-  UINT16 = 2,
-  INT16 = 3,
-  UINT32 = 4,
-  INT32 = 5,
-  FLOAT32 = 6,
-  BOOL = 7,
-  STRING = 8,
-  ARRAY = 9,
-  UINT64 = 10,
-  INT64 = 11,
-  FLOAT64 = 12,
-}
-
-/** The ggml tensor type this writer emits. */
-export const GGML_TYPE_F32 = 0;
+import { GGML_TYPE_F32, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GgufValueType } from './gguf-format';
 
 export type GgufScalarType = Exclude<GgufValueType, GgufValueType.ARRAY>;
 

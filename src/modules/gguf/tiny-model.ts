@@ -32,8 +32,9 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { mulberry32 } from '../providers/prng';
-import { GgufValueType, GgufWriter } from './gguf-writer';
+import { mulberry32 } from '../../contracts/prng';
+import { GgufValueType } from './gguf-format';
+import { GgufWriter } from './gguf-writer';
 
 export const TINY_MODEL = {
   name: 'llm-server-tiny',

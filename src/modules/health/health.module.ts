@@ -1,22 +1,18 @@
 /**
- * Liveness, readiness and the shutdown state: /healthz, /readyz (Terminus), the upstream
- * probes behind llm_backend_up, and ShutdownState, which the graceful shutdown in server.ts
- * flips so /readyz fails at once while requests drain.
+ * Readiness (API.md "Health"): the checks behind /readyz (ReadinessService: the database, Redis,
+ * the required models' upstreams) and the upstream probes behind llm_backend_up
+ * (BackendMonitor). The routes are the HTTP layer's (http/health/).
  */
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { GenerationModule } from '../generation/generation.module';
+import { SchedulingModule } from '../scheduling/scheduling.module';
 import { BackendMonitor } from './backend-monitor';
-import { HealthController } from '../../http/health/health.controller';
 import { ReadinessService } from './readiness.service';
-import { ShutdownState } from '../../infra/lifecycle/shutdown-state';
 
-@Global()
 @Module({
   // Terminus' own logger is off: the controller logs readiness changes, not every failed probe.
-  imports: [TerminusModule.forRoot({ logger: false }), GenerationModule],
-  controllers: [HealthController],
-  providers: [ShutdownState, ReadinessService, BackendMonitor],
-  exports: [ShutdownState, BackendMonitor],
+  imports: [TerminusModule.forRoot({ logger: false }), SchedulingModule],
+  providers: [ReadinessService, BackendMonitor],
+  exports: [TerminusModule, ReadinessService, BackendMonitor],
 })
 export class HealthModule {}

@@ -1,45 +1,21 @@
 /**
- * Per-key rate limits (API.md "Rate limits") on @nestjs/throttler: requests per minute
- * (`rpm_limit`, else DEFAULT_RPM) and optional tokens per minute (`tpm_limit`: checked before a
- * request, charged after it by UsageAccounting), counted in RateLimitCounters. Also owns
- * LimitEvents.
- *
- * The limit belongs to the route, not to a spelling of its path: it applies to every request the
- * API key guard authenticated (every route that takes a client key), whatever URL reached it.
- * The guard itself is registered, in order, in app.module.ts.
+ * The limits a request must pass (API.md "Rate limits", "Quotas", `max_concurrent`): the per-key
+ * rate limits (RateLimits, called by the rate-limit guard), the monthly quotas (QuotaService,
+ * with batched token charges) and the key's concurrency (KeyConcurrency); every refusal is
+ * recorded by LimitRejections. Not global: shutdown hooks of non-global modules run before the
+ * global database closes, so queued token charges are written first.
  */
-import { Global, Module } from '@nestjs/common';
-import { ThrottlerModule } from '@nestjs/throttler';
-import type { AppConfig } from '../../infra/config/app.config';
-import { APP_CONFIG } from '../../infra/config/config.module';
-import type { AppRequest } from '../../contracts/request-context';
-import { LimitEvents } from './limit-events';
-import { RateLimitCounters } from '../../stores/rate-limit/rate-limit-counters';
-import { RATE_LIMIT_WINDOW_MS } from '../../stores/rate-limit/rate-limit-window';
+import { Module } from '@nestjs/common';
+import { StoresModule } from '../../stores/stores.module';
+import { KeyConcurrency } from './key-concurrency';
+import { LimitRejections } from './limit-rejections';
+import { QuotaService } from './quota.service';
+import { QuotaTokenCharges } from './quota-token-charges';
+import { RateLimits } from './rate-limits';
 
-@Global()
 @Module({
-  imports: [
-    ThrottlerModule.forRootAsync({
-      inject: [APP_CONFIG, RateLimitCounters],
-      useFactory: (config: AppConfig, counters: RateLimitCounters) => ({
-        storage: counters,
-        // Only requests authenticated with a client key are limited per key; failed
-        // authentications have their own per-address limit (AuthFailureLimiter).
-        skipIf: (context) => context.switchToHttp().getRequest<AppRequest>().ctx?.apiKey === undefined,
-        getTracker: (req) => (req as AppRequest).ctx.apiKey!.id,
-        throttlers: [
-          {
-            name: 'rpm',
-            ttl: RATE_LIMIT_WINDOW_MS,
-            limit: (context) =>
-              context.switchToHttp().getRequest<AppRequest>().ctx.apiKey?.rpmLimit ?? config.defaultRpm,
-          },
-        ],
-      }),
-    }),
-  ],
-  providers: [LimitEvents],
-  exports: [LimitEvents, ThrottlerModule],
+  imports: [StoresModule],
+  providers: [LimitRejections, RateLimits, QuotaTokenCharges, QuotaService, KeyConcurrency],
+  exports: [StoresModule, LimitRejections, RateLimits, QuotaService, KeyConcurrency],
 })
-export class RateLimitModule {}
+export class LimitsModule {}

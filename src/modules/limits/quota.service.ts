@@ -8,38 +8,31 @@
  *   statement starts a new period when the stored one has ended (whichever replica gets there
  *   first does it; the others then see the new period);
  * - release: gives the unit back (failed generations are free);
- * - chargeTokens: adds the real token usage after the generation. Charges are batched per key:
- *   the key's next reservation carries them in its own statement, or, if none comes within
- *   CHARGE_FLUSH_MS, one UPDATE writes all the key's charges (so a key with a quota costs one
- *   statement per request); charges that could not be written (database down) are kept and
- *   written when it is back, and at shutdown.
+ * - chargeTokens: adds the real token usage after the generation, batched per key
+ *   (quota-token-charges.ts): the key's next reservation carries them in its own statement.
  * Release and token charges apply to the period the unit was reserved in, never to a later one.
  *
  * The token quota is checked before a generation (usage below the quota) and charged after it,
  * since a generation's size is unknown in advance: the requests in flight when the token quota
  * runs out can take usage past it by their own tokens. The request quota is never exceeded.
  */
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppError } from '../../contracts/app-error';
 import { Clock } from '../../contracts/clock';
-import { DatabaseRejected } from '../../infra/database/database-errors';
+import type { QuotaFigures } from '../../contracts/limit-figures';
 import { Database } from '../../infra/database/database.service';
-import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
-import { LimitEvents, type QuotaType } from './limit-events';
-import { toNumberOrNull } from '../auth/api-key.row';
+import { toNumberOrNull } from '../../infra/database/row-values';
+import { LimitRejections, type QuotaType } from './limit-rejections';
 import { quotaPeriodAt } from './quota-period';
+import { QuotaTokenCharges } from './quota-token-charges';
 
-/** The key's quota state right after a unit was reserved for this request. */
-export interface QuotaReservation {
+/**
+ * The key's quota state right after a unit was reserved for this request (requestsUsed includes
+ * it; tokensUsed is before it). resetAt, the end of the period the unit was taken from, is also
+ * the period's identity.
+ */
+export interface QuotaReservation extends QuotaFigures {
   keyId: string;
-  /** End of the period the unit was taken from (also the period's identity). */
-  resetAt: Date;
-  requestQuota: number | null;
-  tokenQuota: number | null;
-  /** Period usage including this request's unit. */
-  requestsUsed: number;
-  /** Period tokens before this request. */
-  tokensUsed: number;
 }
 
 interface QuotaRow {
@@ -74,43 +67,20 @@ const RELEASE_SQL = `
 UPDATE api_keys SET quota_requests_used = quota_requests_used - 1
 WHERE id = $1 AND quota_reset_at = $2::timestamptz AND quota_requests_used > 0`;
 
-const CHARGE_TOKENS_SQL = `
-UPDATE api_keys SET quota_tokens_used = quota_tokens_used + $3
-WHERE id = $1 AND quota_reset_at = $2::timestamptz`;
-
 const READ_SQL = `SELECT ${QUOTA_COLUMNS} FROM api_keys WHERE id = $1`;
-
-/** Retry pace of token charges that could not be written. */
-const CHARGE_RETRY_MS = 1000;
-/**
- * How long a token charge waits for the key's next reservation to carry it before it is written
- * by itself: the delay other replicas may see a charge late (the token quota is checked before a
- * generation and charged after it anyway).
- */
-const CHARGE_FLUSH_MS = 100;
-
-interface PendingCharge {
-  keyId: string;
-  resetAt: string;
-  tokens: number;
-}
 
 @Injectable()
 export class QuotaService implements OnApplicationShutdown {
-  private pending = new Map<string, PendingCharge>();
-  private flushTimer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
-
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
-    private readonly events: LimitEvents,
-    @Inject(APP_LOGGER) private readonly logger: AppLogger,
+    private readonly rejections: LimitRejections,
+    private readonly charges: QuotaTokenCharges,
   ) {}
 
-  /** Before the database closes (QuotaModule is not global, so this runs first). */
+  /** Before the database closes (LimitsModule is not global, so this runs first). */
   async onApplicationShutdown(): Promise<void> {
-    await this.flushCharges();
+    await this.charges.flush();
   }
 
   /**
@@ -123,7 +93,7 @@ export class QuotaService implements OnApplicationShutdown {
     const resetAt = period.resetAt.toISOString();
     // This period's unwritten charges go along with the reservation (one statement for both);
     // pending charges only ever exist for the stored period, which is this one or has ended.
-    const folded = this.takePending(keyId, resetAt);
+    const folded = this.charges.take(keyId, resetAt);
     let rows: QuotaRow[];
     try {
       ({ rows } = await this.db.query<QuotaRow>(RESERVE_SQL, [
@@ -134,11 +104,11 @@ export class QuotaService implements OnApplicationShutdown {
         folded,
       ]));
     } catch (error) {
-      this.putBack(keyId, resetAt, folded);
+      this.charges.add(keyId, resetAt, folded);
       throw error;
     }
     if (rows.length > 0) return this.toReservation(keyId, rows[0]);
-    this.putBack(keyId, resetAt, folded); // refused: nothing of the statement was written
+    this.charges.add(keyId, resetAt, folded); // refused: nothing of the statement was written
     throw await this.exhausted(keyId, now);
   }
 
@@ -147,73 +117,14 @@ export class QuotaService implements OnApplicationShutdown {
     await this.db.query(RELEASE_SQL, [reservation.keyId, reservation.resetAt.toISOString()]);
   }
 
-  /**
-   * Queues a token charge: it goes with the key's next reservation, or is written by itself within
-   * CHARGE_FLUSH_MS (summed with the key's other charges meanwhile).
-   */
+  /** Charges the real token usage of a request to the period its unit was reserved in (batched). */
   chargeTokens(reservation: QuotaReservation, tokens: number): void {
-    if (tokens <= 0) return;
-    this.addPending(reservation.keyId, reservation.resetAt.toISOString(), tokens);
-    this.scheduleFlush(CHARGE_FLUSH_MS);
-  }
-
-  private takePending(keyId: string, resetAt: string): number {
-    const id = `${keyId}|${resetAt}`;
-    const tokens = this.pending.get(id)?.tokens ?? 0;
-    this.pending.delete(id);
-    return tokens;
-  }
-
-  private putBack(keyId: string, resetAt: string, tokens: number): void {
-    if (tokens <= 0) return;
-    this.addPending(keyId, resetAt, tokens);
-    this.scheduleFlush(CHARGE_FLUSH_MS);
+    this.charges.add(reservation.keyId, reservation.resetAt.toISOString(), tokens);
   }
 
   /** Writes every queued token charge (reads of the counters call this first). */
   flushCharges(): Promise<void> {
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-    }
-    this.flushing = this.flushing.then(() => this.writeCharges());
-    return this.flushing;
-  }
-
-  private addPending(keyId: string, resetAt: string, tokens: number): void {
-    const id = `${keyId}|${resetAt}`;
-    const entry = this.pending.get(id);
-    if (entry) entry.tokens += tokens;
-    else this.pending.set(id, { keyId, resetAt, tokens });
-  }
-
-  private scheduleFlush(delayMs: number): void {
-    if (this.flushTimer) return;
-    const run = () => {
-      this.flushTimer = null;
-      void this.flushCharges();
-    };
-    this.flushTimer = setTimeout(run, delayMs).unref();
-  }
-
-  private async writeCharges(): Promise<void> {
-    if (this.pending.size === 0) return;
-    const batch = [...this.pending.values()];
-    this.pending = new Map();
-    await Promise.all(
-      batch.map(async (charge) => {
-        try {
-          await this.db.query(CHARGE_TOKENS_SQL, [charge.keyId, charge.resetAt, charge.tokens]);
-        } catch (error) {
-          if (error instanceof DatabaseRejected) {
-            this.logger.error({ key_id: charge.keyId, tokens: charge.tokens }, 'quota: token charge rejected; dropped');
-            return;
-          }
-          this.addPending(charge.keyId, charge.resetAt, charge.tokens);
-          this.scheduleFlush(CHARGE_RETRY_MS);
-        }
-      }),
-    );
+    return this.charges.flush();
   }
 
   /** The 402 for a reservation that matched no row (read again only on this cold path). */
@@ -228,11 +139,12 @@ export class QuotaService implements OnApplicationShutdown {
     }
     const type: QuotaType =
       state.requestQuota !== null && state.requestsUsed >= state.requestQuota ? 'requests' : 'tokens';
-    this.events.quotaRejected(type);
+    this.rejections.quotaExhausted(type);
     const limit = type === 'requests' ? `request quota of ${state.requestQuota}` : `token quota of ${state.tokenQuota}`;
     const resetAt = state.resetAt.toISOString();
+    const { keyId: _, ...figures } = state;
     return new AppError('quota_exhausted', `the monthly ${limit} is used up; it resets at ${resetAt}`, {
-      headers: quotaHeaders(state),
+      figures: { quota: figures },
     });
   }
 
@@ -246,28 +158,4 @@ export class QuotaService implements OnApplicationShutdown {
       tokensUsed: Number(row.quota_tokens_used),
     };
   }
-}
-
-/**
- * X-Quota-* headers when the key has a quota: X-Quota-Limit / -Remaining describe the request
- * quota when one is set, else the token quota; X-Quota-Tokens-Limit / -Remaining the token
- * quota whenever one is set; X-Quota-Reset is the end of the period (ISO 8601). Remaining
- * counts are as of the reservation: this request's unit included, its tokens not yet.
- */
-export function quotaHeaders(state: QuotaReservation): Record<string, string> {
-  const headers: Record<string, string> = {};
-  const tokensRemaining = state.tokenQuota === null ? null : Math.max(0, state.tokenQuota - state.tokensUsed);
-  if (state.requestQuota !== null) {
-    headers['X-Quota-Limit'] = String(state.requestQuota);
-    headers['X-Quota-Remaining'] = String(Math.max(0, state.requestQuota - state.requestsUsed));
-  } else if (state.tokenQuota !== null) {
-    headers['X-Quota-Limit'] = String(state.tokenQuota);
-    headers['X-Quota-Remaining'] = String(tokensRemaining);
-  }
-  if (state.tokenQuota !== null) {
-    headers['X-Quota-Tokens-Limit'] = String(state.tokenQuota);
-    headers['X-Quota-Tokens-Remaining'] = String(tokensRemaining);
-  }
-  if (state.requestQuota !== null || state.tokenQuota !== null) headers['X-Quota-Reset'] = state.resetAt.toISOString();
-  return headers;
 }

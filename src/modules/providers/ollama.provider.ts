@@ -56,20 +56,19 @@ import type {
 import { messageToolCalls } from './tool-calls';
 import { UnsupportedRequestError } from '../../contracts/backend-errors';
 import type { CallHooks, LlmProvider } from './provider.types';
+import { releaseAfterEnd, UpstreamHttp } from './upstream-http';
 import {
   capBytes,
   embeddingVector,
   ENDED_EARLY_MESSAGE,
   isRecord,
   ndjsonValues,
-  releaseAfterEnd,
   streamLimits,
   tokenCount,
   TOO_MUCH_OUTPUT_MESSAGE,
   unparseable,
-  UpstreamHttp,
-} from './upstream-http';
-import type { JsonRecord } from './upstream-http';
+} from './upstream-body';
+import type { JsonRecord } from './upstream-body';
 
 /** `llama3` means `llama3:latest`; a tag is what follows the last `:` after the last `/`. */
 export function normalizeOllamaTag(name: string): string {

@@ -46,9 +46,7 @@
  */
 import type { ModelConfig } from '../../contracts/model-config';
 import { BackendResponseError } from '../../contracts/backend-errors';
-import { chatMessagesOf } from '../../contracts/generation';
 import type {
-  ChatMessage,
   EmbeddingParams,
   EmbeddingResult,
   FinishReason,
@@ -59,9 +57,9 @@ import type {
 } from '../../contracts/generation';
 import { messageToolCalls, ToolCallAssembler } from './tool-calls';
 import type { CallHooks, LlmProvider } from './provider.types';
+import { releaseAfterEnd, UpstreamHttp } from './upstream-http';
 import {
   capBytes,
-  releaseAfterEnd,
   streamLimits,
   TOO_MUCH_OUTPUT_MESSAGE,
   ENDED_EARLY_MESSAGE,
@@ -69,144 +67,20 @@ import {
   isRecord,
   parseJson,
   sseData,
-  tokenCount,
   unparseable,
-  UpstreamHttp,
-} from './upstream-http';
-import type { JsonRecord } from './upstream-http';
-
-export interface CompletionsDialect {
-  kind: 'vllm' | 'openai';
-  /** Cheap readiness probe: any 2xx means ready. */
-  readyPath: string;
-  /** The `top_k` to send for our topK (0 = disabled), or undefined to omit the field. */
-  topK(topK: number): number | undefined;
-  /**
-   * true: a stream is complete only with a usage chunk and `[DONE]` (vLLM always sends both).
-   * false: `[DONE]` or a finish reason completes it; when the server sent no usage, prompt
-   * tokens count as 0 and completion tokens as the number of non-empty text chunks (servers
-   * stream one token per chunk), so quotas still see the completion.
-   */
-  strictStream: boolean;
-}
-
-export const OPENAI_DIALECT: CompletionsDialect = {
-  kind: 'openai',
-  readyPath: '/v1/models',
-  topK: (topK) => (topK > 0 ? topK : undefined),
-  strictStream: false,
-};
-
-/** What differs between `/v1/completions` and `/v1/chat/completions`. */
-export interface CompletionsEndpoint {
-  path: string;
-  /** The request fields that carry the input (`prompt` or `messages`). */
-  input(params: GenerationParams): JsonRecord;
-  /** The text of a non-streamed choice; throws when the choice has none. */
-  text(choice: JsonRecord): string;
-  /** The text of a streamed choice ('' when the chunk carries none). */
-  delta(choice: JsonRecord): string;
-}
-
-/** One message in OpenAI's chat shape. */
-function wireMessage(message: ChatMessage): JsonRecord {
-  if (message.role === 'tool') return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };
-  if (message.toolCalls?.length) {
-    return {
-      role: 'assistant',
-      content: message.content === '' ? null : message.content,
-      tool_calls: message.toolCalls.map((call) => ({
-        id: call.id,
-        type: 'function',
-        function: { name: call.name, arguments: call.arguments },
-      })),
-    };
-  }
-  return { role: message.role, content: message.content };
-}
-
-/** `tools`, `tool_choice`, `parallel_tool_calls` and `response_format`, when the request has them. */
-function structureFields(params: GenerationParams): JsonRecord {
-  const fields: JsonRecord = {};
-  if (params.tools) {
-    const { tools, choice, parallel } = params.tools;
-    fields.tools = tools.map((tool) => ({ type: 'function', function: tool }));
-    fields.tool_choice = typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } };
-    fields.parallel_tool_calls = parallel;
-  }
-  const format = params.responseFormat;
-  if (format?.type === 'json_object') fields.response_format = { type: 'json_object' };
-  if (format?.type === 'json_schema') {
-    const { name, schema, strict } = format;
-    fields.response_format = { type: 'json_schema', json_schema: { name, schema, strict } };
-  }
-  return fields;
-}
-
-/** A string field; absent or null → ''. */
-function optionalText(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  if (typeof value !== 'string') throw unparseable();
-  return value;
-}
-
-const COMPLETIONS_ENDPOINT: CompletionsEndpoint = {
-  path: '/v1/completions',
-  input: (params) => ({ prompt: params.prompt }),
-  text: (choice) => {
-    if (typeof choice.text !== 'string') throw unparseable();
-    return choice.text;
-  },
-  delta: (choice) => optionalText(choice.text),
-};
-
-const CHAT_ENDPOINT: CompletionsEndpoint = {
-  path: '/v1/chat/completions',
-  input: (params) => ({
-    messages: (chatMessagesOf(params) ?? []).map(wireMessage),
-    ...structureFields(params),
-  }),
-  text: (choice) => {
-    if (!isRecord(choice.message)) throw unparseable();
-    return optionalText(choice.message.content);
-  },
-  delta: (choice) => {
-    if (choice.delta === undefined || choice.delta === null) return '';
-    if (!isRecord(choice.delta)) throw unparseable();
-    return optionalText(choice.delta.content);
-  },
-};
-
-function endpointFor(params: GenerationParams): CompletionsEndpoint {
-  return chatMessagesOf(params) ? CHAT_ENDPOINT : COMPLETIONS_ENDPOINT;
-}
-
-function mapFinishReason(reason: unknown): FinishReason {
-  if (reason === 'length') return 'length';
-  return reason === 'tool_calls' || reason === 'function_call' ? 'tool_calls' : 'stop';
-}
-
-function parseUsage(usage: unknown): TokenUsage {
-  if (!isRecord(usage)) throw unparseable();
-  return {
-    promptTokens: tokenCount(usage.prompt_tokens),
-    completionTokens: usage.completion_tokens == null ? 0 : tokenCount(usage.completion_tokens),
-  };
-}
-
-function isErrorPayload(payload: JsonRecord): boolean {
-  return (payload.error !== undefined && payload.error !== null) || payload.object === 'error';
-}
-
-function firstChoice(payload: JsonRecord): JsonRecord | null {
-  const { choices } = payload;
-  if (choices === undefined || choices === null) return null;
-  if (!Array.isArray(choices)) throw unparseable();
-  const [choice] = choices as unknown[];
-  if (choice === undefined) return null;
-  if (!isRecord(choice)) throw unparseable();
-  return choice;
-}
+} from './upstream-body';
+import type { JsonRecord } from './upstream-body';
+import {
+  CompletionsDialect,
+  OPENAI_DIALECT,
+  CompletionsEndpoint,
+  CHAT_ENDPOINT,
+  endpointFor,
+  mapFinishReason,
+  parseUsage,
+  isErrorPayload,
+  firstChoice,
+} from './openai-wire';
 
 export class OpenAiCompletionsProvider implements LlmProvider {
   readonly kind: CompletionsDialect['kind'];

@@ -48,3 +48,6 @@ export interface LlmProvider {
 
 /** Builds one provider for one upstream of a model (upstream is null for in-process kinds). */
 export type ProviderFactory = (model: ModelConfig, upstream: { baseUrl: string } | null) => LlmProvider;
+
+/** The injection token of the ProviderFactory (ProvidersModule; tests may swap it). */
+export const PROVIDER_FACTORY = Symbol('PROVIDER_FACTORY');

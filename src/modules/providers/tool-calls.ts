@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ToolCall } from '../../contracts/generation';
-import { isRecord, unparseable } from './upstream-http';
+import { isRecord, unparseable } from './upstream-body';
 
 /** An id in OpenAI's style (`call_` + 24 characters). */
 export function newToolCallId(): string {

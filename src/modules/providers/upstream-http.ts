@@ -4,8 +4,7 @@
  *
  * - `UpstreamHttp`: one keep-alive `undici.Pool` per upstream base URL, a request helper that
  *   classifies failures into the BackendError classes, and sanitized error messages.
- * - `sseData` / `ndjsonValues` / `readLines`: line-oriented parsers over a response body that
- *   survive chunks splitting lines and multi-byte UTF-8 characters.
+ * - reading the bodies (JSON, SSE, NDJSON) is upstream-body.ts.
  *
  * Failure classification (see backend.errors.ts):
  * - the signal aborted (client disconnect, timeout, shutdown): the signal's `reason` is rethrown
@@ -20,11 +19,11 @@
  * AbortSignal (the model's `timeout_ms`, the readiness timeout), which may exceed undici's 300 s
  * defaults for long generations.
  */
-import { StringDecoder } from 'node:string_decoder';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { injectTraceContext } from '../../infra/tracing/trace-context';
 import { BackendResponseError, BackendUnreachableError } from '../../contracts/backend-errors';
+import { cleanExcerpt, isRecord, parseJson, upstreamErrorMessage } from './upstream-body';
 
 /** Error codes that mean "no usable connection to the upstream". */
 const UNREACHABLE_CODES = new Set([
@@ -43,66 +42,11 @@ const UNREACHABLE_CODES = new Set([
   'UND_ERR_DESTROYED',
 ]);
 
-/** Longest upstream error excerpt put into a message. */
-const MAX_EXCERPT_CHARS = 200;
 /** Most bytes read from an error response body (the rest is discarded). */
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
 /** Most bytes of a non-streamed JSON body. */
 const MAX_JSON_BODY_BYTES = 32 * 1024 * 1024;
-/** Longest line the SSE/NDJSON parsers accept before calling the stream garbage. */
-const MAX_LINE_CHARS = 8 * 1024 * 1024;
-
-export const UNPARSEABLE_MESSAGE = 'upstream sent an unparseable response';
-export const ENDED_EARLY_MESSAGE = 'upstream stream ended early';
 const MID_RESPONSE_MESSAGE = 'upstream connection closed mid-response';
-
-export type JsonRecord = Record<string, unknown>;
-
-export function isRecord(value: unknown): value is JsonRecord {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Parses JSON or throws BackendResponseError("upstream sent an unparseable response"). */
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new BackendResponseError(UNPARSEABLE_MESSAGE, null, { cause: err });
-  }
-}
-
-export function unparseable(): BackendResponseError {
-  return new BackendResponseError(UNPARSEABLE_MESSAGE);
-}
-
-/** A non-negative integer token count, or a BackendResponseError. */
-export function tokenCount(value: unknown): number {
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
-  throw unparseable();
-}
-
-/** An embedding vector: a non-empty array of finite numbers, or a BackendResponseError. */
-export function embeddingVector(value: unknown): number[] {
-  if (!Array.isArray(value) || value.length === 0) throw unparseable();
-  for (const x of value as unknown[]) if (typeof x !== 'number' || !Number.isFinite(x)) throw unparseable();
-  return value as number[];
-}
-
-/**
- * The upstream's own error message from a JSON error body, if it has one. Understands
- * `{"error": "..."}` (Ollama, TGI), `{"error": {"message": "..."}}` (OpenAI, newer vLLM),
- * `{"object": "error", "message": "..."}` (older vLLM) and `{"detail": "..."}` (FastAPI).
- */
-export function upstreamErrorMessage(body: unknown): string | null {
-  if (typeof body === 'string') return body;
-  if (!isRecord(body)) return null;
-  const { error } = body;
-  if (typeof error === 'string') return error;
-  if (isRecord(error) && typeof error.message === 'string') return error.message;
-  if (typeof body.message === 'string') return body.message;
-  if (typeof body.detail === 'string') return body.detail;
-  return null;
-}
 
 function errorCode(err: unknown): string | undefined {
   if (!isRecord(err) && !(err instanceof Error)) return undefined;
@@ -135,84 +79,8 @@ async function* guardBody(body: AsyncIterable<Uint8Array>, signal: AbortSignal):
   }
 }
 
-/**
- * Splits a byte stream into text lines (without the `\n` or `\r\n` terminator). UTF-8
- * sequences split across chunks are decoded correctly; a final line without a terminator is
- * yielded too.
- */
-export async function* readLines(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
-  const drain = function* (): Generator<string> {
-    let newline = pending.indexOf('\n');
-    while (newline !== -1) {
-      const line = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      yield line.endsWith('\r') ? line.slice(0, -1) : line;
-      newline = pending.indexOf('\n');
-    }
-    if (pending.length > MAX_LINE_CHARS) throw unparseable();
-  };
-  for await (const chunk of body) {
-    pending += decoder.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-    yield* drain();
-  }
-  pending += decoder.end();
-  yield* drain();
-  if (pending.length > 0) yield pending.endsWith('\r') ? pending.slice(0, -1) : pending;
-}
-
-/**
- * Server-sent events: yields the `data` of each event (several `data:` lines joined by `\n`).
- * Comments and other fields (`event:`, `id:`, `retry:`) are ignored. As the SSE spec says, an
- * event not terminated by a blank line before the stream ends is not dispatched.
- */
-export async function* sseData(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
-  let data: string[] = [];
-  for await (const line of readLines(body)) {
-    if (line === '') {
-      if (data.length > 0) yield data.join('\n');
-      data = [];
-    } else if (line.startsWith('data:')) {
-      const value = line.slice(5);
-      data.push(value.startsWith(' ') ? value.slice(1) : value);
-    }
-  }
-}
-
-/** Newline-delimited JSON: yields each non-blank line parsed; invalid JSON is garbage. */
-export async function* ndjsonValues(body: AsyncIterable<Uint8Array>): AsyncGenerator<unknown> {
-  for await (const line of readLines(body)) {
-    if (line.trim() !== '') yield parseJson(line);
-  }
-}
-
 /** How long an upstream may take to end its body after its final event before the connection is cut. */
 export const AFTER_END_GRACE_MS = 1000;
-
-/**
- * What a stream may send for one request: a delta per token of `max_new_tokens` plus some slack
- * (engines occasionally split a token), and a byte budget far above any honest stream. An
- * upstream beyond either is broken or hostile and is cut with backend_error.
- */
-export function streamLimits(maxNewTokens: number): { maxDeltas: number; maxBytes: number } {
-  return {
-    maxDeltas: maxNewTokens + Math.max(8, Math.ceil(maxNewTokens / 10)),
-    maxBytes: 64 * 1024 + maxNewTokens * 4096,
-  };
-}
-
-export const TOO_MUCH_OUTPUT_MESSAGE = 'upstream sent more output than the request allows';
-
-/** Passes a body through, failing it once more than `maxBytes` arrived. */
-export async function* capBytes(body: AsyncIterable<Uint8Array>, maxBytes: number): AsyncGenerator<Uint8Array> {
-  let bytes = 0;
-  for await (const chunk of body) {
-    bytes += chunk.length;
-    if (bytes > maxBytes) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
-    yield chunk;
-  }
-}
 
 /**
  * After a stream's final event: reads what is left of the body in the background, so a well
@@ -232,17 +100,6 @@ export function releaseAfterEnd(res: UpstreamResponse, rest: AsyncIterator<unkno
       clearTimeout(timer);
     }
   })();
-}
-
-/** Removes control characters, collapses whitespace and bounds the length. */
-export function cleanExcerpt(text: string, maxChars = MAX_EXCERPT_CHARS): string {
-  const clean = text
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  const chars = Array.from(clean);
-  return chars.length > maxChars ? `${chars.slice(0, maxChars).join('')}…` : clean;
 }
 
 export interface UpstreamHttpOptions {

@@ -10,7 +10,7 @@
  */
 import type { ModelConfig } from '../../contracts/model-config';
 import { OpenAiCompletionsProvider } from './openai.provider';
-import type { CompletionsDialect } from './openai.provider';
+import type { CompletionsDialect } from './openai-wire';
 
 export const VLLM_DIALECT: CompletionsDialect = {
   kind: 'vllm',

@@ -9,10 +9,8 @@ import { APP_CONFIG } from '../../infra/config/config.module';
 import type { ModelConfig } from '../../contracts/model-config';
 import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
 import { LlmMetricsService } from '../../infra/metrics/llm-metrics.service';
-import type { LlmProvider, ProviderFactory } from '../providers/provider.types';
+import { type LlmProvider, PROVIDER_FACTORY, type ProviderFactory } from '../providers/provider.types';
 import { type BreakerState, UpstreamBreaker } from './upstream-breaker';
-
-export const PROVIDER_FACTORY = Symbol('PROVIDER_FACTORY');
 
 export interface Candidate {
   model: ModelConfig;

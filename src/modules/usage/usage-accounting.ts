@@ -17,7 +17,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { AuthenticatedKey } from '../../contracts/authenticated-key';
 import { Clock } from '../../contracts/clock';
 import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
-import { type QuotaReservation, QuotaService, quotaHeaders } from '../limits/quota.service';
+import type { QuotaFigures } from '../../contracts/limit-figures';
+import { type QuotaReservation, QuotaService } from '../limits/quota.service';
 import { RateLimitCounters } from '../../stores/rate-limit/rate-limit-counters';
 import { RATE_LIMIT_WINDOW_MS } from '../../stores/rate-limit/rate-limit-window';
 import { SPANS } from '../../infra/tracing/trace-attributes';
@@ -27,10 +28,10 @@ import { UsageLedgerWriter } from './usage-ledger.writer';
 
 export interface GenerationUsage {
   /**
-   * X-Quota-* headers for the response (empty when the key has no quota); after a free
+   * The key's quota figures for the response (null when the key has no quota); after a free
    * settlement they count the unit as given back.
    */
-  readonly headers: Record<string, string>;
+  readonly quota: QuotaFigures | null;
   /** Applies the request's charge; `model` is the one that answered (a fallback's name, say). */
   settle(charge: Charge, model?: string): Promise<void>;
 }
@@ -59,9 +60,10 @@ export class UsageAccounting {
     let settled = false;
     let givenBack = false;
     return {
-      get headers() {
-        if (!reservation) return {};
-        return quotaHeaders(givenBack ? { ...reservation, requestsUsed: reservation.requestsUsed - 1 } : reservation);
+      get quota() {
+        if (!reservation) return null;
+        const { keyId: _, ...figures } = reservation;
+        return givenBack ? { ...figures, requestsUsed: figures.requestsUsed - 1 } : figures;
       },
       settle: async (charge, servedBy = model) => {
         if (settled) return;

@@ -84,7 +84,7 @@ export class UsageLedgerWriter implements OnModuleInit, OnApplicationShutdown {
     this.timer.unref();
   }
 
-  /** After the HTTP server has closed, before the database closes (see UsageLedgerModule). */
+  /** After the HTTP server has closed, before the database closes (UsageModule is not global). */
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;

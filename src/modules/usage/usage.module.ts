@@ -1,14 +1,24 @@
-/** Usage of keys: per-generation accounting (quota, TPM, ledger), the daily usage ledger, and the quotas. */
-import { Global, Module } from '@nestjs/common';
-import { QuotaModule } from '../limits/quota.module';
+/**
+ * Who pays what (API.md "Quotas"): the billing rules (billing.ts), the accounting of one
+ * generation against the key's quota, TPM window and usage ledger (UsageAccounting), and the
+ * ledger itself (written in batches by UsageLedgerWriter, read by UsageLedgerService). Not
+ * global: shutdown hooks of non-global modules run before the global database closes, so the
+ * ledger's last flush is written first.
+ */
+import { Module } from '@nestjs/common';
+import { LimitsModule } from '../limits/limits.module';
 import { UsageAccounting } from './usage-accounting';
 import { UsageLedgerService } from './usage-ledger.service';
-import { UsageLedgerModule } from './usage-ledger.module';
+import { DEFAULT_FLUSH_INTERVAL_MS, LEDGER_FLUSH_INTERVAL_MS, UsageLedgerWriter } from './usage-ledger.writer';
 
-@Global()
 @Module({
-  imports: [UsageLedgerModule, QuotaModule],
-  providers: [UsageLedgerService, UsageAccounting],
-  exports: [UsageLedgerService, UsageLedgerModule, QuotaModule, UsageAccounting],
+  imports: [LimitsModule],
+  providers: [
+    { provide: LEDGER_FLUSH_INTERVAL_MS, useValue: DEFAULT_FLUSH_INTERVAL_MS },
+    UsageLedgerWriter,
+    UsageLedgerService,
+    UsageAccounting,
+  ],
+  exports: [UsageLedgerService, UsageAccounting],
 })
 export class UsageModule {}

@@ -6,7 +6,8 @@
  * - RedisCacheStore: the cache shared by replicas, and the coalescing lock that lets one replica
  *   generate while the others wait for its answer. The lookup and the claim are one Lua script,
  *   and so are the store and the release: a cache miss costs two Redis commands, a hit one. While
- *   Redis is down the cache is skipped and claims are granted locally (see the class comment).
+ *   Redis is down NoCacheStore answers instead: the cache is skipped and claims are granted
+ *   locally (see no-cache-store.ts).
  * Values carry their own expiry, read against the injected clock, so both stores expire entries
  * the same way (and tests can move time); Redis also expires them itself so nothing lingers.
  */
@@ -58,54 +59,4 @@ export abstract class CacheStore {
 
   /** Whether some replica still holds the key's claim (false when unknown). */
   abstract isClaimed(key: string): Promise<boolean>;
-}
-
-/** Insertion-ordered Map as an LRU: a read moves the entry to the end, eviction takes the front. */
-export class MemoryCacheStore extends CacheStore {
-  private readonly entries = new Map<string, CachedCompletion>();
-
-  constructor(private readonly maxEntries: number) {
-    super();
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  async get(key: string, nowMs: number): Promise<CachedCompletion | null> {
-    return this.read(key, nowMs);
-  }
-
-  async lookupOrClaim(key: string, nowMs: number, _claimMs?: number | null): Promise<LookupResult> {
-    const hit = this.read(key, nowMs);
-    return hit ? { hit } : { claim: LOCAL_CLAIM };
-  }
-
-  async storeAndRelease(
-    key: string,
-    value: CachedCompletion | null,
-    _nowMs?: number,
-    _claim?: Claim | null,
-  ): Promise<void> {
-    if (!value) return;
-    this.entries.delete(key);
-    this.entries.set(key, value);
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
-    }
-  }
-
-  async isClaimed(): Promise<boolean> {
-    return false;
-  }
-
-  private read(key: string, nowMs: number): CachedCompletion | null {
-    const entry = this.entries.get(key);
-    if (!entry) return null;
-    this.entries.delete(key);
-    if (entry.expiresAtMs <= nowMs) return null;
-    this.entries.set(key, entry);
-    return entry;
-  }
 }

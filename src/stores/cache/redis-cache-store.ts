@@ -1,11 +1,7 @@
 /**
  * The shared cache and the coalescing lock in Redis (see cache-store.ts). A key's value and its
- * lock share a hash tag, so both scripts touch one cluster slot.
- *
- * While Redis is down the cache is skipped: lookups miss and answers are not stored (each
- * replica keeping its own copies would serve answers the others cannot invalidate or count
- * consistently, and the outage is short), and claims are granted locally, so identical requests
- * still share a generation within each replica but not across them.
+ * lock share a hash tag, so both scripts touch one cluster slot. Errors propagate: while Redis is
+ * down NoCacheStore answers instead (infra/redis/redis-fallback.ts, wired by StoresModule).
  */
 import { randomId } from '../../contracts/random-id';
 import { RedisScript } from '../../infra/redis/redis-script';
@@ -44,26 +40,17 @@ export class RedisCacheStore extends CacheStore {
   }
 
   async get(key: string, nowMs: number): Promise<CachedCompletion | null> {
-    const raw = await this.redis.health.attempt(
-      () => this.redis.client.get(this.valueKey(key)),
-      () => null,
-    );
+    const raw = await this.redis.client.get(this.valueKey(key));
     return raw === null ? null : parse(raw, nowMs);
   }
 
   async lookupOrClaim(key: string, nowMs: number, claimMs: number | null): Promise<LookupResult> {
     const token = randomId(8);
-    const reply = await this.redis.health.attempt(
-      async () =>
-        (await lookupOrClaimScript.run(
-          this.redis.client,
-          [this.valueKey(key), this.lockKey(key)],
-          [token, claimMs ?? 0],
-        )) as [number, string?],
-      () => null,
-    );
-    if (reply === null) return { claim: LOCAL_CLAIM };
-    const [kind, raw] = reply;
+    const [kind, raw] = (await lookupOrClaimScript.run(
+      this.redis.client,
+      [this.valueKey(key), this.lockKey(key)],
+      [token, claimMs ?? 0],
+    )) as [number, string?];
     if (kind === 1) {
       const hit = parse(raw!, nowMs);
       if (hit) return { hit };
@@ -82,22 +69,15 @@ export class RedisCacheStore extends CacheStore {
     const token = claim?.token ?? '';
     if (!value && token === '') return;
     const ttlMs = value ? Math.max(1, value.expiresAtMs - nowMs) : 0;
-    await this.redis.health.attempt(
-      async () =>
-        void (await storeAndReleaseScript.run(
-          this.redis.client,
-          [this.valueKey(key), this.lockKey(key)],
-          [value ? JSON.stringify(value) : '', ttlMs, token],
-        )),
-      () => undefined, // an unreleased lock expires on its own
+    await storeAndReleaseScript.run(
+      this.redis.client,
+      [this.valueKey(key), this.lockKey(key)],
+      [value ? JSON.stringify(value) : '', ttlMs, token],
     );
   }
 
   async isClaimed(key: string): Promise<boolean> {
-    return this.redis.health.attempt(
-      async () => (await this.redis.client.exists(this.lockKey(key))) === 1,
-      () => false,
-    );
+    return (await this.redis.client.exists(this.lockKey(key))) === 1;
   }
 
   private valueKey(key: string): string {

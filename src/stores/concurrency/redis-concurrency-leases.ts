@@ -5,13 +5,14 @@
  * exceed the limit. A replica renews its leases every LEASE_TTL / 3; one that crashes stops
  * renewing and its leases lapse within the TTL.
  *
- * While Redis is down a lease is taken in the in-process twin instead (the limit then holds per
- * replica) and released there; leases taken in Redis before the outage lapse on their own.
+ * Errors propagate: while Redis is down a lease is taken in the in-process leases instead
+ * (infra/redis/redis-fallback.ts, wired by StoresModule) and released there; leases taken in
+ * Redis before the outage lapse on their own.
  */
 import { randomId } from '../../contracts/random-id';
 import { RedisScript } from '../../infra/redis/redis-script';
 import type { RedisConnection } from '../../infra/redis/redis.module';
-import { ConcurrencyLeases, type LeaseGrant, type MemoryConcurrencyLeases } from './concurrency-leases';
+import { ConcurrencyLeases, type LeaseGrant } from './concurrency-leases';
 
 export const DEFAULT_LEASE_TTL_MS = 30_000;
 
@@ -50,7 +51,6 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
 
   constructor(
     private readonly redis: RedisConnection,
-    private readonly fallback: MemoryConcurrencyLeases,
     private readonly ttlMs = DEFAULT_LEASE_TTL_MS,
   ) {
     super();
@@ -61,40 +61,28 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
   async acquire(keyId: string, limit: number): Promise<LeaseGrant> {
     const set = this.setKey(keyId);
     const leaseId = randomId(9);
-    return this.redis.health.attempt(
-      async (): Promise<LeaseGrant> => {
-        const [granted, inFlight] = (await acquireScript.run(
-          this.redis.client,
-          [set],
-          [limit, this.ttlMs, leaseId],
-        )) as [number, number];
-        if (granted !== 1) return { granted: false, inFlight };
-        this.held.set(leaseId, set);
-        let released = false;
-        return {
-          granted: true,
-          inFlight,
-          release: () => {
-            if (released) return;
-            released = true;
-            this.held.delete(leaseId);
-            // Not awaited: a lease Redis does not hear about lapses within the TTL anyway.
-            void this.redis.health.attempt(
-              async () => void (await this.redis.client.zrem(set, leaseId)),
-              () => undefined,
-            );
-          },
-        };
+    const [granted, inFlight] = (await acquireScript.run(this.redis.client, [set], [limit, this.ttlMs, leaseId])) as [
+      number,
+      number,
+    ];
+    if (granted !== 1) return { granted: false, inFlight };
+    this.held.set(leaseId, set);
+    let released = false;
+    return {
+      granted: true,
+      inFlight,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.held.delete(leaseId);
+        // Not awaited, and a failure ignored: a lease Redis does not hear about lapses within the TTL.
+        this.redis.health.call(() => this.redis.client.zrem(set, leaseId)).catch(() => undefined);
       },
-      () => this.fallback.acquireNow(keyId, limit),
-    );
+    };
   }
 
   async inFlight(keyId: string): Promise<number> {
-    return this.redis.health.attempt(
-      async () => Number(await countScript.run(this.redis.client, [this.setKey(keyId)], [])),
-      () => this.fallback.inFlight(keyId),
-    );
+    return Number(await countScript.run(this.redis.client, [this.setKey(keyId)], []));
   }
 
   /** Stops renewing: this replica's leases lapse within the TTL (what a crash does). */

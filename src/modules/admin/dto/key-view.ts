@@ -1,5 +1,6 @@
 /** What the admin API shows of a key: its stored fields, never the hash or the plaintext. */
-import { type ApiKeyRow, toNumber, toNumberOrNull } from '../../auth/api-key.row';
+import { toNumber, toNumberOrNull } from '../../../infra/database/row-values';
+import type { ApiKeyRow } from '../../auth/api-key.row';
 import { nextMonthStartUtc } from '../../limits/quota-period';
 
 export interface KeyView {

@@ -1,5 +1,0 @@
-import { Module } from '@nestjs/common';
-import { ModelsController } from './models.controller';
-
-@Module({ controllers: [ModelsController] })
-export class ModelsModule {}
