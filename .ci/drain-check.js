@@ -6,8 +6,10 @@
 //     creates a key; makes COMPLETED generations and waits for them; starts STREAMS long streaming
 //     generations and, once each has sent its first event, runs STOP_COMMAND (e.g. `docker stop`)
 //     while they run; requires every generation to finish with 200 and its final body (the drain
-//     lets streams end) and at least one stream to have ended after the stop was sent (else the
-//     drain was not exercised); writes the key id and the reported usage to STATE_FILE.
+//     lets streams end); writes the key id and the reported usage to STATE_FILE. Whether the
+//     streams were still open when the server took the signal is the server's to say (its
+//     "shutting down" log line counts them): .ci/container checks that line, since a stream's end
+//     seen by this client says nothing certain about when the signal arrived.
 //   node .ci/drain-check.js verify BASE ADMIN_TOKEN STATE_FILE
 //     (after a restart on the same data) requires the key's ledger and current-period usage to
 //     hold exactly those requests and tokens.
@@ -19,7 +21,7 @@ const { spawn } = require('node:child_process');
 const { readFileSync, writeFileSync } = require('node:fs');
 
 const COMPLETED = 4;
-const STREAMS = 4;
+const STREAMS = 6;
 const MAX_NEW_TOKENS = 64;
 // Long enough that the streams are still running when the stop arrives (the tiny model makes a
 // few hundred tokens a second here).
@@ -126,13 +128,12 @@ async function generate() {
     ),
   );
   await stop;
-  if (endedAfterStop === 0) fail('every stream had ended before the stop reached the server: the drain was not exercised');
   usages.push(...finished);
   const sum = total(usages);
   writeFileSync(stateFile, JSON.stringify({ id: key.id, ...sum }));
   log(
     `${COMPLETED} generations before the stop, ${STREAMS} streams running when it was sent ` +
-      `(${endedAfterStop} of them ended during the drain): ${sum.requests} requests, ` +
+      `(${endedAfterStop} of them ended over 250 ms after it): ${sum.requests} requests, ` +
       `${sum.prompt} + ${sum.completion} tokens`,
   );
 }
