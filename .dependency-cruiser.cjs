@@ -30,7 +30,7 @@ const FEATURE_ORDER = [
 ];
 
 /** infra's own order, lowest first (each folder may use the ones before it). */
-const INFRA_ORDER = ['config', 'logging', 'lifecycle', 'metrics', 'tracing', 'database', 'redis'];
+const INFRA_ORDER = ['config', 'logging', 'lifecycle', 'journal', 'metrics', 'tracing', 'database', 'redis'];
 
 /** http's own order, lowest first: the controllers' folders use the shared ones before them. */
 const HTTP_ORDER = [

@@ -9,7 +9,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { configureApp, createHttpAdapter } from './http/server/http-app';
 import { answerClientErrors } from './http/server/client-errors';
-import { markAdminListener } from './http/guards/listener.guard';
+import { markAdminListener } from './http/core/listeners';
 import type { AppConfig } from './infra/config/app.config';
 import { type GracefulShutdown, installGracefulShutdown } from './http/server/graceful-shutdown';
 import { type AppLogger, NestPinoLogger } from './infra/logging/logger';

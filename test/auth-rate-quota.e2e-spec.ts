@@ -10,7 +10,7 @@ import { mockCompletion } from '../src/modules/providers/mock-answers';
 import { Database } from '../src/infra/database/database.service';
 import { UsageAccounting } from '../src/modules/usage/usage-accounting';
 import { CACHE_HIT, FREE } from '../src/modules/usage/billing';
-import { LEDGER_FLUSH_INTERVAL_MS } from '../src/modules/usage/usage-ledger.writer';
+import { LEDGER_FLUSH_INTERVAL_MS } from '../src/modules/usage/usage-writer';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote } from './harness/environment';
 import { adminAuth, createKey } from './harness/keys';
@@ -18,6 +18,7 @@ import { listenOnLoopback } from './harness/listen';
 import { sseEvents } from './harness/sse';
 import { generationParams } from './fakes/model-config';
 import { sleep } from './fakes/fake-server';
+import { FakeVllm } from './fakes/fake-vllm';
 
 const MODELS = `default_model: mock-a
 models:
@@ -367,6 +368,50 @@ describe('quotas', () => {
       expect((await keyView(id)).usage.tokens).toBe(2 * tokens);
     },
   );
+});
+
+describeInProcess('an upstream that reports no usage', 'starts its own fake upstream', () => {
+  let upstream: FakeVllm;
+  let gateway: TestApp;
+  beforeAll(async () => {
+    upstream = await FakeVllm.start();
+    upstream.streamUsage = false; // a server that ignores stream_options.include_usage
+    gateway = await startTestApp({
+      modelsYaml: `default_model: plain\nmodels:\n  - name: plain\n    provider: openai\n    upstream_model: m\n    base_url: ${upstream.url}\n`,
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it('a stream it ends without a usage chunk is billed its prompt and completion, never 0 prompt tokens', async () => {
+    const { key, id } = await createKey(gateway, { ...NO_RPM, monthly_token_quota: 1_000_000 });
+    const prompt = Array.from({ length: 100 }, (_, i) => `word${i}`).join(' ');
+    const body = { prompt, max_new_tokens: 8 };
+    const send = (extra: Record<string, unknown>) =>
+      gateway
+        .http()
+        .post('/v1/generate')
+        .set('X-API-Key', key)
+        .set('Cache-Control', 'no-store')
+        .send({ ...body, ...extra });
+    const plain = await send({});
+    const streamed = await send({ stream: true });
+    const final = sseEvents(streamed.text).at(-2) as { usage: { prompt_tokens: number; completion_tokens: number } };
+    // The upstream counted 100 prompt tokens for the JSON answer; the stream reported none, and the
+    // gateway counts the prompt's words: the same 100, not 0.
+    expect(plain.body.usage.prompt_tokens).toBe(100);
+    expect(final.usage.prompt_tokens).toBe(100);
+    expect(final.usage.completion_tokens).toBe(plain.body.usage.completion_tokens);
+    const view = await gateway
+      .http()
+      .get(`/admin/keys/${id}`)
+      .set(...adminAuth());
+    expect(view.body.usage.tokens).toBe(
+      plain.body.usage.total_tokens + final.usage.prompt_tokens + final.usage.completion_tokens,
+    );
+  });
 });
 
 describeInProcess('client disconnects', 'cuts raw connections to the in-process server', () => {

@@ -115,11 +115,13 @@ describe('Flight', () => {
     let finish: ((output: string) => void) | null = null;
     let fail: ((error: Error) => void) | null = null;
     let accept: (() => void) | null = null;
+    let admit: (() => void) | null = null;
     let abortedWith: unknown = null;
     const runner: FlightRunner = (signal, report) =>
       new Promise((resolve, reject) => {
         emit = (text) => report.emit(text, 'm');
         accept = () => report.accepted();
+        admit = () => report.admitted();
         finish = (output) =>
           resolve({
             model: 'm',
@@ -135,6 +137,7 @@ describe('Flight', () => {
       runner,
       emit: (t: string) => emit!(t),
       accept: () => accept!(),
+      admit: () => admit!(),
       finish: (o: string) => finish!(o),
       fail: (e: Error) => fail!(e),
       abortedWith: () => abortedWith,
@@ -155,6 +158,21 @@ describe('Flight', () => {
     await Promise.all([first, second]);
     expect(early).toEqual(['a', 'b', 'c']);
     expect(late).toEqual(['a', 'b', 'c']);
+  });
+
+  it('tells each subscriber once when the generation got its turn; one joining later at once', async () => {
+    const c = controllable();
+    const flight = new Flight(c.runner);
+    const told: string[] = [];
+    const first = flight.subscribe(new AbortController().signal, undefined, () => told.push('first'));
+    expect(told).toEqual([]); // still waiting its turn: nothing may be sent to the client
+    c.admit();
+    c.admit();
+    expect(told).toEqual(['first']);
+    const second = flight.subscribe(new AbortController().signal, undefined, () => told.push('second'));
+    expect(told).toEqual(['first', 'second']);
+    c.finish('x');
+    await Promise.all([first, second]);
   });
 
   it('aborts the backend call only when every subscriber has left', async () => {
@@ -258,9 +276,9 @@ describe('Flight', () => {
   });
 });
 
-function cacheFor(store: CacheStore, clock: FakeClock) {
+function cacheFor(store: CacheStore, clock: FakeClock, claimTiming?: { ttlMs: number; renewMs: number }) {
   const config = { cacheTtlSeconds: 60 } as AppConfig;
-  return new CompletionCache(config, store, clock, createLogger('silent'));
+  return new CompletionCache(config, store, clock, createLogger('silent'), undefined, claimTiming);
 }
 
 const noDeadline = () => Date.now() + 60_000;
@@ -367,7 +385,8 @@ describe('CompletionCache', () => {
       redis.health.close();
       redis.client.disconnect();
     });
-    const replica = (clock: FakeClock) => cacheFor(new RedisCacheStore(redis), clock);
+    const replica = (clock: FakeClock, claimTiming?: { ttlMs: number; renewMs: number }) =>
+      cacheFor(new RedisCacheStore(redis), clock, claimTiming);
 
     it('RedisCacheStore keeps values with their expiry', async () => {
       const store = new RedisCacheStore(redis);
@@ -452,6 +471,46 @@ describe('CompletionCache', () => {
       expect(Date.now() - started).toBeLessThan(500);
       expect((await holder).outcome).toMatchObject({ kind: 'answer', payer: true });
       expect(slow.calls.count).toBe(1);
+    });
+
+    it('a claim lasts as long as its holder waits (renewed): another replica waits for the answer instead of generating it too', async () => {
+      const clock = new FakeClock();
+      const timing = { ttlMs: 300, renewMs: 100 };
+      const replicaA = replica(clock, timing);
+      const replicaB = replica(clock, timing);
+      const queued = countingRunner(1000); // waits its turn far longer than the claim's TTL
+      const policy = replicaA.policy(model, undefined);
+      const holder = replicaA.serve(
+        'renewed',
+        model,
+        policy,
+        new AbortController().signal,
+        queued.runner,
+        noDeadline(),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const follower = await replicaB.serve(
+        'renewed',
+        model,
+        policy,
+        new AbortController().signal,
+        queued.runner,
+        noDeadline(),
+      );
+      expect(follower).toMatchObject({ source: 'coalesced', outcome: { kind: 'answer', payer: false } });
+      expect((await holder).outcome).toMatchObject({ kind: 'answer', payer: true });
+      expect(queued.calls.count).toBe(1);
+      expect(await redis.client.exists(`${prefix}cache-lock:{renewed}`)).toBe(0); // given back, no longer renewed
+    });
+
+    it('a claim is renewed only by its holder', async () => {
+      const store = new RedisCacheStore(redis);
+      const first = await store.lookupOrClaim('mine', 0, 5000);
+      if (!('claim' in first)) throw new Error('not claimed');
+      await store.renewClaim('mine', { token: 'someone else' }, 60_000);
+      expect(await redis.client.pttl(`${prefix}cache-lock:{mine}`)).toBeLessThanOrEqual(5000);
+      await store.renewClaim('mine', first.claim, 60_000);
+      expect(await redis.client.pttl(`${prefix}cache-lock:{mine}`)).toBeGreaterThan(5000);
     });
   },
 );

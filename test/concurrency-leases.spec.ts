@@ -12,8 +12,17 @@ import { MemoryConcurrencyLeases } from '../src/stores/concurrency/memory-concur
 import { concurrencyLeases } from '../src/stores/stores.module';
 import { sleep, waitFor } from './fakes/fake-server';
 import { hasRedisServer, OwnRedis } from './harness/redis-server';
+import { TcpProxy } from './harness/tcp-proxy';
 
 const silent = createLogger('silent');
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
 
 function leaseContract(make: () => ConcurrencyLeases | Promise<ConcurrencyLeases>): void {
   it('grants up to the limit per key, refuses beyond it, and a release frees a slot once', async () => {
@@ -55,8 +64,8 @@ describe('MemoryConcurrencyLeases', () => {
   });
 
   /** One replica's store; replicas made with the same prefix share the leases. */
-  async function replica(prefix: string, ttlMs = 30_000): Promise<ConcurrencyLeases> {
-    const connection = new RedisConnection(createRedis(redis.url, 250), prefix, silent);
+  async function replica(prefix: string, ttlMs = 30_000, url = redis.url): Promise<ConcurrencyLeases> {
+    const connection = new RedisConnection(createRedis(url, 250), prefix, silent);
     connection.client.on('error', (error: Error) => connection.health.markDown(error));
     connections.push(connection);
     await waitFor(() => connection.client.status === 'ready', 5000);
@@ -109,5 +118,45 @@ describe('MemoryConcurrencyLeases', () => {
     expect((await leases.acquire('fresh', 1)).granted).toBe(true);
     expect(await leases.inFlight('fresh')).toBe(1);
     await leases.close();
+  });
+
+  describe('leases Redis holds that nobody uses are removed as soon as Redis answers again', () => {
+    let proxy: TcpProxy;
+    beforeEach(async () => {
+      proxy = await TcpProxy.start(redis.url);
+    });
+    afterEach(async () => {
+      await proxy.close();
+    });
+
+    it('an acquire that timed out client-side but ran in Redis', async () => {
+      const shared = prefix();
+      const cut = await replica(shared, 30_000, proxy.urlFor(redis.url));
+      const other = await replica(shared);
+      await proxy.setMode('late-replies', 600); // the script runs; its answer arrives after the 250 ms timeout
+      const lease = await cut.acquire('k', 1);
+      expect(lease.granted).toBe(true); // the in-process stand-in answered
+      if (lease.granted) lease.release();
+      expect(await other.inFlight('k')).toBe(1); // the ghost the timed-out script left
+      await proxy.setMode('pass');
+      await eventually(async () => (await other.inFlight('k')) === 0, 3000); // not the 30 s TTL
+      expect((await other.acquire('k', 1)).granted).toBe(true);
+      await Promise.all([cut.close(), other.close()]);
+    });
+
+    it('a release Redis did not hear', async () => {
+      const shared = prefix();
+      const cut = await replica(shared, 30_000, proxy.urlFor(redis.url));
+      const other = await replica(shared);
+      const lease = await cut.acquire('k', 1);
+      expect(lease.granted).toBe(true);
+      await proxy.setMode('refuse');
+      await waitFor(() => connections.at(-2)!.health.up === false, 3000);
+      if (lease.granted) lease.release();
+      expect(await other.inFlight('k')).toBe(1);
+      await proxy.setMode('pass');
+      await eventually(async () => (await other.inFlight('k')) === 0, 3000);
+      await Promise.all([cut.close(), other.close()]);
+    });
   });
 });

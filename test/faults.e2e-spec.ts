@@ -5,8 +5,10 @@
  * loses no usage of what it served. PostgreSQL and Redis faults run on the real services
  * (npm run test:services); upstream faults run everywhere.
  */
+import { Client } from 'pg';
 import { Database } from '../src/infra/database/database.service';
 import { REDIS_CONNECTION, type RedisConnection } from '../src/infra/redis/redis.module';
+import { KeyInvalidation } from '../src/modules/auth/key-invalidation';
 import { ReplicaBus } from '../src/stores/replica-bus/replica-bus';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, describeServices, SERVICES_DATABASE_URL, SERVICES_REDIS_URL } from './harness/environment';
@@ -136,6 +138,80 @@ describeServices('key changes while the replica bus is down', () => {
   });
 });
 
+describeServices('key changes under a partition (PostgreSQL and Redis both cut from one replica)', () => {
+  let dbProxy: TcpProxy;
+  let redisProxy: TcpProxy;
+  let cutOff: TestApp;
+  let admin: TestApp;
+
+  beforeAll(async () => {
+    dbProxy = await TcpProxy.start(SERVICES_DATABASE_URL!);
+    redisProxy = await TcpProxy.start(SERVICES_REDIS_URL!);
+    cutOff = await startTestApp({
+      env: { DATABASE_URL: dbProxy.urlFor(SERVICES_DATABASE_URL!), REDIS_URL: redisProxy.urlFor(SERVICES_REDIS_URL!) },
+    });
+    admin = await startTestApp({ shareWith: cutOff });
+  });
+  afterAll(async () => {
+    await admin?.close();
+    await cutOff?.close();
+    await redisProxy?.close();
+    await dbProxy?.close();
+  });
+  afterEach(async () => {
+    await dbProxy.setMode('pass');
+    await redisProxy.setMode('pass');
+    await until(() => cutOff.app!.get(Database).health.up && cutOff.app!.get(KeyInvalidation).current);
+  });
+
+  const models = (key: string) => cutOff.http().get('/v1/models').set('X-API-Key', key);
+
+  it('a Redis blip during a PostgreSQL outage keeps unchanged keys working, and a key revoked meanwhile is not served from memory', async () => {
+    const unchanged = await createKey(admin);
+    const revoked = await createKey(admin);
+    for (const { key } of [unchanged, revoked]) expect((await models(key)).status).toBe(200); // cached there
+
+    await dbProxy.setMode('refuse');
+    cutOff.clock.advance(61_000); // past the 60 s a cached key is trusted while the bus is live
+    // The database cannot be asked; the key cache hears every change, so it stands in.
+    for (const { key } of [unchanged, revoked]) expect((await models(key)).status).toBe(200);
+    expect(cutOff.app!.get(Database).health.up).toBe(false);
+    await redisProxy.setMode('refuse');
+    await until(() => !cutOff.app!.get(ReplicaBus).live);
+    const deleted = await admin
+      .http()
+      .delete(`/admin/keys/${revoked.id}`)
+      .set(...adminAuth());
+    expect(deleted.status).toBe(204); // announced while the cut-off replica could not hear it
+    cutOff.clock.advance(6000); // past the 5 s bound: only the fallback could serve these keys now
+    // Cut off from both, the replica cannot know which keys changed: none is served from memory.
+    for (const { key } of [unchanged, revoked]) expect((await models(key)).status).toBe(503);
+
+    await redisProxy.setMode('pass');
+    await until(() => cutOff.app!.get(KeyInvalidation).current);
+    expect((await models(unchanged.key)).status).toBe(200); // read what it missed: this one did not change
+    const refused = await models(revoked.key);
+    expect(refused.status).toBe(503); // changed meanwhile: never the fallback, and the database cannot say
+    await dbProxy.setMode('pass');
+    await until(() => cutOff.app!.get(Database).health.up);
+    expect((await models(revoked.key)).status).toBe(401);
+  });
+
+  it('a Redis blip alone never stops keys that were not changed', async () => {
+    const { key } = await createKey(admin);
+    expect((await models(key)).status).toBe(200);
+    await redisProxy.setMode('refuse');
+    await until(() => !cutOff.app!.get(ReplicaBus).live);
+    for (let i = 0; i < 3; i += 1) {
+      cutOff.clock.advance(6000);
+      expect((await models(key)).status).toBe(200);
+    }
+    await redisProxy.setMode('pass');
+    await until(() => cutOff.app!.get(KeyInvalidation).current);
+    expect((await models(key)).status).toBe(200);
+  });
+});
+
 describeServices('PostgreSQL breaks', () => {
   let proxy: TcpProxy;
   let app: TestApp;
@@ -211,6 +287,156 @@ describeServices('PostgreSQL breaks', () => {
       expect((await generate(quota.key, 'after')).status).toBe(200);
     },
   );
+});
+
+describeServices('readiness and the request path agree', () => {
+  let proxy: TcpProxy;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    proxy = await TcpProxy.start(SERVICES_DATABASE_URL!);
+    app = await startTestApp({ env: { DATABASE_URL: proxy.urlFor(SERVICES_DATABASE_URL!) } });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await proxy?.close();
+  });
+
+  const adminCall = () =>
+    app
+      .http()
+      .get('/admin/keys')
+      .set(...adminAuth());
+
+  it('while the database is down for requests /readyz is 503 naming it; once /readyz is 200, requests are served at once', async () => {
+    expect((await adminCall()).status).toBe(200);
+    await proxy.setMode('refuse');
+    expect((await adminCall()).status).toBe(503); // the request path finds it down
+    const down = await app.http().get('/readyz');
+    expect(down.status).toBe(503);
+    expect(down.body.error).toHaveProperty('database');
+    await proxy.setMode('pass');
+    const ready = await app.http().get('/readyz');
+    expect(ready.status).toBe(200);
+    // No waiting for the next background probe: what /readyz found, requests get.
+    expect((await adminCall()).status).toBe(200);
+  });
+});
+
+describeServices("one slow statement is that statement's failure", () => {
+  it('a quota key stuck on a row lock gets 503 while other keys and admin calls are served', async () => {
+    // 1.5 s: the other key's statements must not time out on a loaded CI machine.
+    const app = await startTestApp({ env: { DB_TIMEOUT_MS: '1500' } });
+    const locker = new Client({ connectionString: SERVICES_DATABASE_URL! });
+    await locker.connect();
+    try {
+      const hot = await createKey(app, { monthly_quota: 100 });
+      const other = await createKey(app, { monthly_quota: 100 });
+      const send = (key: string) =>
+        app.http().post('/v1/generate').set('X-API-Key', key).set('Cache-Control', 'no-store').send({ prompt: 'p' });
+      expect((await send(hot.key)).status).toBe(200);
+      await locker.query(`SET search_path TO "${app.schema}"`);
+      await locker.query('BEGIN');
+      await locker.query('SELECT id FROM api_keys WHERE id = $1 FOR UPDATE', [hot.id]);
+      for (let i = 0; i < 4; i += 1) {
+        const { status, ms } = await timed(() => send(hot.key));
+        expect({ status, withinBound: ms < 3000 }).toEqual({ status: 503, withinBound: true });
+        // Meanwhile the database serves every other key: it does not count as down.
+        const served = await send(other.key);
+        expect({ status: served.status, body: served.body }).toMatchObject({ status: 200 });
+      }
+      await locker.query('ROLLBACK');
+      expect(app.app!.get(Database).health.up).toBe(true);
+      expect(
+        (
+          await app
+            .http()
+            .get('/admin/keys')
+            .set(...adminAuth())
+        ).status,
+      ).toBe(200);
+      // PostgreSQL cancelled the waiting reservations (statement_timeout): none of them used a unit.
+      const view = await app
+        .http()
+        .get(`/admin/keys/${hot.id}`)
+        .set(...adminAuth());
+      expect(view.body.usage.requests).toBe(1);
+    } finally {
+      await locker.end();
+      await app.close();
+    }
+  });
+});
+
+describeServices('a timeout whose statement committed (the reply lost): counted once', () => {
+  let proxy: TcpProxy;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    proxy = await TcpProxy.start(SERVICES_DATABASE_URL!);
+    app = await startTestApp({ env: { DATABASE_URL: proxy.urlFor(SERVICES_DATABASE_URL!), DB_TIMEOUT_MS: '500' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await proxy?.close();
+  });
+  afterEach(async () => {
+    await proxy.setMode('pass');
+    await until(() => app.app!.get(Database).health.up);
+  });
+  /** Connections opened while replies were late may have timed out: the database is back once a probe answers. */
+  const back = () => until(() => app.app!.get(Database).health.up);
+
+  const generate = (key: string) =>
+    app.http().post('/v1/generate').set('X-API-Key', key).set('Cache-Control', 'no-store').send({ prompt: 'p' });
+  /** The key's period usage, once the database answers (connections opened while replies were late may fail first). */
+  const requestsUsed = async (id: string): Promise<number | null> => {
+    const res = await app
+      .http()
+      .get(`/admin/keys/${id}`)
+      .set(...adminAuth());
+    return res.status === 200 ? (res.body.usage.requests as number) : null;
+  };
+  const ledgerRequests = async (id: string): Promise<number | null> => {
+    const res = await app
+      .http()
+      .get(`/admin/keys/${id}/usage`)
+      .set(...adminAuth());
+    return res.status === 200
+      ? (res.body.data as { requests: number }[]).reduce((sum, row) => sum + row.requests, 0)
+      : null;
+  };
+
+  it('a reservation that committed while its caller timed out answers 503 and its unit is given back', async () => {
+    const { key, id } = await createKey(app, { monthly_quota: 100 });
+    expect((await generate(key)).status).toBe(200);
+    await proxy.setMode('late-replies', 1500);
+    const lost = await generate(key);
+    expect(lost.status).toBe(503);
+    expect(lost.body.error.code).toBe('service_unavailable');
+    await proxy.setMode('pass');
+    await back();
+    // The reservation ran and committed: once it cannot be running any more, it is given back.
+    await until(async () => (await requestsUsed(id)) === 1, 10_000);
+    await sleep(2000);
+    await until(async () => (await requestsUsed(id)) !== null);
+    expect(await requestsUsed(id)).toBe(1); // and only once
+  });
+
+  it('a ledger batch whose write timed out after committing is written once, not merged back and counted twice', async () => {
+    const { key, id } = await createKey(app);
+    let served = 0;
+    for (let i = 0; i < 3; i += 1) if ((await generate(key)).status === 200) served += 1;
+    expect(served).toBe(3);
+    await proxy.setMode('late-replies', 1500);
+    await sleep(1600); // at least one flush of the batch ran (and committed) while its reply was late
+    await proxy.setMode('pass');
+    await back();
+    await until(async () => ((await ledgerRequests(id)) ?? 0) >= served, 10_000);
+    await sleep(1500); // the retries that follow find it written
+    await until(async () => (await ledgerRequests(id)) !== null);
+    expect(await ledgerRequests(id)).toBe(served);
+  });
 });
 
 describeInProcess('an upstream breaks: circuit breakers', 'uses fake upstreams', () => {

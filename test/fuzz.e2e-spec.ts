@@ -1,25 +1,35 @@
 /**
- * Property-based fuzzing of every route (fast-check): arbitrary and hostile bodies, query strings,
- * path parameters and headers, valid-ish and not, with and without valid credentials. Whatever
- * comes in, the answer is never a 5xx, every error is the envelope of API.md with a code of its
- * table, and no answer carries a stack trace, SQL or a secret.
+ * Property-based fuzzing of every route and method (fast-check). Most cases on `/v1/*` are valid
+ * requests (API.md, the OpenAI reference) with one field mutated at a time, streams included, on
+ * the mock provider and on a fake vLLM upstream, so they reach the backend, cache, coalescing,
+ * billing and streaming paths; the rest are arbitrary and hostile bodies, query strings, path
+ * parameters, headers and methods, with and without valid credentials. Whatever comes in, the
+ * answer is never a 5xx, every error (in a stream too) is the envelope of API.md with a code of
+ * its table, a 200 stream ends with `[DONE]`, and no answer carries a stack trace, SQL or a secret
+ * (the admin and metrics tokens, the client key).
  *
  * `npm test` runs a bounded number of runs with a fixed seed; for a long run:
  *   FUZZ_RUNS=20000 npx jest test/fuzz.e2e-spec.ts            (FUZZ_SEED=<n> to replay a run)
- * The run count and seed are printed.
+ * The run count, the seed and how many `/v1/*` cases reached a backend are printed.
  */
 import fc from 'fast-check';
+import type { LlmProvider } from '../src/modules/providers/provider.types';
+import { ModelRegistry } from '../src/modules/scheduling/model-registry';
 import { ERROR_STATUS } from '../src/http/core/error-status';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, TEST_ADMIN_TOKEN } from './harness/environment';
+import { hostileString, jsonValue, mutatedOneField, validBodies } from './harness/fuzz-bodies';
 import { createKey } from './harness/keys';
+import { FakeVllm } from './fakes/fake-vllm';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
 const METRICS_TOKEN = 'fuzz-metrics-token-0123456789abcdef';
 
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete' | 'head' | 'options';
+
 interface Route {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: Method;
   /** Express route template, `:id` for a key id. */
   path: string;
   /** Which credential the route takes. */
@@ -80,50 +90,6 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/metrics', auth: 'metrics', fields: [], plain: true },
 ];
 
-/** Strings that have hurt servers: NUL, lone surrogates, huge, SQL, paths, format strings. */
-const hostileString = fc.oneof(
-  fc.string(),
-  fc.string({ unit: 'binary' }),
-  fc.constantFrom(
-    '\u0000',
-    'a\u0000b',
-    '\ud800',
-    '\udfff',
-    "'; DROP TABLE users; --",
-    "1' OR '1'='1",
-    '../../etc/passwd',
-    '%00',
-    '%s%s%n',
-    '0000-01-01',
-    '9999-12-31T23:59:59Z',
-    '+275760-09-13T00:00:00Z',
-    '__proto__',
-    'constructor',
-    '-1',
-    'NaN',
-    'x'.repeat(70_000),
-  ),
-);
-
-const hostileNumber = fc.oneof(
-  fc.integer(),
-  fc.double(),
-  fc.constantFrom(0, -1, 2 ** 31, 2 ** 53, -(2 ** 63), 1e308, Number.MIN_VALUE),
-);
-
-/** A JSON value: anything JSON can say, hostile strings and numbers included. */
-const jsonValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.constant(null),
-    fc.boolean(),
-    hostileNumber,
-    hostileString,
-    fc.array(tie('value'), { maxLength: 5 }),
-    fc.dictionary(hostileString, tie('value'), { maxKeys: 5 }),
-  ),
-})).value;
-
 /** A body with the route's own fields (valid-ish values of any type) and sometimes an unknown one. */
 function fieldsBody(route: Route): fc.Arbitrary<Record<string, unknown>> {
   if (route.fields.length === 0) return fc.dictionary(hostileString, jsonValue, { maxKeys: 3 });
@@ -143,6 +109,8 @@ const headerValue = fc.stringMatching(/^[\x20-\x7e]{0,80}$/);
 
 interface Input {
   route: Route;
+  /** The method sent: the route's own, mostly; any other now and then. */
+  method: Method;
   id: string;
   credential: 'valid' | 'missing' | 'garbage';
   query: Record<string, string>;
@@ -150,60 +118,124 @@ interface Input {
   headers: Record<string, string>;
 }
 
+const OTHER_METHODS: Method[] = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'];
+const CHAT_MODELS = ['mock-a', 'upstream'];
+const EMBEDDING_MODELS = ['mock-emb', 'upstream-emb'];
+const VALID = validBodies(CHAT_MODELS, EMBEDDING_MODELS);
+
 describeInProcess('fuzzing every route', 'needs the in-process app and its keys', () => {
   let app: TestApp;
+  let upstream: FakeVllm;
   let clientKey: string;
   let victimId: string;
+  /** Calls that reached a provider (the mock or the fake upstream's). */
+  let backendCalls = 0;
+  const reach = { v1Cases: 0, reachedBackend: 0 };
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { AUTH_FAILURE_LIMIT: '1000000', METRICS_TOKEN, MAX_PROMPT_CHARS: '200000' } });
+    upstream = await FakeVllm.start();
+    const modelsYaml = `
+default_model: mock-a
+models:
+  - name: mock-a
+    provider: mock
+    max_new_tokens: 64
+    default_max_new_tokens: 16
+  - name: upstream
+    provider: vllm
+    upstream_model: m
+    base_url: ${upstream.url}
+    max_new_tokens: 64
+    default_max_new_tokens: 16
+  - name: mock-emb
+    kind: embedding
+    provider: mock
+  - name: upstream-emb
+    kind: embedding
+    provider: vllm
+    upstream_model: e
+    base_url: ${upstream.url}
+`;
+    app = await startTestApp({
+      modelsYaml,
+      env: { AUTH_FAILURE_LIMIT: '1000000', METRICS_TOKEN, MAX_PROMPT_CHARS: '200000' },
+    });
+    for (const { providers } of app.app!.get(ModelRegistry).all())
+      for (const provider of providers) countCalls(provider);
     clientKey = (await createKey(app, { rpm_limit: 1_000_000 })).key;
     victimId = (await createKey(app, { name: 'victim' })).id;
     process.stdout.write(`fuzz: ${RUNS} runs, seed ${SEED} (FUZZ_RUNS / FUZZ_SEED to change)\n`);
   });
-  afterAll(() => app?.close());
+  afterAll(async () => {
+    await app?.close();
+    await upstream?.close();
+  });
 
-  it('the route list covers every route the server has', () => {
+  /** Counts every generate, stream and embed call the provider gets. */
+  function countCalls(provider: LlmProvider): void {
+    const counted = provider as unknown as Record<string, unknown>;
+    for (const name of ['generate', 'stream', 'embed'] as const) {
+      const original = counted[name];
+      if (typeof original !== 'function') continue;
+      counted[name] = function (this: unknown, ...args: unknown[]) {
+        backendCalls += 1;
+        return (original as (...a: unknown[]) => unknown).apply(provider, args);
+      };
+    }
+  }
+
+  it('the route list covers every route and method the server has', () => {
     const router = app.app!.getHttpAdapter().getInstance().router as {
       stack: { route?: { path: string; methods: Record<string, boolean> } }[];
     };
     const served = [
       ...new Set(
         router.stack
-          .filter((layer) => layer.route && Object.keys(layer.route.methods).length === 1)
-          .map((layer) => `${Object.keys(layer.route!.methods)[0]} ${layer.route!.path}`),
+          .filter((layer) => layer.route)
+          .flatMap((layer) => Object.keys(layer.route!.methods).map((method) => `${method} ${layer.route!.path}`)),
       ),
     ].sort();
     expect(ROUTES.map((route) => `${route.method} ${route.path}`).sort()).toEqual(served);
   });
 
-  const input: fc.Arbitrary<Input> = fc.constantFrom(...ROUTES).chain((route) =>
-    fc.record({
+  const json = (value: fc.Arbitrary<unknown>) => value.map((v) => ({ kind: 'json' as const, value: v }));
+
+  /** Any body at all: none, the route's fields with any values, any JSON, raw text of any type. */
+  function hostileBody(route: Route): fc.Arbitrary<Input['body']> {
+    return fc.oneof(
+      fc.constant({ kind: 'none' as const }),
+      json(fieldsBody(route)),
+      json(jsonValue),
+      fc.record({
+        kind: fc.constant('raw' as const),
+        text: rawBody,
+        type: fc.constantFrom(
+          'application/json',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'application/vnd.x+json',
+        ),
+      }),
+    );
+  }
+
+  const idOf = fc.oneof(
+    fc.constant('VICTIM'),
+    fc.uuid(),
+    hostileString.filter((s) => s.length > 0),
+  );
+
+  /** Anything: any method now and then, any credential, query, headers and body. */
+  function hostileCase(route: Route): fc.Arbitrary<Input> {
+    return fc.record({
       route: fc.constant(route),
-      id: fc.oneof(
-        fc.constant('VICTIM'),
-        fc.uuid(),
-        hostileString.filter((s) => s.length > 0),
-      ),
+      method: fc.oneof({ arbitrary: fc.constant(route.method), weight: 6 }, fc.constantFrom(...OTHER_METHODS)),
+      id: idOf,
       credential: fc.constantFrom('valid', 'valid', 'missing', 'garbage'),
       query: fc.dictionary(fc.constantFrom('limit', 'cursor', 'from', 'to', 'q', 'x'), hostileString, {
         maxKeys: 3,
       }),
-      body: fc.oneof(
-        fc.constant({ kind: 'none' as const }),
-        fieldsBody(route).map((value) => ({ kind: 'json' as const, value })),
-        jsonValue.map((value) => ({ kind: 'json' as const, value })),
-        fc.record({
-          kind: fc.constant('raw' as const),
-          text: rawBody,
-          type: fc.constantFrom(
-            'application/json',
-            'text/plain',
-            'application/x-www-form-urlencoded',
-            'application/vnd.x+json',
-          ),
-        }),
-      ),
+      body: hostileBody(route),
       headers: fc.record(
         {
           'cache-control': fc.constantFrom('no-cache', 'no-store', 'max-age=0, no-store', 'garbage'),
@@ -213,8 +245,45 @@ describeInProcess('fuzzing every route', 'needs the in-process app and its keys'
         },
         { requiredKeys: [] },
       ),
-    }),
-  );
+    });
+  }
+
+  /** A valid request of a /v1 generation route, as it is or with one field mutated. */
+  function requestCase(route: Route, valid: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<Input> {
+    return fc.record({
+      route: fc.constant(route),
+      method: fc.constant(route.method),
+      id: fc.constant(''),
+      credential: fc.oneof(
+        { arbitrary: fc.constant('valid' as const), weight: 12 },
+        fc.constantFrom('missing', 'garbage'),
+      ),
+      query: fc.constant({}),
+      body: fc.oneof(
+        { arbitrary: json(valid), weight: 2 },
+        { arbitrary: json(mutatedOneField(valid, route.fields)), weight: 3 },
+      ),
+      headers: fc.record(
+        { 'cache-control': fc.constantFrom('no-cache', 'no-store', 'max-age=0'), 'x-request-id': headerValue },
+        { requiredKeys: [] },
+      ),
+    });
+  }
+
+  /**
+   * Generation routes are picked more often (they are where the paths behind validation are),
+   * and most of their cases are requests; every route also gets hostile cases.
+   */
+  const input: fc.Arbitrary<Input> = fc
+    .oneof(...ROUTES.map((r) => ({ arbitrary: fc.constant(r), weight: VALID[r.path] ? 6 : 1 })))
+    .chain((route) => {
+      const valid = VALID[route.path];
+      if (!valid) return hostileCase(route);
+      return fc.oneof(
+        { arbitrary: requestCase(route, valid), weight: 4 },
+        { arbitrary: hostileCase(route), weight: 1 },
+      );
+    });
 
   function credentialHeaders(route: Route, credential: Input['credential']): Record<string, string> {
     if (credential === 'missing' || route.auth === 'none') return {};
@@ -246,10 +315,36 @@ describeInProcess('fuzzing every route', 'needs the in-process app and its keys'
     /QueryFailedError|TypeError|ReferenceError/,
   ];
 
-  it('never answers 5xx; errors are the envelope with a code of the table; nothing leaks', async () => {
+  /** An error envelope's code is one of the table's, with the status the table gives it (when known). */
+  function expectTableError(where: string, body: unknown, status: number | null): void {
+    const error = (body as { error?: { code?: unknown; message?: unknown } }).error;
+    const code = String(error?.code);
+    expect({ where, known: code in ERROR_STATUS }).toEqual({ where, known: true });
+    expect({ where, message: typeof error?.message }).toEqual({ where, message: 'string' });
+    if (status !== null) {
+      expect({ where, status: ERROR_STATUS[code as keyof typeof ERROR_STATUS].status }).toEqual({ where, status });
+    }
+  }
+
+  /** A 200 stream: every event is JSON; an error event carries a code of the table; it ends with [DONE]. */
+  function expectWellFormedStream(where: string, text: string): void {
+    const events = text
+      .split('\n')
+      .filter((line) => line.startsWith('data: '))
+      .map((line) => line.slice('data: '.length));
+    expect({ where, ends: events.at(-1) }).toEqual({ where, ends: '[DONE]' });
+    for (const event of events.slice(0, -1)) {
+      let parsed: unknown;
+      expect(() => (parsed = JSON.parse(event))).not.toThrow();
+      if (parsed && typeof parsed === 'object' && 'error' in parsed) expectTableError(where, parsed, null);
+    }
+  }
+
+  it('never answers 5xx; errors (in streams too) are the envelope with a code of the table; nothing leaks', async () => {
     await fc.assert(
-      fc.asyncProperty(input, async ({ route, id, credential, query, body, headers }) => {
-        let req = app.http()[route.method](pathOf(route, id)).query(query);
+      fc.asyncProperty(input, async ({ route, method, id, credential, query, body, headers }) => {
+        const callsBefore = backendCalls;
+        let req = app.http()[method](pathOf(route, id)).query(query);
         for (const [name, value] of Object.entries({ ...headers, ...credentialHeaders(route, credential) })) {
           req = req.set(name, value);
         }
@@ -261,22 +356,30 @@ describeInProcess('fuzzing every route', 'needs the in-process app and its keys'
           response.on('data', (chunk: string) => (text += chunk));
           response.on('end', () => done(null, text));
         });
-        const text = res.body as string;
-        const where = `${route.method.toUpperCase()} ${route.path} → ${res.status}: ${text.slice(0, 300)}`;
+        if (route.path.startsWith('/v1/')) {
+          reach.v1Cases += 1;
+          if (backendCalls > callsBefore) reach.reachedBackend += 1;
+        }
+        const text = typeof res.body === 'string' ? res.body : ''; // HEAD: no body
+        const where = `${method.toUpperCase()} ${route.path} → ${res.status}: ${text.slice(0, 300)}`;
         expect({ where, serverError: res.status >= 500 }).toEqual({ where, serverError: false });
         for (const leak of LEAKS) expect({ where, leak: leak.test(text) }).toEqual({ where, leak: false });
-        expect(text.includes(TEST_ADMIN_TOKEN) || text.includes(METRICS_TOKEN)).toBe(false);
-        if (res.status >= 400 && !route.plain) {
-          const { error } = JSON.parse(text) as { error: { code: string; message: string; type: string } };
-          expect(Object.keys(ERROR_STATUS)).toContain(error.code);
-          expect({ where, status: ERROR_STATUS[error.code as keyof typeof ERROR_STATUS].status }).toEqual({
-            where,
-            status: res.status,
-          });
-          expect(typeof error.message).toBe('string');
+        for (const secret of [TEST_ADMIN_TOKEN, METRICS_TOKEN, clientKey]) {
+          expect({ where, secretShown: text.includes(secret) }).toEqual({ where, secretShown: false });
+        }
+        if (method === 'head' || (res.status < 400 && method === 'options')) return; // no body to read
+        if (res.status >= 400 && !route.plain) expectTableError(where, JSON.parse(text), res.status);
+        if (res.status === 200 && String(res.headers['content-type']).startsWith('text/event-stream')) {
+          expectWellFormedStream(where, text);
         }
       }),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
+    const share = reach.v1Cases === 0 ? 0 : reach.reachedBackend / reach.v1Cases;
+    process.stdout.write(
+      `fuzz: ${reach.reachedBackend} of ${reach.v1Cases} /v1/* cases reached a backend (${(share * 100).toFixed(0)}%)\n`,
+    );
+    // The point of valid-then-mutated bodies: the paths behind validation are exercised.
+    if (reach.v1Cases >= 30) expect(share).toBeGreaterThanOrEqual(1 / 3);
   }, 600_000);
 });

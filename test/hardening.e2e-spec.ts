@@ -197,20 +197,36 @@ describe('input that cannot hurt: always a 4xx from the table, never a 500', () 
 });
 
 describeInProcess(
-  'guessing is refused before any credential is evaluated',
+  'failed authentications are counted per address and per kind of secret',
   'sets client addresses and spies on the database',
   () => {
-    it('after the failed-auth limit, the right client key, admin token and metrics token all get 429 until the window ends', async () => {
+    it('past the client-key limit bad keys get 429, while the right key and the admin are still served', async () => {
       const { key } = await createKey(app);
       const address = freshAddress();
       const as = (req: ReturnType<ReturnType<TestApp['http']>['get']>) => req.set('X-Forwarded-For', address);
       for (let i = 0; i < 3; i += 1) {
         expect((await as(app.http().get('/v1/models')).set('X-API-Key', `sk-${'x'.repeat(43)}`)).status).toBe(401);
       }
-      expect((await as(app.http().get('/v1/models')).set('X-API-Key', `sk-${'y'.repeat(43)}`)).status).toBe(429);
-      // Past the limit the right credentials are not even looked at.
+      const refused = await as(app.http().get('/v1/models')).set('X-API-Key', `sk-${'y'.repeat(43)}`);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      // One client's bad key never locks out the others behind the same address (API.md).
+      expect((await as(app.http().get('/v1/models')).set('X-API-Key', key)).status).toBe(200);
+      expect((await as(app.http().get('/admin/keys')).set(...adminAuth())).status).toBe(200);
+      app.clock.advance(60_000);
+      expect((await as(app.http().get('/v1/models')).set('X-API-Key', `sk-${'x'.repeat(43)}`)).status).toBe(401);
+    });
+
+    it('past the admin-token limit the right admin and metrics tokens get 429 until the window ends; client keys do not', async () => {
+      const { key } = await createKey(app);
+      const address = freshAddress();
+      const as = (req: ReturnType<ReturnType<TestApp['http']>['get']>) => req.set('X-Forwarded-For', address);
+      for (let i = 0; i < 3; i += 1) {
+        expect((await as(app.http().get('/admin/keys')).set('Authorization', `Bearer wrong-${i}`)).status).toBe(401);
+      }
+      expect((await as(app.http().get('/admin/keys')).set('Authorization', 'Bearer wrong-again')).status).toBe(429);
+      // Past the limit the right tokens are not even looked at: a right guess would show.
       const right = [
-        await as(app.http().get('/v1/models')).set('X-API-Key', key),
         await as(app.http().get('/admin/keys')).set(...adminAuth()),
         await as(app.http().get('/metrics')).set('Authorization', 'Bearer metrics-token-0123456789abcdef'),
       ];
@@ -219,12 +235,19 @@ describeInProcess(
         expect(res.body.error.code).toBe('rate_limit_exceeded');
         expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
       }
+      expect((await as(app.http().get('/v1/models')).set('X-API-Key', key)).status).toBe(200);
       // Other addresses are unaffected; the address is accepted again once the window ends.
       expect(
-        (await app.http().get('/v1/models').set('X-Forwarded-For', freshAddress()).set('X-API-Key', key)).status,
+        (
+          await app
+            .http()
+            .get('/admin/keys')
+            .set('X-Forwarded-For', freshAddress())
+            .set(...adminAuth())
+        ).status,
       ).toBe(200);
       app.clock.advance(60_000);
-      expect((await as(app.http().get('/v1/models')).set('X-API-Key', key)).status).toBe(200);
+      expect((await as(app.http().get('/admin/keys')).set(...adminAuth())).status).toBe(200);
     });
 
     it('IPv6 clients are counted per /64', async () => {
@@ -233,16 +256,21 @@ describeInProcess(
       expect(clientBucket('2001:db8:1:3::1')).toBe('2001:db8:1:3::/64');
       expect(clientBucket('::ffff:203.0.113.7')).toBe('203.0.113.7');
       expect(clientBucket('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
-      const { key } = await createKey(app);
       for (const address of ['2001:db8:9:9::1', '2001:db8:9:9::2', '2001:db8:9:9:aaaa::3', '2001:db8:9:9:bbbb::4']) {
-        await app.http().get('/v1/models').set('X-Forwarded-For', address).set('X-API-Key', 'sk-wrong');
+        await app.http().get('/admin/keys').set('X-Forwarded-For', address).set('Authorization', 'Bearer wrong');
       }
       const sameSlash64 = await app
         .http()
-        .get('/v1/models')
+        .get('/admin/keys')
         .set('X-Forwarded-For', '2001:db8:9:9:ffff::ffff')
-        .set('X-API-Key', key);
+        .set(...adminAuth());
       expect(sameSlash64.status).toBe(429);
+      const otherSlash64 = await app
+        .http()
+        .get('/admin/keys')
+        .set('X-Forwarded-For', '2001:db8:9:8::1')
+        .set(...adminAuth());
+      expect(otherSlash64.status).toBe(200);
     });
 
     it('malformed keys are refused by shape, and unknown keys are remembered: a flood does not reach the database', async () => {
@@ -426,5 +454,59 @@ describeInProcess('ADMIN_PORT: the admin API and /metrics on their own listener'
     expect((await fetch(`${publicBase}/v1/models`, { headers: { 'x-api-key': key } })).status).toBe(200);
     expect((await fetch(`${adminBase}/v1/models`, { headers: { 'x-api-key': key } })).status).toBe(404);
     for (const base of [publicBase, adminBase]) expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+});
+
+describeInProcess('ADMIN_PORT never trusts X-Forwarded-For', 'starts a listening server', () => {
+  let server: RunningServer;
+  let publicBase: string;
+  let adminBase: string;
+
+  beforeAll(async () => {
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      PORT: '0',
+      ADMIN_PORT: '0',
+      HOST: '127.0.0.1',
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      DATABASE_URL: 'pglite://memory',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-admin-xff-')),
+      MODELS_FILE: FIXTURE_MODELS,
+      LOG_LEVEL: 'silent',
+      BACKEND_PROBE_INTERVAL_MS: '0',
+      TRUST_PROXY_HOPS: '1',
+      AUTH_FAILURE_LIMIT: '3',
+    });
+    server = await startServer(config, createLogger('silent'));
+    publicBase = `http://127.0.0.1:${server.port}`;
+    adminBase = `http://127.0.0.1:${server.adminPort}`;
+  });
+  afterAll(() => server?.shutdown('test'));
+
+  it('wrong admin tokens are counted against the peer, whatever X-Forwarded-For says', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i += 1) {
+      const res = await fetch(`${adminBase}/admin/keys`, {
+        headers: { authorization: `Bearer wrong-${i}`, 'x-forwarded-for': `198.51.100.${i + 1}` },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429, 429, 429, 429, 429]);
+    // A forged header cannot pick another bucket for the right token either.
+    const forged = await fetch(`${adminBase}/admin/keys`, {
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-forwarded-for': '203.0.113.9' },
+    });
+    expect(forged.status).toBe(429);
+  });
+
+  it('the public port still takes the client address from X-Forwarded-For (TRUST_PROXY_HOPS=1)', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const res = await fetch(`${publicBase}/v1/models`, {
+        headers: { 'x-api-key': `sk-${'q'.repeat(43)}`, 'x-forwarded-for': `192.0.2.${i + 1}` },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401]);
   });
 });

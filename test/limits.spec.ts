@@ -5,6 +5,10 @@
  * PGlite and PostgreSQL, and the usage ledger writer's batching.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../src/infra/config/app.config';
@@ -16,7 +20,6 @@ import type { AppError } from '../src/contracts/app-error';
 import { limitHeaders, quotaHeaders } from '../src/http/core/limit-headers';
 import type { LimitRejections } from '../src/modules/limits/limit-rejections';
 import { type QuotaReservation, QuotaService } from '../src/modules/limits/quota.service';
-import { QuotaTokenCharges } from '../src/modules/limits/quota-token-charges';
 import { RATE_LIMIT_WINDOW_MS, secondsUntil, windowAt, windowKeys } from '../src/stores/rate-limit/rate-limit-window';
 import { MemoryRateLimitCounters } from '../src/stores/rate-limit/memory-rate-limit-counters';
 import type { RateLimitCounters } from '../src/stores/rate-limit/rate-limit-counters';
@@ -30,8 +33,11 @@ import { modelConfig } from './fakes/model-config';
 import { RedisConnection } from '../src/infra/redis/redis.module';
 import { Database } from '../src/infra/database/database.service';
 import { DatabaseRejected } from '../src/infra/database/database-errors';
-import { cutStreamUsage } from '../src/modules/usage/usage-estimate';
-import { UsageLedgerWriter } from '../src/modules/usage/usage-ledger.writer';
+import { cutStreamUsage } from '../src/contracts/token-estimate';
+import { UsageWriter } from '../src/modules/usage/usage-writer';
+import { batchStatement } from '../src/modules/usage/usage-writes.sql';
+import { replay, sumEvents, type UsageEvent } from '../src/modules/usage/usage-journal';
+import { ShutdownState } from '../src/infra/lifecycle/shutdown-state';
 import { closedPortUrl } from './fakes/fake-server';
 import { dropSchema } from './harness/app';
 import { describeServices, SERVICES_DATABASE_URL, SERVICES_REDIS_URL } from './harness/environment';
@@ -87,6 +93,7 @@ describe('quota periods (calendar months in UTC)', () => {
 describe('quota headers', () => {
   const base: QuotaReservation = {
     keyId: 'k',
+    rid: 'r',
     resetAt: new Date('2026-12-01T00:00:00.000Z'),
     requestQuota: null,
     tokenQuota: null,
@@ -126,7 +133,9 @@ describe('cut-stream usage estimate', () => {
   it('charges one token per delta received, at most max_new_tokens, and the prompt’s words', () => {
     expect(cutStreamUsage('tell me  a\nstory', 3, 16)).toEqual({ promptTokens: 4, completionTokens: 3 });
     expect(cutStreamUsage('x', 40, 16)).toEqual({ promptTokens: 1, completionTokens: 16 });
-    expect(cutStreamUsage('   ', 0, 16)).toEqual({ promptTokens: 0, completionTokens: 0 });
+    // API.md: never zero for a non-empty prompt (a blank one still holds at least one token).
+    expect(cutStreamUsage('   ', 0, 16)).toEqual({ promptTokens: 1, completionTokens: 0 });
+    expect(cutStreamUsage('', 0, 16)).toEqual({ promptTokens: 0, completionTokens: 0 });
   });
 });
 
@@ -279,11 +288,33 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
     quotaExhausted: (type: string) => seen.push({ kind: 'quota_rejected', type }),
   } as unknown as LimitRejections;
   let quota: QuotaService;
+  let writer: UsageWriter;
+  let database: Database;
+  const reserve = (id: string) => quota.reserve(id, randomUUID());
+  /** A request's usage charged to the period of `reservation`. */
+  const charge = (reservation: QuotaReservation, tokens: number) =>
+    writer.record({
+      keyId: reservation.keyId,
+      day: clock.now().toISOString().slice(0, 10),
+      model: 'm',
+      cached: false,
+      promptTokens: tokens,
+      completionTokens: 0,
+      quotaResetAt: reservation.resetAt.toISOString(),
+    });
+  const release = (reservation: QuotaReservation) =>
+    writer.release({
+      rid: reservation.rid,
+      keyId: reservation.keyId,
+      resetAt: reservation.resetAt.toISOString(),
+      after: 0,
+    });
 
   beforeAll(async () => {
     ({ db, close } = await open());
-    const database = databaseOf(db);
-    quota = new QuotaService(database, clock, rejections, new QuotaTokenCharges(database, silent));
+    database = databaseOf(db);
+    quota = new QuotaService(database, clock, rejections);
+    writer = writerFor(database);
   }, 30_000);
   afterAll(() => close());
   beforeEach(() => {
@@ -337,9 +368,9 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
 
   it('reserves while under the request quota, then refuses with 402 naming the reset time', async () => {
     const id = await insertKey({ monthlyQuota: 2 });
-    expect((await quota.reserve(id)).requestsUsed).toBe(1);
-    expect((await quota.reserve(id)).requestsUsed).toBe(2);
-    const refused = (await quota.reserve(id).catch((error: unknown) => error)) as AppError;
+    expect((await reserve(id)).requestsUsed).toBe(1);
+    expect((await reserve(id)).requestsUsed).toBe(2);
+    const refused = (await reserve(id).catch((error: unknown) => error)) as AppError;
     expect(refused).toMatchObject({
       code: 'quota_exhausted',
       message: expect.stringContaining('2026-12-01T00:00:00.000Z'),
@@ -351,52 +382,103 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
 
   it('a key without quotas always reserves (usage is still counted)', async () => {
     const id = await insertKey();
-    for (let i = 0; i < 3; i += 1) await quota.reserve(id);
+    for (let i = 0; i < 3; i += 1) await reserve(id);
     expect((await counters(id)).requests).toBe(3);
   });
 
   it('release gives the unit back; token charges add up', async () => {
     const id = await insertKey({ monthlyQuota: 1 });
-    const reservation = await quota.reserve(id);
-    await quota.release(reservation);
-    const again = await quota.reserve(id);
-    quota.chargeTokens(again, 17);
-    quota.chargeTokens(again, 0);
-    quota.chargeTokens(again, 3);
-    await quota.flushCharges();
+    const reservation = await reserve(id);
+    expect(await release(reservation)).toBe(true);
+    const again = await reserve(id);
+    charge(again, 17);
+    charge(again, 0);
+    charge(again, 3);
+    await writer.flush();
     expect(await counters(id)).toMatchObject({ requests: 1, tokens: 20 });
   });
 
-  it('token charges are summed per key and written by themselves within 100 ms when no reservation carries them', async () => {
+  it('token charges are summed per key and written within 100 ms', async () => {
     const id = await insertKey({ monthlyTokenQuota: 1000 });
-    const reservation = await quota.reserve(id);
-    for (let i = 0; i < 5; i += 1) quota.chargeTokens(reservation, 10);
-    expect((await counters(id)).tokens).toBe(0);
-    // Within 100 ms on a quiet machine; a loaded one may run the timer late (bounded wait).
-    for (const started = Date.now(); (await counters(id)).tokens === 0 && Date.now() - started < 2000;) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
+    const timed = writerFor(database, 1000);
+    timed.onModuleInit();
+    try {
+      const reservation = await reserve(id);
+      for (let i = 0; i < 5; i += 1) {
+        timed.record({
+          keyId: id,
+          day: '2026-11-24',
+          model: 'm',
+          cached: false,
+          promptTokens: 10,
+          completionTokens: 0,
+          quotaResetAt: reservation.resetAt.toISOString(),
+        });
+      }
+      expect((await counters(id)).tokens).toBe(0);
+      // Within 100 ms on a quiet machine; a loaded one may run the timer late (bounded wait).
+      for (const started = Date.now(); (await counters(id)).tokens === 0 && Date.now() - started < 2000;) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      expect((await counters(id)).tokens).toBe(50);
+    } finally {
+      await timed.onApplicationShutdown();
     }
-    expect((await counters(id)).tokens).toBe(50);
   });
 
-  it('the next reservation of the key carries its pending charges in the same statement, and checks them', async () => {
+  it('the token quota counts written charges: once they are written the next reservation is refused', async () => {
     const id = await insertKey({ monthlyTokenQuota: 100 });
-    const first = await quota.reserve(id);
-    quota.chargeTokens(first, 60);
-    const second = await quota.reserve(id); // carries the 60
+    const first = await reserve(id);
+    charge(first, 60);
+    await writer.flush();
+    const second = await reserve(id);
     expect(second.tokensUsed).toBe(60);
     expect(await counters(id)).toMatchObject({ requests: 2, tokens: 60 });
-    quota.chargeTokens(second, 50);
-    // 60 + 50 pending: over the token quota, so the next reservation is refused, and the charge
-    // it could not carry is still written.
-    await expect(quota.reserve(id)).rejects.toMatchObject({ code: 'quota_exhausted' });
-    await quota.flushCharges();
+    charge(second, 50);
+    await writer.flush();
+    await expect(reserve(id)).rejects.toMatchObject({ code: 'quota_exhausted' });
     expect(await counters(id)).toMatchObject({ requests: 2, tokens: 110 });
+  });
+
+  it('a give-back is applied once however often it is retried, and only if its reservation happened', async () => {
+    const id = await insertKey({ monthlyQuota: 10 });
+    const reservation = await reserve(id);
+    await reserve(id);
+    // A retry after an ambiguous failure (the first attempt committed, its reply was lost): no-op.
+    for (let i = 0; i < 3; i += 1) expect(await release(reservation)).toBe(true);
+    expect((await counters(id)).requests).toBe(1);
+    // A reservation that never committed (refused, or cancelled by statement_timeout): nothing to give back.
+    expect(await release({ ...reservation, rid: randomUUID() })).toBe(true);
+    expect((await counters(id)).requests).toBe(1);
+  });
+
+  it('a batch retried after an ambiguous failure is applied once', async () => {
+    const id = await insertKey({ monthlyTokenQuota: 1000 });
+    const reservation = await reserve(id);
+    const statement = batchStatement({
+      id: `test-batch-${randomUUID()}`,
+      rows: [
+        {
+          keyId: id,
+          day: '2026-11-24',
+          model: 'm',
+          requests: 2,
+          cachedRequests: 0,
+          promptTokens: 7,
+          completionTokens: 9,
+        },
+      ],
+      charges: [{ keyId: id, resetAt: reservation.resetAt.toISOString(), tokens: 16 }],
+    });
+    for (let i = 0; i < 3; i += 1) await db.query(statement.text, statement.values);
+    expect((await counters(id)).tokens).toBe(16);
+    const [row] = await db.query('SELECT requests, prompt_tokens FROM key_usage_daily WHERE key_id = $1', [id]);
+    expect([Number(row.requests), Number(row.prompt_tokens)]).toEqual([2, 7]);
   });
 
   it('the token quota refuses once used up (type tokens), whatever the request quota', async () => {
     const id = await insertKey({ monthlyQuota: 100, monthlyTokenQuota: 50, tokens: 50 });
-    await expect(quota.reserve(id)).rejects.toMatchObject({
+    await expect(reserve(id)).rejects.toMatchObject({
       code: 'quota_exhausted',
       message: expect.stringContaining('token quota of 50'),
     });
@@ -405,9 +487,9 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
 
   it('a request at or after quota_reset_at starts a new period with zero usage, in the same statement', async () => {
     const id = await insertKey({ monthlyQuota: 2, used: 2, tokens: 900 });
-    await expect(quota.reserve(id)).rejects.toMatchObject({ code: 'quota_exhausted' });
+    await expect(reserve(id)).rejects.toMatchObject({ code: 'quota_exhausted' });
     clock.set('2026-12-01T00:00:00.000Z');
-    const reservation = await quota.reserve(id);
+    const reservation = await reserve(id);
     expect(reservation).toMatchObject({
       requestsUsed: 1,
       tokensUsed: 0,
@@ -424,7 +506,7 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
   it('a period that passed unseen for months restarts at the current month', async () => {
     const id = await insertKey({ monthlyQuota: 5, used: 5 });
     clock.set('2027-03-15T08:00:00.000Z');
-    await quota.reserve(id);
+    await reserve(id);
     expect(await counters(id)).toMatchObject({
       requests: 1,
       resetAt: '2027-04-01T00:00:00.000Z',
@@ -435,25 +517,25 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
   it('a quota of 0 refuses also across a rollover, and the 402 names the new period’s reset', async () => {
     const id = await insertKey({ monthlyQuota: 0 });
     clock.set('2026-12-05T00:00:00.000Z');
-    await expect(quota.reserve(id)).rejects.toMatchObject({
+    await expect(reserve(id)).rejects.toMatchObject({
       message: expect.stringContaining('2027-01-01T00:00:00.000Z'),
     });
   });
 
   it('release and token charges never touch a later period', async () => {
     const id = await insertKey({ monthlyQuota: 10 });
-    const old = await quota.reserve(id);
+    const old = await reserve(id);
     clock.set('2026-12-01T00:00:01.000Z');
-    await quota.reserve(id);
-    await quota.release(old);
-    quota.chargeTokens(old, 500);
-    await quota.flushCharges();
+    await reserve(id);
+    await release(old);
+    charge(old, 500);
+    await writer.flush();
     expect(await counters(id)).toMatchObject({ requests: 1, tokens: 0 });
   });
 
   it('200 concurrent reservations on a quota of 50: exactly 50 succeed', async () => {
     const id = await insertKey({ monthlyQuota: 50 });
-    const results = await Promise.allSettled(Array.from({ length: 200 }, () => quota.reserve(id)));
+    const results = await Promise.allSettled(Array.from({ length: 200 }, () => reserve(id)));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(50);
     expect(
       results.filter((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'quota_exhausted'),
@@ -464,7 +546,7 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
   it('concurrent first requests of a new period roll it over once', async () => {
     const id = await insertKey({ monthlyQuota: 20, used: 20, tokens: 5 });
     clock.set('2026-12-01T00:00:00.000Z');
-    const results = await Promise.allSettled(Array.from({ length: 40 }, () => quota.reserve(id)));
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => reserve(id)));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(20);
     expect(await counters(id)).toEqual({
       requests: 20,
@@ -506,38 +588,61 @@ describeServices('QuotaService statements on PostgreSQL', () => {
   });
 });
 
-describe('UsageLedgerWriter', () => {
-  /** A database double: fails the first `failures` calls (down), rejects batches holding `poisoned` as bad input. */
+/** A usage writer on `db` with a journal of its own; `intervalMs` 0: flushed by hand. */
+function writerFor(
+  db: Database,
+  intervalMs = 0,
+  dataDir = mkdtempSync(join(tmpdir(), 'usage-writer-')),
+  dbTimeoutMs = 5000,
+): UsageWriter {
+  return new UsageWriter(db, silent, { dataDir, shutdownGraceMs: 1000, dbTimeoutMs }, new ShutdownState(), intervalMs);
+}
+
+describe('UsageWriter', () => {
+  /**
+   * A database double: fails the first `failures` calls (down, or a timeout: the outcome
+   * unknown), rejects statements holding `poisoned` as bad input.
+   */
   function fakeDb(failures = 0, poisoned: string | null = null) {
     const queries: { sql: string; params: unknown[] }[] = [];
     let toFail = failures;
-    const db = {
-      query: async (sql: string, params: unknown[]) => {
-        if (toFail > 0) {
-          toFail -= 1;
-          throw new Error('database down');
-        }
-        if (poisoned !== null && params.includes(poisoned)) throw new DatabaseRejected();
-        queries.push({ sql, params });
-        return { rows: [], rowCount: 0 };
-      },
-    } as unknown as Database;
+    const query = async (sql: string, params: unknown[]) => {
+      if (toFail > 0) {
+        toFail -= 1;
+        throw new Error('database down');
+      }
+      if (poisoned !== null && params.includes(poisoned)) throw new DatabaseRejected();
+      queries.push({ sql, params });
+      return { rows: [], rowCount: 0 };
+    };
+    const db = { query, run: query } as unknown as Database;
     return { db, queries };
   }
-  const at = new Date('2026-11-24T23:59:59.000Z');
-  const entry = { keyId: 'k1', model: 'mock-a', at, cached: false, promptTokens: 3, completionTokens: 5 };
+  const entry: UsageEvent = {
+    keyId: 'k1',
+    day: '2026-11-24',
+    model: 'mock-a',
+    cached: false,
+    promptTokens: 3,
+    completionTokens: 5,
+    quotaResetAt: null,
+  };
+  /** The ledger rows of a batch statement's parameters (after the batch id, 7 per row). */
+  const rowsOf = (params: unknown[]) => params.slice(1);
 
-  it('sums per key, UTC day and model and writes them in one upsert', async () => {
+  it('sums per key, UTC day and model and writes them in one statement that carries the batch id', async () => {
     const { db, queries } = fakeDb();
-    const writer = new UsageLedgerWriter(db, silent);
+    const writer = writerFor(db);
     writer.record(entry);
     writer.record({ ...entry, cached: true, promptTokens: 0, completionTokens: 0 });
     writer.record({ ...entry, model: 'mock-b' });
-    writer.record({ ...entry, at: new Date('2026-11-25T00:00:00.000Z') });
+    writer.record({ ...entry, day: '2026-11-25' });
     await writer.flush();
     expect(queries).toHaveLength(1);
+    expect(queries[0].sql).toMatch(/INSERT INTO usage_writes/);
     expect(queries[0].sql).toMatch(/ON CONFLICT \(key_id, day, model\) DO UPDATE/);
-    expect(queries[0].params).toEqual([
+    expect(queries[0].params[0]).toEqual(expect.stringMatching(/^usage\..+:1-4$/));
+    expect(rowsOf(queries[0].params)).toEqual([
       ...['k1', '2026-11-24', 'mock-a', 2, 1, 3, 5],
       ...['k1', '2026-11-24', 'mock-b', 1, 0, 3, 5],
       ...['k1', '2026-11-25', 'mock-a', 1, 0, 3, 5],
@@ -546,38 +651,129 @@ describe('UsageLedgerWriter', () => {
     expect(queries).toHaveLength(1); // nothing new, no write
   });
 
-  it('keeps a failed batch and writes it, merged with newer sums, on the next flush', async () => {
+  it('a batch whose write failed is retried as it is, with its id; newer sums go in a new batch', async () => {
     const { db, queries } = fakeDb(1);
-    const writer = new UsageLedgerWriter(db, silent);
+    const writer = writerFor(db);
+    writer.record(entry);
+    await writer.flush(); // fails: the outcome is unknown
     writer.record(entry);
     await writer.flush();
-    writer.record(entry);
-    await writer.flush();
-    expect(queries).toHaveLength(1);
-    expect(queries[0].params).toEqual(['k1', '2026-11-24', 'mock-a', 2, 0, 6, 10]);
+    expect(queries).toHaveLength(2);
+    expect(queries[0].params[0]).toMatch(/:1-1$/);
+    expect(rowsOf(queries[0].params)).toEqual(['k1', '2026-11-24', 'mock-a', 1, 0, 3, 5]);
+    expect(queries[1].params[0]).toMatch(/:2-2$/);
+    expect(rowsOf(queries[1].params)).toEqual(['k1', '2026-11-24', 'mock-a', 1, 0, 3, 5]);
   });
 
   it('one row the database rejects is quarantined (logged with its figures); every other row is written', async () => {
     const { db, queries } = fakeDb(0, 'poisoned-key');
     const lines: string[] = [];
-    const writer = new UsageLedgerWriter(db, createLogger('info', { write: (line: string) => lines.push(line) }));
+    const writer = new UsageWriter(
+      db,
+      createLogger('info', { write: (line: string) => lines.push(line) }),
+      { dataDir: mkdtempSync(join(tmpdir(), 'usage-writer-')), shutdownGraceMs: 1000, dbTimeoutMs: 5000 },
+      new ShutdownState(),
+      0,
+    );
     for (let i = 0; i < 7; i += 1) writer.record({ ...entry, keyId: `key-${i}` });
     writer.record({ ...entry, keyId: 'poisoned-key' });
     await writer.flush();
-    const written = queries.flatMap((q) => q.params.filter((_, i) => i % 7 === 0));
+    const written = queries.flatMap((q) => rowsOf(q.params).filter((_, i) => i % 7 === 0));
     expect(written.sort()).toEqual(Array.from({ length: 7 }, (_, i) => `key-${i}`));
-    expect(writer.pendingRows).toBe(0);
+    expect(writer.pending).toEqual({ rows: 0, batches: 0, releases: 0 });
     const quarantine = lines.map((line) => JSON.parse(line)).find((line) => /quarantined/.test(line.msg));
-    expect(quarantine.row).toMatchObject({ keyId: 'poisoned-key', requests: 1, promptTokens: 3, completionTokens: 5 });
+    expect(quarantine.batch.rows).toEqual([
+      expect.objectContaining({ keyId: 'poisoned-key', requests: 1, promptTokens: 3, completionTokens: 5 }),
+    ]);
   });
 
-  it('writes what is pending at shutdown, retrying a failing database within the shutdown budget', async () => {
+  it('writes what is pending at shutdown, around the down-gate, retrying a failing database within the grace', async () => {
     const { db, queries } = fakeDb(3);
-    const writer = new UsageLedgerWriter(db, silent);
+    const writer = writerFor(db);
     writer.onModuleInit();
     writer.record(entry);
     await writer.onApplicationShutdown();
     expect(queries).toHaveLength(1);
-    expect(writer.pendingRows).toBe(0);
+    expect(writer.pending).toEqual({ rows: 0, batches: 0, releases: 0 });
   });
+
+  it('compacting the journal keeps what is pending: events recorded while a write was under way, open reservations', async () => {
+    let unblock!: () => void;
+    const blocked = new Promise<void>((resolve) => (unblock = resolve));
+    const queries: string[] = [];
+    const query = async (sql: string) => {
+      queries.push(sql);
+      if (queries.length === 1) await blocked;
+      return { rows: [], rowCount: 0 };
+    };
+    const dataDir = mkdtempSync(join(tmpdir(), 'usage-writer-'));
+    const writer = writerFor({ query, run: query } as unknown as Database, 0, dataDir);
+    writer.record(entry);
+    const flushing = writer.flush(); // its batch's write hangs until unblocked
+    await new Promise((resolve) => setImmediate(resolve));
+    writer.reserving({ rid: 'open', keyId: 'k1', resetAt: '2026-12-01T00:00:00.000Z' });
+    const during = 20_000; // past the compaction threshold while the write is under way
+    for (let i = 0; i < during; i += 1) writer.record(entry);
+    unblock();
+    await flushing;
+    const [file] = readdirSync(join(dataDir, 'usage-journal'));
+    const text = readFileSync(join(dataDir, 'usage-journal', file), 'utf8');
+    const pending = replay(
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
+    );
+    expect(text.split('\n').filter(Boolean).length).toBeLessThan(100); // compacted
+    const requests =
+      pending.batches.flatMap((batch) => batch.rows).reduce((sum, row) => sum + row.requests, 0) +
+      sumEvents(pending.events.map(({ event }) => event)).rows.reduce((sum, row) => sum + row.requests, 0);
+    expect(requests).toBe(during);
+    expect(pending.open.map((reservation) => reservation.rid)).toEqual(['open']);
+  });
+
+  it('a crash loses nothing: the next process takes over the journal, and taking it over twice writes nothing twice; a reservation the crash cut is given back', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'usage-writer-'));
+    const crash = (mode: string) =>
+      spawnSync(
+        process.execPath,
+        ['-r', '@swc-node/register', join(__dirname, 'fixtures', 'usage-writer-crash.ts'), dataDir, mode],
+        {
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      );
+    expect(crash('record').signal).toBe('SIGKILL');
+    const journals = () => readdirSync(join(dataDir, 'usage-journal'));
+    const [recorded] = journals();
+    const origin = recorded.replace(/\.jsonl$/, '');
+    // A second process takes the journal over and dies too before writing anything.
+    expect(crash('adopt').signal).toBe('SIGKILL');
+    expect(journals()).not.toContain(recorded);
+    const up = fakeDb();
+    const next = writerFor(up.db, 0, dataDir, 0);
+    const releasesOf = (rid: string) =>
+      up.queries.filter((q) => /quota_requests_used - 1/.test(q.sql) && q.params.includes(rid)).length;
+    return next.flush().then(async () => {
+      // The same ids the first process gave them: a write the first attempt made would be a no-op.
+      const ids = up.queries.filter((q) => /usage_writes \(id\) VALUES/.test(q.sql)).map((q) => q.params[0]);
+      expect(ids.sort()).toEqual([`${origin}:1-1`, `${origin}:2-2`]);
+      expect(up.queries.map((q) => rowsOf(q.params))).toEqual(
+        expect.arrayContaining([
+          ['k1', '2026-11-24', 'mock-a', 1, 0, 3, 5],
+          ['k1', '2026-11-24', 'mock-a', 1, 0, 10, 5],
+        ]),
+      );
+      expect(releasesOf('r1')).toBe(1);
+      // r2 was open when the process died: given back once its statement cannot be running any
+      // more (DB_TIMEOUT_MS + 1 s after the takeover); r3 was concluded by its request's usage.
+      expect(next.pending).toEqual({ rows: 0, batches: 0, releases: 1 });
+      expect(releasesOf('r2')).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await next.flush();
+      expect([releasesOf('r1'), releasesOf('r2'), releasesOf('r3')]).toEqual([1, 1, 0]);
+      expect(next.pending).toEqual({ rows: 0, batches: 0, releases: 0 });
+      expect(journals()).toHaveLength(1); // only the live process's own
+    });
+  }, 60_000);
 });

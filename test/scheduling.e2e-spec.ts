@@ -7,6 +7,7 @@
  * Orders are deterministic: max_in_flight 1 lets one request at a time reach the fake, so the
  * order the fake sees requests start is the order the gateway served its queue.
  */
+import { request as httpRequest } from 'node:http';
 import request from 'supertest';
 import { Scheduler } from '../src/modules/scheduling/scheduler.service';
 import { startTestApp, type TestApp } from './harness/app';
@@ -126,6 +127,27 @@ ${upstreams('af1', 'af2', 'af3')}
     return { answer };
   }
 
+  /** A POST over a raw connection, recording when the response's status line arrived. */
+  function rawPost(path: string, key: SeededKey, body: Record<string, unknown>) {
+    let headersAt: number | null = null;
+    const done = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest(`${target}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key.key },
+      });
+      req.on('response', (res) => {
+        headersAt = Date.now();
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, text }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ max_new_tokens: 4, ...body }));
+    });
+    return { done, headersAt: () => headersAt };
+  }
+
   async function metricValue(name: string, labels: Record<string, string>): Promise<number> {
     const { samples } = parseExposition((await app.http().get('/metrics')).text);
     const sample = samples.find(
@@ -222,20 +244,27 @@ ${upstreams('af1', 'af2', 'af3')}
       expect(view.body.usage).toMatchObject({ requests: 0, tokens: 0 });
     });
 
-    it('a stream waiting in the queue gets SSE comment heartbeats, then its answer', async () => {
+    it('a stream sends nothing while it waits in the queue; its heartbeats start once it is admitted', async () => {
       const key = await createKey(app);
       const gpu = fakes.queued;
       gpu.pause();
       const blocker = generate(key, { model: 'queued', prompt: unique('blocker') });
       await waitFor(() => gpu.started.length === 1);
-      // Queued behind the paused blocker for 600 ms, with a heartbeat every 100 ms (a loaded
-      // machine may run the timer late: at least two beats are asked for).
-      const stream = generate(key, { model: 'queued', prompt: unique('stream'), stream: true });
+      const sentAt = Date.now();
+      const stream = rawPost('/v1/generate', key, { model: 'queued', prompt: unique('stream'), stream: true });
       await waitFor(() => scheduler.queued('queued') === 1, 2000);
       await sleep(600);
+      expect(stream.headersAt()).toBeNull(); // queued: not even the status line
+      // The blocker finishes; the stream is admitted and held by the engine (a fresh pause) for
+      // 400 ms, with a heartbeat every 100 ms (a loaded machine may run the timer late: at least two).
       gpu.resume();
-      const [res] = await Promise.all([stream, blocker]);
+      gpu.pause();
+      await waitFor(() => gpu.started.length === 2, 2000);
+      await sleep(400);
+      gpu.resume();
+      const [res] = await Promise.all([stream.done, blocker]);
       expect(res.status).toBe(200);
+      expect(stream.headersAt()! - sentAt).toBeGreaterThanOrEqual(600);
       const firstData = res.text.indexOf('data:');
       expect(res.text.slice(0, firstData)).toMatch(/^(: keep-alive\n\n){2,}$/);
       expect(res.text.trimEnd().endsWith('data: [DONE]')).toBe(true);
@@ -273,6 +302,42 @@ ${upstreams('af1', 'af2', 'af3')}
         fullBefore + 1,
       );
       expect(await metricValue('llm_requests_shed_total', { model: 'short', reason: 'max_wait' })).toBe(waitBefore + 1);
+    });
+  });
+
+  describe('shedding a queued stream, and displacement', () => {
+    it('a stream shed while queued is an ordinary JSON 503 with Retry-After, not an in-stream error', async () => {
+      const key = await createKey(app);
+      const gpu = fakes.short; // max_length 1, max_wait_ms 300
+      gpu.pause();
+      const blocker = generate(key, { model: 'short', prompt: unique('blocker') });
+      await waitFor(() => gpu.started.length === 1);
+      const shed = await generate(key, { model: 'short', prompt: unique('queued stream'), stream: true });
+      expect(shed.status).toBe(503);
+      expect(shed.headers['content-type']).toMatch(/^application\/json/);
+      expect(shed.body.error.code).toBe('overloaded');
+      expect(Number(shed.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      gpu.resume();
+      expect((await blocker).status).toBe(200);
+    });
+
+    it('a full queue: a high key displaces the waiter of a low key (503 overloaded with Retry-After) and is served', async () => {
+      const low = await createKey(app, { priority: 'low' });
+      const high = await createKey(app, { priority: 'high' });
+      const gpu = fakes.short; // max_length 1
+      gpu.pause();
+      const blocker = generate(low, { model: 'short', prompt: unique('blocker') });
+      await waitFor(() => gpu.started.length === 1);
+      const displaced = (await enqueue('short', low, unique('low waiter'))).answer;
+      const urgent = generate(high, { model: 'short', prompt: unique('urgent') });
+      const turnedAway = await displaced;
+      expect(turnedAway.status).toBe(503);
+      expect(turnedAway.body.error.code).toBe('overloaded');
+      expect(Number(turnedAway.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(scheduler.queued('short')).toBe(1); // the high request waits in its place
+      gpu.resume();
+      expect((await urgent).status).toBe(200);
+      expect((await blocker).status).toBe(200);
     });
   });
 

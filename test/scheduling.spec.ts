@@ -8,7 +8,7 @@ import type { Candidate } from '../src/modules/scheduling/model-registry';
 import type { LlmProvider } from '../src/modules/providers/provider.types';
 import { UpstreamBreaker } from '../src/modules/scheduling/upstream-breaker';
 import { FairQueue } from '../src/modules/scheduling/fair-queue';
-import { ModelScheduler } from '../src/modules/scheduling/model-scheduler';
+import { type Admission, ModelScheduler } from '../src/modules/scheduling/model-scheduler';
 import { affinityText, HashRing, PREFIX_IDLE_MS, PrefixPlacement } from '../src/modules/scheduling/prefix-affinity';
 import { parseVllmMetrics } from '../src/modules/scheduling/upstream-metrics';
 import { UpstreamSlot } from '../src/modules/scheduling/upstream-slot';
@@ -195,4 +195,118 @@ function slot(label: string, maxInFlight = Infinity, breaker = new UpstreamBreak
   const provider = { upstreamLabel: label } as LlmProvider;
   const candidate: Candidate = { model: modelConfig(), provider, breaker };
   return new UpstreamSlot(candidate, 1, maxInFlight);
+}
+
+describe('ModelScheduler with max_in_flight (API.md "Scheduling")', () => {
+  const params = generationParams();
+  const cls = (keyId: string, priority: 'high' | 'normal' | 'low' = 'normal') => ({ keyId, priority, weight: 1 });
+
+  function limited(maxLength: number, breaker = new UpstreamBreaker(null), maxInFlight = 1) {
+    const events = { waited: jest.fn(), shed: jest.fn() };
+    const model = modelConfig({ queue: { maxLength, maxWaitMs: 30_000 } });
+    const slots = [slot('a:1', maxInFlight, breaker)];
+    return { scheduler: new ModelScheduler(model, slots, events, () => undefined), slots, events };
+  }
+
+  /** Admits a request; a waiting one is returned with how it ended so far. */
+  function arrive(scheduler: ModelScheduler, keyId: string, priority: 'high' | 'normal' | 'low' = 'normal') {
+    const controller = new AbortController();
+    const admitted = scheduler.admit(cls(keyId, priority), params, controller.signal);
+    const state: { admission?: Admission; error?: Error } = {};
+    Promise.resolve(admitted).then(
+      (admission) => (state.admission = admission),
+      (error: Error) => (state.error = error),
+    );
+    return { state, leave: () => controller.abort(new Error('client left')) };
+  }
+
+  const settled = () => new Promise((resolve) => setImmediate(resolve));
+  const overloaded = expect.objectContaining({ code: 'overloaded' });
+
+  it('a full queue: a high arrival displaces the newest waiter of the key holding the most places below it', async () => {
+    const { scheduler } = limited(3);
+    arrive(scheduler, 'busy-low', 'low'); // takes the one slot
+    const low = [1, 2, 3].map(() => arrive(scheduler, 'flood', 'low'));
+    await settled();
+    expect(scheduler.queued).toBe(3);
+    const high = arrive(scheduler, 'urgent', 'high');
+    await settled();
+    expect(high.state.error).toBeUndefined(); // it waits, in place of the flood's newest
+    expect(low.map((waiter) => waiter.state.error)).toEqual([undefined, undefined, overloaded]);
+    expect(scheduler.queued).toBe(3);
+  });
+
+  it('an arrival is refused itself when its own key holds the most places (a tie too), or nobody at its priority or below waits', async () => {
+    const { scheduler } = limited(2);
+    arrive(scheduler, 'holder');
+    const [first, second] = [arrive(scheduler, 'a'), arrive(scheduler, 'b')];
+    await settled();
+    const tie = arrive(scheduler, 'a'); // a holds 1, b holds 1: a does not push b out
+    await settled();
+    expect(tie.state.error).toEqual(overloaded);
+    const low = arrive(scheduler, 'c', 'low'); // only normal waiters: nothing at low or below
+    await settled();
+    expect(low.state.error).toEqual(overloaded);
+    expect([first.state.error, second.state.error]).toEqual([undefined, undefined]);
+    const fresh = arrive(scheduler, 'd'); // holds none: displaces the newest of a key holding one
+    await settled();
+    expect(fresh.state.error).toBeUndefined();
+    expect([first.state.error, second.state.error].filter(Boolean)).toHaveLength(1);
+  });
+
+  it('waiters are dispatched the moment the breaker cooldown ends, without another arrival or release', async () => {
+    const breaker = new UpstreamBreaker({ failures: 1, cooldownMs: 100 });
+    const { scheduler } = limited(10, breaker);
+    const running = arrive(scheduler, 'k');
+    const waiter = arrive(scheduler, 'k');
+    await settled();
+    expect(breaker.tryAcquire(running.state.admission)).toBe(true);
+    breaker.failure(); // the running request's upstream failed: open
+    running.state.admission!.release();
+    await settled();
+    expect(waiter.state.admission).toBeUndefined(); // nothing usable: still waiting
+    await sleep(150);
+    expect(waiter.state.admission).toBeDefined();
+    expect(breaker.tryAcquire(waiter.state.admission)).toBe(true); // it holds the probe
+  });
+
+  it('a half-open upstream gets its one probe and nothing else until it answers', async () => {
+    let now = 0;
+    const breaker = new UpstreamBreaker({ failures: 1, cooldownMs: 100 }, undefined, () => now);
+    breaker.failure();
+    now = 100; // cooldown over: half-open
+    const { scheduler, slots } = limited(10, breaker, 5);
+    const probe = arrive(scheduler, 'k');
+    const others = [arrive(scheduler, 'k'), arrive(scheduler, 'k')];
+    await settled();
+    expect(probe.state.admission).toBeDefined();
+    expect(others.map((other) => other.state.admission)).toEqual([undefined, undefined]); // waiting, not failing
+    expect(others.map((other) => other.state.error)).toEqual([undefined, undefined]);
+    expect(slots[0].inFlight).toBe(1);
+    expect(breaker.tryAcquire()).toBe(false); // nobody else may take it
+    expect(breaker.tryAcquire(probe.state.admission)).toBe(true); // its own attempt may
+    breaker.success();
+    probe.state.admission!.release();
+    await settled();
+    expect(others.every((other) => other.state.admission)).toBe(true);
+  });
+
+  it('a probe whose request made no attempt (its client left) passes to the next waiter', async () => {
+    let now = 0;
+    const breaker = new UpstreamBreaker({ failures: 1, cooldownMs: 100 }, undefined, () => now);
+    breaker.failure();
+    now = 100;
+    const { scheduler } = limited(10, breaker, 5);
+    const probe = arrive(scheduler, 'k');
+    const next = arrive(scheduler, 'k');
+    await settled();
+    probe.state.admission!.release(); // never tried
+    await settled();
+    expect(next.state.admission).toBeDefined();
+    expect(breaker.tryAcquire(next.state.admission)).toBe(true);
+  });
+});
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
 }

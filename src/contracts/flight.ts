@@ -22,6 +22,11 @@ export type DeltaListener = (text: string, model: string) => void;
 export interface FlightReporter {
   /** One delta of output (streams). */
   emit: DeltaListener;
+  /**
+   * The generation got its turn: admitted by the scheduler, or waiting on another replica's
+   * generation. Until then nothing is sent to its clients (a stream's heartbeats start here).
+   */
+  admitted(): void;
   /** The backend accepted the request (it was sent, or an in-process engine started on it). */
   accepted(): void;
 }

@@ -83,3 +83,13 @@ export interface ModelsConfig {
   defaultModel: string;
   models: ModelConfig[];
 }
+
+/**
+ * The longest a request of `model` can take to get its answer: its turn in the queue (when an
+ * upstream has max_in_flight) and then timeout_ms. What a request waiting on another replica's
+ * identical generation may wait for.
+ */
+export function longestAnswerMs(model: ModelConfig): number {
+  const queued = model.upstreams.some((upstream) => upstream.maxInFlight !== null) ? model.queue.maxWaitMs : 0;
+  return queued + model.timeoutMs;
+}

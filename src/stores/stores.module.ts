@@ -42,6 +42,7 @@ export function cacheStore(redis: RedisConnection | null, maxEntries: number): C
     'get',
     'lookupOrClaim',
     'storeAndRelease',
+    'renewClaim',
     'isClaimed',
   ]);
 }

@@ -41,13 +41,27 @@ export interface ServerProcess {
 /**
  * Starts src/main.ts on a free loopback port with `env` and waits until /healthz answers.
  * A server that exits or stays silent for 45 s is killed and the call rejects with its output.
+ * The free port is only free when it was picked: a server that finds it taken meanwhile (another
+ * test's listener, on a busy machine) is started again on another one.
  */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const port = await freePort();
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startOnce(env);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof PortTaken)) throw error;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOnce(env: Record<string, string>): Promise<ServerProcess> {
+  const port = env.PORT ?? String(await freePort());
   const base = `http://127.0.0.1:${port}`;
   const proc = spawn(process.execPath, [compiledMain()], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env, PORT: port },
   });
   let stdout = '';
   let output = '';
@@ -61,7 +75,10 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
   );
   const deadline = Date.now() + 45_000;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`the server exited with ${proc.exitCode} before listening:\n${output}`);
+    if (proc.exitCode !== null) {
+      const message = `the server exited with ${proc.exitCode} before listening:\n${output}`;
+      throw env.PORT === undefined && /EADDRINUSE/.test(output) ? new PortTaken(message) : new Error(message);
+    }
     try {
       if ((await fetch(`${base}/healthz`)).status === 200) break;
     } catch {

@@ -5,13 +5,15 @@
  * - `hang`: connections are accepted and kept, nothing is forwarded (bytes wait in the proxy and
  *   flow again on `pass`, like a network stall);
  * - `refuse`: the listener closes and open connections are reset: new connections are refused;
- * - `slow`: every chunk is delayed by `slowMs`.
+ * - `slow`: every chunk is delayed by `slowMs`;
+ * - `late-replies`: what the client sends reaches the dependency at once, its replies are delayed
+ *   by `slowMs`: a statement runs (and commits) while its caller times out waiting for the answer.
  * Only loopback is used. Never point it at anything but the test's own dependencies.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-export type ProxyMode = 'pass' | 'hang' | 'refuse' | 'slow';
+export type ProxyMode = 'pass' | 'hang' | 'refuse' | 'slow' | 'late-replies';
 
 interface Pipe {
   client: Socket;
@@ -69,7 +71,7 @@ export class TcpProxy {
       return;
     }
     if (previous === 'refuse') await this.listen();
-    if (mode === 'pass' || mode === 'slow') for (const pipe of this.pipes) this.flush(pipe);
+    if (mode !== 'hang') for (const pipe of this.pipes) this.flush(pipe);
   }
 
   async close(): Promise<void> {
@@ -115,7 +117,8 @@ export class TcpProxy {
       return;
     }
     const target = direction === 'toUpstream' ? pipe.upstream : pipe.client;
-    if (this.current === 'slow') setTimeout(() => target.write(chunk), this.slowMs);
+    const late = this.current === 'slow' || (this.current === 'late-replies' && direction === 'toClient');
+    if (late) setTimeout(() => target.write(chunk), this.slowMs);
     else target.write(chunk);
   }
 

@@ -3,6 +3,7 @@
  * counts, missing models and readiness. What all remote providers share is in
  * remote-providers.spec.ts.
  */
+import { promptText } from '../../src/contracts/generation';
 import { BackendResponseError } from '../../src/contracts/backend-errors';
 import { normalizeOllamaTag } from '../../src/modules/providers/ollama.provider';
 import { generationParams } from '../fakes/model-config';
@@ -62,11 +63,14 @@ describe('OllamaProvider against a fake Ollama', () => {
       ]);
     });
 
-    it('counts a cached prompt (no prompt_eval_count) as 0 prompt tokens', async () => {
+    it('counts a cached prompt (no prompt_eval_count) by its words: never 0 prompt tokens (API.md "Quotas")', async () => {
       ctx.fake.promptCached = true;
-      const result = await ctx.provider.generate(request({ maxNewTokens: 2 }), signal());
+      const params = request({ maxNewTokens: 2 });
+      const result = await ctx.provider.generate(params, signal());
       expect(result.finishReason).toBe('length');
-      expect(result.usage).toEqual({ promptTokens: 0, completionTokens: 2 });
+      const promptWords = promptText(params).split(/\s+/).filter(Boolean).length;
+      expect(promptWords).toBeGreaterThan(0);
+      expect(result.usage).toEqual({ promptTokens: promptWords, completionTokens: 2 });
     });
 
     it('reports a missing model (404) as BackendResponseError naming it', async () => {

@@ -4,6 +4,7 @@
  * odd but valid chat answers. What all remote providers share is in remote-providers.spec.ts.
  */
 import { BackendResponseError } from '../../src/contracts/backend-errors';
+import { promptText } from '../../src/contracts/generation';
 import { OpenAiProvider } from '../../src/modules/providers/openai.provider';
 import { modelConfig } from '../fakes/model-config';
 import {
@@ -70,14 +71,17 @@ describe('OpenAiProvider against a fake OpenAI-compatible server', () => {
       });
     });
 
-    it('tolerates a server that ignores include_usage: counts one token per text chunk', async () => {
+    it('tolerates a server that ignores include_usage: counts the prompt’s words and one token per text chunk', async () => {
       ctx.fake.streamUsage = false;
-      const { chunks, error } = await collectUntilError(ctx.provider.stream(request(), signal()));
+      const params = request();
+      const { chunks, error } = await collectUntilError(ctx.provider.stream(params, signal()));
       expect(error).toBeNull();
+      const promptWords = promptText(params).split(/\s+/).filter(Boolean).length;
+      expect(promptWords).toBeGreaterThan(0);
       expect(chunks[chunks.length - 1]).toEqual({
         type: 'done',
         finishReason: 'stop',
-        usage: { promptTokens: 0, completionTokens: expected(64).tokens.length },
+        usage: { promptTokens: promptWords, completionTokens: expected(64).tokens.length },
       });
     });
 

@@ -5,6 +5,7 @@ import { APP_CONFIG } from '../../infra/config/config.module';
 import { AuthFailureLimiter } from '../../modules/auth/auth-failure-limiter';
 import { requireBearerSecret } from '../../modules/auth/bearer-secret';
 import type { AppRequest } from '../core/app-request';
+import { clientAddress } from '../core/listeners';
 
 @Injectable()
 export class AdminTokenGuard implements CanActivate {
@@ -15,7 +16,7 @@ export class AdminTokenGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<AppRequest>();
-    await requireBearerSecret(req.ip, req.headers.authorization, this.config.adminToken, this.failures, {
+    await requireBearerSecret(clientAddress(req), req.headers.authorization, this.config.adminToken, this.failures, {
       missing: 'missing_admin_token',
       invalid: 'invalid_admin_token',
       label: 'admin token',

@@ -7,30 +7,17 @@
  */
 import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
 import type { AppConfig } from '../../infra/config/app.config';
 import { APP_CONFIG } from '../../infra/config/config.module';
 import { AppError } from '../../contracts/app-error';
 import type { AppRequest } from '../core/app-request';
+import { onAdminListener } from '../core/listeners';
 
 const ADMIN_SURFACE = 'llm-server:admin-surface';
 const ANY_LISTENER = 'llm-server:any-listener';
-const ADMIN_SOCKET = Symbol('llm-server:admin-socket');
 
 export const AdminSurface = (): MethodDecorator & ClassDecorator => SetMetadata(ADMIN_SURFACE, true);
 export const AnyListener = (): MethodDecorator & ClassDecorator => SetMetadata(ANY_LISTENER, true);
-
-/** Marks every connection `server` accepts as arriving on the admin listener. */
-export function markAdminListener(server: Server): void {
-  server.on('connection', (socket: Socket) => {
-    (socket as Socket & { [ADMIN_SOCKET]?: true })[ADMIN_SOCKET] = true;
-  });
-}
-
-function onAdminListener(req: AppRequest): boolean {
-  return (req.socket as Socket & { [ADMIN_SOCKET]?: true })[ADMIN_SOCKET] === true;
-}
 
 @Injectable()
 export class ListenerGuard implements CanActivate {

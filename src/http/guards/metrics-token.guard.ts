@@ -9,6 +9,7 @@ import { APP_CONFIG } from '../../infra/config/config.module';
 import { AuthFailureLimiter } from '../../modules/auth/auth-failure-limiter';
 import { requireBearerSecret } from '../../modules/auth/bearer-secret';
 import type { AppRequest } from '../core/app-request';
+import { clientAddress } from '../core/listeners';
 
 @Injectable()
 export class MetricsTokenGuard implements CanActivate {
@@ -21,7 +22,7 @@ export class MetricsTokenGuard implements CanActivate {
     const expected = this.config.metricsToken;
     if (expected === null) return true;
     const req = context.switchToHttp().getRequest<AppRequest>();
-    await requireBearerSecret(req.ip, req.headers.authorization, expected, this.failures, {
+    await requireBearerSecret(clientAddress(req), req.headers.authorization, expected, this.failures, {
       missing: 'missing_metrics_token',
       invalid: 'invalid_metrics_token',
       label: 'metrics token',

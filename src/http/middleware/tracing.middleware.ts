@@ -7,6 +7,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Tracing } from '../../infra/tracing/tracing';
 import { UNMATCHED_ROUTE } from '../../infra/metrics/metric-names';
 import type { AppRequest } from '../core/app-request';
+import { clientAddress } from '../core/listeners';
 import { routeLabel } from './route-label';
 
 export function tracingMiddleware(tracing: Tracing): RequestHandler | null {
@@ -18,7 +19,7 @@ export function tracingMiddleware(tracing: Tracing): RequestHandler | null {
       path: req.path,
       scheme: req.protocol,
       httpVersion: req.httpVersion,
-      clientAddress: req.ip,
+      clientAddress: clientAddress(req),
       headers: req.headers,
       requestId: ctx?.requestId,
       arrivedAt: ctx?.startedAt,

@@ -14,9 +14,16 @@ export const ENTITIES = [ApiKeyEntity];
 
 /**
  * `connectTimeoutMs` bounds getting a pooled connection (waiting for a free one, or connecting):
- * the request path's DB_TIMEOUT_MS; statements are bounded per call (database.service.ts).
+ * the request path's DB_TIMEOUT_MS. `statementTimeoutMs` has PostgreSQL itself cancel a statement
+ * that runs longer (its `statement_timeout`): the client-side bound of each call
+ * (database.service.ts) alone would leave the statement running, and committing, after the
+ * caller gave up on it. Migrations lift it for their own session (migrate.ts).
  */
-export function dataSourceOptions(target: DatabaseTarget, connectTimeoutMs = 10_000): DataSourceOptions {
+export function dataSourceOptions(
+  target: DatabaseTarget,
+  connectTimeoutMs = 10_000,
+  statementTimeoutMs: number | null = null,
+): DataSourceOptions {
   const common = {
     type: 'postgres' as const,
     entities: ENTITIES,
@@ -35,7 +42,11 @@ export function dataSourceOptions(target: DatabaseTarget, connectTimeoutMs = 10_
       poolSize: 10,
       connectTimeoutMS: connectTimeoutMs,
       // An isolated schema (tests) must also be where unqualified names resolve.
-      extra: { keepAlive: true, ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}) },
+      extra: {
+        keepAlive: true,
+        ...(statementTimeoutMs !== null ? { statement_timeout: statementTimeoutMs } : {}),
+        ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
+      },
       applicationName: 'llm-server',
     };
   }

@@ -5,6 +5,7 @@
  * Data and constraint errors (classes 22 and 23) come from values a client sent: they are bad
  * input (400), never a 500.
  */
+import type { FailureKind } from '../lifecycle/dependency-health';
 
 function sqlState(error: unknown): string | null {
   const code = (error as { code?: unknown } | null)?.code;
@@ -12,14 +13,24 @@ function sqlState(error: unknown): string | null {
 }
 
 /** SQLSTATEs that mean "the server cannot serve us now", not "this statement is wrong". */
-const OUTAGE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014', '53200']);
+const OUTAGE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '53200']);
+/** query_canceled: the statement ran into statement_timeout (or was cancelled). */
+const STATEMENT_TIMEOUT = '57014';
+/** Messages of node-postgres and pg-pool for a statement or a pool wait past its bound. */
+const CLIENT_TIMEOUTS = ['Query read timeout', 'timeout exceeded when trying to connect'];
 
-export function isDatabaseOutage(error: unknown): boolean {
+/**
+ * What a failed statement says about the database (dependency-health.ts): a timeout is that
+ * statement's failure (a row lock on a hot key, a slow plan), counted; an outage (refused, reset,
+ * a connection-class SQLSTATE) makes the database count as down; any other error is its answer.
+ */
+export function classifyDatabaseFailure(error: unknown): FailureKind {
   // Programming errors are bugs to surface, not a reason to stop using the database.
-  if (error instanceof TypeError || error instanceof RangeError) return false;
+  if (error instanceof TypeError || error instanceof RangeError) return 'answer';
   const state = sqlState(error);
-  if (state === null) return true;
-  return (state.startsWith('08') && state !== '08P01') || OUTAGE_STATES.has(state);
+  if (state === STATEMENT_TIMEOUT) return 'timeout';
+  if (state === null) return CLIENT_TIMEOUTS.includes((error as Error)?.message) ? 'timeout' : 'outage';
+  return (state.startsWith('08') && state !== '08P01') || OUTAGE_STATES.has(state) ? 'outage' : 'answer';
 }
 
 /** Class 22 (data exception: invalid text, NUL byte, out of range) and 23 (constraint violation). */

@@ -19,7 +19,7 @@ export class DatabaseModule {
       imports: [
         TypeOrmModule.forRootAsync({
           useFactory: () => ({
-            ...dataSourceOptions(config.database, config.dbTimeoutMs),
+            ...dataSourceOptions(config.database, config.dbTimeoutMs, config.dbTimeoutMs),
             retryAttempts: 2,
             retryDelay: 1000,
           }),

@@ -14,9 +14,11 @@ import { DependencyHealth } from '../lifecycle/dependency-health';
 import type { AppConfig } from '../config/app.config';
 import { APP_CONFIG } from '../config/config.module';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
-import { DatabaseRejected, isBadInput, isDatabaseOutage } from './database-errors';
+import { classifyDatabaseFailure, DatabaseRejected, isBadInput } from './database-errors';
 
 const PROBE_INTERVAL_MS = 1000;
+/** Statement timeouts in a row after which the database counts as down. */
+const TIMEOUTS_TO_DOWN = 3;
 
 export interface QueryResult<T> {
   rows: T[];
@@ -41,7 +43,9 @@ export class Database implements OnApplicationShutdown {
     this.timeoutMs = config.dbTimeoutMs;
     this.health = new DependencyHealth('database', {
       probe: async () => void (await this.run('SELECT 1', [])),
-      isOutage: isDatabaseOutage,
+      classify: classifyDatabaseFailure,
+      // One slow statement (a row-lock wait on a hot key) is that statement's failure.
+      timeoutsToDown: TIMEOUTS_TO_DOWN,
       probeIntervalMs: PROBE_INTERVAL_MS,
       onChange: (up, cause) => {
         if (up) logger.info('database is back');
@@ -54,10 +58,13 @@ export class Database implements OnApplicationShutdown {
     this.health.close();
   }
 
-  /** Rows of one statement; DependencyDown when the database is unavailable, 400 for bad input. */
-  async query<T>(text: string, values: unknown[] = []): Promise<QueryResult<T>> {
+  /**
+   * Rows of one statement; DependencyDown when the database is unavailable, 400 for bad input.
+   * `background`: a retried write nobody waits for; its timeouts do not count toward "down".
+   */
+  async query<T>(text: string, values: unknown[] = [], { background = false } = {}): Promise<QueryResult<T>> {
     try {
-      return await this.health.call(() => this.run<T>(text, values));
+      return await this.health.call(() => this.run<T>(text, values), { timeoutsCount: !background });
     } catch (error) {
       if (isBadInput(error)) throw new DatabaseRejected({ cause: error });
       throw error;
@@ -65,8 +72,10 @@ export class Database implements OnApplicationShutdown {
   }
 
   /** One statement without the health gate (probes). */
-  run<T>(text: string, values: unknown[]): Promise<QueryResult<T>> {
-    const pool = (this.dataSource.driver as unknown as { master: QueryablePool }).master;
-    return pool.query({ text, values, query_timeout: this.timeoutMs }) as Promise<QueryResult<T>>;
+  async run<T>(text: string, values: unknown[]): Promise<QueryResult<T>> {
+    const pool = (this.dataSource.driver as unknown as { master?: QueryablePool }).master;
+    // A pool already closed (shutdown under way) is an outage like a refused connection, not a bug.
+    if (!this.dataSource.isInitialized || !pool) throw new Error('the database connection pool is closed');
+    return (await pool.query({ text, values, query_timeout: this.timeoutMs })) as QueryResult<T>;
   }
 }

@@ -43,6 +43,8 @@ export async function runMigrations(dataSource: DataSource, lockTimeoutMs = 60_0
   const queryRunner = dataSource.createQueryRunner();
   await queryRunner.connect();
   try {
+    // A migration may take longer than a request's statement bound (an index on a big table).
+    await queryRunner.query('SET statement_timeout = 0');
     await takeLock(queryRunner, lockTimeoutMs);
     try {
       const executor = new MigrationExecutor(dataSource, queryRunner);
@@ -52,6 +54,8 @@ export async function runMigrations(dataSource: DataSource, lockTimeoutMs = 60_0
       await queryRunner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
     }
   } finally {
+    // Back to the connection's own bound before the pool hands it to the request path.
+    await queryRunner.query('RESET statement_timeout').catch(() => undefined);
     await queryRunner.release();
   }
 }

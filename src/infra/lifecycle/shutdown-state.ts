@@ -13,6 +13,11 @@ export class ShutdownState {
     return this.since !== null;
   }
 
+  /** When the shutdown began (null: it has not). */
+  get beganAt(): Date | null {
+    return this.since;
+  }
+
   begin(): void {
     this.since ??= new Date();
   }

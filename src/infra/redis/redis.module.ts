@@ -10,7 +10,7 @@
  */
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import Redis, { ReplyError } from 'ioredis';
-import { DependencyHealth } from '../lifecycle/dependency-health';
+import { DependencyHealth, type FailureKind } from '../lifecycle/dependency-health';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app.config';
 import { APP_LOGGER, type AppLogger } from '../logging/logger';
@@ -30,9 +30,12 @@ export function createRedis(url: string, timeoutMs: number): Redis {
   });
 }
 
-/** A Redis reply error (wrong type, NOSCRIPT, script error) proves Redis answers; anything else is an outage. */
-export function isRedisOutage(error: unknown): boolean {
-  return !(error instanceof ReplyError);
+/**
+ * A Redis reply error (wrong type, NOSCRIPT, script error) proves Redis answers; anything else is
+ * an outage, a timeout included: no request waits on Redis past REDIS_TIMEOUT_MS more than once.
+ */
+export function classifyRedisFailure(error: unknown): FailureKind {
+  return error instanceof ReplyError ? 'answer' : 'outage';
 }
 
 /** The client, its health and the key namespace: what every Redis-backed store needs. */
@@ -47,7 +50,7 @@ export class RedisConnection {
   ) {
     this.health = new DependencyHealth('redis', {
       probe: () => this.probe(),
-      isOutage: isRedisOutage,
+      classify: classifyRedisFailure,
       probeIntervalMs: PROBE_INTERVAL_MS,
       onChange: (up, cause) => {
         if (up) logger.info('redis is back: shared limits, cache and coalescing resume');
@@ -92,7 +95,7 @@ export async function connectRedis(
   // Redis is down: log at most one line per 30 s. Any error also tells the health monitor.
   let lastLoggedAt = 0;
   client.on('error', (error: Error) => {
-    if (isRedisOutage(error)) connection.health.markDown(error);
+    if (classifyRedisFailure(error) === 'outage') connection.health.markDown(error);
     if (Date.now() - lastLoggedAt < 30_000) return;
     lastLoggedAt = Date.now();
     logger.warn({ err: error.message }, 'redis connection error (repeats are not logged for 30 s)');

@@ -16,7 +16,7 @@ import { generateApiKey } from '../auth/api-key.crypto';
 import type { ApiKeyRow } from '../auth/api-key.row';
 import { KeyInvalidation } from '../auth/key-invalidation';
 import { Database } from '../../infra/database/database.service';
-import { QuotaService } from '../limits/quota.service';
+import { UsageWriter } from '../usage/usage-writer';
 import { ConcurrencyLeases } from '../../stores/concurrency/concurrency-leases';
 import { quotaPeriodAt } from '../limits/quota-period';
 import { type DailyUsage, UsageLedgerService } from '../usage/usage-ledger.service';
@@ -52,7 +52,7 @@ export class AdminKeysService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly invalidation: KeyInvalidation,
     private readonly usage: UsageLedgerService,
-    private readonly quota: QuotaService,
+    private readonly usageWriter: UsageWriter,
     private readonly clock: Clock,
     private readonly leases: ConcurrencyLeases,
   ) {}
@@ -115,7 +115,7 @@ export class AdminKeysService {
    * flight now across replicas (`in_flight`; null for keys without the limit: not counted).
    */
   async get(id: string): Promise<KeyView & { usage: KeyUsageView; in_flight: number | null }> {
-    await this.quota.flushCharges();
+    await this.usageWriter.flush(); // this replica's token charges and give-backs first
     const row = await this.find(id);
     const now = this.clock.now();
     const inFlight = row.max_concurrent === null ? null : await this.leases.inFlight(row.id);

@@ -3,20 +3,20 @@
  * query. What cannot be a key is refused by its shape before any hashing; unknown keys are
  * remembered briefly (KeyCache misses) and concurrent lookups of one key share one query, so
  * neither a flood of random keys nor a burst on a cold key piles queries onto the database.
- * While the database is unavailable, keys verified within the last hour keep authenticating;
- * any other key gets 503 (it cannot be checked), never a 401 it might not deserve.
+ * While the database is unavailable, keys verified within the last hour keep authenticating
+ * unless they changed meanwhile (so only while KeyInvalidation is current); any other key gets 503 (it cannot be checked), never a 401 it might not deserve.
  */
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../../contracts/clock';
 import { DependencyDown } from '../../infra/lifecycle/dependency-health';
 import { Database } from '../../infra/database/database.service';
-import { ReplicaBus } from '../../stores/replica-bus/replica-bus';
 import { hashApiKey, looksLikeApiKey } from './api-key.crypto';
 import { type ApiKeyRow, toAuthenticatedKey } from './api-key.row';
 import type { AuthenticatedKey } from '../../contracts/authenticated-key';
 import { KeyCache } from './key-cache';
+import { KeyInvalidation } from './key-invalidation';
 
-/** Freshness of a cached key: long while the replica bus announces changes, else the 5 s bound. */
+/** Freshness of a cached key: long while every key change reaches this replica, else the 5 s bound. */
 const FRESH_WITH_LIVE_BUS_MS = 60_000;
 const FRESH_WITHOUT_BUS_MS = 5_000;
 
@@ -31,7 +31,7 @@ export class ApiKeyService {
   constructor(
     private readonly db: Database,
     private readonly cache: KeyCache,
-    private readonly bus: ReplicaBus,
+    private readonly invalidation: KeyInvalidation,
     private readonly clock: Clock,
   ) {}
 
@@ -41,7 +41,7 @@ export class ApiKeyService {
     const now = this.clock.now();
     const nowMs = now.getTime();
     const hash = hashApiKey(plaintext);
-    const maxAgeMs = this.bus.live ? FRESH_WITH_LIVE_BUS_MS : FRESH_WITHOUT_BUS_MS;
+    const maxAgeMs = this.invalidation.current ? FRESH_WITH_LIVE_BUS_MS : FRESH_WITHOUT_BUS_MS;
     let key = this.cache.get(hash, nowMs, maxAgeMs) ?? null;
     if (!key) {
       if (this.cache.isKnownMiss(hash, nowMs)) return null;
@@ -65,7 +65,9 @@ export class ApiKeyService {
     try {
       ({ rows } = await this.db.query<ApiKeyRow>('SELECT * FROM api_keys WHERE key_hash = $1', [hash]));
     } catch (error) {
-      const stale = error instanceof DependencyDown ? this.cache.getStale(hash, nowMs) : undefined;
+      // Only a cache that has every change made meanwhile may stand in for the database.
+      const trusted = error instanceof DependencyDown && this.invalidation.current;
+      const stale = trusted ? this.cache.getStale(hash, nowMs) : undefined;
       if (stale) return stale;
       throw error;
     }

@@ -1,12 +1,17 @@
 /**
- * Limits failed authentications per client address (one-minute windows), so keys and the
- * admin and metrics tokens cannot be guessed at speed. Only failures are counted, so a client
- * with a valid key pays nothing. IPv6 addresses count per /64 (one host usually owns a whole
- * /64). Once an address is over the limit it is refused BEFORE any credential it sends is
- * evaluated, until the window ends: a guess past the limit learns nothing, not even whether it
- * was right. Counts live in the rate-limit counters (shared through Redis when configured); the
- * block itself is kept in memory on every replica (announced over the replica bus), so checking
- * it costs no round trip.
+ * Limits failed authentications per client address (one-minute windows, AUTH_FAILURE_LIMIT),
+ * counted apart per kind of secret (API.md "Authentication"):
+ * - client keys: past the limit a key that does not authenticate gets 429 instead of 401, but a
+ *   valid key from the same address is still served. Keys are 256-bit random, so the limit only
+ *   protects the server, and one client's bad key must never lock out everyone behind the same
+ *   address (a NAT, an ingress with TRUST_PROXY_HOPS=0);
+ * - admin and metrics tokens: past the limit the address is refused BEFORE any token it sends
+ *   is evaluated, the right one included, until the window ends: a guess past the limit learns
+ *   nothing. Client-key failures never count toward this limit.
+ * IPv6 addresses count per /64 (one host usually owns a whole /64). Only failures are counted,
+ * so a client with a valid credential pays nothing. Counts live in the rate-limit counters
+ * (shared through Redis when configured); the blocks themselves are kept in memory on every
+ * replica (announced over the replica bus), so checking one costs no round trip.
  */
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { isIPv4 } from 'node:net';
@@ -38,9 +43,12 @@ export function clientBucket(address: string | undefined): string {
     .join(':')}::/64`;
 }
 
+/** What kind of secret failed: client keys are counted apart from the admin and metrics tokens. */
+export type SecretKind = 'client-key' | 'admin';
+
 @Injectable()
 export class AuthFailureLimiter implements OnModuleInit, OnModuleDestroy {
-  /** Blocked buckets → epoch ms when the block ends. */
+  /** Blocked `<kind> <bucket>`s → epoch ms when the block ends. */
   private readonly blocked = new Map<string, number>();
   private unsubscribe: (() => void) | null = null;
 
@@ -54,8 +62,10 @@ export class AuthFailureLimiter implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     this.unsubscribe = this.bus.subscribe('auth-blocked', (message) => {
-      const [bucket, until] = message.split(' ');
-      if (bucket && Number(until) > 0) this.block(bucket, Number(until));
+      const [kind, bucket, until] = message.split(' ');
+      if ((kind === 'client-key' || kind === 'admin') && bucket && Number(until) > 0) {
+        this.block(`${kind} ${bucket}`, Number(until));
+      }
     });
   }
 
@@ -63,38 +73,48 @@ export class AuthFailureLimiter implements OnModuleInit, OnModuleDestroy {
     this.unsubscribe?.();
   }
 
-  /** Throws 429 when `address` is over the failed-authentication limit; call before checking a credential. */
+  /**
+   * Throws 429 when `address` is over the limit of admin and metrics token failures; call before
+   * comparing such a token (client keys are never refused before they are looked up).
+   */
   assertNotBlocked(address: string | undefined): void {
-    if (this.blocked.size === 0) return; // every request asks: spare it the address parsing
-    const bucket = clientBucket(address);
-    const until = this.blocked.get(bucket);
-    if (until === undefined) return;
-    const nowMs = this.clock.now().getTime();
-    if (until <= nowMs) {
-      this.blocked.delete(bucket);
-      return;
-    }
-    throw this.tooMany(until - nowMs);
+    const leftMs = this.blockedFor('admin', address);
+    if (leftMs > 0) throw this.tooMany(leftMs);
   }
 
   /**
-   * Records one failure for `address` and returns the error to answer with: the 401 given,
-   * or a 429 once the address is over the limit (and blocked from then on).
+   * Records one failure of a `kind` secret from `address` and returns the error to answer with:
+   * the 401 given, or a 429 once the address is over the limit for that kind (and blocked from
+   * then on).
    */
-  async reject(address: string | undefined, failure: AppError): Promise<AppError> {
+  async reject(kind: SecretKind, address: string | undefined, failure: AppError): Promise<AppError> {
     const bucket = clientBucket(address);
+    const id = `${kind} ${bucket}`;
+    const leftMs = this.blockedFor(kind, address);
+    if (leftMs > 0) return this.tooMany(leftMs); // already over: no need to count further
     // Trackers of API keys are their uuids: an "auth-failures:" tracker never collides with one.
-    const { count, resetInMs } = await this.counters.hit(`auth-failures:${bucket}`, RATE_LIMIT_WINDOW_MS);
+    const { count, resetInMs } = await this.counters.hit(`auth-failures:${kind}:${bucket}`, RATE_LIMIT_WINDOW_MS);
     if (count <= this.config.authFailureLimit) return failure;
     const until = this.clock.now().getTime() + resetInMs;
-    if (!this.blocked.has(bucket)) this.bus.publish('auth-blocked', `${bucket} ${until}`);
-    this.block(bucket, until);
+    if (!this.blocked.has(id)) this.bus.publish('auth-blocked', `${id} ${until}`);
+    this.block(id, until);
     return this.tooMany(resetInMs);
   }
 
-  private block(bucket: string, until: number): void {
+  /** Milliseconds left of the block of `address` for `kind` secrets (0: not blocked). */
+  private blockedFor(kind: SecretKind, address: string | undefined): number {
+    if (this.blocked.size === 0) return 0; // every request asks: spare it the address parsing
+    const id = `${kind} ${clientBucket(address)}`;
+    const until = this.blocked.get(id);
+    if (until === undefined) return 0;
+    const leftMs = until - this.clock.now().getTime();
+    if (leftMs <= 0) this.blocked.delete(id);
+    return Math.max(0, leftMs);
+  }
+
+  private block(id: string, until: number): void {
     if (this.blocked.size >= MAX_BLOCKED) this.blocked.delete(this.blocked.keys().next().value as string);
-    this.blocked.set(bucket, Math.max(until, this.blocked.get(bucket) ?? 0));
+    this.blocked.set(id, Math.max(until, this.blocked.get(id) ?? 0));
   }
 
   private tooMany(resetInMs: number): AppError {

@@ -1,7 +1,7 @@
 /**
  * Checks an `Authorization: Bearer <secret>` header against a configured secret (the admin
- * token, the metrics token): constant-time, and failures counted per client address like bad API
- * keys; an address over that limit is refused before the secret is compared.
+ * token, the metrics token): constant-time, and failures counted per client address (apart from
+ * client keys); an address over that limit is refused before the secret is compared.
  */
 import { AppError, type ErrorCode } from '../../contracts/app-error';
 import { secretsEqual } from './api-key.crypto';
@@ -33,6 +33,6 @@ export async function requireBearerSecret(
   }
   const token = bearerToken(authorization);
   if (token === null || !secretsEqual(token, expected)) {
-    throw await failures.reject(address, new AppError(errors.invalid, `the ${errors.label} is not valid`));
+    throw await failures.reject('admin', address, new AppError(errors.invalid, `the ${errors.label} is not valid`));
   }
 }

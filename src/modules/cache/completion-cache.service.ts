@@ -13,7 +13,7 @@
  * Only complete answers of the requested model itself are stored: never errors, aborted or
  * cut-off streams, partial outputs, or answers a fallback model gave.
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Clock } from '../../contracts/clock';
 import type { AppConfig } from '../../infra/config/app.config';
 import { APP_CONFIG } from '../../infra/config/config.module';
@@ -43,6 +43,14 @@ export interface CacheRun {
 }
 
 const PEER_POLL_MS = 25;
+/**
+ * A coalescing claim lasts `ttlMs` unless its holder renews it: a holder that crashed lets the
+ * others generate after that. A live holder renews it every `renewMs` for as long as it waits
+ * its turn and generates, so no other replica generates the same answer meanwhile.
+ */
+export const CLAIM_TIMING = { ttlMs: 10_000, renewMs: 3_000 };
+/** Tests shorten the claim's timing with this token. */
+export const CLAIM_TIMING_TOKEN = Symbol('CLAIM_TIMING');
 
 function cacheControlDirectives(header: string | undefined): Set<string> {
   return new Set(
@@ -90,6 +98,7 @@ export class CompletionCache {
     private readonly clock: Clock,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
     private readonly tracing: Tracing = new NoopTracing(),
+    @Optional() @Inject(CLAIM_TIMING_TOKEN) private readonly claimTiming: typeof CLAIM_TIMING = CLAIM_TIMING,
   ) {}
 
   policy(model: ModelConfig, cacheControl: string | undefined): CachePolicy {
@@ -123,11 +132,15 @@ export class CompletionCache {
     runner: FlightRunner,
     deadlineAt: number,
     onDelta?: DeltaListener,
-    /** Told when this request joins a generation already running (it then waits on the backend). */
-    hooks: { joined?: () => void } = {},
+    /**
+     * `joined`: this request joins a generation already running (it then waits on the backend);
+     * `admitted`: the generation it follows got its turn (see FlightReporter.admitted).
+     */
+    hooks: { joined?: () => void; admitted?: () => void } = {},
   ): Promise<CacheRun> {
     if (!policy.share) {
-      const outcome = await new Flight(this.storing(key, model, policy, runner, null)).subscribe(clientSignal, onDelta);
+      const flight = new Flight(this.storing(key, model, policy, runner, null));
+      const outcome = await flight.subscribe(clientSignal, onDelta, hooks.admitted);
       return { outcome, source: 'miss' };
     }
     let flight = this.flights.get(key);
@@ -140,7 +153,7 @@ export class CompletionCache {
       started.done.then(forget, forget);
       flight = started;
     }
-    const outcome = await flight!.subscribe(clientSignal, onDelta);
+    const outcome = await flight!.subscribe(clientSignal, onDelta, hooks.admitted);
     if (outcome.kind === 'answer' && outcome.answer.fromCache) return { outcome, source: 'hit' };
     const fromPeer = outcome.kind === 'answer' && outcome.answer.fromPeer === true;
     return { outcome, source: joined || fromPeer ? 'coalesced' : 'miss' };
@@ -156,10 +169,12 @@ export class CompletionCache {
   ): FlightRunner {
     return async (signal, report) => {
       let answer: FlightResult | null = null;
+      const renewal = claim?.token ? setInterval(() => this.renew(key, claim), this.claimTiming.renewMs) : null;
       try {
         answer = await runner(signal, report);
         return answer;
       } finally {
+        if (renewal) clearInterval(renewal);
         const storable = answer !== null && policy.store && answer.model === model.name;
         if (storable || claim?.token) {
           const now = this.clock.now().getTime();
@@ -174,6 +189,12 @@ export class CompletionCache {
     };
   }
 
+  private renew(key: string, claim: Claim): void {
+    this.store.renewClaim(key, claim, this.claimTiming.ttlMs).catch((error: unknown) => {
+      this.logger.warn({ err: (error as Error).message }, 'could not renew a coalescing claim');
+    });
+  }
+
   /** One store call: the cached answer, or the claim to generate it, or another replica's answer to wait for. */
   private leading(
     key: string,
@@ -183,41 +204,34 @@ export class CompletionCache {
     deadlineAt: number,
   ): FlightRunner {
     return async (signal, report) => {
-      // The claim outlives the holder's call by a little, never more: its generation is bounded by timeout_ms.
-      const claimMs = model.timeoutMs + 1000;
       const found = await this.tracing.span(SPANS.cacheLookup, {}, () =>
         this.store
-          .lookupOrClaim(key, this.clock.now().getTime(), policy.lookup ? claimMs : null)
+          .lookupOrClaim(key, this.clock.now().getTime(), policy.lookup ? this.claimTiming.ttlMs : null)
           .catch(() => ({ claim: null })),
       );
       if ('hit' in found) return fromStore(found.hit, 'cache');
       if ('claim' in found) return this.storing(key, model, policy, runner, found.claim)(signal, report);
-      const fromPeer = await this.awaitPeer(key, Math.min(Date.now() + claimMs, deadlineAt), deadlineAt, signal);
+      report.admitted(); // waiting on a generation under way elsewhere, not in a queue here
+      const fromPeer = await this.awaitPeer(key, deadlineAt, signal);
       return fromPeer ?? this.storing(key, model, policy, runner, null)(signal, report);
     };
   }
 
   /**
-   * Polls for the answer another replica is producing: null when its claim goes (it failed or
-   * gave up: generate ourselves) or after `giveUpAt`; DeadlineExceeded once this request's own
-   * deadline has passed.
+   * Polls for the answer another replica is producing: null when its claim goes (it failed, gave
+   * up or crashed: generate ourselves); DeadlineExceeded once this request's own deadline (the
+   * longest its own generation could take) has passed.
    */
-  private async awaitPeer(
-    key: string,
-    giveUpAt: number,
-    deadlineAt: number,
-    signal: AbortSignal,
-  ): Promise<FlightResult | null> {
-    while (Date.now() < giveUpAt) {
-      await sleep(Math.min(PEER_POLL_MS, Math.max(0, giveUpAt - Date.now())), signal);
+  private async awaitPeer(key: string, deadlineAt: number, signal: AbortSignal): Promise<FlightResult | null> {
+    while (Date.now() < deadlineAt) {
+      await sleep(Math.min(PEER_POLL_MS, Math.max(0, deadlineAt - Date.now())), signal);
       // Read the claim before the value: a holder stores its answer before releasing the claim.
       const held = await this.store.isClaimed(key);
       const value = await this.lookup(key);
       if (value) return fromStore(value, 'peer');
       if (!held) return null;
     }
-    if (Date.now() >= deadlineAt) throw new DeadlineExceeded();
-    return null;
+    throw new DeadlineExceeded();
   }
 
   private toStored(answer: FlightResult, now: number, ttlMs: number): CachedCompletion {

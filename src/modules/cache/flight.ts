@@ -30,6 +30,7 @@ export type FlightOutcome =
 
 interface Subscriber {
   onDelta?: DeltaListener;
+  onAdmitted?: () => void;
   /** Deltas delivered to this subscriber. */
   received: number;
   settle: (outcome: FlightOutcome) => void;
@@ -41,6 +42,7 @@ export class Flight {
   /** Attached subscribers, in the order they joined. */
   private readonly subscribers: Subscriber[] = [];
   private accepted = false;
+  private admitted = false;
   private produced = 0;
   private servedBy: string | undefined;
   readonly done: Promise<FlightResult>;
@@ -57,6 +59,11 @@ export class Flight {
         this.servedBy = model;
         if (text !== '') this.produced += 1;
         for (const subscriber of this.subscribers) this.deliver(subscriber, text, model);
+      },
+      admitted: () => {
+        if (this.admitted) return;
+        this.admitted = true;
+        for (const subscriber of this.subscribers) subscriber.onAdmitted?.();
       },
       accepted: () => {
         this.accepted = true;
@@ -81,19 +88,21 @@ export class Flight {
   }
 
   /**
-   * Follows the generation on behalf of one client. `onDelta` (streams) first receives the deltas
+   * Follows the generation on behalf of one client. `onAdmitted` is told once the generation got
+   * its turn (at once when it has already); `onDelta` (streams) first receives the deltas
    * produced so far. When `clientSignal` aborts, this subscriber leaves; the last one to leave
    * aborts the backend call. Never rejects: failures are outcomes.
    */
-  subscribe(clientSignal: AbortSignal, onDelta?: DeltaListener): Promise<FlightOutcome> {
+  subscribe(clientSignal: AbortSignal, onDelta?: DeltaListener, onAdmitted?: () => void): Promise<FlightOutcome> {
     return new Promise<FlightOutcome>((resolve) => {
-      const subscriber: Subscriber = { onDelta, received: 0, settle: resolve };
+      const subscriber: Subscriber = { onDelta, onAdmitted, received: 0, settle: resolve };
       if (clientSignal.aborted) {
         // Gone before joining: a generation nobody else follows must not run on unattended.
         if (this.subscribers.length === 0) this.controller.abort(new ClientDisconnected());
         resolve({ kind: 'left', reason: clientSignal.reason, payer: false, progress: this.progress(), received: 0 });
         return;
       }
+      if (this.admitted) onAdmitted?.();
       for (const delta of this.deltas) this.deliver(subscriber, delta.text, delta.model);
       this.subscribers.push(subscriber);
       const onAbort = () => {

@@ -38,6 +38,7 @@ export class BackendCalls {
       // A span only for a request that waits its turn (a model at max_in_flight).
       const admission =
         admitted instanceof Promise ? await this.tracing.span(SPANS.queue, {}, () => admitted) : admitted;
+      report.admitted();
       try {
         return await this.call(request, streaming, admission, signal, report);
       } finally {

@@ -89,7 +89,7 @@ export class UpstreamFailover {
     try {
       let lastError: unknown = null;
       for (const candidate of admission.candidates()) {
-        if (!candidate.breaker.tryAcquire()) continue;
+        if (!candidate.breaker.tryAcquire(admission)) continue;
         try {
           const value = await this.tracing.span(
             inferenceSpanName(traced.operation, candidate.model.name),
@@ -136,7 +136,7 @@ export class UpstreamFailover {
     try {
       let lastError: unknown = null;
       for (const candidate of admission.candidates()) {
-        if (!candidate.breaker.tryAcquire()) continue;
+        if (!candidate.breaker.tryAcquire(admission)) continue;
         const span = this.startUpstreamSpan(candidate, params);
         // Bound to the span: the upstream request is made when the stream is first pulled.
         const chunks = this.tracing.bindIterable(span, candidate.provider.stream(params, call.signal, hooks));

@@ -1,11 +1,12 @@
 /**
  * The checks behind /readyz, run in parallel, each bounded by READINESS_TIMEOUT_MS:
- * - `database`: `SELECT 1` on the data source's pool (not gated by the database's health
- *   monitor: readiness reports what the database does now). A query that is still running is
- *   joined rather than repeated, so a hanging database cannot pile up probe queries.
- * - `redis` (only with REDIS_URL): fails at once unless the connection is ready, else `PING`.
- *   With READYZ_REQUIRE_REDIS=false it is reported but optional: the server runs degraded
- *   (per-replica limits, no shared cache) rather than leaving the load balancer.
+ * - `database`, `redis` (only with REDIS_URL): the dependency's one health state
+ *   (infra/lifecycle/dependency-health.ts), checked now with its probe (`SELECT 1`, `PING`): a
+ *   failure marks it down for requests too, an answer brings it back for them, so /readyz and
+ *   the request path agree (API.md "Health"). A probe still running is joined, so a hanging
+ *   dependency cannot pile up probes. With READYZ_REQUIRE_REDIS=false Redis is reported but
+ *   optional: the server runs degraded (per-replica limits, no shared cache) rather than
+ *   leaving the load balancer.
  * - `model:<name>` for every model marked `required`: ready when at least one of its upstreams
  *   answers its cheap probe (vLLM /health, Ollama /api/tags listing the model, OpenAI-compatible
  *   /v1/models, the embedded engine loaded); the body lists each upstream by its position in
@@ -20,14 +21,12 @@ import { Database } from '../../infra/database/database.service';
 import { ModelRegistry, type RegisteredModel } from '../scheduling/model-registry';
 import { REDIS_CONNECTION, type RedisConnection } from '../../infra/redis/redis.module';
 import { BackendMonitor } from './backend-monitor';
-import { boundedProbe, type ProbeOutcome } from './bounded';
+import type { VerifyOutcome } from '../../infra/lifecycle/dependency-health';
 
 export type ReadinessIndicator = () => Promise<HealthIndicatorResult>;
 
 @Injectable()
 export class ReadinessService {
-  private databaseQuery: Promise<unknown> | null = null;
-
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly db: Database,
@@ -52,24 +51,13 @@ export class ReadinessService {
     return this.redis && !this.config.readyzRequireRedis ? [() => this.redisCheck(this.redis!)] : [];
   }
 
+  /** The database's one health state, checked now: what /readyz says is what requests get. */
   private async database(): Promise<HealthIndicatorResult> {
-    const outcome = await boundedProbe(this.config.readinessTimeoutMs, () => {
-      this.databaseQuery ??= this.db.run('SELECT 1', []).finally(() => {
-        this.databaseQuery = null;
-      });
-      return this.databaseQuery;
-    });
-    return this.result('database', outcome);
+    return this.result('database', await this.db.health.verify(this.config.readinessTimeoutMs));
   }
 
   private async redisCheck(redis: RedisConnection): Promise<HealthIndicatorResult> {
-    const outcome = await boundedProbe(this.config.readinessTimeoutMs, async () => {
-      // A disconnected client would queue the command until it reconnects: fail fast instead.
-      if (redis.client.status !== 'ready') throw new Error(`connection is ${redis.client.status}`);
-      const pong = await redis.client.ping();
-      if (pong !== 'PONG') throw new Error('unexpected PING answer');
-    });
-    return this.result('redis', outcome);
+    return this.result('redis', await redis.health.verify(this.config.readinessTimeoutMs));
   }
 
   private async model({ config, providers, breakers }: RegisteredModel): Promise<HealthIndicatorResult> {
@@ -85,7 +73,7 @@ export class ReadinessService {
       : session.down({ message: 'no upstream is ready', upstreams });
   }
 
-  private result(key: string, outcome: ProbeOutcome): HealthIndicatorResult {
+  private result(key: string, outcome: VerifyOutcome): HealthIndicatorResult {
     const session = this.indicators.check(key);
     return outcome.up
       ? session.up({ responseTime: outcome.ms })

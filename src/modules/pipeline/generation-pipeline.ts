@@ -21,6 +21,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { AnswerSink } from '../../contracts/answer';
 import { backendWaitEnded, backendWaitStarted } from '../../contracts/gateway-overhead';
 import { promptText, type TokenUsage } from '../../contracts/generation';
+import { longestAnswerMs } from '../../contracts/model-config';
 import type { RequestContext } from '../../contracts/request-context';
 import { InFlightWork } from '../../infra/lifecycle/in-flight-work';
 import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
@@ -36,7 +37,7 @@ import type { ResolvedRequest } from '../generation/request-resolver';
 import { KeyConcurrency } from '../limits/key-concurrency';
 import { chargeFor, FREE } from '../usage/billing';
 import { UsageAccounting } from '../usage/usage-accounting';
-import { cutStreamUsage } from '../usage/usage-estimate';
+import { cutStreamUsage } from '../../contracts/token-estimate';
 
 const NO_TOKENS: TokenUsage = { promptTokens: 0, completionTokens: 0 };
 
@@ -92,7 +93,7 @@ export class GenerationPipeline {
       const operation = request.embedding ? GEN_AI_OPERATIONS.embeddings : operationName(params);
       span.setAttributes(requestAttributes(model, operation, request.embedding ? null : params));
     }
-    const deadlineAt = Date.now() + model.timeoutMs;
+    const deadlineAt = Date.now() + longestAnswerMs(model);
     const policy = this.cache.policy(model, cacheControl);
     const cached = policy.lookup || policy.share || policy.store;
     const key = !cached
@@ -109,7 +110,6 @@ export class GenerationPipeline {
     };
     try {
       showQuota();
-      sink.open();
       if (clientSignal.aborted) return; // gone before anything ran: free
       const onDelta = sink.streaming ? (text: string, served: string) => sink.delta(text, served) : undefined;
       const runner = this.backend.runner(request, sink.streaming, ctx);
@@ -123,6 +123,8 @@ export class GenerationPipeline {
         onDelta,
         {
           joined: () => backendWaitStarted(ctx),
+          // Nothing is sent while the request waits its turn: shed, it is still a plain JSON 503.
+          admitted: () => sink.open(),
         },
       );
       backendWaitEnded(ctx);

@@ -41,9 +41,9 @@
  */
 import type { ModelConfig } from '../../contracts/model-config';
 import { BackendResponseError } from '../../contracts/backend-errors';
-import { chatMessagesOf } from '../../contracts/generation';
+import { chatMessagesOf, promptText } from '../../contracts/generation';
+import { completeUsage } from '../../contracts/token-estimate';
 import type {
-  ChatMessage,
   EmbeddingParams,
   EmbeddingResult,
   FinishReason,
@@ -69,6 +69,7 @@ import {
   unparseable,
 } from './upstream-body';
 import type { JsonRecord } from './upstream-body';
+import { wireMessages, structureFields, endpointFor } from './ollama-wire';
 
 /** `llama3` means `llama3:latest`; a tag is what follows the last `:` after the last `/`. */
 export function normalizeOllamaTag(name: string): string {
@@ -76,90 +77,9 @@ export function normalizeOllamaTag(name: string): string {
   return lastSegment.includes(':') ? name : `${name}:latest`;
 }
 
-/** What differs between `/api/generate` and `/api/chat`. */
-interface OllamaEndpoint {
-  path: '/api/generate' | '/api/chat';
-  /** The text of a line (undefined when the line has none); throws on a malformed one. */
-  text(line: JsonRecord): string | undefined;
-}
-
-const GENERATE_ENDPOINT: OllamaEndpoint = {
-  path: '/api/generate',
-  text: (line) => {
-    if (line.response !== undefined && typeof line.response !== 'string') throw unparseable();
-    return line.response;
-  },
-};
-
-const CHAT_ENDPOINT: OllamaEndpoint = {
-  path: '/api/chat',
-  text: (line) => {
-    if (line.message === undefined) return undefined;
-    if (!isRecord(line.message)) throw unparseable();
-    const { content } = line.message;
-    if (content !== undefined && typeof content !== 'string') throw unparseable();
-    return content;
-  },
-};
-
-/** A call's arguments as the JSON object Ollama wants. */
-function argumentsObject(text: string): unknown {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return isRecord(value) ? value : {};
-  } catch {
-    return {};
-  }
-}
-
-/** Our messages in Ollama's chat shape (see the file comment). */
-function wireMessages(messages: ChatMessage[]): JsonRecord[] {
-  const names = new Map<string, string>();
-  return messages.map((message) => {
-    if (message.role === 'tool') {
-      const name = names.get(message.toolCallId ?? '');
-      return { role: 'tool', content: message.content, ...(name ? { tool_name: name } : {}) };
-    }
-    if (message.toolCalls?.length) {
-      for (const call of message.toolCalls) names.set(call.id, call.name);
-      return {
-        role: 'assistant',
-        content: message.content,
-        tool_calls: message.toolCalls.map((call) => ({
-          function: { name: call.name, arguments: argumentsObject(call.arguments) },
-        })),
-      };
-    }
-    return { role: message.role, content: message.content };
-  });
-}
-
-/** `tools` and `format`, when the request has them (see the file comment). */
-function structureFields(params: GenerationParams): JsonRecord {
-  const fields: JsonRecord = {};
-  if (params.tools && params.tools.choice !== 'none') {
-    const { tools, choice } = params.tools;
-    const sent = typeof choice === 'object' ? tools.filter((tool) => tool.name === choice.name) : tools;
-    fields.tools = sent.map(({ name, description, parameters }) => ({
-      type: 'function',
-      function: {
-        name,
-        ...(description ? { description } : {}),
-        parameters: parameters ?? { type: 'object', properties: {} },
-      },
-    }));
-  }
-  const format = params.responseFormat;
-  if (format) fields.format = format.type === 'json_schema' ? format.schema : 'json';
-  return fields;
-}
-
-function endpointFor(params: GenerationParams): OllamaEndpoint {
-  return chatMessagesOf(params) ? CHAT_ENDPOINT : GENERATE_ENDPOINT;
-}
-
-function optionalCount(value: unknown): number {
-  return value === undefined || value === null ? 0 : tokenCount(value);
+/** A count Ollama may leave out (prompt_eval_count is absent when the whole prompt was cached). */
+function optionalCount(value: unknown): number | null {
+  return value === undefined || value === null ? null : tokenCount(value);
 }
 
 /** A result with its calls, if any: an answer with calls finishes "tool_calls". */
@@ -188,7 +108,9 @@ export class OllamaProvider implements LlmProvider {
     const line = this.checkLine(await res.json());
     const output = endpoint.text(line);
     if (line.done !== true || output === undefined) throw unparseable();
-    return withToolCalls({ output, ...this.final(line) }, messageToolCalls(line.message));
+    const calls = messageToolCalls(line.message);
+    const produced = { text: [output, ...calls.map((call) => call.arguments)].join(' ').trim() };
+    return withToolCalls({ output, ...this.final(line, params, produced) }, calls);
   }
 
   async *stream(params: GenerationParams, signal: AbortSignal, hooks?: CallHooks): AsyncGenerator<StreamChunk> {
@@ -209,7 +131,7 @@ export class OllamaProvider implements LlmProvider {
         toolCalls.push(...messageToolCalls(line.message));
         if (toolCalls.length > limits.maxDeltas) throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
         if (line.done === true) {
-          done = this.final(line);
+          done = this.final(line, params, { text: '', deltas: deltas + toolCalls.length });
           releaseAfterEnd(res, lines);
           break;
         }
@@ -231,10 +153,9 @@ export class OllamaProvider implements LlmProvider {
     const payload = this.checkLine(await res.json());
     const { embeddings } = payload;
     if (!Array.isArray(embeddings) || embeddings.length !== params.input.length) throw unparseable();
-    return {
-      vectors: (embeddings as unknown[]).map(embeddingVector),
-      usage: { promptTokens: optionalCount(payload.prompt_eval_count), completionTokens: 0 },
-    };
+    const reported = { promptTokens: optionalCount(payload.prompt_eval_count), completionTokens: 0 };
+    const { promptTokens } = completeUsage(reported, (params.input as string[]).join(' '), { text: '' });
+    return { vectors: (embeddings as unknown[]).map(embeddingVector), usage: { promptTokens, completionTokens: 0 } };
   }
 
   /** Ready when `/api/tags` lists the model (a tag-less name matches `:latest`). */
@@ -300,13 +221,19 @@ export class OllamaProvider implements LlmProvider {
     return value;
   }
 
-  private final(line: JsonRecord): { finishReason: FinishReason; usage: TokenUsage } {
+  /** The final line's finish and usage; counts Ollama left out are counted from what was produced. */
+  private final(
+    line: JsonRecord,
+    params: GenerationParams,
+    produced: { text: string; deltas?: number },
+  ): { finishReason: FinishReason; usage: TokenUsage } {
+    const reported = {
+      promptTokens: optionalCount(line.prompt_eval_count),
+      completionTokens: optionalCount(line.eval_count),
+    };
     return {
       finishReason: line.done_reason === 'length' ? 'length' : 'stop',
-      usage: {
-        promptTokens: optionalCount(line.prompt_eval_count),
-        completionTokens: optionalCount(line.eval_count),
-      },
+      usage: completeUsage(reported, promptText(params), produced),
     };
   }
 }

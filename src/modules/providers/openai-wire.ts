@@ -5,7 +5,8 @@
  * fields of an answer read back (choices, finish reason, usage, error payloads).
  */
 import { chatMessagesOf } from '../../contracts/generation';
-import type { ChatMessage, FinishReason, GenerationParams, TokenUsage } from '../../contracts/generation';
+import type { ReportedUsage } from '../../contracts/token-estimate';
+import type { ChatMessage, FinishReason, GenerationParams } from '../../contracts/generation';
 import { isRecord, tokenCount, unparseable } from './upstream-body';
 import type { JsonRecord } from './upstream-body';
 
@@ -17,9 +18,8 @@ export interface CompletionsDialect {
   topK(topK: number): number | undefined;
   /**
    * true: a stream is complete only with a usage chunk and `[DONE]` (vLLM always sends both).
-   * false: `[DONE]` or a finish reason completes it; when the server sent no usage, prompt
-   * tokens count as 0 and completion tokens as the number of non-empty text chunks (servers
-   * stream one token per chunk), so quotas still see the completion.
+   * false: `[DONE]` or a finish reason completes it; when the server sent no usage, the gateway
+   * counts the tokens (contracts/token-estimate.ts), so quotas see the prompt and the completion.
    */
   strictStream: boolean;
 }
@@ -120,11 +120,13 @@ export function mapFinishReason(reason: unknown): FinishReason {
   return reason === 'tool_calls' || reason === 'function_call' ? 'tool_calls' : 'stop';
 }
 
-export function parseUsage(usage: unknown): TokenUsage {
+/** The counts a `usage` object reports (null: not reported; completeUsage() counts those). */
+export function parseUsage(usage: unknown): ReportedUsage | null {
+  if (usage == null) return null;
   if (!isRecord(usage)) throw unparseable();
   return {
-    promptTokens: tokenCount(usage.prompt_tokens),
-    completionTokens: usage.completion_tokens == null ? 0 : tokenCount(usage.completion_tokens),
+    promptTokens: usage.prompt_tokens == null ? null : tokenCount(usage.prompt_tokens),
+    completionTokens: usage.completion_tokens == null ? null : tokenCount(usage.completion_tokens),
   };
 }
 

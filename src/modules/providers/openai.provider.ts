@@ -43,6 +43,9 @@
  * vLLM and OpenAI take them), `encoding_format: "float"` (the gateway encodes base64 itself, so
  * the cache holds one form) and `dimensions` when asked; the answer's `data[].embedding` are put
  * in `index` order, `usage.prompt_tokens` is the usage.
+ *
+ * A count the server leaves out (a stream without a usage chunk, a body without `usage`) is
+ * counted by the gateway (contracts/token-estimate.ts): never zero for a non-empty prompt or output.
  */
 import type { ModelConfig } from '../../contracts/model-config';
 import { BackendResponseError } from '../../contracts/backend-errors';
@@ -53,8 +56,9 @@ import type {
   GenerationParams,
   GenerationResult,
   StreamChunk,
-  TokenUsage,
 } from '../../contracts/generation';
+import { promptText } from '../../contracts/generation';
+import { completeUsage, type ReportedUsage } from '../../contracts/token-estimate';
 import { messageToolCalls, ToolCallAssembler } from './tool-calls';
 import type { CallHooks, LlmProvider } from './provider.types';
 import { releaseAfterEnd, UpstreamHttp } from './upstream-http';
@@ -105,10 +109,12 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     const choice = firstChoice(payload);
     if (!choice) throw unparseable();
     const toolCalls = endpoint === CHAT_ENDPOINT ? messageToolCalls(choice.message) : [];
+    const output = endpoint.text(choice);
+    const calledText = toolCalls.map((call) => call.arguments).join(' ');
     return {
-      output: endpoint.text(choice),
+      output,
       finishReason: mapFinishReason(choice.finish_reason),
-      usage: parseUsage(payload.usage),
+      usage: completeUsage(parseUsage(payload.usage), promptText(params), { text: `${output} ${calledText}`.trim() }),
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
     };
   }
@@ -118,7 +124,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     const limits = streamLimits(params.maxNewTokens);
     const events = sseData(capBytes(res.body, limits.maxBytes))[Symbol.asyncIterator]();
     let finishReason: FinishReason | null = null;
-    let usage: TokenUsage | null = null;
+    let usage: ReportedUsage | null = null;
     let sawDone = false;
     let textChunks = 0;
     const calls = new ToolCallAssembler();
@@ -162,7 +168,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     yield {
       type: 'done',
       finishReason: finishReason ?? 'stop',
-      usage: usage ?? { promptTokens: 0, completionTokens: textChunks + calls.fragments },
+      usage: completeUsage(usage, promptText(params), { text: '', deltas: textChunks + calls.fragments }),
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
     };
   }
@@ -191,7 +197,9 @@ export class OpenAiCompletionsProvider implements LlmProvider {
       vectors[index] = embeddingVector(item.embedding);
     }
     if (vectors.some((vector) => vector === undefined)) throw unparseable();
-    return { vectors, usage: { promptTokens: parseUsage(payload.usage).promptTokens, completionTokens: 0 } };
+    const inputText = params.input.map((item) => (typeof item === 'string' ? item : item.join(' '))).join(' ');
+    const { promptTokens } = completeUsage(parseUsage(payload.usage), inputText, { text: '' });
+    return { vectors, usage: { promptTokens, completionTokens: 0 } };
   }
 
   async checkReady(signal: AbortSignal): Promise<void> {

@@ -5,7 +5,8 @@
  * while a key with one waiting request is served within one round.
  *
  * Every request costs one unit: a round gives each waiting key `weight` requests. Removal of a
- * waiter that gave up (client gone, max_wait_ms) is immediate, so it never holds a place.
+ * waiter that gave up (client gone, max_wait_ms) is immediate, so it never holds a place. When
+ * the queue is full, displaceFor() picks who gives way to an arrival.
  */
 import { PRIORITIES, type Priority } from '../../contracts/scheduling';
 
@@ -58,6 +59,16 @@ class PriorityClass<T> {
     return true;
   }
 
+  /** Takes out the newest waiter of `key`. */
+  popNewest(key: string): T | undefined {
+    const flow = this.flows.get(key);
+    if (!flow) return undefined;
+    const item = flow.items.pop()!;
+    this.size -= 1;
+    if (flow.items.length === 0) this.drop(flow);
+    return item;
+  }
+
   /** A key with nothing waiting leaves the round and keeps no credit (DRR: idle flows reset). */
   private drop(flow: Flow<T>): void {
     this.flows.delete(flow.key);
@@ -88,6 +99,37 @@ export class FairQueue<T> {
   pop(): T | undefined {
     for (const priority of PRIORITIES) {
       const item = this.classes[priority].pop();
+      if (item !== undefined) return item;
+    }
+    return undefined;
+  }
+
+  /**
+   * Makes room for an arrival of `priority` from key `arriving` in a full queue (API.md
+   * "Scheduling"): takes out and returns the newest waiter of the key holding the most places
+   * among waiters of the same or lower priority; undefined when that is the arriving key itself
+   * (a tie included: a key never pushes out an equal), or nobody of that priority or lower waits.
+   * Among keys holding equally many, one in the lowest class gives way first.
+   */
+  displaceFor(priority: Priority, arriving: string): T | undefined {
+    const eligible = PRIORITIES.slice(PRIORITIES.indexOf(priority)).reverse(); // lowest class first
+    const places = new Map<string, number>();
+    for (const level of eligible) {
+      for (const key of this.classes[level].flows.keys()) {
+        places.set(key, (places.get(key) ?? 0) + this.classes[level].flows.get(key)!.items.length);
+      }
+    }
+    let most = places.get(arriving) ?? 0;
+    let victim: string | null = null;
+    for (const [key, held] of places) {
+      if (held > most) {
+        most = held;
+        victim = key;
+      }
+    }
+    if (victim === null) return undefined;
+    for (const level of eligible) {
+      const item = this.classes[level].popNewest(victim);
       if (item !== undefined) return item;
     }
     return undefined;

@@ -5,9 +5,14 @@
  * - Each upstream holds at most its max_in_flight of this replica's requests. A request that
  *   finds no usable upstream with room waits in the FairQueue (priority, then fair across keys);
  *   each finished request hands its slot to the next waiter at once.
- * - A full queue, or max_wait_ms spent waiting, is 503 overloaded with Retry-After. A waiter
- *   whose client leaves is taken out of the queue at once; it never reached a backend, so it
- *   costs nothing.
+ * - A full queue, or max_wait_ms spent waiting, is 503 overloaded with Retry-After. When the
+ *   queue is full an arrival displaces the newest waiter of the key holding the most places at
+ *   its priority or below (FairQueue.displaceFor), unless that is its own key. A waiter whose
+ *   client leaves is taken out of the queue at once; it never reached a backend, so it costs
+ *   nothing.
+ * - A half-open upstream takes its one probe and nothing else until the probe answers (its
+ *   release dispatches the queue again); while waiters wait on open breakers only, a timer
+ *   dispatches them the moment the first cooldown ends.
  * - The upstream a request gets is the first with room in the model's load-balancing order
  *   (least_outstanding, weighted, prefix_affinity); an attempt that fails moves to the next one
  *   with room, then to the fallback models' upstreams with room (never through their queues).
@@ -38,6 +43,8 @@ interface Waiter {
   params: GenerationParams;
   enqueuedAt: number;
   admit(admission: Admission): void;
+  /** Taken out of the queue to make room for another arrival. */
+  turnAway(error: Error): void;
 }
 
 /** Weight of the newest sample in the moving average of how long a request holds a slot. */
@@ -51,6 +58,8 @@ export class ModelScheduler {
   /** Some upstream has a max_in_flight: requests may wait. */
   readonly limited: boolean;
   private holdMsAverage = 0;
+  /** Dispatches the queue when the first open breaker's cooldown ends (set only while waiters wait). */
+  private cooldownTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly model: ModelConfig,
@@ -84,9 +93,10 @@ export class ModelScheduler {
     const order = this.order(params);
     let anyUsable = false;
     for (const slot of order) {
-      if (!slot.usable) continue;
+      // A probe under way decides soon: with a queue, wait for it rather than fail.
+      if (!slot.usable && !(this.limited && slot.probing)) continue;
       anyUsable = true;
-      if (slot.hasRoom && this.queue.size === 0) {
+      if (slot.usable && slot.hasRoom && this.queue.size === 0) {
         if (this.limited) this.events.waited(this.model.name, cls.priority, 0);
         return new Admission(this, params, order, slot);
       }
@@ -128,7 +138,11 @@ export class ModelScheduler {
   private wait(cls: SchedulingClass, params: GenerationParams, signal: AbortSignal): Promise<Admission> {
     const { maxLength, maxWaitMs } = this.model.queue;
     if (signal.aborted) return Promise.reject(signal.reason as Error);
-    if (this.queue.size >= maxLength) return Promise.reject(this.shed('queue_full'));
+    if (this.queue.size >= maxLength) {
+      const displaced = this.queue.displaceFor(cls.priority, cls.keyId);
+      if (!displaced) return Promise.reject(this.shed('queue_full'));
+      displaced.turnAway(this.shed('queue_full'));
+    }
     return new Promise<Admission>((resolve, reject) => {
       const leave = () => this.queue.remove(cls.priority, cls.keyId, waiter);
       const onAbort = () => {
@@ -150,6 +164,11 @@ export class ModelScheduler {
           signal.removeEventListener('abort', onAbort);
           resolve(admission);
         },
+        turnAway: (error) => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
       };
       signal.addEventListener('abort', onAbort, { once: true });
       this.queue.push(cls.priority, cls.keyId, cls.weight, waiter);
@@ -167,6 +186,23 @@ export class ModelScheduler {
       this.events.waited(this.model.name, waiter.cls.priority, (performance.now() - waiter.enqueuedAt) / 1000);
       waiter.admit(new Admission(this, waiter.params, order, slot));
     }
+    this.watchCooldowns();
+  }
+
+  /** While requests wait, dispatches them when the first open breaker lets its probe through. */
+  private watchCooldowns(): void {
+    if (this.queue.size === 0 || this.cooldownTimer) return;
+    let soonest: number | null = null;
+    for (const slot of this.slots) {
+      const left = slot.candidate.breaker.cooldownLeftMs;
+      if (left !== null && slot.hasRoom && (soonest === null || left < soonest)) soonest = left;
+    }
+    if (soonest === null) return;
+    this.cooldownTimer = setTimeout(() => {
+      this.cooldownTimer = null;
+      this.dispatch();
+    }, soonest + 1);
+    this.cooldownTimer.unref(); // the waiters' own max_wait timers keep what must run alive
   }
 
   private shed(reason: ShedReason): Error {
@@ -240,14 +276,23 @@ export class Admission {
   release(): void {
     const held = this.held;
     this.held = null;
-    if (held) held.scheduler.release(held.slot, performance.now() - held.since);
+    if (held) this.letGo(held);
   }
 
-  /** Takes `slot` before letting the previous one go: the release may hand slots to waiters. */
+  /**
+   * Takes `slot` (and its breaker's probe when it is half-open, so no other request is handed
+   * it meanwhile) before letting the previous one go: the release may hand slots to waiters.
+   */
   private hold(scheduler: ModelScheduler, slot: UpstreamSlot): void {
     scheduler.reserve(slot);
+    if (slot.candidate.breaker.state === 'half_open') slot.candidate.breaker.tryAcquire(this);
     const previous = this.held;
     this.held = { scheduler, slot, since: performance.now() };
-    if (previous) previous.scheduler.release(previous.slot, performance.now() - previous.since);
+    if (previous) this.letGo(previous);
+  }
+
+  private letGo(held: { scheduler: ModelScheduler; slot: UpstreamSlot; since: number }): void {
+    held.slot.candidate.breaker.abandonProbe(this); // nothing if its attempt settled it
+    held.scheduler.release(held.slot, performance.now() - held.since);
   }
 }

@@ -40,9 +40,14 @@ export class UpstreamSlot {
     return this.inFlight < this.maxInFlight;
   }
 
-  /** Not skipped by its circuit breaker (a half-open upstream takes its one probe). */
+  /** Not skipped by its circuit breaker (a half-open upstream takes its one probe, then nothing until it answers). */
   get usable(): boolean {
-    return this.candidate.breaker.state !== 'open';
+    return this.candidate.breaker.available;
+  }
+
+  /** Its breaker's probe is under way: usable again (or open) once that answers. */
+  get probing(): boolean {
+    return this.candidate.breaker.probing;
   }
 
   private freshEngine(): EngineLoad | null {

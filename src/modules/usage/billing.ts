@@ -6,7 +6,7 @@
  * - the backend failed before any output: free, the unit is given back;
  * - output, then a cut (the client left, or the backend broke or timed out): the payer pays the
  *   unit, the prompt and the completion tokens produced up to the cut (estimated from below,
- *   see usage-estimate.ts); a sharer that received output pays a unit, one that did not is free;
+ *   see contracts/token-estimate.ts); a sharer that received output pays a unit, one that did not is free;
  * - the client left after the backend accepted the request, before any output: the unit and the
  *   prompt tokens (the backend did that work).
  * So no backend work goes unbilled, and the full cost of a generation is charged exactly once.

@@ -4,7 +4,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { Database } from '../../infra/database/database.service';
-import { UsageLedgerWriter } from './usage-ledger.writer';
+import { UsageWriter } from './usage-writer';
 
 export interface DailyUsage {
   date: string;
@@ -28,7 +28,7 @@ interface DailyUsageRow {
 export class UsageLedgerService {
   constructor(
     private readonly db: Database,
-    private readonly writer: UsageLedgerWriter,
+    private readonly writer: UsageWriter,
   ) {}
 
   /**

@@ -1,24 +1,24 @@
 /**
  * Who pays what (API.md "Quotas"): the billing rules (billing.ts), the accounting of one
  * generation against the key's quota, TPM window and usage ledger (UsageAccounting), and the
- * ledger itself (written in batches by UsageLedgerWriter, read by UsageLedgerService). Not
- * global: shutdown hooks of non-global modules run before the global database closes, so the
- * ledger's last flush is written first.
+ * writes themselves (UsageWriter: journaled, batched, exactly once; the ledger is read by
+ * UsageLedgerService). Not global: shutdown hooks of non-global modules run before the global
+ * database closes, so the last flush is written first.
  */
 import { Module } from '@nestjs/common';
 import { LimitsModule } from '../limits/limits.module';
 import { UsageAccounting } from './usage-accounting';
 import { UsageLedgerService } from './usage-ledger.service';
-import { DEFAULT_FLUSH_INTERVAL_MS, LEDGER_FLUSH_INTERVAL_MS, UsageLedgerWriter } from './usage-ledger.writer';
+import { DEFAULT_FLUSH_INTERVAL_MS, LEDGER_FLUSH_INTERVAL_MS, UsageWriter } from './usage-writer';
 
 @Module({
   imports: [LimitsModule],
   providers: [
     { provide: LEDGER_FLUSH_INTERVAL_MS, useValue: DEFAULT_FLUSH_INTERVAL_MS },
-    UsageLedgerWriter,
+    UsageWriter,
     UsageLedgerService,
     UsageAccounting,
   ],
-  exports: [UsageLedgerService, UsageAccounting],
+  exports: [UsageLedgerService, UsageAccounting, UsageWriter],
 })
 export class UsageModule {}

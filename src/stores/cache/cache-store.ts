@@ -57,6 +57,9 @@ export abstract class CacheStore {
     claim: Claim | null,
   ): Promise<void>;
 
+  /** Extends `claim` (if still held) to `claimMs` from now: its holder is still waiting or generating. */
+  abstract renewClaim(key: string, claim: Claim, claimMs: number): Promise<void>;
+
   /** Whether some replica still holds the key's claim (false when unknown). */
   abstract isClaimed(key: string): Promise<boolean>;
 }

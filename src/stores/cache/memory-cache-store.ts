@@ -37,6 +37,10 @@ export class MemoryCacheStore extends CacheStore {
     }
   }
 
+  async renewClaim(): Promise<void> {
+    // every claim is local: nothing to extend
+  }
+
   async isClaimed(): Promise<boolean> {
     return false;
   }

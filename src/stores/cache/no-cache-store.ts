@@ -19,6 +19,10 @@ export class NoCacheStore extends CacheStore {
     // an unreleased claim in Redis expires on its own
   }
 
+  async renewClaim(): Promise<void> {
+    // claims are local while Redis is down
+  }
+
   async isClaimed(): Promise<boolean> {
     return false;
   }

@@ -25,6 +25,11 @@ if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1`);
 
+/** KEYS: lock. ARGV: lock token, claim ms. Extends the lock only if still ours. */
+const renewClaimScript = new RedisScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`);
+
 function parse(raw: string, nowMs: number): CachedCompletion | null {
   try {
     const entry = JSON.parse(raw) as CachedCompletion;
@@ -74,6 +79,11 @@ export class RedisCacheStore extends CacheStore {
       [this.valueKey(key), this.lockKey(key)],
       [value ? JSON.stringify(value) : '', ttlMs, token],
     );
+  }
+
+  async renewClaim(key: string, claim: Claim, claimMs: number): Promise<void> {
+    if (claim.token === null) return;
+    await renewClaimScript.run(this.redis.client, [this.lockKey(key)], [claim.token, claimMs]);
   }
 
   async isClaimed(key: string): Promise<boolean> {

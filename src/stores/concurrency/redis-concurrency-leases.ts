@@ -6,8 +6,10 @@
  * renewing and its leases lapse within the TTL.
  *
  * Errors propagate: while Redis is down a lease is taken in the in-process leases instead
- * (infra/redis/redis-fallback.ts, wired by StoresModule) and released there; leases taken in
- * Redis before the outage lapse on their own.
+ * (infra/redis/redis-fallback.ts, wired by StoresModule) and released there. Lease ids are chosen
+ * here, before the call, so an acquire that failed client-side (a timeout whose script ran all
+ * the same) or a release Redis did not hear is settled by id: removed as soon as Redis answers
+ * again, instead of holding a slot on every replica until its TTL.
  */
 import { randomId } from '../../contracts/random-id';
 import { RedisScript } from '../../infra/redis/redis-script';
@@ -47,7 +49,13 @@ const countScript = new RedisScript(COUNT_SCRIPT);
 export class RedisConcurrencyLeases extends ConcurrencyLeases {
   /** Leases held in Redis by this replica, renewed until released: lease id → its key's set. */
   private readonly held = new Map<string, string>();
+  /**
+   * Leases Redis may hold that nobody uses (an acquire or release that failed): lease id → its set
+   * and when it failed (past the TTL such a lease has lapsed by itself).
+   */
+  private readonly unsettled = new Map<string, { set: string; failedAt: number }>();
   private readonly renewTimer: NodeJS.Timeout;
+  private readonly unsubscribeHealth: () => void;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -56,15 +64,22 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
     super();
     this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(ttlMs / 3)));
     this.renewTimer.unref();
+    this.unsubscribeHealth = redis.health.subscribe((up) => {
+      if (up) void this.settle();
+    });
   }
 
   async acquire(keyId: string, limit: number): Promise<LeaseGrant> {
     const set = this.setKey(keyId);
     const leaseId = randomId(9);
-    const [granted, inFlight] = (await acquireScript.run(this.redis.client, [set], [limit, this.ttlMs, leaseId])) as [
-      number,
-      number,
-    ];
+    let answer: [number, number];
+    try {
+      answer = (await acquireScript.run(this.redis.client, [set], [limit, this.ttlMs, leaseId])) as [number, number];
+    } catch (error) {
+      this.unsettled.set(leaseId, { set, failedAt: Date.now() }); // the script may have run: remove its lease once Redis answers
+      throw error;
+    }
+    const [granted, inFlight] = answer;
     if (granted !== 1) return { granted: false, inFlight };
     this.held.set(leaseId, set);
     let released = false;
@@ -75,8 +90,10 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
         if (released) return;
         released = true;
         this.held.delete(leaseId);
-        // Not awaited, and a failure ignored: a lease Redis does not hear about lapses within the TTL.
-        this.redis.health.call(() => this.redis.client.zrem(set, leaseId)).catch(() => undefined);
+        // Not awaited; one Redis did not hear is removed when it answers again.
+        this.redis.health
+          .call(() => this.redis.client.zrem(set, leaseId))
+          .catch(() => void this.unsettled.set(leaseId, { set, failedAt: Date.now() }));
       },
     };
   }
@@ -88,13 +105,31 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
   /** Stops renewing: this replica's leases lapse within the TTL (what a crash does). */
   override async close(): Promise<void> {
     clearInterval(this.renewTimer);
+    this.unsubscribeHealth();
   }
 
   private setKey(keyId: string): string {
     return `${this.redis.prefix}concurrency:{${keyId}}`;
   }
 
+  /** Removes the leases of failed acquires and releases; those Redis does not answer for stay for the next try. */
+  private async settle(): Promise<void> {
+    for (const [leaseId, { set, failedAt }] of [...this.unsettled]) {
+      if (Date.now() - failedAt > this.ttlMs) {
+        this.unsettled.delete(leaseId);
+        continue;
+      }
+      try {
+        await this.redis.health.call(() => this.redis.client.zrem(set, leaseId));
+        this.unsettled.delete(leaseId);
+      } catch {
+        return;
+      }
+    }
+  }
+
   private async renew(): Promise<void> {
+    if (this.unsettled.size > 0 && this.redis.health.up) await this.settle();
     if (this.held.size === 0 || !this.redis.health.up) return;
     // One call per set (keys of one hash slot per call keep it valid on a cluster).
     const pipeline = this.redis.client.pipeline();

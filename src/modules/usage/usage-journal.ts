@@ -1,0 +1,237 @@
+/**
+ * What the usage journal holds (infra/journal/journal-file.ts) and how its lines become pending
+ * work again after a restart. The journal is written before anything is acknowledged in memory:
+ * - `e`: one request's usage (seq-numbered), before it joins the in-memory sums;
+ * - `b`: a batch formed from the sums of the events up to `upTo`, with its id, before it is
+ *   written (every write of it, retries after an ambiguous failure included, carries that id);
+ * - `d`: the batch is written (or superseded: split after a rejection, quarantined);
+ * - `o`: a quota reservation about to be made, with its id: concluded by the request's event
+ *   (`e` with that `rid`) or by a release (`r`); one left open was cut by a crash;
+ * - `r`: a quota unit to give back (a request that ends free, or a reservation whose outcome the
+ *   server could not learn), with its reservation id; `x`: given back.
+ * Replayed, the journal yields the batches not done (retried as they are: same id, same rows),
+ * the events after the last batch (summed into new batches), the releases not done and the
+ * reservations left open (their requests died with the process: given back like a failure
+ * before any output).
+ */
+
+/** One request's usage, as the ledger and the token quota count it. */
+export interface UsageEvent {
+  keyId: string;
+  /** The UTC day of the ledger row (YYYY-MM-DD). */
+  day: string;
+  model: string;
+  cached: boolean;
+  promptTokens: number;
+  completionTokens: number;
+  /** The quota period (its end, ISO 8601) the tokens are charged in; null: the key has no quota. */
+  quotaResetAt: string | null;
+}
+
+/** Sums of (key, UTC day, model) for key_usage_daily. */
+export interface LedgerRow {
+  keyId: string;
+  day: string;
+  model: string;
+  requests: number;
+  cachedRequests: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** Tokens charged to a key's quota period. */
+export interface TokenCharge {
+  keyId: string;
+  resetAt: string;
+  tokens: number;
+}
+
+/** What one exactly-once write applies. */
+export interface UsageBatch {
+  id: string;
+  rows: LedgerRow[];
+  charges: TokenCharge[];
+}
+
+/** A quota unit to give back, once, if its reservation happened. */
+export interface PendingRelease {
+  /** The reservation's id (its marker is `reserve:<rid>`). */
+  rid: string;
+  keyId: string;
+  resetAt: string;
+  /** Not before this time (epoch ms): a reservation still running must have ended first. */
+  after: number;
+}
+
+/** A quota reservation (its marker is `reserve:<rid>`). */
+export interface OpenReservation {
+  rid: string;
+  keyId: string;
+  resetAt: string;
+}
+
+export type JournalLine =
+  | { t: 'o'; reservation: OpenReservation }
+  | { t: 'e'; s: number; e: UsageEvent; rid?: string }
+  | { t: 'b'; upTo: number | null; batch: UsageBatch }
+  | { t: 'd'; id: string }
+  | { t: 'r'; release: PendingRelease }
+  | { t: 'x'; rid: string };
+
+export interface PendingUsage {
+  batches: UsageBatch[];
+  /** Events no batch holds yet, in order. */
+  events: { seq: number; event: UsageEvent }[];
+  releases: PendingRelease[];
+  /** Reservations neither charged nor given back. */
+  open: OpenReservation[];
+}
+
+/** The work a journal's lines leave pending. */
+export function replay(lines: unknown[]): PendingUsage {
+  const batches = new Map<string, UsageBatch>();
+  const events: { seq: number; event: UsageEvent }[] = [];
+  const releases = new Map<string, PendingRelease>();
+  const open = new Map<string, OpenReservation>();
+  let batchedUpTo = 0;
+  for (const raw of lines) {
+    const line = raw as JournalLine;
+    switch (line?.t) {
+      case 'o':
+        open.set(line.reservation.rid, line.reservation);
+        break;
+      case 'e':
+        events.push({ seq: line.s, event: line.e });
+        if (line.rid !== undefined) open.delete(line.rid);
+        break;
+      case 'b':
+        batches.set(line.batch.id, line.batch);
+        if (line.upTo !== null) batchedUpTo = Math.max(batchedUpTo, line.upTo);
+        break;
+      case 'd':
+        batches.delete(line.id);
+        break;
+      case 'r':
+        releases.set(line.release.rid, line.release);
+        open.delete(line.release.rid);
+        break;
+      case 'x':
+        releases.delete(line.rid);
+        break;
+      default:
+      // a line this version does not know: ignored
+    }
+  }
+  return {
+    batches: [...batches.values()],
+    events: events.filter(({ seq }) => seq > batchedUpTo),
+    releases: [...releases.values()],
+    open: [...open.values()],
+  };
+}
+
+/** The ledger rows and token charges of `events`, summed per (key, day, model) and (key, period). */
+export function sumEvents(events: Iterable<UsageEvent>): { rows: LedgerRow[]; charges: TokenCharge[] } {
+  const rows = new Map<string, LedgerRow>();
+  const charges = new Map<string, TokenCharge>();
+  for (const event of events) addEvent(rows, charges, event);
+  return { rows: [...rows.values()], charges: [...charges.values()] };
+}
+
+/** Adds one event to running sums (the writer's pending state, or a replay's). */
+export function addEvent(rows: Map<string, LedgerRow>, charges: Map<string, TokenCharge>, event: UsageEvent): void {
+  const rowId = `${event.keyId}\u0000${event.day}\u0000${event.model}`;
+  const row = rows.get(rowId);
+  if (row) {
+    row.requests += 1;
+    row.cachedRequests += event.cached ? 1 : 0;
+    row.promptTokens += event.promptTokens;
+    row.completionTokens += event.completionTokens;
+  } else {
+    rows.set(rowId, {
+      keyId: event.keyId,
+      day: event.day,
+      model: event.model,
+      requests: 1,
+      cachedRequests: event.cached ? 1 : 0,
+      promptTokens: event.promptTokens,
+      completionTokens: event.completionTokens,
+    });
+  }
+  const tokens = event.promptTokens + event.completionTokens;
+  if (event.quotaResetAt === null || tokens === 0) return;
+  const chargeId = `${event.keyId}\u0000${event.quotaResetAt}`;
+  const charge = charges.get(chargeId);
+  if (charge) charge.tokens += tokens;
+  else charges.set(chargeId, { keyId: event.keyId, resetAt: event.quotaResetAt, tokens });
+}
+
+/** Ledger rows per batch (7 statement parameters each, far below PostgreSQL's 65535). */
+export const ROWS_PER_BATCH = 500;
+
+/** `rows` and `charges` as batches of at most ROWS_PER_BATCH rows; ids `<id>`, `<id>.1`, ... (the charges go with the first). */
+export function batchesOf(id: string, rows: LedgerRow[], charges: TokenCharge[]): UsageBatch[] {
+  const batches: UsageBatch[] = [];
+  for (let at = 0, part = 0; at < Math.max(rows.length, 1); at += ROWS_PER_BATCH, part += 1) {
+    batches.push({
+      id: `${id}${part > 0 ? `.${part}` : ''}`,
+      rows: rows.slice(at, at + ROWS_PER_BATCH),
+      charges: part === 0 ? charges : [],
+    });
+  }
+  return batches;
+}
+
+/** A batch the database rejected split in two (rows first, then each charge alone); none left: one bad row. */
+export function halvesOf(batch: UsageBatch): UsageBatch[] {
+  if (batch.rows.length + batch.charges.length <= 1) return [];
+  if (batch.rows.length > 1) {
+    const half = Math.ceil(batch.rows.length / 2);
+    return [
+      { id: `${batch.id}/a`, rows: batch.rows.slice(0, half), charges: batch.charges },
+      { id: `${batch.id}/b`, rows: batch.rows.slice(half), charges: [] },
+    ];
+  }
+  return [
+    { id: `${batch.id}/a`, rows: batch.rows, charges: [] },
+    ...batch.charges.map((charge, i) => ({ id: `${batch.id}/c${i}`, rows: [], charges: [charge] })),
+  ];
+}
+
+/** A compacted journal: just the pending work (batches formed up to `seq`, releases, open reservations). */
+export function pendingLines(
+  seq: number,
+  batches: readonly UsageBatch[],
+  releases: Iterable<PendingRelease>,
+  open: Iterable<OpenReservation>,
+): JournalLine[] {
+  return [
+    ...batches.map((batch): JournalLine => ({ t: 'b', upTo: seq, batch })),
+    ...[...releases].map((release): JournalLine => ({ t: 'r', release })),
+    ...[...open].map((reservation): JournalLine => ({ t: 'o', reservation })),
+  ];
+}
+
+/**
+ * The work a journal of a process that is gone (named `origin`) leaves: its batches as they are,
+ * its events as batches whose ids come from that journal (taking it over again after a crash
+ * midway makes the same ids, so nothing is written twice), its releases, and a release for each
+ * reservation it left open, not before `openAfter` (epoch ms: a reservation statement the dead
+ * process had sent may still be running in the database).
+ */
+export function adoptedWork(
+  origin: string,
+  lines: unknown[],
+  openAfter: number,
+): { batches: UsageBatch[]; releases: PendingRelease[] } {
+  const pending = replay(lines);
+  const batches = [...pending.batches];
+  if (pending.events.length > 0) {
+    const { rows, charges } = sumEvents(pending.events.map(({ event }) => event));
+    const first = pending.events[0].seq;
+    const last = pending.events[pending.events.length - 1].seq;
+    batches.push(...batchesOf(`${origin}:${first}-${last}`, rows, charges));
+  }
+  const cut = pending.open.map((reservation) => ({ ...reservation, after: openAfter }));
+  return { batches, releases: [...pending.releases, ...cut] };
+}
