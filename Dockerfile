@@ -20,8 +20,12 @@ COPY package.json package-lock.json ./
 # Install scripts are not needed: node-llama-cpp's postinstall would only look for (or build)
 # binaries, and the prebuilt CPU one arrives as an optional dependency package.
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/clean-dist.js scripts/build-pglite-template.js ./scripts/
 COPY src ./src
+# The build makes dist/pglite-template (the embedded database every new DATA_DIR starts from) by
+# running the migrations once.
+COPY migrations ./migrations
 # The admin console (served at /admin/ui): `npm run build` bundles it into dist/admin-ui, which the
 # runtime stage gets with the rest of dist/; its packages are dev dependencies.
 COPY console ./console

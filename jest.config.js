@@ -1,17 +1,11 @@
-const { availableParallelism } = require('node:os');
+// `npm test`: unit tests and the in-process API suite (PGlite, in-process stores, fake backends).
+// Everything lives under test/ beside the harness and fakes it shares; test/e2e/ is the other
+// layer (jest.e2e.config.js).
+const base = require('./jest.base');
 
 module.exports = {
-  testEnvironment: 'node',
-  // e2e files boot the whole app (PGlite, migrations, sometimes llama.cpp): generous under CI load.
-  testTimeout: 30_000,
-  // One worker more than cores: many files wait on child processes and sockets, so a spare
-  // worker fills the idle time (2 cores: 148 s with 2 workers, 112 s with 3, 108-120 s with 4).
-  maxWorkers: availableParallelism() + 1,
-  transform: { '^.+\\.(t|j|mj|cj)s$': ['@swc/jest'] },
-  // @opentelemetry: its OTLP exporters load node:http with import(), which jest's VM only runs
-  // once transformed to require().
-  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|@opentelemetry|file-type|node-llama-cpp|@electric-sql|strtok3|token-types|uint8array-extras|@tokenizer)/)'],
+  ...base,
   globalSetup: '<rootDir>/test/harness/global-setup.ts',
-  // Every test lives under test/ (unit tests included), beside the harness and fakes they share.
   testMatch: ['<rootDir>/test/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/'],
 };

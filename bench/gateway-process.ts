@@ -14,6 +14,8 @@ export interface Proc {
   child: ChildProcess;
   url: string;
   stop(): Promise<void>;
+  /** Milliseconds from the spawn to the first /healthz 200 and /readyz 200 (gateways only). */
+  startup?: { healthz_ms: number; readyz_ms: number };
 }
 
 /** A Node process run from the repository root with a clean environment (PATH and `env` only). */
@@ -36,17 +38,22 @@ export function stopper(child: ChildProcess): () => Promise<void> {
 }
 
 /**
- * Starts the gateway on a free loopback port with `modelsYaml`, resolved once /readyz answers
- * 200. GATEWAY_NODE_ARGS (e.g. --cpu-prof) are passed to its Node.
+ * Starts the gateway on a free loopback port with `modelsYaml` (or, given a path, that file),
+ * resolved once /readyz answers 200. Embedded means what `npm start` does: PGlite in
+ * DATA_DIR/pglite (a new temporary directory unless `dataDir` is given). GATEWAY_NODE_ARGS (e.g.
+ * --cpu-prof) are passed to its Node.
  */
 export async function startGateway(
-  modelsYaml: string,
-  options: { adminToken: string; env?: Record<string, string> },
+  modelsYaml: string | { file: string },
+  options: { adminToken: string; env?: Record<string, string>; dataDir?: string },
 ): Promise<Proc> {
   if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('build first: npm run build');
-  const dir = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
-  writeFileSync(join(dir, 'models.yaml'), modelsYaml);
+  const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bench-gateway-'));
+  const modelsFile = typeof modelsYaml === 'string' ? join(dir, 'models.yaml') : modelsYaml.file;
+  if (typeof modelsYaml === 'string') writeFileSync(modelsFile, modelsYaml);
   const port = await freePort();
+  const spawned = Date.now();
+  let healthzMs = -1;
   const child = spawnNode(
     [...(process.env.GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist', 'main.js')],
     {
@@ -55,8 +62,7 @@ export async function startGateway(
       HOST: '127.0.0.1',
       ADMIN_TOKEN: options.adminToken,
       DATA_DIR: dir,
-      DATABASE_URL: 'pglite://memory',
-      MODELS_FILE: join(dir, 'models.yaml'),
+      MODELS_FILE: modelsFile,
       BACKEND_PROBE_INTERVAL_MS: '0',
       ...options.env,
     },
@@ -66,12 +72,13 @@ export async function startGateway(
   for (let i = 0; ; i += 1) {
     if (child.exitCode !== null) throw new Error(`the gateway exited with code ${child.exitCode}`);
     try {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
+      if (healthzMs < 0 && (await fetch(`${url}/healthz`)).status === 200) healthzMs = Date.now() - spawned;
+      if (healthzMs >= 0 && (await fetch(`${url}/readyz`)).status === 200) break;
     } catch {
       // not listening yet
     }
-    if (i > 600) throw new Error('the gateway did not start');
-    await new Promise((r) => setTimeout(r, 100));
+    if (i > 3000) throw new Error('the gateway did not start');
+    await new Promise((r) => setTimeout(r, 20));
   }
-  return { child, url, stop: stopper(child) };
+  return { child, url, stop: stopper(child), startup: { healthz_ms: healthzMs, readyz_ms: Date.now() - spawned } };
 }

@@ -3,7 +3,7 @@
 // than the sources (the server's src/ and the admin console's console/), so a fresh clone needs
 // only `npm ci && npm start`.
 // `node scripts/ensure-build.js --stamp` (npm's postbuild) only records that dist/ is fresh:
-// `nest build` empties dist/ (deleteOutDir), stamp included, so `npm run build` re-stamps.
+// The build empties dist/ first (scripts/clean-dist.js), stamp included, so `npm run build` re-stamps.
 const { existsSync, readdirSync, statSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { spawnSync } = require('node:child_process');

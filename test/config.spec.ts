@@ -8,132 +8,13 @@ import { join, resolve } from 'node:path';
 import { loadConfig } from '../src/infra/config/app.config';
 import { ConfigError } from '../src/infra/config/config.errors';
 import { parseModelsYaml } from '../src/infra/config/models.loader';
-import { writeModelsFile } from './harness/app';
-import { runServerUntilExit } from './harness/process';
+import { BAD_MODELS } from './fixtures/bad-models';
 
 const ROOT = resolve(__dirname, '..');
-const GOOD_MODEL = `  - name: good\n    provider: mock\n`;
 
 function parse(yaml: string, env: Record<string, string> = {}) {
   return parseModelsYaml(yaml, 'models.yaml', env, '/srv');
 }
-
-/** Each case: models.yaml text and what the error message must name. */
-const BAD_MODELS: [string, string, RegExp][] = [
-  [
-    'unknown top-level key',
-    `default_model: good\nmodelz: []\nmodels:\n${GOOD_MODEL}`,
-    /models\.yaml: field "modelz": unknown field/,
-  ],
-  [
-    'unknown model key',
-    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    temprature: 1\n`,
-    /models\.yaml: model "good": field "temprature": unknown field/,
-  ],
-  [
-    'unknown provider',
-    `default_model: good\nmodels:\n  - name: good\n    provider: tgi\n`,
-    /models\.yaml: model "good": field "provider": unknown provider "tgi"/,
-  ],
-  [
-    'unknown kind',
-    `default_model: good\nmodels:\n  - name: good\n    kind: rerank\n    provider: mock\n`,
-    /models\.yaml: model "good": field "kind": unknown kind "rerank"/,
-  ],
-  [
-    'fallback of another kind',
-    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [emb]\n  - name: emb\n    kind: embedding\n    provider: mock\n`,
-    /models\.yaml: model "good": field "fallbacks\[0\]": "emb" is of kind embedding/,
-  ],
-  [
-    'duplicate names',
-    `default_model: good\nmodels:\n${GOOD_MODEL}${GOOD_MODEL}`,
-    /models\.yaml: model "good": field "name": duplicate/,
-  ],
-  [
-    'fallback naming no model',
-    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [ghost]\n`,
-    /models\.yaml: model "good": field "fallbacks\[0\]": names no model \("ghost"\)/,
-  ],
-  [
-    'default_model naming no model',
-    `default_model: ghost\nmodels:\n${GOOD_MODEL}`,
-    /models\.yaml: field "default_model": names no model \("ghost"\)/,
-  ],
-  ['missing provider', `default_model: good\nmodels:\n  - name: good\n`, /model "good": field "provider": is required/],
-  [
-    'http provider without upstream',
-    `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n`,
-    /model "v": field "upstreams": provider vllm needs base_url or upstreams/,
-  ],
-  [
-    'http provider without upstream_model',
-    `default_model: v\nmodels:\n  - name: v\n    provider: ollama\n    base_url: http://o:11434\n`,
-    /model "v": field "upstream_model": is required/,
-  ],
-  [
-    'base_url not a URL',
-    `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    base_url: vllm-0:8000/x y\n`,
-    /model "v": field "base_url"/,
-  ],
-  [
-    'upstream weight zero',
-    `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    upstreams:\n      - base_url: http://a:1\n        weight: 0\n`,
-    /model "v": upstreams\[0\]: field "weight": must be between 1/,
-  ],
-  [
-    'default above max',
-    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    max_new_tokens: 10\n    default_max_new_tokens: 20\n`,
-    /model "good": field "default_max_new_tokens": must not exceed/,
-  ],
-  [
-    'max_new_tokens a string',
-    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    max_new_tokens: "10"\n`,
-    /model "good": field "max_new_tokens": must be an integer/,
-  ],
-  [
-    'api_key_env unset',
-    `default_model: v\nmodels:\n  - name: v\n    provider: openai\n    upstream_model: m\n    base_url: http://a:1\n    api_key_env: NOPE_KEY\n`,
-    /model "v": field "api_key_env": environment variable NOPE_KEY is not set/,
-  ],
-  ...['ADMIN_TOKEN', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL'].map((secret): [string, string, RegExp] => [
-    `api_key_env naming the server's own ${secret}`,
-    `default_model: v\nmodels:\n  - name: v\n    provider: openai\n    upstream_model: m\n    base_url: http://a:1\n    api_key_env: ${secret}\n`,
-    new RegExp(`model "v": field "api_key_env": must not name the server's own secret ${secret}`),
-  ]),
-  [
-    'breaker with an unknown field',
-    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    breaker: { failures: 2, cool: 5 }\n`,
-    /model "good": breaker: field "cool": unknown field/,
-  ],
-  [
-    'breaker failures zero',
-    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    breaker: { failures: 0 }\n`,
-    /model "good": breaker: field "failures": must be between 1/,
-  ],
-  [
-    'llama-cpp without model_path',
-    `default_model: t\nmodels:\n  - name: t\n    provider: llama-cpp\n`,
-    /model "t": field "model_path": is required/,
-  ],
-  [
-    'model_path on an http provider',
-    `default_model: v\nmodels:\n  - name: v\n    provider: vllm\n    upstream_model: m\n    base_url: http://a:1\n    model_path: x.gguf\n`,
-    /model "v": field "model_path": only used by provider llama-cpp/,
-  ],
-  [
-    'fallback to itself',
-    `default_model: good\nmodels:\n  - name: good\n    provider: mock\n    fallbacks: [good]\n`,
-    /model "good": field "fallbacks\[0\]": a model cannot fall back to itself/,
-  ],
-  ['not YAML', `default_model: [unclosed\n`, /models\.yaml: not valid YAML/],
-  ['no models', `default_model: good\nmodels: []\n`, /models\.yaml: field "models": must list at least one model/],
-  [
-    'duplicate YAML keys',
-    `default_model: good\ndefault_model: good\nmodels:\n${GOOD_MODEL}`,
-    /models\.yaml: not valid YAML/,
-  ],
-];
 
 describe('models.yaml scheduling fields', () => {
   const vllm = (extra: string, upstreams = '    base_url: http://a:1\n') =>
@@ -346,37 +227,5 @@ describe('environment validation', () => {
     expect(second.adminToken).toBe(first.adminToken);
     expect(first.adminTokenSource).toEqual({ file: join(dataDir, 'admin-token'), created: true });
     expect(second.adminTokenSource).toEqual({ file: join(dataDir, 'admin-token'), created: false });
-  });
-});
-
-describe('the server process on bad configuration', () => {
-  jest.setTimeout(60_000);
-
-  const processCases: [string, Record<string, string>, RegExp][] = [
-    ...BAD_MODELS.map(([label, yaml, message]): [string, Record<string, string>, RegExp] => {
-      const file = writeModelsFile(yaml);
-      const escapedFile = file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-      // Every message must name the real file the server was given.
-      const named = message.source.startsWith('models\\.yaml')
-        ? message.source.replace(/^models\\\.yaml/, escapedFile)
-        : `${escapedFile}: ${message.source}`;
-      return [label, { MODELS_FILE: file }, new RegExp(named)];
-    }),
-    ['a bad variable', { PORT: 'eighty' }, /PORT: expected an integer/],
-    ['production without ADMIN_TOKEN', { NODE_ENV: 'production' }, /ADMIN_TOKEN: must be set when NODE_ENV=production/],
-  ];
-
-  it('exits non-zero naming the file, model and field for every CONFIG.md failure', async () => {
-    // Four at a time: each child compiles the entry point; 2 cores.
-    const results: Awaited<ReturnType<typeof runServerUntilExit>>[] = [];
-    for (let i = 0; i < processCases.length; i += 4) {
-      results.push(...(await Promise.all(processCases.slice(i, i + 4).map(([, env]) => runServerUntilExit(env)))));
-    }
-    results.forEach((result, i) => {
-      const [label, , message] = processCases[i];
-      expect({ label, code: result.code }).toEqual({ label, code: 1 });
-      expect(result.stderr).toMatch(message);
-      expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/); // a message, not a stack trace
-    });
   });
 });

@@ -12,7 +12,7 @@ import { loadConfig } from '../src/infra/config/app.config';
 import { Database } from '../src/infra/database/database.service';
 import { createLogger, serializeError } from '../src/infra/logging/logger';
 import { type RunningServer, startServer } from '../src/server';
-import { FIXTURE_MODELS, startTestApp, type TestApp } from './harness/app';
+import { FIXTURE_MODELS, startTestApp, type TestApp, useTestTemplate } from './harness/app';
 import { describeInProcess, isRemote, TEST_ADMIN_TOKEN } from './harness/environment';
 import { adminAuth, createKey } from './harness/keys';
 
@@ -414,13 +414,12 @@ describeInProcess('ADMIN_PORT: the admin API and /metrics on their own listener'
       ADMIN_PORT: '0',
       HOST: '127.0.0.1',
       ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      DATABASE_URL: 'pglite://memory',
       DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-admin-port-')),
       MODELS_FILE: FIXTURE_MODELS,
       LOG_LEVEL: 'silent',
       BACKEND_PROBE_INTERVAL_MS: '0',
     });
-    server = await startServer(config, createLogger('silent'));
+    server = await startServer(useTestTemplate(config), createLogger('silent'));
     publicBase = `http://127.0.0.1:${server.port}`;
     adminBase = `http://127.0.0.1:${server.adminPort}`;
   });
@@ -469,7 +468,6 @@ describeInProcess('ADMIN_PORT never trusts X-Forwarded-For', 'starts a listening
       ADMIN_PORT: '0',
       HOST: '127.0.0.1',
       ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      DATABASE_URL: 'pglite://memory',
       DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-admin-xff-')),
       MODELS_FILE: FIXTURE_MODELS,
       LOG_LEVEL: 'silent',
@@ -477,7 +475,7 @@ describeInProcess('ADMIN_PORT never trusts X-Forwarded-For', 'starts a listening
       TRUST_PROXY_HOPS: '1',
       AUTH_FAILURE_LIMIT: '3',
     });
-    server = await startServer(config, createLogger('silent'));
+    server = await startServer(useTestTemplate(config), createLogger('silent'));
     publicBase = `http://127.0.0.1:${server.port}`;
     adminBase = `http://127.0.0.1:${server.adminPort}`;
   });

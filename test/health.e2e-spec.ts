@@ -14,8 +14,7 @@ import { loadConfig } from '../src/infra/config/app.config';
 import { dataSourceOptions } from '../src/infra/database/data-source';
 import { createLogger } from '../src/infra/logging/logger';
 import { type RunningServer, startServer } from '../src/server';
-import { FIXTURE_MODELS, startTestApp, type TestApp } from './harness/app';
-import { snapshotBlob } from './harness/pglite-snapshot';
+import { FIXTURE_MODELS, startTestApp, type TestApp, useTestTemplate } from './harness/app';
 import { describeInProcess, isRemote, TEST_ADMIN_TOKEN } from './harness/environment';
 import { parseExposition, sampleValue } from './harness/prometheus';
 import { hasRedisServer, OwnRedis } from './harness/redis-server';
@@ -221,7 +220,7 @@ async function startRealServer(
     BACKEND_PROBE_INTERVAL_MS: '0',
     ...env,
   });
-  if (config.database.kind === 'pglite') config.database.initialDump = snapshotBlob() ?? undefined;
+  useTestTemplate(config);
   const server = await startServer(config, createLogger(config.logLevel));
   return { server, base: `http://127.0.0.1:${server.port}`, dataDir: join(dataDir, 'pglite') };
 }

@@ -13,6 +13,7 @@ import { startTestApp, type TestApp, type TestAppOptions } from './harness/app';
 import { describeInProcess } from './harness/environment';
 import { createKey } from './harness/keys';
 import { OtlpReceiver, type ReceivedSpan } from './harness/otlp-receiver';
+import { waitFor } from './fakes/fake-server';
 import { FakeVllm } from './fakes/fake-vllm';
 
 jest.setTimeout(30_000);
@@ -393,6 +394,21 @@ describeInProcess('OpenTelemetry settings', 'boots apps with tracing settings an
       expect(failure).toBeDefined();
       expect(JSON.parse(failure!)).toMatchObject({ level: 'warn', protocol: 'http/json', spans_dropped: 1 });
       expect(traced.logs.join('')).not.toContain('collector-secret');
+    } finally {
+      await traced.app.close();
+      await receiver.close();
+    }
+  });
+
+  it('sends batches on the schedule OTEL_BSP_SCHEDULE_DELAY sets (the default waits 5 s)', async () => {
+    const receiver = await OtlpReceiver.http();
+    const traced = await tracedApp(receiver, fake, { OTEL_BSP_SCHEDULE_DELAY: '100' });
+    try {
+      const sent = Date.now();
+      expect((await traced.app.http().get('/v1/models').set('X-API-Key', traced.key)).status).toBe(200);
+      // No flush: only the processor's own timer sends the span.
+      await waitFor(() => receiver.spans.some((span) => span.name === 'GET /v1/models'), 2_000);
+      expect(Date.now() - sent).toBeLessThan(2_000);
     } finally {
       await traced.app.close();
       await receiver.close();

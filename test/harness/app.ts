@@ -3,7 +3,7 @@
  * fresh, migrated database and test-only overrides, or points at API_BASE in remote mode.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -18,7 +18,7 @@ import { type AppConfig, loadConfig } from '../../src/infra/config/app.config';
 import { createLogger, NestPinoLogger } from '../../src/infra/logging/logger';
 import { API_BASE, SERVICES_DATABASE_URL, SERVICES_REDIS_URL, TEST_ADMIN_TOKEN } from './environment';
 import { FakeClock } from './fake-clock';
-import { snapshotBlob } from './pglite-snapshot';
+import { testTemplatePath } from './pglite-template';
 
 export const FIXTURE_MODELS = resolve(__dirname, '..', 'fixtures', 'models.yaml');
 
@@ -73,6 +73,13 @@ export async function dropSchema(url: string, schema: string): Promise<void> {
   }
 }
 
+/** An embedded database of `config` starts as a copy of the tests' migrated template. */
+export function useTestTemplate(config: AppConfig): AppConfig {
+  if (config.database.kind === 'pglite' && config.database.dataDir !== null)
+    config.database.template = testTemplatePath();
+  return config;
+}
+
 export function writeModelsFile(yaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'llm-server-models-'));
   const file = join(dir, 'models.yaml');
@@ -100,12 +107,15 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const ownsSchema = schema !== null && !options.shareWith;
   if (ownsSchema) await createSchema(SERVICES_DATABASE_URL!, schema);
   const redisPrefix = options.shareWith?.redisPrefix ?? `${uniqueName('llm-test')}:`;
+  // Each app its own DATA_DIR (its journal and, embedded, its database), replicas included.
+  const dataDir = mkdtempSync(join(tmpdir(), 'llm-server-data-'));
 
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-    DATABASE_URL: SERVICES_DATABASE_URL ?? 'pglite://memory',
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-server-data-')),
+    // Embedded: PGlite in DATA_DIR/pglite, as `npm start` runs it, started from the tests' template.
+    ...(SERVICES_DATABASE_URL ? { DATABASE_URL: SERVICES_DATABASE_URL } : {}),
+    DATA_DIR: dataDir,
     MODELS_FILE: options.modelsYaml ? writeModelsFile(options.modelsYaml) : FIXTURE_MODELS,
     REDIS_PREFIX: redisPrefix,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -116,9 +126,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   };
   const config = loadConfig(env);
   if (schema && config.database.kind === 'postgres') config.database.schema = schema;
-  if (config.database.kind === 'pglite' && config.database.dataDir === null) {
-    config.database.initialDump = snapshotBlob() ?? undefined;
-  }
+  useTestTemplate(config);
   const logger = createLogger(config.logLevel, options.logStream);
 
   let builder = Test.createTestingModule({ imports: [AppModule.forRoot(config, logger)] })
@@ -144,6 +152,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     close: async () => {
       await app.close();
       if (ownsSchema) await dropSchema(SERVICES_DATABASE_URL!, schema);
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

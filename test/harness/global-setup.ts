@@ -1,13 +1,11 @@
 /**
- * Jest global setup: the migrated PGlite snapshot every in-process test app starts from, and the
- * compiled server the child-process tests run.
+ * Jest global setup of `npm test`: the migrated PGlite template every in-process test app's
+ * database starts from (test/harness/pglite-template.ts).
  */
 import 'reflect-metadata';
-import { compiledMain } from './compiled-server';
-import { ensureSnapshot } from './pglite-snapshot';
+import { ensureTestTemplate } from './pglite-template';
 
 export default async function globalSetup(): Promise<void> {
   if (process.env.API_BASE) return; // the server under test is already running
-  compiledMain();
-  await ensureSnapshot();
+  await ensureTestTemplate();
 }

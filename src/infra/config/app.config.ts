@@ -29,8 +29,11 @@ export type DatabaseTarget =
   | {
       kind: 'pglite';
       dataDir: string | null /* null: in memory */;
-      /** A dumped data directory to start from (tests: an already migrated database). */
-      initialDump?: Blob;
+      /**
+       * The data directory a new `dataDir` starts as a copy of (pglite-template.ts): the build's
+       * template when undefined, none (initdb) when null; tests give their own.
+       */
+      template?: string | null;
     };
 
 export interface AppConfig {

@@ -40,6 +40,46 @@ export interface TracingConfig {
    * into spans. Off by default: spans carry sizes, models and outcomes, never content.
    */
   recordContent: boolean;
+  /** The batch span processor: the standard OTEL_BSP_* variables, with the SDK's defaults. */
+  batch: BatchSettings;
+}
+
+export interface BatchSettings {
+  /** OTEL_BSP_SCHEDULE_DELAY: the most a span waits before its batch is sent. */
+  scheduledDelayMs: number;
+  /** OTEL_BSP_EXPORT_TIMEOUT: the bound of one batch's export. */
+  exportTimeoutMs: number;
+  /** OTEL_BSP_MAX_QUEUE_SIZE: spans held for export; more are dropped, never waited for. */
+  maxQueueSize: number;
+  /** OTEL_BSP_MAX_EXPORT_BATCH_SIZE: spans per export; at most the queue size. */
+  maxExportBatchSize: number;
+}
+
+/** The OpenTelemetry SDK's defaults (the environment variable specification). */
+export const DEFAULT_BATCH: BatchSettings = {
+  scheduledDelayMs: 5_000,
+  exportTimeoutMs: 30_000,
+  maxQueueSize: 2_048,
+  maxExportBatchSize: 512,
+};
+
+function readBatchSettings(env: Env): BatchSettings {
+  const batch = {
+    scheduledDelayMs: readInt(env, 'OTEL_BSP_SCHEDULE_DELAY', DEFAULT_BATCH.scheduledDelayMs, { min: 0, max: 600_000 }),
+    exportTimeoutMs: readInt(env, 'OTEL_BSP_EXPORT_TIMEOUT', DEFAULT_BATCH.exportTimeoutMs, { min: 1, max: 600_000 }),
+    maxQueueSize: readInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', DEFAULT_BATCH.maxQueueSize, { min: 1, max: 1_000_000 }),
+    maxExportBatchSize: readInt(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', DEFAULT_BATCH.maxExportBatchSize, {
+      min: 1,
+      max: 1_000_000,
+    }),
+  };
+  // The SDK would quietly cut the batch to the queue size; a setting that cannot hold is an error.
+  if (batch.maxExportBatchSize > batch.maxQueueSize) {
+    throw new ConfigError(
+      `OTEL_BSP_MAX_EXPORT_BATCH_SIZE: must not exceed OTEL_BSP_MAX_QUEUE_SIZE (${batch.maxQueueSize}), got ${batch.maxExportBatchSize}`,
+    );
+  }
+  return batch;
 }
 
 const DEFAULT_SERVICE_NAME = 'llm-server';
@@ -118,6 +158,7 @@ export function readTracingConfig(env: Env): TracingConfig | null {
   const sampler = readEnum(env, 'OTEL_TRACES_SAMPLER', TRACE_SAMPLERS, 'parentbased_always_on');
   const ratio = readRatio(env, 'OTEL_TRACES_SAMPLER_ARG');
   const recordContent = readBool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false);
+  const batch = readBatchSettings(env);
 
   if (disabled || exporter === 'none' || endpoint === null) return null;
   return {
@@ -130,5 +171,6 @@ export function readTracingConfig(env: Env): TracingConfig | null {
     sampler,
     samplerRatio: sampler.endsWith('traceidratio') ? (ratio ?? 1) : 1,
     recordContent,
+    batch,
   };
 }

@@ -53,6 +53,6 @@ export function dataSourceOptions(
   if (target.dataDir) mkdirSync(dirname(target.dataDir), { recursive: true });
   return {
     ...common,
-    driver: pgliteDriver({ dataDir: target.dataDir ?? undefined, loadDataDir: target.initialDump }),
+    driver: pgliteDriver({ dataDir: target.dataDir ?? undefined, template: target.template }),
   };
 }

@@ -7,7 +7,20 @@
  * a transaction holds the lease until it releases it, and other queries wait their turn.
  */
 import { EventEmitter } from 'node:events';
-import { PGlite, types, type PGliteOptions, type Results } from '@electric-sql/pglite';
+import { setFlagsFromString } from 'node:v8';
+import type { PGlite, PGliteOptions, Results } from '@electric-sql/pglite';
+import { seedFromTemplate } from './pglite-template';
+
+/** PostgreSQL's type OID of boolean (PGlite's `types.BOOL`, without loading PGlite to read it). */
+const BOOL_OID = 16;
+
+/**
+ * Settings sized for one gateway's bookkeeping rather than PostgreSQL's server defaults (128 MB
+ * of shared buffers, a WAL allowed to grow to 1 GB): the embedded database's memory is the
+ * WebAssembly heap, which never shrinks, so these bound the server's RSS (README "Footprint").
+ * Applied on top of PGlite's own start parameters, which they must not replace.
+ */
+export const PGLITE_SETTINGS = ['shared_buffers=16MB', 'min_wal_size=32MB', 'max_wal_size=32MB', 'wal_buffers=1MB'];
 
 type Callback<T> = (error: Error | null, value?: T) => void;
 
@@ -79,17 +92,46 @@ class PGliteConnection extends EventEmitter {
   }
 }
 
-/** What TypeORM's postgres driver needs from a `pg` module: a Pool class. */
-export function pgliteDriver(options: { dataDir?: string; loadDataDir?: Blob }): { Pool: new () => EventEmitter } {
-  let instance: Promise<PGlite> | null = null;
-  const lease = new Lease();
+/**
+ * One PGlite instance. PGlite (a 9 MB WebAssembly module) is loaded here, at the first connection,
+ * so code that only imports the database layer (and every process on PostgreSQL) never loads it.
+ * A new data directory starts as a copy of the build's template (pglite-template.ts) instead of
+ * running initdb.
+ */
+/** Where one instance keeps its files (in memory when no dataDir), and the template a new dataDir copies. */
+export interface PgliteTarget {
+  dataDir?: string;
+  template?: string | null;
+}
+
+async function create(options: PgliteTarget): Promise<PGlite> {
+  // require, not import(): the package's CommonJS build, whose types are the ones imported above.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { PGlite } = require('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
+  if (options.dataDir && options.template !== null) seedFromTemplate(options.dataDir, options.template);
   const pgliteOptions: PGliteOptions = {
     dataDir: options.dataDir,
-    loadDataDir: options.loadDataDir,
+    startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((setting) => ['-c', setting])],
     // PostgreSQL's own boolean literals, as node-postgres sends them.
-    serializers: { [types.BOOL]: (value: unknown) => (value ? 'true' : 'false') },
+    serializers: { [BOOL_OID]: (value: unknown) => (value ? 'true' : 'false') },
   };
-  const open = (): Promise<PGlite> => (instance ??= PGlite.create(pgliteOptions));
+  // PGlite's PostgreSQL is compiled by V8's baseline compiler only (Liftoff): the optimising tier
+  // would keep a second, larger copy of the code of a 9 MB module resident (40-70 MB of RSS) for
+  // no measurable gain on the gateway's short statements (bench/results/pglite-footprint.json).
+  // The flag is read when a module is compiled: set for PGlite's, restored right after.
+  setFlagsFromString('--liftoff-only');
+  try {
+    return await PGlite.create(pgliteOptions);
+  } finally {
+    setFlagsFromString('--no-liftoff-only');
+  }
+}
+
+/** What TypeORM's postgres driver needs from a `pg` module: a Pool class. */
+export function pgliteDriver(options: PgliteTarget): { Pool: new () => EventEmitter } {
+  let instance: Promise<PGlite> | null = null;
+  const lease = new Lease();
+  const open = (): Promise<PGlite> => (instance ??= create(options));
 
   class PGlitePool extends EventEmitter {
     connect(callback: (error: Error | null, client?: PGliteConnection, release?: () => void) => void): void {
@@ -111,17 +153,6 @@ export function pgliteDriver(options: { dataDir?: string; loadDataDir?: Blob }):
       const [db] = await Promise.all([open(), lease.acquire()]);
       try {
         return await new PGliteConnection(db).query(config.text, config.values ?? []);
-      } finally {
-        lease.release();
-      }
-    }
-
-    /** The whole database as a tarball, to start another instance from (see DatabaseTarget.initialDump). */
-    async dumpDataDir(): Promise<Blob> {
-      const db = await open();
-      await lease.acquire();
-      try {
-        return await db.dumpDataDir('none');
       } finally {
         lease.release();
       }

@@ -52,9 +52,6 @@ import {
   Tracing,
 } from './tracing';
 
-/** Export batches: the SDK's defaults, written out so no OTEL_BSP_* variable changes them behind the config. */
-const BATCH = { maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMillis: 5000 };
-
 /** Process-wide, like OpenTelemetry's own globals: one async context and one propagator. */
 const contextManager = new AsyncLocalStorageContextManager().enable();
 const propagator = new W3CTraceContextPropagator();
@@ -171,10 +168,14 @@ export class OtelTracing extends Tracing {
         resourceFromAttributes({ ...config.resourceAttributes, 'service.name': config.serviceName }),
       ),
       spanProcessors: [
+        // Every setting passed explicitly from the validated config (tracing.config.ts), so the
+        // SDK never reads OTEL_BSP_* behind it with its own, silent, parsing.
         new BatchSpanProcessor({
-          ...BATCH,
           exporter: createSpanExporter(config, logger),
-          exportTimeoutMillis: config.timeoutMs,
+          scheduledDelayMillis: config.batch.scheduledDelayMs,
+          exportTimeoutMillis: config.batch.exportTimeoutMs,
+          maxQueueSize: config.batch.maxQueueSize,
+          maxExportBatchSize: config.batch.maxExportBatchSize,
         }),
       ],
     });

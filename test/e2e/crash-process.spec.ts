@@ -11,11 +11,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { FIXTURE_MODELS } from './harness/app';
-import { describeServices, SERVICES_DATABASE_URL, TEST_ADMIN_TOKEN } from './harness/environment';
-import { type ServerProcess, startServerProcess } from './harness/process';
-import { TcpProxy } from './harness/tcp-proxy';
-import { sleep } from './fakes/fake-server';
+import { FIXTURE_MODELS } from '../harness/app';
+import { describeServices, SERVICES_DATABASE_URL, TEST_ADMIN_TOKEN } from '../harness/environment';
+import { type ServerProcess, startServerProcess } from '../harness/process';
+import { TcpProxy } from '../harness/tcp-proxy';
+import { sleep } from '../fakes/fake-server';
 
 jest.setTimeout(120_000);
 

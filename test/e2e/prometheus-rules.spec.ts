@@ -20,8 +20,8 @@ import {
   exportedMetricNames,
   loadAlerts,
   metricNamesIn,
-} from './harness/promql';
-import { describeWithPrometheus, promtool } from './harness/promtool';
+} from '../harness/promql';
+import { describeWithPrometheus, promtool } from '../harness/promtool';
 
 const alerts = loadAlerts();
 /** Series Prometheus makes itself, not the server. */
@@ -89,7 +89,7 @@ describe('the alert rules', () => {
   });
 
   it('are each listed in the operations guide (docs/operations.md)', () => {
-    const guide = readFileSync(join(__dirname, '..', 'docs', 'operations.md'), 'utf8');
+    const guide = readFileSync(join(__dirname, '..', '..', 'docs', 'operations.md'), 'utf8');
     expect(alerts.map((rule) => rule.alert).filter((name) => !guide.includes(`\`${name}\``))).toEqual([]);
   });
 });

@@ -8,10 +8,10 @@ import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURE_MODELS } from './harness/app';
-import { compiledEntry } from './harness/compiled-server';
-import { TEST_ADMIN_TOKEN } from './harness/environment';
-import { ROOT, startServerProcess } from './harness/process';
+import { FIXTURE_MODELS } from '../harness/app';
+import { compiledEntry } from '../harness/compiled-server';
+import { TEST_ADMIN_TOKEN } from '../harness/environment';
+import { ROOT, startServerProcess } from '../harness/process';
 
 jest.setTimeout(60_000);
 

@@ -17,11 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import OpenAI, { APIError } from 'openai';
-import { TINY_TOOLS_CHAT_TEMPLATE, writeTinyModel } from '../src/modules/gguf/tiny-model';
-import { startTestApp, type TestApp } from './harness/app';
-import { describeInProcess } from './harness/environment';
-import { createKey } from './harness/keys';
-import { listenOnLoopback } from './harness/listen';
+import { TINY_TOOLS_CHAT_TEMPLATE, writeTinyModel } from '../../src/modules/gguf/tiny-model';
+import { startTestApp, type TestApp } from '../harness/app';
+import { describeInProcess } from '../harness/environment';
+import { createKey } from '../harness/keys';
+import { listenOnLoopback } from '../harness/listen';
 
 /** Bounded strings and arrays: a model that never closes a string would otherwise run to max_tokens. */
 const SCHEMAS: [string, Record<string, unknown>][] = [

@@ -6,15 +6,15 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestApp, type TestApp, writeModelsFile } from './harness/app';
-import { runServerUntilExit } from './harness/process';
-import { describeInProcess } from './harness/environment';
-import { createKey } from './harness/keys';
-import { listenOnLoopback, openPost } from './harness/listen';
-import { sseEvents } from './harness/sse';
-import { waitFor } from './fakes/fake-server';
-import { ModelRegistry } from '../src/modules/scheduling/model-registry';
-import type { LlamaCppProvider } from '../src/modules/providers/llama-cpp/llama-cpp.provider';
+import { startTestApp, type TestApp, writeModelsFile } from '../harness/app';
+import { runServerUntilExit } from '../harness/process';
+import { describeInProcess } from '../harness/environment';
+import { createKey } from '../harness/keys';
+import { listenOnLoopback, openPost } from '../harness/listen';
+import { sseEvents } from '../harness/sse';
+import { waitFor } from '../fakes/fake-server';
+import { ModelRegistry } from '../../src/modules/scheduling/model-registry';
+import type { LlamaCppProvider } from '../../src/modules/providers/llama-cpp/llama-cpp.provider';
 
 describeInProcess('generation on the embedded tiny model', 'configures an in-process llama.cpp model', () => {
   let app: TestApp;

@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative as relativePath } from 'node:path';
-import { FIXTURE_MODELS } from './harness/app';
-import { compiledMain } from './harness/compiled-server';
-import { OtlpReceiver } from './harness/otlp-receiver';
-import { ROOT, startServerProcess } from './harness/process';
+import { FIXTURE_MODELS } from '../harness/app';
+import { compiledMain } from '../harness/compiled-server';
+import { OtlpReceiver } from '../harness/otlp-receiver';
+import { ROOT, startServerProcess } from '../harness/process';
 
 jest.setTimeout(90_000);
 

@@ -7,10 +7,10 @@ import { request as httpRequest } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURE_MODELS } from './harness/app';
-import { TEST_ADMIN_TOKEN } from './harness/environment';
-import { startServerProcess } from './harness/process';
-import { sseEvents } from './harness/sse';
+import { FIXTURE_MODELS } from '../harness/app';
+import { TEST_ADMIN_TOKEN } from '../harness/environment';
+import { startServerProcess } from '../harness/process';
+import { sseEvents } from '../harness/sse';
 
 jest.setTimeout(60_000);
 

@@ -16,16 +16,16 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
-import { CONSOLE_ROOT } from '../src/modules/console/console-assets';
-import { FIXTURE_MODELS, startTestApp, type TestApp } from './harness/app';
-import { API_BASE, isRemote, TEST_ADMIN_TOKEN } from './harness/environment';
-import { adminAuth, createKey, modelNames } from './harness/keys';
-import { listenOnLoopback } from './harness/listen';
-import { FakeClock } from './harness/fake-clock';
-import { closedPortUrl } from './fakes/fake-server';
+import { CONSOLE_ROOT } from '../../src/modules/console/console-assets';
+import { FIXTURE_MODELS, startTestApp, type TestApp } from '../harness/app';
+import { API_BASE, isRemote, TEST_ADMIN_TOKEN } from '../harness/environment';
+import { adminAuth, createKey, modelNames } from '../harness/keys';
+import { listenOnLoopback } from '../harness/listen';
+import { FakeClock } from '../harness/fake-clock';
+import { closedPortUrl } from '../fakes/fake-server';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ROOT = resolve(__dirname, '..');
+const ROOT = resolve(__dirname, '..', '..');
 /** Where the screenshots go; CONSOLE_SCREENSHOTS_DIR=docs/console refreshes the ones docs/api-guide.md shows. */
 const SCREENSHOTS = resolve(ROOT, process.env.CONSOLE_SCREENSHOTS_DIR ?? 'test-output/console');
 

@@ -11,10 +11,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { startTestApp, type TestApp } from './harness/app';
-import { describeInProcess } from './harness/environment';
-import { createKey } from './harness/keys';
-import { listenOnLoopback, postThenDisconnect } from './harness/listen';
+import { startTestApp, type TestApp } from '../harness/app';
+import { describeInProcess } from '../harness/environment';
+import { createKey } from '../harness/keys';
+import { listenOnLoopback, postThenDisconnect } from '../harness/listen';
 import {
   ALERTS_FILE,
   comparisonsAsBool,
@@ -24,10 +24,10 @@ import {
   loadAlerts,
   loadDashboard,
   withoutGrafanaVariables,
-} from './harness/promql';
-import { describeWithPrometheus, hasData, type PrometheusServer, promtool, startPrometheus } from './harness/promtool';
-import { closedPortUrl } from './fakes/fake-server';
-import { FakeVllm } from './fakes/fake-vllm';
+} from '../harness/promql';
+import { describeWithPrometheus, hasData, type PrometheusServer, promtool, startPrometheus } from '../harness/promtool';
+import { closedPortUrl } from '../fakes/fake-server';
+import { FakeVllm } from '../fakes/fake-vllm';
 
 jest.setTimeout(120_000);
 

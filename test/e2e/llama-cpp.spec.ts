@@ -7,28 +7,31 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ModelConfig, LlamaCppConfig } from '../src/contracts/model-config';
-import { modelConfig } from './fakes/model-config';
+import type { ModelConfig, LlamaCppConfig } from '../../src/contracts/model-config';
+import { modelConfig } from '../fakes/model-config';
 import {
   BackendBusyError,
   BackendResponseError,
   UnsupportedRequestError,
   BackendUnreachableError,
-} from '../src/contracts/backend-errors';
-import { GgufFileError, GgufValueType } from '../src/modules/gguf/gguf-format';
-import { readGgufHeader } from '../src/modules/gguf/gguf-reader';
-import { GgufWriter } from '../src/modules/gguf/gguf-writer';
-import { PLAIN_CHAT_TEMPLATE, renderPlainChat } from '../src/modules/providers/llama-cpp/chat-rendering';
-import { createLlamaCppProvider, type LlamaCppProvider } from '../src/modules/providers/llama-cpp/llama-cpp.provider';
-import { StopStringFilter } from '../src/modules/providers/llama-cpp/stop-string-filter';
+} from '../../src/contracts/backend-errors';
+import { GgufFileError, GgufValueType } from '../../src/modules/gguf/gguf-format';
+import { readGgufHeader } from '../../src/modules/gguf/gguf-reader';
+import { GgufWriter } from '../../src/modules/gguf/gguf-writer';
+import { PLAIN_CHAT_TEMPLATE, renderPlainChat } from '../../src/modules/providers/llama-cpp/chat-rendering';
+import {
+  createLlamaCppProvider,
+  type LlamaCppProvider,
+} from '../../src/modules/providers/llama-cpp/llama-cpp.provider';
+import { StopStringFilter } from '../../src/modules/providers/llama-cpp/stop-string-filter';
 import {
   buildTinyModel,
   TINY_CHAT_TEMPLATE,
   TINY_TOOLS_CHAT_TEMPLATE,
   TINY_MODEL,
   writeTinyModel,
-} from '../src/modules/gguf/tiny-model';
-import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../src/contracts/generation';
+} from '../../src/modules/gguf/tiny-model';
+import type { ChatMessage, GenerationParams, GenerationResult, StreamChunk } from '../../src/contracts/generation';
 
 jest.setTimeout(30_000);
 

@@ -1,0 +1,33 @@
+/**
+ * The tests' PGlite template: the product's own (src/infra/database/pglite-template.ts), made
+ * once per change of the migrations, PGlite or its settings, in the system's temp directory.
+ * Every in-process app's data directory starts as a copy of it (a file copy and PostgreSQL's
+ * start: about a third of a boot from a dump, and no initdb); Jest's global setup makes it.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PGLITE_SETTINGS } from '../../src/infra/database/pglite-pool';
+import { buildTemplate } from '../../src/infra/database/pglite-template-build';
+import { readMigrationFiles } from '../../src/infra/database/sql-migrations';
+
+export function testTemplatePath(): string {
+  const hash = createHash('sha256');
+  const pgliteManifest = join(__dirname, '..', '..', 'node_modules', '@electric-sql', 'pglite', 'package.json');
+  hash.update(JSON.parse(readFileSync(pgliteManifest, 'utf8')).version).update(PGLITE_SETTINGS.join(' '));
+  for (const migration of readMigrationFiles()) hash.update(migration.file).update(migration.up);
+  return join(tmpdir(), `llm-server-pglite-template-${hash.digest('hex').slice(0, 16)}`);
+}
+
+export async function ensureTestTemplate(): Promise<string> {
+  const path = testTemplatePath();
+  if (existsSync(path)) return path;
+  try {
+    await buildTemplate(path);
+  } catch (error) {
+    // Another run made it at the same moment (its rename came first): theirs is as good.
+    if (!existsSync(path)) throw error;
+  }
+  return path;
+}
