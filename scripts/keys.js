@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Key administration from the command line, through the running server's admin API.
-//   npm run keys -- create --name me [--rpm 60] [--quota 1000] [--token-quota 100000] [--models a,b] [--expires 2027-01-01T00:00:00Z]
+//   npm run keys -- create --name me [--rpm 60] [--quota 1000] [--token-quota 100000] [--models a,b] [--expires 2027-01-01T00:00:00Z] [--export]
+//   eval "$(npm run --silent keys -- create --name me --export)"    # sets LLM_SERVER_KEY in this shell
 //   npm run keys -- list
 //   npm run keys -- revoke <id>
 //   npm run keys -- rotate <id>
 // The admin token is ADMIN_TOKEN, else the token the server generated in DATA_DIR/admin-token.
-// The server is SERVER_URL, else http://127.0.0.1:$PORT (8000).
+// The server is SERVER_URL, else http://127.0.0.1:$PORT (8000). `--export` prints only
+// `export LLM_SERVER_KEY=sk-…` on stdout (the key's other fields go to stderr).
 const { existsSync, readFileSync } = require('node:fs');
 const { join, resolve } = require('node:path');
 
@@ -17,11 +19,19 @@ function adminToken() {
   process.exit(2);
 }
 
+/** Flags that take no value. */
+const SWITCHES = new Set(['export']);
+
 function parseFlags(args) {
   const flags = {};
   for (let i = 0; i < args.length; i += 1) {
     if (!args[i].startsWith('--')) continue;
-    flags[args[i].slice(2)] = args[i + 1];
+    const name = args[i].slice(2);
+    if (SWITCHES.has(name)) {
+      flags[name] = true;
+      continue;
+    }
+    flags[name] = args[i + 1];
     i += 1;
   }
   return flags;
@@ -46,7 +56,10 @@ async function call(method, path, body) {
       body: body ? JSON.stringify(body) : undefined,
     });
   } catch {
-    console.error(`Cannot reach the server at ${base}: is it running (npm start)?`);
+    console.error(
+      `Cannot reach the server at ${base}: is it running (npm start)? ` +
+        'If it listens elsewhere, say where: SERVER_URL=http://host:port npm run keys -- …',
+    );
     process.exit(1);
   }
   const text = await res.text();
@@ -71,6 +84,12 @@ async function call(method, path, body) {
       expires_at: flags.expires,
     };
     const created = await call('POST', '/admin/keys', body);
+    if (flags.export) {
+      const { key, ...fields } = created;
+      console.error(JSON.stringify(fields, null, 2));
+      console.log(`export LLM_SERVER_KEY=${key}`);
+      return;
+    }
     console.log(JSON.stringify(created, null, 2));
     console.error(`\nYour API key (shown only now): ${created.key}`);
   } else if (command === 'list') {
@@ -83,7 +102,7 @@ async function call(method, path, body) {
     console.log(result ? JSON.stringify(result, null, 2) : `revoked ${rest[0]}`);
   } else {
     console.error(
-      'usage: npm run keys -- create --name NAME [--rpm N] [--tpm N] [--quota N] [--token-quota N] [--models a,b] [--expires ISO]\n       npm run keys -- list | revoke ID | rotate ID',
+      'usage: npm run keys -- create --name NAME [--rpm N] [--tpm N] [--quota N] [--token-quota N] [--models a,b] [--expires ISO] [--export]\n       npm run keys -- list | revoke ID | rotate ID\n(the server: SERVER_URL, else http://127.0.0.1:$PORT, PORT default 8000)',
     );
     process.exit(2);
   }

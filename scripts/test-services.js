@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs the jest suite against real PostgreSQL and Redis (DATABASE_URL / REDIS_URL, defaulting
-// to the local services). Each test file gets its own schema and Redis key prefix.
+// Runs both test layers (jest.config.js: unit and in-process API; jest.e2e.config.js: processes
+// and programs) against real PostgreSQL and Redis (DATABASE_URL / REDIS_URL, defaulting to the
+// local services). Each test file gets its own schema and Redis key prefix.
 const { spawnSync } = require('node:child_process');
 const { join } = require('node:path');
 const net = require('node:net');
@@ -36,6 +37,11 @@ function reachable(url) {
     }
   }
   const jest = join(__dirname, '..', 'node_modules', 'jest', 'bin', 'jest.js');
-  const result = spawnSync(process.execPath, [jest, ...process.argv.slice(2)], { env, stdio: 'inherit' });
+  const layers = ['--projects', 'jest.config.js', 'jest.e2e.config.js'];
+  const result = spawnSync(process.execPath, [jest, ...layers, ...process.argv.slice(2)], {
+    env,
+    stdio: 'inherit',
+    cwd: join(__dirname, '..'),
+  });
   process.exit(result.status ?? 1);
 })();

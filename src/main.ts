@@ -57,12 +57,6 @@ function handleSignals(logger: AppLogger, config: AppConfig, shutdown: Server.Ru
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
-  if (typeof config.adminTokenSource === 'object' && config.adminTokenSource.created) {
-    logger.warn(
-      { file: config.adminTokenSource.file },
-      'ADMIN_TOKEN is not set: generated an admin token into this file (`npm run keys -- create --name me` uses it)',
-    );
-  }
   // Loaded only now, so a configuration error exits before Nest and the drivers load.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startServer } = require('./server') as typeof Server;

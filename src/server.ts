@@ -55,8 +55,12 @@ export async function startServer(config: AppConfig, logger: AppLogger): Promise
   const adminPort = servers[1] ? (servers[1].address() as AddressInfo).port : null;
   const database =
     config.database.kind === 'postgres' ? 'postgres' : config.database.dataDir ? 'pglite' : 'pglite (memory)';
+  const where = startupAddresses(config, port, adminPort);
   logger.info(
     {
+      url: where.url,
+      console_url: where.consoleUrl,
+      admin_token: where.adminToken,
       port,
       admin_port: adminPort,
       host: config.host,
@@ -64,7 +68,7 @@ export async function startServer(config: AppConfig, logger: AppLogger): Promise
       redis: config.redisUrl !== null,
       models: config.models.models.map((m) => m.name),
     },
-    'llm-server listening',
+    `llm-server ready at ${where.url} (admin console ${where.consoleUrl}; admin token ${where.adminToken})`,
   );
   return { app, port, adminPort, shutdown };
 }
@@ -86,4 +90,30 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * What the startup line tells a newcomer: where to send requests, where the console is, and
+ * where the admin token comes from (never the token). A wildcard host is shown as localhost.
+ */
+export function startupAddresses(
+  config: Pick<AppConfig, 'host' | 'adminTokenSource'>,
+  port: number,
+  adminPort: number | null,
+): { url: string; consoleUrl: string; adminToken: string } {
+  const host = ['0.0.0.0', '::', ''].includes(config.host)
+    ? 'localhost'
+    : config.host.includes(':')
+      ? `[${config.host}]`
+      : config.host;
+  const url = `http://${host}:${port}`;
+  const source = config.adminTokenSource;
+  return {
+    url,
+    consoleUrl: `http://${host}:${adminPort ?? port}/admin/ui`,
+    adminToken:
+      source === 'env'
+        ? 'from ADMIN_TOKEN'
+        : `in ${source.file}${source.created ? ' (generated now: ADMIN_TOKEN is not set)' : ''}`,
+  };
 }

@@ -148,6 +148,18 @@ models:
     const config = loadConfig({ MODELS_FILE: join(ROOT, 'config', 'models.yaml'), ADMIN_TOKEN: 'x'.repeat(40) }, ROOT);
     expect(config.models.models.length).toBeGreaterThan(0);
   });
+
+  it('the shipped config/models.yaml serves every endpoint: a chat default, an embedding model and a tool-calling demo', () => {
+    const { models } = loadConfig(
+      { MODELS_FILE: join(ROOT, 'config', 'models.yaml'), ADMIN_TOKEN: 'x'.repeat(40) },
+      ROOT,
+    );
+    const byName = new Map(models.models.map((model) => [model.name, model]));
+    expect(byName.get(models.defaultModel)).toMatchObject({ name: 'tiny', kind: 'chat', provider: 'llama-cpp' });
+    expect(byName.get('tiny-embed')).toMatchObject({ kind: 'embedding', provider: 'llama-cpp' });
+    // The mock calls tools (tiny's GGUF has no tool-aware template); its name says it is a demo.
+    expect(byName.get('demo-tools')).toMatchObject({ kind: 'chat', provider: 'mock' });
+  });
 });
 
 describe('environment validation', () => {

@@ -1,6 +1,6 @@
 /**
  * `engines.node` in package.json tells the truth: every Node line it names is one CI runs the
- * suite on (.ci/run: the host's Node 20 plus its matrix; the image's Node 24), and the oldest
+ * suite on (.ci/run: the main line, Node 24 LTS, and its matrix; the image's Node 24), and the oldest
  * release it admits on each line satisfies the `engines` of every package in the lockfile, dev
  * ones included (npm ci prints EBADENGINE for those alike). A dependency update that drops a Node
  * line fails here until the range (or the dependency choice: package.json `overrides`) says so.
@@ -43,14 +43,18 @@ describe('package.json engines.node', () => {
     }
   });
 
-  it('names the Node lines CI runs: the host line (the lowest; the main steps), the .ci/run matrix and the image', () => {
-    const matrix = /for major in ([\d ]+); do\n\s+node_dir="\$\(bash scripts\/node-binary\.sh/.exec(read('.ci/run'));
+  it('names the Node lines CI runs: the main line (every step), the .ci/run matrix and the image', () => {
+    const ci = read('.ci/run');
+    const main = /^MAIN_NODE=(\d+)$/m.exec(ci);
+    expect(main).not.toBeNull();
+    const matrix = /for major in ([\d ]+); do\n\s+node_dir="\$\(bash scripts\/node-binary\.sh/.exec(ci);
     expect(matrix).not.toBeNull();
     const image = /^ARG NODE_IMAGE=node:(\d+)-/m.exec(read('Dockerfile'));
     expect(image).not.toBeNull();
+    // The image runs the main line: what CI tests first is what ships.
+    expect(Number(image![1])).toBe(Number(main![1]));
     const declared = lowestPerLine(range).map((v) => semver.major(v));
-    const host = Math.min(...declared);
-    const ciLines = new Set([host, ...matrix![1].trim().split(/\s+/).map(Number), Number(image![1])]);
+    const ciLines = new Set([Number(main![1]), ...matrix![1].trim().split(/\s+/).map(Number), Number(image![1])]);
     expect([...new Set(declared)].sort()).toEqual([...ciLines].sort());
   });
 

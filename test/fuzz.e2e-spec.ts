@@ -85,6 +85,7 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/admin/models', auth: 'admin', fields: [] },
   { method: 'get', path: '/admin/ui', auth: 'none', fields: [], plain: true },
   { method: 'get', path: '/admin/ui/*path', auth: 'none', fields: [], plain: true },
+  { method: 'get', path: '/', auth: 'none', fields: [] },
   { method: 'get', path: '/healthz', auth: 'none', fields: [] },
   { method: 'get', path: '/readyz', auth: 'none', fields: [], plain: true },
   { method: 'get', path: '/metrics', auth: 'metrics', fields: [], plain: true },

@@ -42,6 +42,20 @@ describe('unknown routes', () => {
   });
 });
 
+describe('GET /', () => {
+  it('answers a short public pointer to the API, the console, the health checks and the docs (not a bare 404)', async () => {
+    const res = await app.http().get('/');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      service: 'llm-server',
+      api: expect.arrayContaining(['/v1/chat/completions', '/v1/embeddings', '/v1/generate']),
+      console: '/admin/ui',
+      health: { live: '/healthz', ready: '/readyz' },
+    });
+    expect(JSON.stringify(res.body)).not.toMatch(/127\.0\.0\.1|localhost|token/i);
+  });
+});
+
 describe('request bodies', () => {
   it('malformed JSON → 400 invalid_request', async () => {
     const res = await app

@@ -81,6 +81,16 @@ describe('README quickstart: server without ADMIN_TOKEN + npm run keys', () => {
     expect(generated.status).toBe(200);
     expect(await generated.json()).toMatchObject({ model: 'mock-a' });
 
+    // `--export` prints one shell line, for `eval "$(npm run -s keys -- create --export)"`.
+    const exported = await runNode([join(ROOT, 'scripts', 'keys.js'), 'create', '--name', 'shell', '--export'], cliEnv);
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toMatch(/^export LLM_SERVER_KEY=sk-[A-Za-z0-9_-]+\n$/);
+
+    // Elsewhere than localhost:8000 without SERVER_URL: an error that says what to set.
+    const lost = await runNode([join(ROOT, 'scripts', 'keys.js'), 'list'], { DATA_DIR: dataDir, PORT: '1' });
+    expect(lost.code).toBe(1);
+    expect(lost.stderr).toMatch(/Cannot reach the server at http:\/\/127\.0\.0\.1:1.*SERVER_URL=/s);
+
     const listed = await runNode([join(ROOT, 'scripts', 'keys.js'), 'list'], cliEnv);
     expect(listed.code).toBe(0);
     const list = JSON.parse(listed.stdout) as { data: Array<{ id: string; name: string }> };
@@ -90,6 +100,22 @@ describe('README quickstart: server without ADMIN_TOKEN + npm run keys', () => {
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(server.output()).toContain('"msg"');
     expect(server.output()).not.toContain(token);
+
+    // At info, startup is one line that says where everything is; Nest's module and route
+    // mapping is at debug.
+    const startup = server
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg: string; level: string })
+      .filter((entry) => entry.msg !== 'shutting down: draining requests' && !/^shutdown|final flush/.test(entry.msg));
+    const ready = startup.filter((entry) => entry.msg.startsWith('llm-server ready at'));
+    expect(ready).toHaveLength(1);
+    expect(ready[0].msg).toBe(
+      `llm-server ready at ${base} (admin console ${base}/admin/ui; ` +
+        `admin token in ${tokenFile} (generated now: ADMIN_TOKEN is not set))`,
+    );
+    expect(startup.filter((entry) => /Mapped \{|dependencies initialized|RoutesResolver/.test(entry.msg))).toEqual([]);
   });
 });
 

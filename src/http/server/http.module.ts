@@ -18,6 +18,7 @@ import { AdminTokenGuard } from '../guards/admin-token.guard';
 import { throttlerModule } from '../guards/rate-limit.guard';
 import { HealthController } from '../health/health.controller';
 import { MetricsController } from '../health/metrics.controller';
+import { RootController } from '../health/root.controller';
 import { EmbeddingsController } from '../openai/embeddings.controller';
 import { ModelsController } from '../openai/models.controller';
 import { OpenAiController } from '../openai/openai.controller';
@@ -62,6 +63,7 @@ export class HttpModule {
         AdminOverviewController,
         ConsoleController,
         HealthController,
+        RootController,
       ],
       providers: [GenerationResponder, AdminTokenGuard],
       // What the global guards (app.module.ts) need.

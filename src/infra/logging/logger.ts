@@ -41,8 +41,12 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
 export class NestPinoLogger implements LoggerService {
   constructor(private readonly logger: AppLogger) {}
 
+  /**
+   * Nest's own progress lines (every module loaded, every route mapped: ~50 at startup) go to
+   * debug; the server says it is ready in one line of its own (server.ts).
+   */
   log(message: unknown, context?: string): void {
-    this.logger.info({ context }, String(message));
+    this.logger.debug({ context }, String(message));
   }
   error(message: unknown, trace?: string, context?: string): void {
     this.logger.error({ context, trace }, String(message));
