@@ -37,7 +37,7 @@ function reachable(url) {
     }
   }
   const jest = join(__dirname, '..', 'node_modules', 'jest', 'bin', 'jest.js');
-  const layers = ['--projects', 'jest.config.js', 'jest.e2e.config.js'];
+  const layers = ['--config', 'jest.all.config.js'];
   const result = spawnSync(process.execPath, [jest, ...layers, ...process.argv.slice(2)], {
     env,
     stdio: 'inherit',
