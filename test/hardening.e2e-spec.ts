@@ -402,26 +402,33 @@ describe('secrets stay where they belong', () => {
   });
 });
 
+/** A listening server (real sockets) with ADMIN_PORT: the public and the admin listener. */
+async function startWithAdminPort(
+  env: Record<string, string>,
+): Promise<{ server: RunningServer; publicBase: string; adminBase: string }> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    ADMIN_PORT: '0',
+    HOST: '127.0.0.1',
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-admin-port-')),
+    MODELS_FILE: FIXTURE_MODELS,
+    LOG_LEVEL: 'silent',
+    BACKEND_PROBE_INTERVAL_MS: '0',
+    ...env,
+  });
+  const server = await startServer(useTestTemplate(config), createLogger('silent'));
+  return { server, publicBase: `http://127.0.0.1:${server.port}`, adminBase: `http://127.0.0.1:${server.adminPort}` };
+}
+
 describeInProcess('ADMIN_PORT: the admin API and /metrics on their own listener', 'starts a listening server', () => {
   let server: RunningServer;
   let publicBase: string;
   let adminBase: string;
 
   beforeAll(async () => {
-    const config = loadConfig({
-      NODE_ENV: 'test',
-      PORT: '0',
-      ADMIN_PORT: '0',
-      HOST: '127.0.0.1',
-      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-admin-port-')),
-      MODELS_FILE: FIXTURE_MODELS,
-      LOG_LEVEL: 'silent',
-      BACKEND_PROBE_INTERVAL_MS: '0',
-    });
-    server = await startServer(useTestTemplate(config), createLogger('silent'));
-    publicBase = `http://127.0.0.1:${server.port}`;
-    adminBase = `http://127.0.0.1:${server.adminPort}`;
+    ({ server, publicBase, adminBase } = await startWithAdminPort({}));
   });
   afterAll(() => server?.shutdown('test'));
 
@@ -462,22 +469,7 @@ describeInProcess('ADMIN_PORT never trusts X-Forwarded-For', 'starts a listening
   let adminBase: string;
 
   beforeAll(async () => {
-    const config = loadConfig({
-      NODE_ENV: 'test',
-      PORT: '0',
-      ADMIN_PORT: '0',
-      HOST: '127.0.0.1',
-      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-admin-xff-')),
-      MODELS_FILE: FIXTURE_MODELS,
-      LOG_LEVEL: 'silent',
-      BACKEND_PROBE_INTERVAL_MS: '0',
-      TRUST_PROXY_HOPS: '1',
-      AUTH_FAILURE_LIMIT: '3',
-    });
-    server = await startServer(useTestTemplate(config), createLogger('silent'));
-    publicBase = `http://127.0.0.1:${server.port}`;
-    adminBase = `http://127.0.0.1:${server.adminPort}`;
+    ({ server, publicBase, adminBase } = await startWithAdminPort({ TRUST_PROXY_HOPS: '1', AUTH_FAILURE_LIMIT: '3' }));
   });
   afterAll(() => server?.shutdown('test'));
 
