@@ -1,6 +1,7 @@
 /**
  * The tests' PGlite template: the product's own (src/infra/database/pglite-template.ts), made
- * once per change of the migrations, PGlite or its settings, in the system's temp directory.
+ * once per change of the migrations, PGlite, its settings or the builder, in the system's temp
+ * directory.
  * Every in-process app's data directory starts as a copy of it (a file copy and PostgreSQL's
  * start: about a third of a boot from a dump, and no initdb); Jest's global setup makes it.
  */
@@ -16,6 +17,8 @@ export function testTemplatePath(): string {
   const hash = createHash('sha256');
   const pgliteManifest = join(__dirname, '..', '..', 'node_modules', '@electric-sql', 'pglite', 'package.json');
   hash.update(JSON.parse(readFileSync(pgliteManifest, 'utf8')).version).update(PGLITE_SETTINGS.join(' '));
+  // How the template is made counts too (what it drops, say).
+  hash.update(readFileSync(join(__dirname, '..', '..', 'src', 'infra', 'database', 'pglite-template-build.ts')));
   for (const migration of readMigrationFiles()) hash.update(migration.file).update(migration.up);
   return join(tmpdir(), `llm-server-pglite-template-${hash.digest('hex').slice(0, 16)}`);
 }

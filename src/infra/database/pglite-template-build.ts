@@ -10,6 +10,18 @@ import { dataSourceOptions } from './data-source';
 import { runMigrations } from './migrate';
 import { stampTemplate } from './pglite-template';
 
+/**
+ * initdb's template0 and template1 (two thirds of the files besides the WAL): the gateway uses the
+ * `postgres` database only and never creates one, and every new data directory copies them.
+ */
+async function dropTemplateDatabases(dataSource: DataSource): Promise<void> {
+  for (const name of ['template0', 'template1']) {
+    await dataSource.query(`ALTER DATABASE ${name} IS_TEMPLATE false`);
+    await dataSource.query(`DROP DATABASE ${name}`);
+  }
+  await dataSource.query('CHECKPOINT');
+}
+
 export async function buildTemplate(dir: string): Promise<void> {
   const partial = `${dir}.building-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
@@ -19,6 +31,7 @@ export async function buildTemplate(dir: string): Promise<void> {
   ).initialize();
   try {
     await runMigrations(dataSource);
+    await dropTemplateDatabases(dataSource);
   } finally {
     await dataSource.destroy();
   }
