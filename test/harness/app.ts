@@ -18,7 +18,7 @@ import { type AppConfig, loadConfig } from '../../src/infra/config/app.config';
 import { createLogger, NestPinoLogger } from '../../src/infra/logging/logger';
 import { API_BASE, SERVICES_DATABASE_URL, SERVICES_REDIS_URL, TEST_ADMIN_TOKEN } from './environment';
 import { FakeClock } from './fake-clock';
-import { testTemplatePath } from './pglite-template';
+import { scratchDir, testTemplatePath } from './pglite-template';
 
 export const FIXTURE_MODELS = resolve(__dirname, '..', 'fixtures', 'models.yaml');
 
@@ -108,7 +108,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   if (ownsSchema) await createSchema(SERVICES_DATABASE_URL!, schema);
   const redisPrefix = options.shareWith?.redisPrefix ?? `${uniqueName('llm-test')}:`;
   // Each app its own DATA_DIR (its journal and, embedded, its database), replicas included.
-  const dataDir = mkdtempSync(join(tmpdir(), 'llm-server-data-'));
+  const dataDir = scratchDir('llm-server-data-');
 
   const env: Record<string, string> = {
     NODE_ENV: 'test',
