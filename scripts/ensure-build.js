@@ -38,7 +38,7 @@ const built = existsSync(stamp) && existsSync(join(dist, 'main.js')) ? statSync(
 const newest = inputs.filter(existsSync).reduce((max, p) => Math.max(max, newestMtime(p)), 0);
 
 if (built >= newest) process.exit(0);
-const tools = ['nest', 'vite'].map((tool) => join(root, 'node_modules', '.bin', tool));
+const tools = ['tsc', 'vite'].map((tool) => join(root, 'node_modules', '.bin', tool));
 if (!tools.every(existsSync)) {
   console.error('dist/ is missing or stale and the build tools are not installed: run `npm ci` then `npm run build`.');
   process.exit(1);

@@ -4,14 +4,15 @@
  * `scripts/keys.js` creates and lists a key with it, the key generates, SIGTERM exits 0.
  * And `migration:run` applies the migrations once, then has nothing to do.
  */
-import { type ChildProcess, execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_MODELS } from '../harness/app';
 import { compiledEntry } from '../harness/compiled-server';
 import { TEST_ADMIN_TOKEN } from '../harness/environment';
 import { ROOT, startServerProcess } from '../harness/process';
+import { freePort } from '../harness/redis-server';
 
 jest.setTimeout(60_000);
 
@@ -116,6 +117,64 @@ describe('README quickstart: server without ADMIN_TOKEN + npm run keys', () => {
         `admin token in ${tokenFile} (generated now: ADMIN_TOKEN is not set))`,
     );
     expect(startup.filter((entry) => /Mapped \{|dependencies initialized|RoutesResolver/.test(entry.msg))).toEqual([]);
+  });
+});
+
+describe('README quickstart: `npm start` on a checkout without dist/', () => {
+  it('builds the server, the embedded database template and the console first, then serves', async () => {
+    // A checkout's files, copied (the build writes dist/ beside them); node_modules as installed.
+    const dir = freshDataDir();
+    for (const entry of [
+      'src',
+      'console',
+      'scripts',
+      'migrations',
+      'config',
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+    ]) {
+      cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1' };
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'ADMIN_TOKEN', 'DATA_DIR', 'MODELS_FILE', 'NODE_ENV', 'API_BASE'])
+      delete env[name];
+    const child = spawn('npm', ['start'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const deadline = Date.now() + 150_000;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}:\n${output}`);
+        const up = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (res) => res.status === 200,
+          () => false,
+        );
+        if (up) break;
+        if (Date.now() > deadline) throw new Error(`npm start did not listen within 150 s:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(output).toContain('Building the server and the admin console');
+      for (const built of [
+        'main.js',
+        '.build-stamp',
+        join('pglite-template', 'PG_VERSION'),
+        join('admin-ui', 'index.html'),
+      ]) {
+        expect({ built, exists: existsSync(join(dir, 'dist', built)) }).toEqual({ built, exists: true });
+      }
+      // The new DATA_DIR's database came from the template (no initdb): it is the template's copy.
+      expect(existsSync(join(dir, 'data', 'pglite', 'PG_VERSION'))).toBe(true);
+      expect((await fetch(`http://127.0.0.1:${port}/admin/ui`)).status).toBe(200);
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+      await exited;
+    }
   });
 });
 
