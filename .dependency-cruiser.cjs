@@ -41,6 +41,7 @@ const HTTP_ORDER = [
   'responses', // JSON and SSE answers for the pipeline
   'generate', // POST /v1/generate
   'openai', // the OpenAI-compatible routes
+  'anthropic', // the Anthropic-compatible routes (Messages)
   'admin', // /admin/* and the console
   'health', // /healthz, /readyz, /metrics
   'server', // the Nest module of all controllers, the Express app, listeners and shutdown

@@ -95,6 +95,11 @@ export type FinishReason = 'stop' | 'length' | 'tool_calls';
 export interface TokenUsage {
   promptTokens: number;
   completionTokens: number;
+  /**
+   * Of `promptTokens`, those the backend served from its prefix cache, when it reports them
+   * (vLLM `prompt_tokens_details.cached_tokens`); absent: not reported.
+   */
+  cachedPromptTokens?: number;
 }
 
 export interface GenerationResult {

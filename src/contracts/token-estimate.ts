@@ -27,18 +27,26 @@ export function cutStreamUsage(prompt: string, deltas: number, maxNewTokens: num
  * `output.deltas`: the stream's non-empty chunks (streams count those rather than words).
  */
 export function completeUsage(
-  reported: { promptTokens?: number | null; completionTokens?: number | null } | null,
+  reported: {
+    promptTokens?: number | null;
+    completionTokens?: number | null;
+    cachedPromptTokens?: number | null;
+  } | null,
   prompt: string,
   output: { text: string; deltas?: number },
 ): TokenUsage {
   const promptTokens = reported?.promptTokens ? reported.promptTokens : wordTokens(prompt);
   const counted = output.deltas ?? wordTokens(output.text);
   const completionTokens = reported?.completionTokens ? reported.completionTokens : counted;
-  return { promptTokens, completionTokens };
+  const cached = reported?.cachedPromptTokens;
+  // Cached tokens are a share of the reported prompt: without that report they mean nothing.
+  if (cached == null || !reported?.promptTokens) return { promptTokens, completionTokens };
+  return { promptTokens, completionTokens, cachedPromptTokens: Math.min(cached, promptTokens) };
 }
 
 /** Counts a backend reported: null where it sent none. */
 export interface ReportedUsage {
   promptTokens: number | null;
   completionTokens: number | null;
+  cachedPromptTokens?: number | null;
 }

@@ -65,6 +65,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
     }
     // The error's figures join the request's (the rate-limit window, say): the head carries both.
     if (req.ctx) Object.assign(req.ctx.limits, error.figures);
-    res.status(statusOf(error.code)).json(errorBody(error.code, error.message, requestId, error.param));
+    res.status(statusOf(error.code)).json(this.body(error, requestId));
+  }
+
+  /** The error's body: the envelope of API.md (routes of another API's shape override it). */
+  protected body(error: AppError, requestId: string): unknown {
+    return errorBody(error.code, error.message, requestId, error.param);
   }
 }

@@ -18,6 +18,8 @@ export interface OpenAiUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Only when the backend reported its prefix-cache hits (OpenAI's shape). */
+  prompt_tokens_details?: { cached_tokens: number };
 }
 
 export function openAiUsage(usage: TokenUsage): OpenAiUsage {
@@ -25,6 +27,9 @@ export function openAiUsage(usage: TokenUsage): OpenAiUsage {
     prompt_tokens: usage.promptTokens,
     completion_tokens: usage.completionTokens,
     total_tokens: usage.promptTokens + usage.completionTokens,
+    ...(usage.cachedPromptTokens !== undefined
+      ? { prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens } }
+      : {}),
   };
 }
 

@@ -2,7 +2,7 @@
 import { invalidRequest } from '../../contracts/app-error';
 import { samplingInput } from '../generate/sampling-fields.dto';
 import type { FieldNames, GenerationInput } from '../../modules/generation/request-resolver';
-import type { ChatMessage, ResponseFormat, ToolChoice, ToolsParams } from '../../contracts/generation';
+import type { ChatMessage, ResponseFormat, ToolChoice, ToolDefinition, ToolsParams } from '../../contracts/generation';
 import type { ResponseFormatDto, ToolChoiceValue } from './dto/chat-tools.dto';
 import type { ChatMessageDto, ChatRequestDto } from './dto/chat-request.dto';
 import type { CompletionRequestDto } from './dto/completion-request.dto';
@@ -52,32 +52,47 @@ function toolChoiceOf(value: ToolChoiceValue | null | undefined): ToolChoice {
   return typeof value === 'string' ? value : { name: value.function.name };
 }
 
-/** The request's tools, or undefined when it offers none. */
-function toolsOf(dto: ChatRequestDto): ToolsParams | undefined {
-  const choice = toolChoiceOf(dto.tool_choice);
-  const tools = dto.tools ?? [];
+/**
+ * Tools offered in any API's shape, once translated: undefined when there are none (then only
+ * `none` or `auto` may be chosen); names must be unique and a forced tool must be among them.
+ * `nameAt(i)` is the request field of tool i's name, `choiceAt` that of the choice.
+ */
+export function toolsParams(
+  tools: ToolDefinition[],
+  choice: ToolChoice,
+  parallel: boolean,
+  nameAt: (index: number) => string,
+  choiceAt = 'tool_choice',
+): ToolsParams | undefined {
   if (tools.length === 0) {
-    if (choice !== 'none' && choice !== 'auto') throw invalidRequest('tool_choice needs tools', 'tool_choice');
+    if (choice !== 'none' && choice !== 'auto') throw invalidRequest('tool_choice needs tools', choiceAt);
     return undefined;
   }
   const names = new Set<string>();
-  for (const [i, { function: fn }] of tools.entries()) {
-    if (names.has(fn.name)) throw invalidRequest(`duplicate function name "${fn.name}"`, `tools.${i}.function.name`);
-    names.add(fn.name);
+  for (const [i, tool] of tools.entries()) {
+    if (names.has(tool.name)) throw invalidRequest(`duplicate function name "${tool.name}"`, nameAt(i));
+    names.add(tool.name);
   }
   if (typeof choice === 'object' && !names.has(choice.name)) {
-    throw invalidRequest(`tool_choice names no tool of this request ("${choice.name}")`, 'tool_choice');
+    throw invalidRequest(`tool_choice names no tool of this request ("${choice.name}")`, choiceAt);
   }
-  return {
-    tools: tools.map(({ function: fn }) => ({
-      name: fn.name,
-      ...(fn.description ? { description: fn.description } : {}),
-      ...(fn.parameters ? { parameters: fn.parameters } : {}),
-      ...(fn.strict != null ? { strict: fn.strict } : {}),
-    })),
-    choice,
-    parallel: dto.parallel_tool_calls ?? true,
-  };
+  return { tools, choice, parallel };
+}
+
+/** The request's tools, or undefined when it offers none. */
+function toolsOf(dto: ChatRequestDto): ToolsParams | undefined {
+  const tools = (dto.tools ?? []).map(({ function: fn }) => ({
+    name: fn.name,
+    ...(fn.description ? { description: fn.description } : {}),
+    ...(fn.parameters ? { parameters: fn.parameters } : {}),
+    ...(fn.strict != null ? { strict: fn.strict } : {}),
+  }));
+  return toolsParams(
+    tools,
+    toolChoiceOf(dto.tool_choice),
+    dto.parallel_tool_calls ?? true,
+    (i) => `tools.${i}.function.name`,
+  );
 }
 
 /** `text` (the default) is no constraint at all, so it is dropped. */

@@ -3,6 +3,7 @@
  * http/generate, the OpenAI shapes in http/openai. The generation pipeline is the same for all.
  */
 import type { Answer } from '../../contracts/answer';
+import type { AppError } from '../../contracts/app-error';
 
 /** Per-response state a streaming format may keep (e.g. whether the first chunk went out). */
 export interface StreamState {
@@ -20,4 +21,17 @@ export interface AnswerFormat {
   end(answer: Answer, state: StreamState): unknown[];
   /** A new response id. */
   newId(): string;
+  /**
+   * Typed streams (OpenAI Responses, Anthropic Messages): each SSE event is named by its
+   * payload's `type` (`event: <type>`), which is how those SDKs dispatch them, and no
+   * `data: [DONE]` ends the stream (their last event says it is over).
+   */
+  typedEvents?: boolean;
+  /** The in-band error of a stream that already started; absent: the error envelope. */
+  streamError?(error: AppError, requestId: string, state: StreamState): unknown[];
+  /**
+   * Runs once the answer is complete and before it is written (JSON or the closing events), so
+   * what it does (Responses: storing the response) is done when the client sees the end.
+   */
+  finish?(answer: Answer, state: StreamState): Promise<void>;
 }

@@ -26,6 +26,7 @@ export class JsonResponse implements AnswerSink {
   }
 
   async answer(answer: Answer): Promise<void> {
+    await this.format.finish?.(answer, this.state);
     this.res.status(200).json(this.format.body(answer, this.state));
   }
 

@@ -1,6 +1,6 @@
 /**
- * Server-sent events on an Express response: `data: <json>` events and the final
- * `data: [DONE]`. Headers go out with the first event, so an error found before it can still
+ * Server-sent events on an Express response: `data: <json>` events (with an `event:` name when
+ * the format names them) and the final `data: [DONE]` (when the format has one). Headers go out with the first event, so an error found before it can still
  * be an ordinary JSON error response. Events queued in the same turn of the event loop (the
  * deltas parsed from one upstream read) go out in one write: one syscall and one chunk, not one
  * per token. When the socket's buffer is full, later events wait (in order) for it to drain,
@@ -49,12 +49,15 @@ export class SseWriter {
     return this.started;
   }
 
-  event(payload: unknown): Promise<void> {
-    return this.enqueue(`data: ${JSON.stringify(payload)}\n\n`);
+  /** `name`: an `event:` line before the data (typed streams name every event). */
+  event(payload: unknown, name?: string): Promise<void> {
+    const head = name === undefined ? '' : `event: ${name}\n`;
+    return this.enqueue(`${head}data: ${JSON.stringify(payload)}\n\n`);
   }
 
-  async done(): Promise<void> {
-    await this.enqueue('data: [DONE]\n\n');
+  /** Ends the stream, after `data: [DONE]` unless `marker` is false (typed streams have none). */
+  async done(marker = true): Promise<void> {
+    if (marker) await this.enqueue('data: [DONE]\n\n');
     clearInterval(this.heartbeat);
     this.res.end();
   }

@@ -37,22 +37,30 @@ export class StreamResponse implements AnswerSink {
     if (text === '') return;
     this.delivered += 1;
     const sse = this.writer();
-    for (const payload of this.format.delta(text, model, this.state)) void sse.event(payload);
+    for (const payload of this.format.delta(text, model, this.state)) void this.send(sse, payload);
     this.state.first = false;
   }
 
   async answer(answer: Answer): Promise<void> {
     // Answers that came whole (the cache, another request's generation) are replayed as one delta.
     if (this.delivered === 0 && answer.output !== '') this.delta(answer.output, answer.model);
+    await this.format.finish?.(answer, this.state);
     const sse = this.writer();
-    for (const payload of this.format.end(answer, this.state)) await sse.event(payload);
-    await sse.done();
+    for (const payload of this.format.end(answer, this.state)) await this.send(sse, payload);
+    await sse.done(!this.format.typedEvents);
   }
 
   async fail(error: AppError): Promise<void> {
     const sse = this.writer();
-    await sse.event(errorBody(error.code, error.message, this.requestId));
-    await sse.done();
+    const payloads = this.format.streamError?.(error, this.requestId, this.state) ?? [
+      errorBody(error.code, error.message, this.requestId),
+    ];
+    for (const payload of payloads) await this.send(sse, payload);
+    await sse.done(!this.format.typedEvents);
+  }
+
+  private send(sse: SseWriter, payload: unknown): Promise<void> {
+    return sse.event(payload, this.format.typedEvents ? (payload as { type: string }).type : undefined);
   }
 
   private writer(): SseWriter {

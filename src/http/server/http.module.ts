@@ -10,6 +10,7 @@ import { ConsoleModule } from '../../modules/console/console.module';
 import { HealthModule } from '../../modules/health/health.module';
 import { LimitsModule } from '../../modules/limits/limits.module';
 import { PipelineModule } from '../../modules/pipeline/pipeline.module';
+import { MessagesController } from '../anthropic/messages.controller';
 import { AdminKeysController } from '../admin/admin-keys.controller';
 import { AdminOverviewController } from '../admin/admin-overview.controller';
 import { ConsoleController } from '../admin/console.controller';
@@ -57,6 +58,7 @@ export class HttpModule {
       controllers: [
         GenerationController,
         OpenAiController,
+        MessagesController,
         EmbeddingsController,
         ModelsController,
         AdminKeysController,

@@ -47,6 +47,7 @@ import { METRICS_REGISTRY } from './metrics.registry';
 export interface TokenCounts {
   promptTokens: number;
   completionTokens: number;
+  cachedPromptTokens?: number;
 }
 
 /** One backend generation call, from startRequest() to finish(). */
@@ -142,7 +143,7 @@ export class LlmMetricsService {
         this.requests.inc({ model: model.name, provider: model.provider, outcome }, 0);
       this.duration.zero({ model: model.name, provider: model.provider });
       this.ttft.zero({ model: model.name, provider: model.provider });
-      for (const type of ['prompt', 'completion']) this.tokens.inc({ model: model.name, type }, 0);
+      for (const type of ['prompt', 'completion', 'cached_prompt']) this.tokens.inc({ model: model.name, type }, 0);
       for (const result of CACHE_RESULTS) this.cache.inc({ model: model.name, result }, 0);
       this.inFlight.set({ model: model.name }, 0);
       for (const reason of SHED_REASONS) this.shed.inc({ model: model.name, reason }, 0);
@@ -179,6 +180,10 @@ export class LlmMetricsService {
           if (usage.promptTokens > 0) this.tokens.inc({ model: served.model, type: 'prompt' }, usage.promptTokens);
           if (usage.completionTokens > 0) {
             this.tokens.inc({ model: served.model, type: 'completion' }, usage.completionTokens);
+          }
+          // A share of `prompt`, counted apart so a dashboard can show the prefix cache's hit rate.
+          if (usage.cachedPromptTokens) {
+            this.tokens.inc({ model: served.model, type: 'cached_prompt' }, usage.cachedPromptTokens);
           }
         }
       },

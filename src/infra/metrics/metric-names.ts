@@ -65,7 +65,7 @@ export const METRICS = {
   llmTokens: {
     name: 'llm_tokens_total',
     type: 'counter',
-    help: 'Tokens processed by backends, by model and type (prompt|completion)',
+    help: 'Tokens processed by backends, by model and type (prompt|completion|cached_prompt, a share of prompt)',
     labels: ['model', 'type'],
   },
   llmCache: {

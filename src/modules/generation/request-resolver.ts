@@ -36,6 +36,12 @@ export interface GenerationInput {
   /** Chat requests: the tools offered. */
   tools?: ToolsParams;
   responseFormat?: ResponseFormat;
+  /**
+   * An output limit above the model's max_new_tokens is lowered to it instead of refused
+   * (/v1/responses and /v1/messages: coding agents send large fixed limits; API.md "Compatible
+   * APIs"). Quotas and budgets then reserve the lowered value.
+   */
+  lowerMaxNewTokens?: boolean;
 }
 
 /** The request field names of the caller's API, for `param` in 400 errors. */
@@ -130,7 +136,8 @@ export class RequestResolver {
       throw invalidRequest(`${fields.prompt} must be at most ${this.config.maxPromptChars} characters`, fields.prompt);
     }
     const model = this.modelFor(input.model, key, 'chat');
-    const maxNewTokens = input.maxNewTokens ?? model.defaultMaxNewTokens;
+    const asked = input.maxNewTokens ?? model.defaultMaxNewTokens;
+    const maxNewTokens = input.lowerMaxNewTokens ? Math.min(asked, model.maxNewTokens) : asked;
     if (maxNewTokens > model.maxNewTokens) {
       throw invalidRequest(
         `${fields.maxNewTokens} must be at most ${model.maxNewTokens} for model "${model.name}"`,

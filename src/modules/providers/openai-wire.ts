@@ -127,6 +127,12 @@ export function parseUsage(usage: unknown): ReportedUsage | null {
   return {
     promptTokens: usage.prompt_tokens == null ? null : tokenCount(usage.prompt_tokens),
     completionTokens: usage.completion_tokens == null ? null : tokenCount(usage.completion_tokens),
+    // vLLM (with --enable-prompt-tokens-details) and OpenAI report prefix-cache hits here.
+    cachedPromptTokens: isRecord(usage.prompt_tokens_details)
+      ? usage.prompt_tokens_details.cached_tokens == null
+        ? null
+        : tokenCount(usage.prompt_tokens_details.cached_tokens)
+      : null,
   };
 }
 
