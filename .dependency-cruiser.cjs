@@ -24,6 +24,7 @@ const FEATURE_ORDER = [
   'auth', // API keys, key cache and invalidation, failed-auth limiting
   'usage', // billing rules, accounting, the usage ledger
   'pipeline', // one request from quota to bill, in order
+  'stored-responses', // /v1/responses results kept for previous_response_id, GET and DELETE
   'health', // readiness and backend probes
   'console', // the admin console's assets
   'admin', // key administration

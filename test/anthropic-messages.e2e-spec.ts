@@ -140,7 +140,8 @@ models:
         max_tokens: 16,
         system: 'You are terse.',
         stop_sequences: ['END'],
-        top_k: 5,
+        // Anthropic's API takes top_k; this SDK version's types leave it out.
+        ...({ top_k: 5 } as object),
         tools: [WEATHER_TOOL],
         tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true },
         messages: [

@@ -213,6 +213,7 @@ describe('environment validation', () => {
       redisUrl: null,
       defaultRpm: 60,
       cacheTtlSeconds: 3600,
+      responsesStoreDays: 30,
       cacheMaxEntries: 10000,
       maxPromptChars: 100000,
       bodyLimitBytes: 1024 * 1024,

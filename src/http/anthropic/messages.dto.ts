@@ -20,30 +20,11 @@ import {
   Length,
   Max,
   Min,
-  registerDecorator,
 } from 'class-validator';
+import { IsStringOrObjects } from '../core/json-fields';
 import { MAX_CHAT_MESSAGES } from '../openai/dto/chat-request.dto';
 import { MAX_TOOLS } from '../openai/dto/chat-tools.dto';
 import { MAX_STOP_CHARS, MAX_STOP_SEQUENCES } from '../generate/sampling-fields.dto';
-
-/** A string, or a list of plain objects (blocks checked in messages-input.ts). */
-export function IsStringOrObjects(max: number): PropertyDecorator {
-  return (target: object, propertyName: string | symbol) => {
-    registerDecorator({
-      name: 'isStringOrObjects',
-      target: target.constructor,
-      propertyName: String(propertyName),
-      options: { message: `${String(propertyName)} must be a string or a list of at most ${max} objects` },
-      validator: {
-        validate: (value: unknown) =>
-          typeof value === 'string' ||
-          (Array.isArray(value) &&
-            value.length <= max &&
-            value.every((item) => typeof item === 'object' && item !== null && !Array.isArray(item))),
-      },
-    });
-  };
-}
 
 /** The fields count_tokens shares with a message request (what makes up the prompt). */
 export class CountTokensRequestDto {

@@ -3,6 +3,7 @@
  * content blocks and tools), which the translators read field by field rather than through a
  * DTO per shape. Every failure is a 400 naming the field's path, like the validation pipe's.
  */
+import { registerDecorator } from 'class-validator';
 import { invalidRequest } from '../../contracts/app-error';
 
 export type JsonObject = Record<string, unknown>;
@@ -39,4 +40,23 @@ export function arrayAt(value: unknown, at: string, max: number): unknown[] {
     throw invalidRequest(`${at} must be a list of at most ${max} items`, at);
   }
   return value;
+}
+
+/** A string, or a list of plain objects (checked one by one by the translator). */
+export function IsStringOrObjects(max: number): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) => {
+    registerDecorator({
+      name: 'isStringOrObjects',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: { message: `${String(propertyName)} must be a string or a list of at most ${max} objects` },
+      validator: {
+        validate: (value: unknown) =>
+          typeof value === 'string' ||
+          (Array.isArray(value) &&
+            value.length <= max &&
+            value.every((item) => typeof item === 'object' && item !== null && !Array.isArray(item))),
+      },
+    });
+  };
 }

@@ -23,6 +23,8 @@ import { RootController } from '../health/root.controller';
 import { EmbeddingsController } from '../openai/embeddings.controller';
 import { ModelsController } from '../openai/models.controller';
 import { OpenAiController } from '../openai/openai.controller';
+import { ResponsesController } from '../openai/responses.controller';
+import { StoredResponsesModule } from '../../modules/stored-responses/stored-responses.module';
 import { GenerationResponder } from '../responses/generation-responder';
 
 /** `module` with more imports: what the guards of its controllers need. */
@@ -38,6 +40,7 @@ export class HttpModule {
       module: HttpModule,
       imports: [
         PipelineModule,
+        StoredResponsesModule,
         AuthModule,
         LimitsModule,
         AdminModule,
@@ -58,6 +61,7 @@ export class HttpModule {
       controllers: [
         GenerationController,
         OpenAiController,
+        ResponsesController,
         MessagesController,
         EmbeddingsController,
         ModelsController,

@@ -85,6 +85,8 @@ export interface AppConfig {
   sseHeartbeatMs: number;
   /** OpenTelemetry tracing (the OTEL_* variables); null: off. */
   tracing: TracingConfig | null;
+  /** Days a stored /v1/responses result is kept; 0 stores nothing (CONFIG.md RESPONSES_STORE_DAYS). */
+  responsesStoreDays: number;
 }
 
 export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
@@ -120,6 +122,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     models: loadModelsFile(modelsFile, env, cwd),
     defaultRpm: readInt(env, 'DEFAULT_RPM', 60, { min: 1, max: 1_000_000 }),
     cacheTtlSeconds: readInt(env, 'CACHE_TTL_SECONDS', 3600, { min: 0, max: 31_536_000 }),
+    responsesStoreDays: readInt(env, 'RESPONSES_STORE_DAYS', 30, { min: 0, max: 3650 }),
     cacheMaxEntries: readInt(env, 'CACHE_MAX_ENTRIES', 10_000, { min: 1, max: 10_000_000 }),
     maxPromptChars: readInt(env, 'MAX_PROMPT_CHARS', 100_000, { min: 1, max: 100_000_000 }),
     bodyLimitBytes: readByteSize(env, 'BODY_LIMIT', '1mb'),
