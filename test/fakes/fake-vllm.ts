@@ -31,6 +31,8 @@
  * - `GET /health` (empty 200) and `GET /v1/models`: both answer with `health`.
  * - `requiredApiKey`: when set, requests without `Authorization: Bearer <it>` get 401.
  * - `streamUsage = false`: ignores `stream_options.include_usage`, like servers without it.
+ * - `cachedPromptTokens`: when set, usage reports that many prompt tokens served from the prefix
+ *   cache (`prompt_tokens_details: {cached_tokens}`, as vLLM with --enable-prompt-tokens-details).
  */
 import type { ServerResponse } from 'node:http';
 import {
@@ -71,6 +73,7 @@ const PATHS: Record<string, Endpoint> = {
 export class FakeVllm extends FakeServer {
   requiredApiKey: string | null = null;
   streamUsage = true;
+  cachedPromptTokens: number | null = null;
   /** Where a chat stream puts the finish reason: see the file comment. */
   chatStyle: 'vllm' | 'openai' = 'vllm';
   readonly created = 1_700_000_000;
@@ -85,6 +88,7 @@ export class FakeVllm extends FakeServer {
     super.reset();
     this.requiredApiKey = null;
     this.streamUsage = true;
+    this.cachedPromptTokens = null;
     this.chatStyle = 'vllm';
   }
 
@@ -176,6 +180,9 @@ export class FakeVllm extends FakeServer {
       prompt_tokens: completion.promptTokens,
       total_tokens: completion.promptTokens + completion.tokens.length,
       completion_tokens: completion.tokens.length,
+      ...(this.cachedPromptTokens === null
+        ? {}
+        : { prompt_tokens_details: { cached_tokens: Math.min(this.cachedPromptTokens, completion.promptTokens) } }),
     };
     const chat = endpoint === 'chat';
     const head = {

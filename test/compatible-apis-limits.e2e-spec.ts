@@ -1,0 +1,255 @@
+/**
+ * /v1/responses and /v1/messages go through the chat pipeline: per endpoint, the rate limit
+ * (429), the request quota (402), TPM, the usage ledger and the quota's token count equal the
+ * usage the answer reports; a stream cut by the client is billed for what was produced (API.md
+ * "Quotas"); a Responses or Messages request shares the cache entry of the chat request it
+ * becomes; cached prompt tokens a backend reports show in chat, Responses and Messages usage
+ * and in llm_tokens_total{type="cached_prompt"}.
+ */
+import { startTestApp, type TestApp } from './harness/app';
+import { describeInProcess } from './harness/environment';
+import { adminAuth, createKey } from './harness/keys';
+import { listenOnLoopback, openPost } from './harness/listen';
+import { parseExposition, sampleValue } from './harness/prometheus';
+import { FakeVllm } from './fakes/fake-vllm';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A request body per API whose last user message is `text`, and the usage it reports. */
+interface Api {
+  path: string;
+  body: (text: string, extra?: Record<string, unknown>) => Record<string, unknown>;
+  tokens: (body: Record<string, unknown>) => { prompt: number; completion: number; cached: number };
+  /** The status's error type as this API's clients read it. */
+  errorType: (body: Record<string, unknown>) => unknown;
+}
+
+const APIS: Record<string, Api> = {
+  responses: {
+    path: '/v1/responses',
+    body: (text, extra = {}) => ({ model: 'mock', input: text, store: false, max_output_tokens: 32, ...extra }),
+    tokens: (body) => {
+      const usage = body.usage as {
+        input_tokens: number;
+        output_tokens: number;
+        input_tokens_details: { cached_tokens: number };
+      };
+      return {
+        prompt: usage.input_tokens,
+        completion: usage.output_tokens,
+        cached: usage.input_tokens_details.cached_tokens,
+      };
+    },
+    errorType: (body) => (body.error as { code: string }).code,
+  },
+  messages: {
+    path: '/v1/messages',
+    body: (text, extra = {}) => ({
+      model: 'mock',
+      max_tokens: 32,
+      messages: [{ role: 'user', content: text }],
+      ...extra,
+    }),
+    tokens: (body) => {
+      const usage = body.usage as { input_tokens: number; output_tokens: number; cache_read_input_tokens: number };
+      return {
+        prompt: usage.input_tokens + usage.cache_read_input_tokens,
+        completion: usage.output_tokens,
+        cached: usage.cache_read_input_tokens,
+      };
+    },
+    errorType: (body) => (body.error as { code: string }).code,
+  },
+};
+
+describeInProcess('Responses and Messages: limits, billing, cache', 'reads the ledger and moves the clock', () => {
+  let app: TestApp;
+  let vllm: FakeVllm;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    vllm = await FakeVllm.start();
+    app = await startTestApp({
+      modelsYaml: `default_model: mock
+models:
+  - name: mock
+    provider: mock
+    max_new_tokens: 64
+  - name: vllm-chat
+    provider: vllm
+    upstream_model: org/llama
+    base_url: ${vllm.url}
+`,
+    });
+    baseUrl = await listenOnLoopback(app);
+  });
+  afterAll(async () => {
+    await app.close();
+    await vllm.close();
+  });
+  beforeEach(() => vllm.reset());
+
+  const post = (key: string, path: string, body: Record<string, unknown>, cache = 'no-store') =>
+    app.http().post(path).set('Authorization', `Bearer ${key}`).set('Cache-Control', cache).send(body);
+
+  async function keyUsage(id: string): Promise<{ requests: number; tokens: number }> {
+    const res = await app
+      .http()
+      .get(`/admin/keys/${id}`)
+      .set(...adminAuth());
+    return res.body.usage;
+  }
+
+  async function ledger(id: string): Promise<Record<string, number>[]> {
+    const res = await app
+      .http()
+      .get(`/admin/keys/${id}/usage`)
+      .query({ from: '2026-01-01', to: '2027-12-31' })
+      .set(...adminAuth());
+    return res.body.data;
+  }
+
+  async function eventually(assertion: () => Promise<void>, timeoutMs = 3000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await assertion();
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(20);
+      }
+    }
+  }
+
+  describe.each(Object.entries(APIS))('%s', (_name, api) => {
+    it('counts toward the key RPM: past it, 429 rate_limit_exceeded with Retry-After', async () => {
+      const { key } = await createKey(app, { rpm_limit: 2 });
+      expect((await post(key, api.path, api.body('one'))).status).toBe(200);
+      expect((await post(key, api.path, api.body('two'))).status).toBe(200);
+      const third = await post(key, api.path, api.body('three'));
+      expect(third.status).toBe(429);
+      expect(api.errorType(third.body)).toBe('rate_limit_exceeded');
+      expect(Number(third.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    });
+
+    it('uses the request quota: past it, 402 quota_exhausted; the quota and the ledger count the reported usage', async () => {
+      const { key, id } = await createKey(app, { rpm_limit: 1000, monthly_quota: 2 });
+      const first = await post(key, api.path, api.body('[mock:echo] alpha beta gamma'));
+      const second = await post(key, api.path, api.body('[mock:echo] delta epsilon', { stream: false }));
+      expect([first.status, second.status]).toEqual([200, 200]);
+      const third = await post(key, api.path, api.body('over'));
+      expect(third.status).toBe(402);
+      expect(api.errorType(third.body)).toBe('quota_exhausted');
+      const [a, b] = [api.tokens(first.body), api.tokens(second.body)];
+      const tokens = a.prompt + a.completion + b.prompt + b.completion;
+      expect(await keyUsage(id)).toMatchObject({ requests: 2, tokens });
+      await eventually(async () =>
+        expect(await ledger(id)).toEqual([
+          expect.objectContaining({
+            model: 'mock',
+            requests: 2,
+            prompt_tokens: a.prompt + b.prompt,
+            completion_tokens: a.completion + b.completion,
+          }),
+        ]),
+      );
+    });
+
+    it('charges TPM: a key over its tpm_limit gets 429 until the window resets', async () => {
+      const { key } = await createKey(app, { rpm_limit: 1000, tpm_limit: 5 });
+      expect((await post(key, api.path, api.body('[mock:echo] one two three four five six'))).status).toBe(200);
+      const over = await post(key, api.path, api.body('again'));
+      expect(over.status).toBe(429);
+      app.clock.advance(60_000);
+      expect((await post(key, api.path, api.body('later'))).status).toBe(200);
+    });
+
+    it('a stream cut by the client is charged the prompt and what was produced, never the whole answer', async () => {
+      const { key, id } = await createKey(app, { rpm_limit: 1000 });
+      const cut = openPost(
+        baseUrl,
+        api.path,
+        { Authorization: `Bearer ${key}`, 'Cache-Control': 'no-store' },
+        api.body('[mock:slow:100] a long story please', { stream: true, max_output_tokens: undefined }),
+      );
+      await sleep(450);
+      cut.cut();
+      await eventually(async () => expect(await ledger(id)).toHaveLength(1));
+      const [row] = await ledger(id);
+      // The prompt's words: the gateway's count of a cut stream (the mock counts words too).
+      expect(row).toMatchObject({ requests: 1, prompt_tokens: 5 });
+      expect(row.completion_tokens).toBeGreaterThanOrEqual(1);
+      expect(row.completion_tokens).toBeLessThan(32);
+    });
+
+    it('shares the cache entry of the chat request it becomes', async () => {
+      const { key } = await createKey(app, { rpm_limit: 1000 });
+      const text = `cache me ${api.path}`;
+      const chat = await post(
+        key,
+        '/v1/chat/completions',
+        { model: 'mock', messages: [{ role: 'user', content: text }], max_tokens: 32 },
+        'no-cache',
+      );
+      expect(chat.body.cached).toBe(false);
+      const hit = await post(key, api.path, api.body(text), '');
+      expect(hit.status).toBe(200);
+      expect(hit.body.cached).toBe(true);
+      expect(api.tokens(hit.body)).toEqual({ prompt: 0, completion: 0, cached: 0 });
+    });
+
+    it('an output limit above the model max is lowered, and the quota is reserved and charged with it', async () => {
+      const { key, id } = await createKey(app, { rpm_limit: 1000, monthly_token_quota: 10_000 });
+      const body =
+        api.path === '/v1/messages'
+          ? api.body('[mock:echo] short', { max_tokens: 32_000 })
+          : api.body('[mock:echo] short', { max_output_tokens: 32_000 });
+      const res = await post(key, api.path, body);
+      expect(res.status).toBe(200);
+      const { prompt, completion } = api.tokens(res.body);
+      expect(await keyUsage(id)).toMatchObject({ requests: 1, tokens: prompt + completion });
+    });
+  });
+
+  it('cached prompt tokens the backend reports: chat, Responses and Messages usage, and the metric', async () => {
+    const { key } = await createKey(app, { rpm_limit: 1000 });
+    vllm.cachedPromptTokens = 2;
+    const chat = await post(key, '/v1/chat/completions', {
+      model: 'vllm-chat',
+      messages: [{ role: 'user', content: 'one two three four' }],
+    });
+    expect(chat.body.usage.prompt_tokens_details).toEqual({ cached_tokens: 2 });
+    const responses = await post(key, '/v1/responses', {
+      model: 'vllm-chat',
+      input: 'one two three four',
+      store: false,
+    });
+    expect(responses.body.usage.input_tokens_details).toEqual({ cached_tokens: 2 });
+    const streamed = await post(key, '/v1/messages', {
+      model: 'vllm-chat',
+      max_tokens: 16,
+      stream: true,
+      messages: [{ role: 'user', content: 'one two three four' }],
+    });
+    const delta = streamed.text
+      .split('\n\n')
+      .find((block) => block.startsWith('event: message_delta'))!
+      .split('data: ')[1];
+    const usage = (JSON.parse(delta) as { usage: Record<string, number> }).usage;
+    expect(usage.cache_read_input_tokens).toBe(2);
+    expect(usage.input_tokens).toBe(chat.body.usage.prompt_tokens - 2);
+    const metrics = parseExposition((await app.http().get('/metrics')).text);
+    expect(sampleValue(metrics, 'llm_tokens_total', { model: 'vllm-chat', type: 'cached_prompt' })).toBe(6);
+  });
+
+  it('Anthropic errors on /v1/messages keep the statuses: 402 billing_error, 429 rate_limit_error', async () => {
+    const { key } = await createKey(app, { rpm_limit: 1, monthly_quota: 1 });
+    await post(key, '/v1/messages', APIS.messages.body('once'));
+    const limited = await post(key, '/v1/messages', APIS.messages.body('twice'));
+    expect([limited.status, limited.body.type, limited.body.error.type]).toEqual([429, 'error', 'rate_limit_error']);
+    app.clock.advance(60_000);
+    const broke = await post(key, '/v1/messages', APIS.messages.body('thrice'));
+    expect([broke.status, broke.body.error.type]).toEqual([402, 'billing_error']);
+  });
+});
