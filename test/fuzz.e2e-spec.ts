@@ -38,6 +38,8 @@ interface Route {
   fields: string[];
   /** Routes outside the error envelope on success or failure (API.md: /readyz; /metrics is text). */
   plain?: boolean;
+  /** Typed streams (Responses, Messages): named events, no `[DONE]`, a closing event of their own. */
+  typed?: boolean;
 }
 
 const SAMPLING = ['model', 'temperature', 'top_p', 'top_k', 'stop', 'seed', 'stream'];
@@ -72,6 +74,59 @@ const ROUTES: Route[] = [
     path: '/v1/embeddings',
     auth: 'client',
     fields: ['model', 'input', 'encoding_format', 'dimensions', 'user'],
+  },
+  {
+    method: 'post',
+    path: '/v1/responses',
+    auth: 'client',
+    typed: true,
+    fields: [
+      'model',
+      'input',
+      'instructions',
+      'max_output_tokens',
+      'tools',
+      'tool_choice',
+      'parallel_tool_calls',
+      'text',
+      'store',
+      'previous_response_id',
+      'include',
+      'reasoning',
+      'metadata',
+      'temperature',
+      'top_p',
+      'stream',
+    ],
+  },
+  { method: 'get', path: '/v1/responses/:id', auth: 'client', fields: [] },
+  { method: 'delete', path: '/v1/responses/:id', auth: 'client', fields: [] },
+  {
+    method: 'post',
+    path: '/v1/messages',
+    auth: 'client',
+    typed: true,
+    fields: [
+      'model',
+      'max_tokens',
+      'system',
+      'messages',
+      'tools',
+      'tool_choice',
+      'stop_sequences',
+      'temperature',
+      'top_p',
+      'top_k',
+      'metadata',
+      'thinking',
+      'stream',
+    ],
+  },
+  {
+    method: 'post',
+    path: '/v1/messages/count_tokens',
+    auth: 'client',
+    fields: ['model', 'system', 'messages', 'tools', 'tool_choice', 'thinking'],
   },
   { method: 'get', path: '/v1/models', auth: 'client', fields: [] },
   { method: 'post', path: '/admin/keys', auth: 'admin', fields: KEY_FIELDS },
@@ -327,17 +382,30 @@ models:
     }
   }
 
-  /** A 200 stream: every event is JSON; an error event carries a code of the table; it ends with [DONE]. */
-  function expectWellFormedStream(where: string, text: string): void {
+  /**
+   * A 200 stream: every event is JSON; an error event carries a code of the table; it ends with
+   * [DONE], or for a typed stream with its own closing event (every event named by its type).
+   */
+  function expectWellFormedStream(where: string, text: string, typed: boolean): void {
     const events = text
       .split('\n')
       .filter((line) => line.startsWith('data: '))
       .map((line) => line.slice('data: '.length));
-    expect({ where, ends: events.at(-1) }).toEqual({ where, ends: '[DONE]' });
-    for (const event of events.slice(0, -1)) {
+    if (typed) {
+      const names = text.split('\n').filter((line) => line.startsWith('event: '));
+      expect({ where, named: names.length }).toEqual({ where, named: events.length });
+      const last = JSON.parse(events.at(-1) ?? '{}') as { type?: string };
+      const closing = ['response.completed', 'response.incomplete', 'response.failed', 'message_stop', 'error'];
+      expect({ where, ends: closing.includes(String(last.type)) }).toEqual({ where, ends: true });
+    } else {
+      expect({ where, ends: events.at(-1) }).toEqual({ where, ends: '[DONE]' });
+    }
+    for (const event of typed ? events : events.slice(0, -1)) {
       let parsed: unknown;
       expect(() => (parsed = JSON.parse(event))).not.toThrow();
-      if (parsed && typeof parsed === 'object' && 'error' in parsed) expectTableError(where, parsed, null);
+      const failed = (parsed as { type?: string; response?: unknown }).type === 'response.failed';
+      if (failed) expectTableError(where, (parsed as { response: unknown }).response, null);
+      else if (parsed && typeof parsed === 'object' && 'error' in parsed) expectTableError(where, parsed, null);
     }
   }
 
@@ -371,7 +439,7 @@ models:
         if (method === 'head' || (res.status < 400 && method === 'options')) return; // no body to read
         if (res.status >= 400 && !route.plain) expectTableError(where, JSON.parse(text), res.status);
         if (res.status === 200 && String(res.headers['content-type']).startsWith('text/event-stream')) {
-          expectWellFormedStream(where, text);
+          expectWellFormedStream(where, text, route.typed === true);
         }
       }),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },

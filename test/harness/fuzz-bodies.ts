@@ -149,6 +149,60 @@ export function validBodies(
         { requiredKeys: ['model', 'messages'] },
       )
       .map(streamOptionsOnStreams),
+    '/v1/responses': fc.record(
+      {
+        model,
+        input: fc.oneof(
+          text(200),
+          fc
+            .tuple(fc.array(message, { maxLength: 3 }), text(80))
+            .map(([before, last]) => [...before, { type: 'message', role: 'user', content: last }]),
+        ),
+        instructions: text(60),
+        max_output_tokens: fc.integer({ min: 1, max: 100_000 }),
+        tools: fc.array(
+          tool.map(({ function: fn }) => ({ type: 'function', ...fn })),
+          { minLength: 1, maxLength: 2 },
+        ),
+        text: fc.constantFrom({ format: { type: 'text' } }, { format: { type: 'json_object' } }),
+        store: fc.boolean(),
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        stream: sampling.stream,
+      },
+      { requiredKeys: ['model', 'input'] },
+    ),
+    '/v1/messages': fc.record(
+      {
+        model,
+        max_tokens: fc.integer({ min: 1, max: 32_000 }),
+        system: fc.oneof(
+          text(60),
+          fc.array(fc.record({ type: fc.constant('text'), text: text(40) }), { maxLength: 2 }),
+        ),
+        messages: fc
+          .tuple(
+            fc.array(
+              message.filter((m) => m.role !== 'system'),
+              { maxLength: 3 },
+            ),
+            text(80),
+          )
+          .map(([before, last]) => [...before, { role: 'user', content: last }]),
+        tools: fc.array(
+          tool.map(({ function: fn }) => ({ name: fn.name, description: fn.description, input_schema: fn.parameters })),
+          { minLength: 1, maxLength: 2 },
+        ),
+        temperature: fc.double({ min: 0, max: 1, noNaN: true }),
+        top_k: fc.integer({ min: 0, max: 100 }),
+        stop_sequences: fc.array(
+          text(8).filter((t) => t.length > 0),
+          { maxLength: 4 },
+        ),
+        stream: sampling.stream,
+      },
+      { requiredKeys: ['model', 'max_tokens', 'messages'] },
+    ),
     '/v1/embeddings': fc.record(
       {
         model: fc.constantFrom(...embeddingModels),
