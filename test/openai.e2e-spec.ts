@@ -316,7 +316,7 @@ models:
           [{ echo: true }, 'echo'],
           [{ suffix: 'tail' }, 'suffix'],
           [{ best_of: 3 }, 'best_of'],
-          [{ logit_bias: { '50256': -100 } }, 'logit_bias'],
+          [{ logit_bias: { '50256': -500 } }, 'logit_bias'],
           [{ prompt: ['a', 'b'] }, 'prompt'],
           [{ max_tokens: '5' }, 'max_tokens'],
         ];

@@ -50,6 +50,21 @@ export interface ToolsParams {
 }
 
 /**
+ * Sampling fields of the OpenAI APIs that only some backends take (README "Official fields"
+ * says which): each is present only with a value that changes something (a penalty of 0, an
+ * empty logit_bias are dropped), so omitting a field and sending its neutral value are the same
+ * request, for the backend and for the cache key.
+ */
+export interface ExtraSampling {
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** Token id (as a string) → bias -100..100. */
+  logitBias?: Record<string, number>;
+  /** `minimal`, `low`, `medium`, `high` (OpenAI `reasoning_effort`, Responses `reasoning.effort`). */
+  reasoningEffort?: string;
+}
+
+/**
  * Request parameters after validation and defaults: providers never see `undefined`.
  *
  * A request is a chat request when `messages` is present and non-empty: providers then send the
@@ -74,6 +89,8 @@ export interface GenerationParams {
   tools?: ToolsParams;
   /** Absent means free text. */
   responseFormat?: ResponseFormat;
+  /** Absent: none of these was asked for. */
+  extra?: ExtraSampling;
 }
 
 /** The chat messages of a chat request, or null for a plain completion. */

@@ -158,9 +158,41 @@ export function messagesConversation(dto: CountTokensRequestDto): { messages: Ch
   return { messages, ...(tools ? { tools } : {}) };
 }
 
+/** Anthropic's efforts above `high` are `high` for backends that know three levels. */
+const EFFORTS: Record<string, string> = { low: 'low', medium: 'medium', high: 'high', xhigh: 'high', max: 'high' };
+
+/** `output_config`: the reasoning effort and the JSON schema the answer must follow. */
+function outputConfigOf(
+  config: MessagesRequestDto['output_config'],
+): Pick<GenerationInput, 'extra' | 'responseFormat'> {
+  if (config === undefined || config === null) return {};
+  onlyKeys(config, ['effort', 'format'], 'output_config');
+  const out: Pick<GenerationInput, 'extra' | 'responseFormat'> = {};
+  if (config.effort !== undefined && config.effort !== null) {
+    const effort = EFFORTS[config.effort as string];
+    if (!effort)
+      throw invalidRequest('output_config.effort must be low, medium, high, xhigh or max', 'output_config.effort');
+    out.extra = { reasoningEffort: effort };
+  }
+  if (config.format !== undefined && config.format !== null) {
+    const format = objectAt(config.format, 'output_config.format');
+    onlyKeys(format, ['type', 'schema'], 'output_config.format');
+    if (format.type !== 'json_schema')
+      throw invalidRequest('output_config.format.type must be json_schema', 'output_config.format.type');
+    out.responseFormat = {
+      type: 'json_schema',
+      name: 'output',
+      schema: objectAt(format.schema, 'output_config.format.schema'),
+      strict: true,
+    };
+  }
+  return out;
+}
+
 export function messagesInput(dto: MessagesRequestDto): GenerationInput {
   const { messages, tools } = messagesConversation(dto);
   return {
+    ...outputConfigOf(dto.output_config),
     model: dto.model,
     prompt: '',
     messages,

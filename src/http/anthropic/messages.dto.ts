@@ -62,6 +62,29 @@ export class CountTokensRequestDto {
   @IsObject()
   context_management?: Record<string, unknown> | null;
 
+  /** Automatic prompt caching: backends cache prefixes on their own; accepted. */
+  @IsOptional()
+  @IsObject()
+  cache_control?: Record<string, unknown> | null;
+
+  /** `effort` (reasoning effort for backends that take it) and `format` (a JSON schema the answer follows). */
+  @IsOptional()
+  @IsObject()
+  output_config?: Record<string, unknown> | null;
+
+  // Accepted and ignored: Anthropic's routing, accounting and speed settings mean nothing here.
+  @IsOptional()
+  @IsString()
+  speed?: string | null;
+
+  @IsOptional()
+  @IsString()
+  user_profile_id?: string | null;
+
+  @IsOptional()
+  @IsString()
+  workspace_id?: string | null;
+
   /** Anthropic-hosted MCP servers: the gateway runs no tools (400 unless empty). */
   @IsOptional()
   @IsArray()
@@ -111,6 +134,14 @@ export class MessagesRequestDto extends CountTokensRequestDto {
   @IsOptional()
   @IsIn(['auto', 'standard_only'])
   service_tier?: string | null;
+
+  @IsOptional()
+  @IsObject()
+  diagnostics?: Record<string, unknown> | null;
+
+  @IsOptional()
+  @IsString()
+  inference_geo?: string | null;
 
   /** Code-execution containers are Anthropic's: refused unless absent. */
   @IsOptional()

@@ -1,6 +1,7 @@
 /** OpenAI request bodies → the gateway's GenerationInput (the same pipeline as /v1/generate). */
 import { invalidRequest } from '../../contracts/app-error';
 import { samplingInput } from '../generate/sampling-fields.dto';
+import { extraSamplingInput } from './dto/openai-fields';
 import type { FieldNames, GenerationInput } from '../../modules/generation/request-resolver';
 import type { ChatMessage, ResponseFormat, ToolChoice, ToolDefinition, ToolsParams } from '../../contracts/generation';
 import type { ResponseFormatDto, ToolChoiceValue } from './dto/chat-tools.dto';
@@ -10,7 +11,7 @@ import type { CompletionRequestDto } from './dto/completion-request.dto';
 export const COMPLETION_FIELDS: FieldNames = { prompt: 'prompt', maxNewTokens: 'max_tokens' };
 
 export function completionInput(dto: CompletionRequestDto): GenerationInput {
-  return { ...samplingInput(dto), prompt: dto.prompt, maxNewTokens: dto.max_tokens };
+  return { ...samplingInput(dto), prompt: dto.prompt, maxNewTokens: dto.max_tokens, extra: extraSamplingInput(dto) };
 }
 
 /**
@@ -127,6 +128,7 @@ export function chatInput(dto: ChatRequestDto): { input: GenerationInput; fields
       maxNewTokens: usesNewName ? dto.max_completion_tokens : dto.max_tokens,
       ...(tools ? { tools } : {}),
       ...(responseFormat ? { responseFormat } : {}),
+      extra: extraSamplingInput(dto),
     },
     fields: { prompt: 'messages', maxNewTokens: usesNewName ? 'max_completion_tokens' : 'max_tokens' },
   };

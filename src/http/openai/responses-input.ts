@@ -25,7 +25,7 @@ import {
   optionalStringAt,
   stringAt,
 } from '../core/json-fields';
-import { MAX_CONTENT_PARTS } from './dto/chat-request.dto';
+import { MAX_CONTENT_PARTS, REASONING_EFFORTS } from './dto/chat-request.dto';
 import { FUNCTION_NAME } from './dto/chat-tools.dto';
 import type { ResponsesRequestDto } from './dto/responses-request.dto';
 import { toolsParams } from './openai-input';
@@ -175,6 +175,7 @@ export function responsesInput(dto: ResponsesRequestDto, history: ChatMessage[])
   const instructions: ChatMessage[] = dto.instructions ? [{ role: 'system', content: dto.instructions }] : [];
   const tools = toolsOf(dto);
   const responseFormat = formatOf(dto.text);
+  const effort = reasoningEffortOf(dto.reasoning);
   return {
     conversation,
     input: {
@@ -188,6 +189,19 @@ export function responsesInput(dto: ResponsesRequestDto, history: ChatMessage[])
       stream: dto.stream,
       ...(tools ? { tools } : {}),
       ...(responseFormat ? { responseFormat } : {}),
+      ...(effort ? { extra: { reasoningEffort: effort } } : {}),
     },
   };
+}
+
+/** `reasoning.effort` (Codex sends it): reasoning_effort for backends that take it; `summary` is accepted. */
+function reasoningEffortOf(reasoning: ResponsesRequestDto['reasoning']): string | undefined {
+  if (reasoning === undefined || reasoning === null) return undefined;
+  onlyKeys(reasoning, ['effort', 'summary', 'generate_summary'], 'reasoning');
+  const effort = reasoning.effort;
+  if (effort === undefined || effort === null) return undefined;
+  if (!(REASONING_EFFORTS as readonly unknown[]).includes(effort)) {
+    throw invalidRequest(`reasoning.effort must be one of ${REASONING_EFFORTS.join(', ')}`, 'reasoning.effort');
+  }
+  return effort as string;
 }

@@ -4,8 +4,8 @@
  * Omitting `temperature` and sending 1.0 give the same key; any other difference gives another.
  * Stop strings are a set (order and duplicates do not change the output). The prompt (or the
  * chat messages) only ever enters the hash: no store holds it in clear. Tools (with the choice
- * and whether parallel calls are allowed), the calls and tool results in the conversation, and
- * the response format are part of it: each can change the answer.
+ * and whether parallel calls are allowed), the calls and tool results in the conversation, the
+ * response format and the extra sampling fields are part of it: each can change the answer.
  */
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../../contracts/model-config';
@@ -36,6 +36,8 @@ export function cacheKey(model: ModelConfig, params: GenerationParams): string {
     params.seed,
     params.tools ? [params.tools.tools, params.tools.choice, params.tools.parallel] : null,
     params.responseFormat ?? null,
+    // Penalties, logit bias and reasoning effort (only present when they change something).
+    params.extra ?? null,
   ]);
   return createHash('sha256').update(canonical).digest('hex');
 }

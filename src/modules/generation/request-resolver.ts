@@ -9,6 +9,7 @@ import type { AuthenticatedKey } from '../../contracts/authenticated-key';
 import type {
   ChatMessage,
   EmbeddingParams,
+  ExtraSampling,
   GenerationParams,
   ResponseFormat,
   ToolsParams,
@@ -42,6 +43,7 @@ export interface GenerationInput {
    * APIs"). Quotas and budgets then reserve the lowered value.
    */
   lowerMaxNewTokens?: boolean;
+  extra?: ExtraSampling;
 }
 
 /** The request field names of the caller's API, for `param` in 400 errors. */
@@ -161,7 +163,19 @@ export class RequestResolver {
         seed: input.seed ?? null,
         ...(input.tools ? { tools: input.tools } : {}),
         ...(input.responseFormat ? { responseFormat: input.responseFormat } : {}),
+        ...extraOf(input.extra),
       },
     };
   }
+}
+
+/** Only the extra fields with a value that changes something (see ExtraSampling). */
+function extraOf(extra: ExtraSampling | undefined): { extra?: ExtraSampling } {
+  if (!extra) return {};
+  const kept: ExtraSampling = {};
+  if (extra.presencePenalty) kept.presencePenalty = extra.presencePenalty;
+  if (extra.frequencyPenalty) kept.frequencyPenalty = extra.frequencyPenalty;
+  if (extra.logitBias && Object.keys(extra.logitBias).length > 0) kept.logitBias = extra.logitBias;
+  if (extra.reasoningEffort) kept.reasoningEffort = extra.reasoningEffort;
+  return Object.keys(kept).length > 0 ? { extra: kept } : {};
 }

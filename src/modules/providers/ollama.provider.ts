@@ -195,6 +195,9 @@ export class OllamaProvider implements LlmProvider {
     };
     if (params.stop.length > 0) options.stop = params.stop;
     if (params.seed !== null) options.seed = params.seed;
+    // Ollama's options take the penalties by OpenAI's names; it has no logit bias.
+    if (params.extra?.presencePenalty !== undefined) options.presence_penalty = params.extra.presencePenalty;
+    if (params.extra?.frequencyPenalty !== undefined) options.frequency_penalty = params.extra.frequencyPenalty;
     const messages = chatMessagesOf(params);
     if (messages) {
       return {

@@ -77,6 +77,21 @@ export function structureFields(params: GenerationParams): JsonRecord {
   return fields;
 }
 
+/**
+ * The extra sampling fields in OpenAI's names (vLLM takes the same); `reasoning_effort` is a
+ * chat field only.
+ */
+export function extraSamplingFields(params: GenerationParams, chat: boolean): JsonRecord {
+  const extra = params.extra;
+  if (!extra) return {};
+  return {
+    ...(extra.presencePenalty !== undefined ? { presence_penalty: extra.presencePenalty } : {}),
+    ...(extra.frequencyPenalty !== undefined ? { frequency_penalty: extra.frequencyPenalty } : {}),
+    ...(extra.logitBias !== undefined ? { logit_bias: extra.logitBias } : {}),
+    ...(chat && extra.reasoningEffort !== undefined ? { reasoning_effort: extra.reasoningEffort } : {}),
+  };
+}
+
 /** A string field; absent or null → ''. */
 export function optionalText(value: unknown): string {
   if (value === undefined || value === null) return '';

@@ -79,6 +79,7 @@ import {
   OPENAI_DIALECT,
   CompletionsEndpoint,
   CHAT_ENDPOINT,
+  extraSamplingFields,
   endpointFor,
   mapFinishReason,
   parseUsage,
@@ -226,6 +227,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
       max_tokens: params.maxNewTokens,
       temperature: params.temperature,
       top_p: params.topP,
+      ...extraSamplingFields(params, endpoint === CHAT_ENDPOINT),
     };
     const topK = this.dialect.topK(params.topK);
     if (topK !== undefined) body.top_k = topK;

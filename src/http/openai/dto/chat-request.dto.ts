@@ -11,6 +11,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsObject,
   IsOptional,
   IsString,
   Length,
@@ -28,6 +29,9 @@ import {
   ToolDto,
 } from './chat-tools.dto';
 import { OnlyNeutral, OpenAiSamplingDto } from './openai-fields';
+
+export const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high'] as const;
+export const SERVICE_TIERS = ['auto', 'default', 'flex', 'scale', 'priority'];
 
 export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 
@@ -129,7 +133,7 @@ export class ChatRequestDto extends OpenAiSamplingDto {
   logprobs?: boolean | null;
 
   @IsOptional()
-  @OnlyNeutral(() => false, 'top_logprobs are not supported')
+  @OnlyNeutral((v) => v === 0, 'top_logprobs are not supported')
   top_logprobs?: number | null;
 
   @IsOptional()
@@ -151,4 +155,75 @@ export class ChatRequestDto extends OpenAiSamplingDto {
   @ValidateNested()
   @Type(() => ResponseFormatDto)
   response_format?: ResponseFormatDto | null;
+
+  /** Passed on to vLLM and OpenAI-compatible servers (chat only); ignored by the others. */
+  @IsOptional()
+  @IsIn(REASONING_EFFORTS)
+  reasoning_effort?: (typeof REASONING_EFFORTS)[number] | null;
+
+  /** Text out only: `audio` cannot be honoured. */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(2)
+  @IsIn(['text', 'audio'], { each: true })
+  @OnlyNeutral((v) => Array.isArray(v) && !v.includes('audio'), 'audio output is not supported')
+  modalities?: string[] | null;
+
+  @IsOptional()
+  @OnlyNeutral(() => false, 'audio output is not supported')
+  audio?: unknown;
+
+  @IsOptional()
+  @OnlyNeutral(() => false, 'web search is not supported: the gateway runs no hosted tools')
+  web_search_options?: unknown;
+
+  @IsOptional()
+  @OnlyNeutral(() => false, 'functions are not supported: use tools')
+  functions?: unknown;
+
+  @IsOptional()
+  @OnlyNeutral(() => false, 'function_call is not supported: use tool_choice')
+  function_call?: unknown;
+
+  // Accepted and ignored: they change nothing on this gateway (README "Official fields").
+  /** A predicted output speeds up OpenAI's decoding only; the answer is the same without it. */
+  @IsOptional()
+  @IsObject()
+  prediction?: Record<string, unknown> | null;
+
+  @IsOptional()
+  @IsBoolean()
+  store?: boolean | null;
+
+  @IsOptional()
+  @IsObject()
+  metadata?: Record<string, string> | null;
+
+  @IsOptional()
+  @IsIn(SERVICE_TIERS)
+  service_tier?: string | null;
+
+  @IsOptional()
+  @IsString()
+  safety_identifier?: string | null;
+
+  @IsOptional()
+  @IsString()
+  prompt_cache_key?: string | null;
+
+  @IsOptional()
+  @IsString()
+  prompt_cache_retention?: string | null;
+
+  @IsOptional()
+  @IsIn(['low', 'medium', 'high'])
+  verbosity?: string | null;
+
+  @IsOptional()
+  @IsObject()
+  moderation?: Record<string, unknown> | null;
+
+  @IsOptional()
+  @IsObject()
+  prompt_cache_options?: Record<string, unknown> | null;
 }

@@ -34,7 +34,7 @@ export class CompletionRequestDto extends OpenAiSamplingDto {
   echo?: boolean | null;
 
   @IsOptional()
-  @OnlyNeutral(() => false, 'logprobs are not supported')
+  @OnlyNeutral((v) => v === 0, 'logprobs are not supported')
   logprobs?: number | null;
 
   @IsOptional()

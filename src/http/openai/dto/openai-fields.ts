@@ -6,12 +6,16 @@
 import { Type } from 'class-transformer';
 import {
   IsBoolean,
+  IsNumber,
   IsOptional,
+  Max,
+  Min,
   IsString,
   ValidateNested,
   registerDecorator,
   type ValidationOptions,
 } from 'class-validator';
+import type { ExtraSampling } from '../../../contracts/generation';
 import { SamplingFieldsDto } from '../../generate/sampling-fields.dto';
 
 /** Accepts the field only when `isNeutral(value)`; else "<field>: <reason>". */
@@ -35,6 +39,43 @@ export class StreamOptionsDto {
   @IsOptional()
   @IsBoolean()
   include_usage?: boolean | null;
+
+  /** OpenAI pads streamed chunks against side channels; nothing to pad here, accepted. */
+  @IsOptional()
+  @IsBoolean()
+  include_obfuscation?: boolean | null;
+}
+
+/** `logit_bias`: token ids (as strings) to a bias of -100..100, at most 300 of them (OpenAI's bounds). */
+export function IsLogitBias(): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) => {
+    registerDecorator({
+      name: 'isLogitBias',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: { message: 'logit_bias must map at most 300 token ids to numbers from -100 to 100' },
+      validator: {
+        validate: (value: unknown) =>
+          typeof value === 'object' &&
+          value !== null &&
+          !Array.isArray(value) &&
+          Object.keys(value).length <= 300 &&
+          Object.entries(value).every(
+            ([token, bias]) => /^\d{1,10}$/.test(token) && typeof bias === 'number' && bias >= -100 && bias <= 100,
+          ),
+      },
+    });
+  };
+}
+
+/** The extra sampling fields of a request as the resolver takes them. */
+export function extraSamplingInput(dto: OpenAiSamplingDto & { reasoning_effort?: string | null }): ExtraSampling {
+  return {
+    ...(dto.presence_penalty != null ? { presencePenalty: dto.presence_penalty } : {}),
+    ...(dto.frequency_penalty != null ? { frequencyPenalty: dto.frequency_penalty } : {}),
+    ...(dto.logit_bias != null ? { logitBias: dto.logit_bias } : {}),
+    ...(dto.reasoning_effort != null ? { reasoningEffort: dto.reasoning_effort } : {}),
+  };
 }
 
 /** Fields common to /v1/completions and /v1/chat/completions, beyond the shared sampling fields. */
@@ -52,15 +93,21 @@ export class OpenAiSamplingDto extends SamplingFieldsDto {
   @OnlyNeutral((v) => v === 1, 'only n = 1 is supported')
   n?: number | null;
 
+  /** Passed on to vLLM and OpenAI-compatible servers; the others have no logit bias (README). */
   @IsOptional()
-  @OnlyNeutral((v) => typeof v === 'object' && v !== null && Object.keys(v).length === 0, 'logit_bias is not supported')
+  @IsLogitBias()
   logit_bias?: Record<string, number> | null;
 
+  /** Passed on to vLLM, OpenAI-compatible servers and Ollama (README "Official fields"). */
   @IsOptional()
-  @OnlyNeutral((v) => v === 0, 'presence_penalty is not supported')
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(-2)
+  @Max(2)
   presence_penalty?: number | null;
 
   @IsOptional()
-  @OnlyNeutral((v) => v === 0, 'frequency_penalty is not supported')
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(-2)
+  @Max(2)
   frequency_penalty?: number | null;
 }

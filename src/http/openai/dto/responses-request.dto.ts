@@ -23,7 +23,7 @@ import {
 } from 'class-validator';
 import { IsStringOrObjects } from '../../core/json-fields';
 import { OnlyNeutral } from './openai-fields';
-import { MAX_CHAT_MESSAGES } from './chat-request.dto';
+import { MAX_CHAT_MESSAGES, SERVICE_TIERS } from './chat-request.dto';
 import { MAX_TOOLS } from './chat-tools.dto';
 
 export class ResponsesRequestDto {
@@ -96,6 +96,20 @@ export class ResponsesRequestDto {
   prompt_cache_retention?: string | null;
 
   @IsOptional()
+  @IsObject()
+  prompt_cache_options?: Record<string, unknown> | null;
+
+  @IsOptional()
+  @IsObject()
+  moderation?: Record<string, unknown> | null;
+
+  /** Server-side compaction of long conversations: nothing is compacted here; accepted. */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(16)
+  context_management?: unknown[] | null;
+
+  @IsOptional()
   @IsBoolean()
   store?: boolean | null;
 
@@ -125,7 +139,7 @@ export class ResponsesRequestDto {
   reasoning?: Record<string, unknown> | null;
 
   @IsOptional()
-  @IsIn(['auto', 'default', 'flex', 'scale', 'priority'])
+  @IsIn(SERVICE_TIERS)
   service_tier?: string | null;
 
   @IsOptional()
