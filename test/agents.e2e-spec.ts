@@ -11,11 +11,9 @@ import { Stream as AnthropicStream } from '@anthropic-ai/sdk/core/streaming';
 import { MessageStream } from '@anthropic-ai/sdk/lib/MessageStream';
 import { Stream as OpenAiStream } from 'openai/core/streaming';
 import { ResponseStream } from 'openai/lib/responses/ResponseStream';
-import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
-import { createKey } from './harness/keys';
-import { listenOnLoopback } from './harness/listen';
-import { FakeVllm } from './fakes/fake-vllm';
+import { type FakeBackendsApp, startWithFakeBackends } from './harness/fake-backends-app';
+import type { FakeVllm } from './fakes/fake-vllm';
 
 const DIR = join(__dirname, 'fixtures', 'agents');
 
@@ -33,33 +31,16 @@ const FIXTURES = readdirSync(DIR)
   .map((file) => [file, JSON.parse(readFileSync(join(DIR, file), 'utf8')) as Recorded] as const);
 
 describeInProcess('recorded coding-agent requests', 'replays them against the in-process server', () => {
-  let app: TestApp;
+  let backends: FakeBackendsApp;
   let vllm: FakeVllm;
   let baseUrl: string;
   let key: string;
 
   beforeAll(async () => {
-    vllm = await FakeVllm.start();
-    app = await startTestApp({
-      modelsYaml: `default_model: mock
-models:
-  - name: mock
-    provider: mock
-    max_new_tokens: 512
-  - name: vllm-chat
-    provider: vllm
-    upstream_model: org/coder
-    base_url: ${vllm.url}
-    max_new_tokens: 4096
-`,
-    });
-    baseUrl = await listenOnLoopback(app);
-    key = (await createKey(app, { rpm_limit: 100_000 })).key;
+    backends = await startWithFakeBackends({ mockMax: 512, vllmMax: 4096 });
+    ({ vllm, baseUrl, key } = backends);
   });
-  afterAll(async () => {
-    await app.close();
-    await vllm.close();
-  });
+  afterAll(() => backends.close());
 
   /** The recorded request with our key and `model` in place of the placeholders. */
   function replay(recorded: Recorded, model: string, extra: Record<string, string> = {}): Promise<Response> {

@@ -7,12 +7,10 @@
  * lowered to the model's max_new_tokens.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { startTestApp, type TestApp } from './harness/app';
+import type { TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
-import { createKey } from './harness/keys';
-import { listenOnLoopback } from './harness/listen';
-import { FakeOllama } from './fakes/fake-ollama';
-import { FakeVllm } from './fakes/fake-vllm';
+import { type FakeBackendsApp, startWithFakeBackends } from './harness/fake-backends-app';
+import type { FakeVllm } from './fakes/fake-vllm';
 
 const WEATHER_TOOL: Anthropic.Tool = {
   name: 'get_weather',
@@ -25,9 +23,9 @@ const WEATHER_TOOL: Anthropic.Tool = {
 };
 
 describeInProcess('Anthropic Messages API', 'points the Anthropic SDK at the in-process server', () => {
+  let backends: FakeBackendsApp;
   let app: TestApp;
   let vllm: FakeVllm;
-  let ollama: FakeOllama;
   let baseURL: string;
   let key: string;
 
@@ -35,34 +33,13 @@ describeInProcess('Anthropic Messages API', 'points the Anthropic SDK at the in-
   const noStore = { headers: { 'Cache-Control': 'no-store' } };
 
   beforeAll(async () => {
-    [vllm, ollama] = await Promise.all([FakeVllm.start(), FakeOllama.start()]);
-    app = await startTestApp({
-      modelsYaml: `default_model: mock
-models:
-  - name: mock
-    provider: mock
-    max_new_tokens: 64
-  - name: vllm-chat
-    provider: vllm
-    upstream_model: org/llama
-    base_url: ${vllm.url}
-    max_new_tokens: 256
-  - name: ollama-chat
-    provider: ollama
-    upstream_model: llama3:8b
-    base_url: ${ollama.url}
-`,
-    });
-    baseURL = await listenOnLoopback(app);
-    key = (await createKey(app, { rpm_limit: 100_000 })).key;
+    backends = await startWithFakeBackends();
+    ({ app, vllm, baseUrl: baseURL, key } = backends);
   });
-  afterAll(async () => {
-    await app.close();
-    await Promise.all([vllm.close(), ollama.close()]);
-  });
+  afterAll(() => backends.close());
   beforeEach(() => {
     vllm.reset();
-    ollama.reset();
+    backends.ollama.reset();
   });
 
   describe.each([['vllm-chat'], ['ollama-chat'], ['mock']])('%s', (model) => {

@@ -13,6 +13,7 @@ import { CACHE_HIT, FREE } from '../src/modules/usage/billing';
 import { LEDGER_FLUSH_INTERVAL_MS } from '../src/modules/usage/usage-writer';
 import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess, isRemote } from './harness/environment';
+import { eventually } from './harness/eventually';
 import { adminAuth, createKey } from './harness/keys';
 import { listenOnLoopback } from './harness/listen';
 import { sseEvents } from './harness/sse';
@@ -90,20 +91,6 @@ async function ledger(id: string, from = '2026-11-01', to = '2026-12-31'): Promi
     .set(...adminAuth());
   expect(res.status).toBe(200);
   return res.body.data;
-}
-
-/** Retries an assertion until it passes (for effects that follow a connection cut). */
-async function eventually(assertion: () => Promise<void>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await assertion();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(20);
-    }
-  }
 }
 
 /** Echo prompts make token counts exact: prompt = words incl. the tag, completion = the rest's words. */

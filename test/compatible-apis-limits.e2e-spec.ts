@@ -6,12 +6,14 @@
  * becomes; cached prompt tokens a backend reports show in chat, Responses and Messages usage
  * and in llm_tokens_total{type="cached_prompt"}.
  */
-import { startTestApp, type TestApp } from './harness/app';
+import type { TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
+import { eventually } from './harness/eventually';
+import { type FakeBackendsApp, startWithFakeBackends } from './harness/fake-backends-app';
 import { adminAuth, createKey } from './harness/keys';
-import { listenOnLoopback, openPost } from './harness/listen';
+import { openPost } from './harness/listen';
 import { parseExposition, sampleValue } from './harness/prometheus';
-import { FakeVllm } from './fakes/fake-vllm';
+import type { FakeVllm } from './fakes/fake-vllm';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -63,30 +65,16 @@ const APIS: Record<string, Api> = {
 };
 
 describeInProcess('Responses and Messages: limits, billing, cache', 'reads the ledger and moves the clock', () => {
+  let backends: FakeBackendsApp;
   let app: TestApp;
   let vllm: FakeVllm;
   let baseUrl: string;
 
   beforeAll(async () => {
-    vllm = await FakeVllm.start();
-    app = await startTestApp({
-      modelsYaml: `default_model: mock
-models:
-  - name: mock
-    provider: mock
-    max_new_tokens: 64
-  - name: vllm-chat
-    provider: vllm
-    upstream_model: org/llama
-    base_url: ${vllm.url}
-`,
-    });
-    baseUrl = await listenOnLoopback(app);
+    backends = await startWithFakeBackends();
+    ({ app, vllm, baseUrl } = backends);
   });
-  afterAll(async () => {
-    await app.close();
-    await vllm.close();
-  });
+  afterAll(() => backends.close());
   beforeEach(() => vllm.reset());
 
   const post = (key: string, path: string, body: Record<string, unknown>, cache = 'no-store') =>
@@ -107,19 +95,6 @@ models:
       .query({ from: '2026-01-01', to: '2027-12-31' })
       .set(...adminAuth());
     return res.body.data;
-  }
-
-  async function eventually(assertion: () => Promise<void>, timeoutMs = 3000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        await assertion();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(20);
-      }
-    }
   }
 
   describe.each(Object.entries(APIS))('%s', (_name, api) => {

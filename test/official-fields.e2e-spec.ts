@@ -9,11 +9,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTestApp, type TestApp } from './harness/app';
+import type { TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
-import { createKey } from './harness/keys';
-import { FakeOllama } from './fakes/fake-ollama';
-import { FakeVllm } from './fakes/fake-vllm';
+import { type FakeBackendsApp, startWithFakeBackends } from './harness/fake-backends-app';
+import type { FakeOllama } from './fakes/fake-ollama';
+import type { FakeVllm } from './fakes/fake-vllm';
 
 const ROOT = join(__dirname, '..');
 
@@ -225,37 +225,24 @@ function at(body: unknown, path: string): unknown {
 const ROWS = tableRows();
 
 describeInProcess('README "Official fields", walked', 'reads what the fake backends received', () => {
+  let backends: FakeBackendsApp;
   let app: TestApp;
   let vllm: FakeVllm;
   let ollama: FakeOllama;
   let key: string;
 
   beforeAll(async () => {
-    [vllm, ollama] = await Promise.all([FakeVllm.start(), FakeOllama.start()]);
-    app = await startTestApp({
-      modelsYaml: `default_model: vllm-chat
-models:
-  - name: vllm-chat
-    provider: vllm
-    upstream_model: org/llama
-    base_url: ${vllm.url}
-  - name: ollama-chat
-    provider: ollama
-    upstream_model: llama3:8b
-    base_url: ${ollama.url}
-  - name: vllm-embed
+    backends = await startWithFakeBackends({
+      extraYaml: ({ vllm: url }) => `  - name: vllm-embed
     kind: embedding
     provider: vllm
     upstream_model: org/embed
-    base_url: ${vllm.url}
+    base_url: ${url}
 `,
     });
-    key = (await createKey(app, { rpm_limit: 100_000 })).key;
+    ({ app, vllm, ollama, key } = backends);
   });
-  afterAll(async () => {
-    await app.close();
-    await Promise.all([vllm.close(), ollama.close()]);
-  });
+  afterAll(() => backends.close());
 
   const send = (api: Api, model: string, fields: Record<string, unknown>) =>
     app

@@ -8,40 +8,20 @@
 import { Agent, run, setDefaultOpenAIClient, setOpenAIAPI, setTracingDisabled, tool } from '@openai/agents';
 import OpenAI from 'openai';
 import { z } from 'zod';
-import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
-import { createKey } from './harness/keys';
-import { listenOnLoopback } from './harness/listen';
-import { FakeVllm } from './fakes/fake-vllm';
+import { type FakeBackendsApp, startWithFakeBackends } from './harness/fake-backends-app';
 
 describeInProcess('OpenAI Agents SDK', 'points the Agents SDK at the in-process server', () => {
-  let app: TestApp;
-  let vllm: FakeVllm;
+  let backends: FakeBackendsApp;
 
   beforeAll(async () => {
-    vllm = await FakeVllm.start();
-    app = await startTestApp({
-      modelsYaml: `default_model: mock
-models:
-  - name: mock
-    provider: mock
-    max_new_tokens: 64
-  - name: vllm-chat
-    provider: vllm
-    upstream_model: org/llama
-    base_url: ${vllm.url}
-`,
-    });
-    const baseURL = `${await listenOnLoopback(app)}/v1`;
-    const { key } = await createKey(app, { rpm_limit: 100_000 });
-    setDefaultOpenAIClient(new OpenAI({ apiKey: key, baseURL, maxRetries: 0, timeout: 20_000 }));
+    backends = await startWithFakeBackends();
+    const baseURL = `${backends.baseUrl}/v1`;
+    setDefaultOpenAIClient(new OpenAI({ apiKey: backends.key, baseURL, maxRetries: 0, timeout: 20_000 }));
     setOpenAIAPI('responses');
     setTracingDisabled(true);
   });
-  afterAll(async () => {
-    await app.close();
-    await vllm.close();
-  });
+  afterAll(() => backends.close());
 
   it.each([['mock'], ['vllm-chat']])(
     '%s: an agent with one function tool runs its loop to a final answer',

@@ -8,12 +8,11 @@
  * order with their sequence numbers, and 400s.
  */
 import OpenAI from 'openai';
-import { startTestApp, type TestApp } from './harness/app';
+import type { TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
+import { type FakeBackendsApp, startWithFakeBackends } from './harness/fake-backends-app';
 import { adminAuth, createKey } from './harness/keys';
-import { listenOnLoopback } from './harness/listen';
-import { FakeOllama } from './fakes/fake-ollama';
-import { FakeVllm } from './fakes/fake-vllm';
+import type { FakeVllm } from './fakes/fake-vllm';
 import { ResponseStore } from '../src/modules/stored-responses/response-store';
 
 const WEATHER_TOOL: OpenAI.Responses.FunctionTool = {
@@ -49,9 +48,9 @@ function typedEvents(text: string): { event: string | null; data: Record<string,
 }
 
 describeInProcess('OpenAI Responses API', 'points the openai SDK at the in-process server', () => {
+  let backends: FakeBackendsApp;
   let app: TestApp;
   let vllm: FakeVllm;
-  let ollama: FakeOllama;
   let baseURL: string;
   let key: string;
 
@@ -59,34 +58,14 @@ describeInProcess('OpenAI Responses API', 'points the openai SDK at the in-proce
   const noStore = { headers: { 'Cache-Control': 'no-store' } };
 
   beforeAll(async () => {
-    [vllm, ollama] = await Promise.all([FakeVllm.start(), FakeOllama.start()]);
-    app = await startTestApp({
-      modelsYaml: `default_model: mock
-models:
-  - name: mock
-    provider: mock
-    max_new_tokens: 64
-  - name: vllm-chat
-    provider: vllm
-    upstream_model: org/llama
-    base_url: ${vllm.url}
-    max_new_tokens: 256
-  - name: ollama-chat
-    provider: ollama
-    upstream_model: llama3:8b
-    base_url: ${ollama.url}
-`,
-    });
-    baseURL = `${await listenOnLoopback(app)}/v1`;
-    key = (await createKey(app, { rpm_limit: 100_000 })).key;
+    backends = await startWithFakeBackends();
+    ({ app, vllm, key } = backends);
+    baseURL = `${backends.baseUrl}/v1`;
   });
-  afterAll(async () => {
-    await app.close();
-    await Promise.all([vllm.close(), ollama.close()]);
-  });
+  afterAll(() => backends.close());
   beforeEach(() => {
     vllm.reset();
-    ollama.reset();
+    backends.ollama.reset();
   });
 
   describe.each([['vllm-chat'], ['ollama-chat'], ['mock']])('%s', (model) => {

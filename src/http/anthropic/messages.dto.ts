@@ -13,7 +13,6 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsNumber,
   IsObject,
   IsOptional,
   IsString,
@@ -21,10 +20,10 @@ import {
   Max,
   Min,
 } from 'class-validator';
-import { IsStringOrObjects } from '../core/json-fields';
+import { IsStringOrObjects, OptionalObject, OptionalString } from '../core/json-fields';
 import { MAX_CHAT_MESSAGES } from '../openai/dto/chat-request.dto';
 import { MAX_TOOLS } from '../openai/dto/chat-tools.dto';
-import { MAX_STOP_CHARS, MAX_STOP_SEQUENCES } from '../generate/sampling-fields.dto';
+import { IsTemperature, IsTopP, MAX_STOP_CHARS, MAX_STOP_SEQUENCES } from '../generate/sampling-fields.dto';
 
 /** The fields count_tokens shares with a message request (what makes up the prompt). */
 export class CountTokensRequestDto {
@@ -48,41 +47,33 @@ export class CountTokensRequestDto {
   @IsObject({ each: true, message: 'each tool must be an object' })
   tools?: Record<string, unknown>[] | null;
 
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   tool_choice?: Record<string, unknown> | null;
 
   /** Extended thinking: passed to backends whose chat template has a thinking switch, else ignored. */
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   thinking?: Record<string, unknown> | null;
 
   /** Claude Code's context editing (beta): nothing to edit in a stateless gateway; accepted. */
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   context_management?: Record<string, unknown> | null;
 
   /** Automatic prompt caching: backends cache prefixes on their own; accepted. */
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   cache_control?: Record<string, unknown> | null;
 
   /** `effort` (reasoning effort for backends that take it) and `format` (a JSON schema the answer follows). */
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   output_config?: Record<string, unknown> | null;
 
   // Accepted and ignored: Anthropic's routing, accounting and speed settings mean nothing here.
-  @IsOptional()
-  @IsString()
+  @OptionalString()
   speed?: string | null;
 
-  @IsOptional()
-  @IsString()
+  @OptionalString()
   user_profile_id?: string | null;
 
-  @IsOptional()
-  @IsString()
+  @OptionalString()
   workspace_id?: string | null;
 
   /** Anthropic-hosted MCP servers: the gateway runs no tools (400 unless empty). */
@@ -108,16 +99,10 @@ export class MessagesRequestDto extends CountTokensRequestDto {
   @IsBoolean()
   stream?: boolean | null;
 
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(1)
+  @IsTemperature(1)
   temperature?: number | null;
 
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(Number.MIN_VALUE, { message: 'top_p must be greater than 0' })
-  @Max(1)
+  @IsTopP()
   top_p?: number | null;
 
   @IsOptional()
@@ -127,20 +112,17 @@ export class MessagesRequestDto extends CountTokensRequestDto {
   top_k?: number | null;
 
   /** `user_id` only, for Anthropic's abuse detection: nothing to do here. */
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   metadata?: Record<string, unknown> | null;
 
   @IsOptional()
   @IsIn(['auto', 'standard_only'])
   service_tier?: string | null;
 
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   diagnostics?: Record<string, unknown> | null;
 
-  @IsOptional()
-  @IsString()
+  @OptionalString()
   inference_geo?: string | null;
 
   /** Code-execution containers are Anthropic's: refused unless absent. */

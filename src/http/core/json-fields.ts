@@ -3,7 +3,8 @@
  * content blocks and tools), which the translators read field by field rather than through a
  * DTO per shape. Every failure is a 400 naming the field's path, like the validation pipe's.
  */
-import { registerDecorator } from 'class-validator';
+import { applyDecorators } from '@nestjs/common';
+import { IsObject, IsOptional, IsString, registerDecorator } from 'class-validator';
 import { invalidRequest } from '../../contracts/app-error';
 
 export type JsonObject = Record<string, unknown>;
@@ -59,4 +60,14 @@ export function IsStringOrObjects(max: number): PropertyDecorator {
       },
     });
   };
+}
+
+/** An optional string (fields accepted for what they are, most of which change nothing here). */
+export function OptionalString(): PropertyDecorator {
+  return applyDecorators(IsOptional(), IsString());
+}
+
+/** An optional JSON object. */
+export function OptionalObject(): PropertyDecorator {
+  return applyDecorators(IsOptional(), IsObject());
 }

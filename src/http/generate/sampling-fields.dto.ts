@@ -2,6 +2,7 @@
  * The request fields every generation API shares (/v1/generate and the OpenAI routes): the
  * model and the sampling parameters, with the bounds of API.md. `null` counts as "not given".
  */
+import { applyDecorators } from '@nestjs/common';
 import {
   IsBoolean,
   IsInt,
@@ -45,22 +46,31 @@ function IsStopSequences(options?: ValidationOptions): PropertyDecorator {
   };
 }
 
+/** An optional `temperature` from 0 to `max` (OpenAI: 2, Anthropic: 1). */
+export function IsTemperature(max = 2): PropertyDecorator {
+  return applyDecorators(IsOptional(), IsNumber({ allowNaN: false, allowInfinity: false }), Min(0), Max(max));
+}
+
+/** An optional `top_p`: greater than 0, at most 1. */
+export function IsTopP(): PropertyDecorator {
+  return applyDecorators(
+    IsOptional(),
+    IsNumber({ allowNaN: false, allowInfinity: false }),
+    Min(Number.MIN_VALUE, { message: 'top_p must be greater than 0' }),
+    Max(1),
+  );
+}
+
 export class SamplingFieldsDto {
   @IsOptional()
   @IsString()
   @Length(1, 128)
   model?: string | null;
 
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(2)
+  @IsTemperature()
   temperature?: number | null;
 
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(Number.MIN_VALUE, { message: 'top_p must be greater than 0' })
-  @Max(1)
+  @IsTopP()
   top_p?: number | null;
 
   /** 0 and -1 both disable top-k. Not an OpenAI field: on the OpenAI routes an extension, as in vLLM. */

@@ -11,7 +11,6 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsObject,
   IsOptional,
   IsString,
   Length,
@@ -28,10 +27,10 @@ import {
   type ToolChoiceValue,
   ToolDto,
 } from './chat-tools.dto';
-import { OnlyNeutral, OpenAiSamplingDto } from './openai-fields';
+import { OnlyNeutral, OpenAiSamplingDto, WithAcceptedOpenAiFields } from './openai-fields';
+import { OptionalObject, OptionalString } from '../../core/json-fields';
 
 export const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high'] as const;
-export const SERVICE_TIERS = ['auto', 'default', 'flex', 'scale', 'priority'];
 
 export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 
@@ -105,12 +104,11 @@ export class ChatMessageDto {
   tool_call_id?: string | null;
 
   /** Sent by some clients on assistant messages; a refusal carries no content for the model. */
-  @IsOptional()
-  @IsString()
+  @OptionalString()
   refusal?: string | null;
 }
 
-export class ChatRequestDto extends OpenAiSamplingDto {
+export class ChatRequestDto extends WithAcceptedOpenAiFields(OpenAiSamplingDto) {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_CHAT_MESSAGES)
@@ -187,43 +185,10 @@ export class ChatRequestDto extends OpenAiSamplingDto {
 
   // Accepted and ignored: they change nothing on this gateway (README "Official fields").
   /** A predicted output speeds up OpenAI's decoding only; the answer is the same without it. */
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   prediction?: Record<string, unknown> | null;
-
-  @IsOptional()
-  @IsBoolean()
-  store?: boolean | null;
-
-  @IsOptional()
-  @IsObject()
-  metadata?: Record<string, string> | null;
-
-  @IsOptional()
-  @IsIn(SERVICE_TIERS)
-  service_tier?: string | null;
-
-  @IsOptional()
-  @IsString()
-  safety_identifier?: string | null;
-
-  @IsOptional()
-  @IsString()
-  prompt_cache_key?: string | null;
-
-  @IsOptional()
-  @IsString()
-  prompt_cache_retention?: string | null;
 
   @IsOptional()
   @IsIn(['low', 'medium', 'high'])
   verbosity?: string | null;
-
-  @IsOptional()
-  @IsObject()
-  moderation?: Record<string, unknown> | null;
-
-  @IsOptional()
-  @IsObject()
-  prompt_cache_options?: Record<string, unknown> | null;
 }

@@ -6,6 +6,7 @@
 import { Type } from 'class-transformer';
 import {
   IsBoolean,
+  IsIn,
   IsNumber,
   IsOptional,
   Max,
@@ -16,7 +17,10 @@ import {
   type ValidationOptions,
 } from 'class-validator';
 import type { ExtraSampling } from '../../../contracts/generation';
+import { OptionalObject, OptionalString } from '../../core/json-fields';
 import { SamplingFieldsDto } from '../../generate/sampling-fields.dto';
+
+export const SERVICE_TIERS = ['auto', 'default', 'flex', 'scale', 'priority'];
 
 /** Accepts the field only when `isNeutral(value)`; else "<field>: <reason>". */
 export function OnlyNeutral(
@@ -110,4 +114,44 @@ export class OpenAiSamplingDto extends SamplingFieldsDto {
   @Min(-2)
   @Max(2)
   frequency_penalty?: number | null;
+}
+
+/** A class with a constructor, for the mixin below. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Constructor = new (...args: any[]) => object;
+
+/**
+ * The OpenAI request fields that change nothing on this gateway, shared by chat and Responses
+ * (README "Official fields": accepted): storage and metadata, routing tiers, prompt caching
+ * hints (backends cache prefixes on their own) and moderation settings.
+ */
+export function WithAcceptedOpenAiFields<T extends Constructor>(Base: T) {
+  class AcceptedOpenAiFields extends Base {
+    @IsOptional()
+    @IsBoolean()
+    store?: boolean | null;
+
+    @OptionalObject()
+    metadata?: Record<string, string> | null;
+
+    @IsOptional()
+    @IsIn(SERVICE_TIERS)
+    service_tier?: string | null;
+
+    @OptionalString()
+    safety_identifier?: string | null;
+
+    @OptionalString()
+    prompt_cache_key?: string | null;
+
+    @OptionalString()
+    prompt_cache_retention?: string | null;
+
+    @OptionalObject()
+    prompt_cache_options?: Record<string, unknown> | null;
+
+    @OptionalObject()
+    moderation?: Record<string, unknown> | null;
+  }
+  return AcceptedOpenAiFields;
 }

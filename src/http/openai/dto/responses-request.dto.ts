@@ -13,20 +13,19 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsNumber,
   IsObject,
   IsOptional,
   IsString,
   Length,
-  Max,
   Min,
 } from 'class-validator';
-import { IsStringOrObjects } from '../../core/json-fields';
-import { OnlyNeutral } from './openai-fields';
-import { MAX_CHAT_MESSAGES, SERVICE_TIERS } from './chat-request.dto';
+import { IsStringOrObjects, OptionalObject, OptionalString } from '../../core/json-fields';
+import { IsTemperature, IsTopP } from '../../generate/sampling-fields.dto';
+import { OnlyNeutral, WithAcceptedOpenAiFields } from './openai-fields';
+import { MAX_CHAT_MESSAGES } from './chat-request.dto';
 import { MAX_TOOLS } from './chat-tools.dto';
 
-export class ResponsesRequestDto {
+export class ResponsesRequestDto extends WithAcceptedOpenAiFields(class {}) {
   @IsOptional()
   @IsString()
   @Length(1, 128)
@@ -35,8 +34,7 @@ export class ResponsesRequestDto {
   @IsStringOrObjects(MAX_CHAT_MESSAGES)
   input!: string | Record<string, unknown>[];
 
-  @IsOptional()
-  @IsString()
+  @OptionalString()
   instructions?: string | null;
 
   @IsOptional()
@@ -54,8 +52,7 @@ export class ResponsesRequestDto {
   parallel_tool_calls?: boolean | null;
 
   /** `format` (text, json_object, json_schema) and `verbosity` (accepted). */
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   text?: Record<string, unknown> | null;
 
   @IsOptional()
@@ -63,45 +60,14 @@ export class ResponsesRequestDto {
   @Min(1)
   max_output_tokens?: number | null;
 
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(2)
+  @IsTemperature()
   temperature?: number | null;
 
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(Number.MIN_VALUE, { message: 'top_p must be greater than 0' })
-  @Max(1)
+  @IsTopP()
   top_p?: number | null;
 
-  @IsOptional()
-  @IsObject()
-  metadata?: Record<string, string> | null;
-
-  @IsOptional()
-  @IsString()
+  @OptionalString()
   user?: string | null;
-
-  @IsOptional()
-  @IsString()
-  safety_identifier?: string | null;
-
-  @IsOptional()
-  @IsString()
-  prompt_cache_key?: string | null;
-
-  @IsOptional()
-  @IsString()
-  prompt_cache_retention?: string | null;
-
-  @IsOptional()
-  @IsObject()
-  prompt_cache_options?: Record<string, unknown> | null;
-
-  @IsOptional()
-  @IsObject()
-  moderation?: Record<string, unknown> | null;
 
   /** Server-side compaction of long conversations: nothing is compacted here; accepted. */
   @IsOptional()
@@ -111,14 +77,9 @@ export class ResponsesRequestDto {
 
   @IsOptional()
   @IsBoolean()
-  store?: boolean | null;
-
-  @IsOptional()
-  @IsBoolean()
   stream?: boolean | null;
 
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   stream_options?: Record<string, unknown> | null;
 
   @IsOptional()
@@ -134,13 +95,8 @@ export class ResponsesRequestDto {
   include?: string[] | null;
 
   /** `effort` and `summary`: reasoning_effort for backends that take it, else accepted. */
-  @IsOptional()
-  @IsObject()
+  @OptionalObject()
   reasoning?: Record<string, unknown> | null;
-
-  @IsOptional()
-  @IsIn(SERVICE_TIERS)
-  service_tier?: string | null;
 
   @IsOptional()
   @IsIn(['auto', 'disabled'])
