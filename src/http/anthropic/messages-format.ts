@@ -11,7 +11,7 @@
  * `cache_read_input_tokens` those the backend's prefix cache served.
  */
 import type { Answer } from '../../contracts/answer';
-import type { FinishReason, TokenUsage, ToolCall } from '../../contracts/generation';
+import type { TokenUsage, ToolCall } from '../../contracts/generation';
 import { randomId } from '../../contracts/random-id';
 import type { AnswerFormat, StreamState } from '../responses/answer-format';
 import { anthropicError } from './anthropic-errors';
@@ -29,9 +29,10 @@ export function anthropicUsage(usage: TokenUsage) {
   };
 }
 
-function stopReason(reason: FinishReason): string {
-  if (reason === 'length') return 'max_tokens';
-  return reason === 'tool_calls' ? 'tool_use' : 'end_turn';
+/** A turn that made calls ends in `tool_use` whatever the backend said (the embedded engine says `stop`). */
+function stopReason(answer: Answer): string {
+  if (answer.toolCalls?.length || answer.finishReason === 'tool_calls') return 'tool_use';
+  return answer.finishReason === 'length' ? 'max_tokens' : 'end_turn';
 }
 
 /** A call's arguments as the object Anthropic's `input` is; text that is no JSON object gives {}. */
@@ -89,7 +90,7 @@ export function messagesAnswerFormat(): AnswerFormat {
       role: 'assistant',
       model: answer.model,
       content: contentBlocks(answer),
-      stop_reason: stopReason(answer.finishReason),
+      stop_reason: stopReason(answer),
       stop_sequence: null,
       usage: anthropicUsage(answer.usage),
       cached: answer.cached,
@@ -133,7 +134,7 @@ export function messagesAnswerFormat(): AnswerFormat {
       events.push(
         {
           type: 'message_delta',
-          delta: { stop_reason: stopReason(answer.finishReason), stop_sequence: null },
+          delta: { stop_reason: stopReason(answer), stop_sequence: null },
           usage: anthropicUsage(answer.usage),
         },
         { type: 'message_stop' },
