@@ -203,6 +203,19 @@ describeInProcess('OpenAI Responses API', 'points the openai SDK at the in-proce
     expect(types).toContain('response.function_call_arguments.done');
   });
 
+  it('a backend failure after the stream started: response.failed with the error, the last event', async () => {
+    vllm.mode = 'mid-stream-error';
+    const events: string[] = [];
+    const stream = client()
+      .responses.stream({ model: 'vllm-chat', input: 'Tell me a story', store: false }, noStore)
+      .on('event', (event) => events.push(event.type));
+    const response = await stream.finalResponse();
+    expect(response.status).toBe('failed');
+    expect(response.error).toMatchObject({ code: 'backend_error' });
+    expect(events.slice(0, 2)).toEqual(['response.created', 'response.in_progress']);
+    expect(events.at(-1)).toBe('response.failed');
+  });
+
   describe('stored responses', () => {
     it('previous_response_id continues the conversation; retrieve and delete', async () => {
       const first = await client().responses.create({ model: 'mock', input: 'My name is Ada.' }, noStore);

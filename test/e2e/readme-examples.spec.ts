@@ -49,7 +49,7 @@ function codeBlocks(file: string): Block[] {
 
 /** The sections whose examples a newcomer copies, per file. */
 const RUN: Record<string, string[]> = {
-  'README.md': ['Quickstart', 'One call of each API'],
+  'README.md': ['Quickstart', 'One call of each API', 'OpenAI Responses API', 'Anthropic Messages API'],
   'docs/api-guide.md': [
     'Using it from the OpenAI SDKs and curl',
     'Tool calling',
