@@ -216,6 +216,18 @@ describeInProcess('OpenAI Responses API', 'points the openai SDK at the in-proce
     expect(events.at(-1)).toBe('response.failed');
   });
 
+  it.each([[false], [true]])('reasoning text from vLLM is a reasoning item (stream: %s)', async (stream) => {
+    vllm.reasoning = 'The user greets me; I greet back.';
+    const params = { model: 'vllm-chat', input: 'Hello', store: false };
+    const response = stream
+      ? await client().responses.stream(params, noStore).finalResponse()
+      : await client().responses.create(params, noStore);
+    const item = response.output.find((entry) => entry.type === 'reasoning') as OpenAI.Responses.ResponseReasoningItem;
+    expect(item.content).toEqual([{ type: 'reasoning_text', text: 'The user greets me; I greet back.' }]);
+    expect(response.output_text).not.toContain('greets me');
+    expect(response.output_text.length).toBeGreaterThan(0);
+  });
+
   describe('stored responses', () => {
     it('previous_response_id continues the conversation; retrieve and delete', async () => {
       const first = await client().responses.create({ model: 'mock', input: 'My name is Ada.' }, noStore);

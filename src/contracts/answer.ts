@@ -16,6 +16,8 @@ export interface Answer {
   cached: boolean;
   /** Calls the model made (chat with tools); absent or empty: none. */
   toolCalls?: ToolCall[];
+  /** Reasoning text apart from the answer, when the backend returned some. */
+  reasoning?: string;
   /** Embedding requests: one vector per input. */
   embeddings?: number[][];
 }

@@ -125,18 +125,20 @@ export interface GenerationResult {
   usage: TokenUsage;
   /** The calls the model made, in order (absent or empty: none). */
   toolCalls?: ToolCall[];
+  /** Reasoning text the backend returned apart from the answer (vLLM `reasoning_content`). */
+  reasoning?: string;
   /** An embedding request's answer: one vector per input, in order (`output` is then ''). */
   embeddings?: number[][];
 }
 
 /**
- * Streams yield text deltas and end with exactly one `done` chunk. Tool calls arrive whole with
- * the `done` chunk: backends stream their arguments, but a call is only usable once complete,
+ * Streams yield text deltas and end with exactly one `done` chunk. Tool calls (and reasoning
+ * text, which only the Responses API shows, as one item) arrive whole with the `done` chunk: backends stream their arguments, but a call is only usable once complete,
  * and the API re-sends it in OpenAI's fragment format (see openai-format.ts).
  */
 export type StreamChunk =
   | { type: 'delta'; text: string }
-  | { type: 'done'; finishReason: FinishReason; usage: TokenUsage; toolCalls?: ToolCall[] };
+  | { type: 'done'; finishReason: FinishReason; usage: TokenUsage; toolCalls?: ToolCall[]; reasoning?: string };
 
 /**
  * An embedding request after validation: strings, or token-id arrays (backends that take only

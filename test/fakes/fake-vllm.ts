@@ -31,6 +31,8 @@
  * - `GET /health` (empty 200) and `GET /v1/models`: both answer with `health`.
  * - `requiredApiKey`: when set, requests without `Authorization: Bearer <it>` get 401.
  * - `streamUsage = false`: ignores `stream_options.include_usage`, like servers without it.
+ * - `reasoning`: when set, chat answers carry it as a reasoning parser does (`message.
+ *   reasoning_content`; streamed, two `delta.reasoning_content` chunks before the content).
  * - `cachedPromptTokens`: when set, usage reports that many prompt tokens served from the prefix
  *   cache (`prompt_tokens_details: {cached_tokens}`, as vLLM with --enable-prompt-tokens-details).
  */
@@ -74,6 +76,7 @@ export class FakeVllm extends FakeServer {
   requiredApiKey: string | null = null;
   streamUsage = true;
   cachedPromptTokens: number | null = null;
+  reasoning: string | null = null;
   /** Where a chat stream puts the finish reason: see the file comment. */
   chatStyle: 'vllm' | 'openai' = 'vllm';
   readonly created = 1_700_000_000;
@@ -89,6 +92,7 @@ export class FakeVllm extends FakeServer {
     this.requiredApiKey = null;
     this.streamUsage = true;
     this.cachedPromptTokens = null;
+    this.reasoning = null;
     this.chatStyle = 'vllm';
   }
 
@@ -199,7 +203,12 @@ export class FakeVllm extends FakeServer {
       const choice = chat
         ? {
             index: 0,
-            message: { role: 'assistant', content: completion.text, tool_calls: [] },
+            message: {
+              role: 'assistant',
+              content: completion.text,
+              tool_calls: [],
+              ...(this.reasoning === null ? {} : { reasoning_content: this.reasoning }),
+            },
             logprobs: null,
             finish_reason: completion.finish,
             stop_reason: null,
@@ -240,7 +249,13 @@ export class FakeVllm extends FakeServer {
     if (chat) {
       const role = openAiStyle ? { role: 'assistant', content: '', refusal: null } : { role: 'assistant', content: '' };
       const first = { index: 0, delta: role, logprobs: null, finish_reason: null };
-      pieces = [{ ...head, choices: [first] }, ...pieces];
+      const half = Math.ceil((this.reasoning ?? '').length / 2);
+      const thinking = this.reasoning === null ? [] : [this.reasoning.slice(0, half), this.reasoning.slice(half)];
+      const reasoningChunks = thinking.map((text) => ({
+        ...head,
+        choices: [{ index: 0, delta: { reasoning_content: text }, logprobs: null, finish_reason: null }],
+      }));
+      pieces = [{ ...head, choices: [first] }, ...reasoningChunks, ...pieces];
     }
     const sse = pieces.map((piece) => `data: ${JSON.stringify(piece)}\n\n`);
     if (this.mode !== 'truncated') sse.push('data: [DONE]\n\n');

@@ -5,7 +5,10 @@
  * (`response.output_item.added`, `response.content_part.added`, `response.output_text.delta`
  * per delta, then `…output_text.done`, `…content_part.done`, `…output_item.done`); per tool
  * call a `function_call` item (`…output_item.added`, `response.function_call_arguments.delta`
- * fragments, `…arguments.done`, `…output_item.done`); then `response.completed` (or
+ * fragments, `…arguments.done`, `…output_item.done`); reasoning text the backend returned (vLLM
+ * `reasoning_content`) as a `reasoning` item with one `reasoning_text` part (added, one
+ * `response.reasoning_text.delta`, done): the last item, in streams and bodies alike, because a
+ * stream learns it whole only at its end; then `response.completed` (or
  * `response.incomplete` when the output limit cut it) with the whole response. Every event has
  * its `sequence_number` (from 0) and is named by its type. An error after the start is
  * `response.failed` with the error in `response.error`.
@@ -51,6 +54,11 @@ function callItem(id: string, call: ToolCall, status: string) {
   };
 }
 
+function reasoningItem(id: string, text: string, status: string) {
+  const content = status === 'in_progress' ? [] : [{ type: 'reasoning_text', text }];
+  return { type: 'reasoning', id, summary: [], content, status };
+}
+
 function fragments(text: string): string[] {
   const chars = Array.from(text); // by code point: a fragment never splits a surrogate pair
   const out: string[] = [];
@@ -71,6 +79,7 @@ export function responsesAnswerFormat(
   onFinish?: (response: Record<string, unknown>, answer: Answer) => Promise<Record<string, unknown>>,
 ): AnswerFormat {
   const messageId = `msg_${randomId(18)}`;
+  const reasoningId = `rs_${randomId(18)}`;
   let callIds: string[] | null = null;
   let sequence = 0;
   let text = '';
@@ -101,6 +110,7 @@ export function responsesAnswerFormat(
     const output = [
       ...(hasMessage(answer) ? [messageItem(messageId, answer.output, 'completed')] : []),
       ...calls.map((call, i) => callItem(ids[i], call, 'completed')),
+      ...(answer.reasoning ? [reasoningItem(reasoningId, answer.reasoning, 'completed')] : []),
     ];
     const cut = answer.finishReason === 'length';
     return response(state, answer.model, {
@@ -202,6 +212,19 @@ export function responsesAnswerFormat(
           event('response.output_item.done', { output_index, item: callItem(item_id, call, 'completed') }),
         );
       });
+      if (answer.reasoning) {
+        const output_index = first + calls.length;
+        const part = { item_id: reasoningId, output_index, content_index: 0 };
+        const text = answer.reasoning;
+        events.push(
+          event('response.output_item.added', { output_index, item: reasoningItem(reasoningId, '', 'in_progress') }),
+          event('response.content_part.added', { ...part, part: { type: 'reasoning_text', text: '' } }),
+          event('response.reasoning_text.delta', { ...part, delta: text }),
+          event('response.reasoning_text.done', { ...part, text }),
+          event('response.content_part.done', { ...part, part: { type: 'reasoning_text', text } }),
+          event('response.output_item.done', { output_index, item: reasoningItem(reasoningId, text, 'completed') }),
+        );
+      }
       const final = finished ?? completeResponse(answer, state);
       events.push(
         event(final.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: final }),

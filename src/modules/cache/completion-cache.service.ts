@@ -77,12 +77,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 function fromStore(value: CachedCompletion, source: 'cache' | 'peer'): FlightResult {
-  const { output, finishReason, usage, toolCalls, embeddings } = value;
+  const { output, finishReason, usage, toolCalls, reasoning, embeddings } = value;
   const result = {
     output,
     finishReason,
     usage,
     ...(toolCalls ? { toolCalls } : {}),
+    ...(reasoning ? { reasoning } : {}),
     ...(embeddings ? { embeddings } : {}),
   };
   return { model: value.model, result, ...(source === 'cache' ? { fromCache: true } : { fromPeer: true }) };
@@ -235,7 +236,7 @@ export class CompletionCache {
   }
 
   private toStored(answer: FlightResult, now: number, ttlMs: number): CachedCompletion {
-    const { output, finishReason, usage, toolCalls, embeddings } = answer.result;
+    const { output, finishReason, usage, toolCalls, reasoning, embeddings } = answer.result;
     return {
       output,
       finishReason,
@@ -243,6 +244,7 @@ export class CompletionCache {
       model: answer.model,
       expiresAtMs: now + ttlMs,
       ...(toolCalls?.length ? { toolCalls } : {}),
+      ...(reasoning ? { reasoning } : {}),
       ...(embeddings ? { embeddings } : {}),
     };
   }

@@ -88,8 +88,9 @@ export class BackendCalls {
       }
       if (!done) throw new BackendResponseError('upstream stream ended without its final chunk');
       call.finish('success', done.usage);
-      const { finishReason, usage, toolCalls } = done;
-      return { model: servedBy, result: { output, finishReason, usage, ...(toolCalls ? { toolCalls } : {}) } };
+      const { finishReason, usage, toolCalls, reasoning } = done;
+      const extras = { ...(toolCalls ? { toolCalls } : {}), ...(reasoning ? { reasoning } : {}) };
+      return { model: servedBy, result: { output, finishReason, usage, ...extras } };
     } catch (error) {
       call.finish(
         error instanceof ClientDisconnected

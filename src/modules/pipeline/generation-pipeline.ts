@@ -134,7 +134,7 @@ export class GenerationPipeline {
       const charge = chargeFor(outcome, estimate);
       if (outcome.kind === 'answer') {
         const { answer, payer } = outcome;
-        const { finishReason, usage: tokens, toolCalls, embeddings } = answer.result;
+        const { finishReason, usage: tokens, toolCalls, reasoning, embeddings } = answer.result;
         if (span.recording)
           span.setAttributes(resultAttributes(answer.model, finishReason, payer ? tokens : NO_TOKENS));
         // Charged before answering, so a client that has its answer also sees it accounted.
@@ -146,6 +146,7 @@ export class GenerationPipeline {
           usage: payer ? tokens : NO_TOKENS,
           cached: !payer,
           ...(toolCalls?.length ? { toolCalls } : {}),
+          ...(reasoning ? { reasoning } : {}),
           ...(embeddings ? { embeddings } : {}),
         });
         return;

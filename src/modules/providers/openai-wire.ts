@@ -92,6 +92,14 @@ export function extraSamplingFields(params: GenerationParams, chat: boolean): Js
   };
 }
 
+/**
+ * The reasoning text of a message or a streamed delta: vLLM's reasoning parsers put it in
+ * `reasoning_content` (newer releases also in `reasoning`); '' when there is none.
+ */
+export function reasoningText(message: JsonRecord): string {
+  return optionalText(message.reasoning_content ?? message.reasoning);
+}
+
 /** A string field; absent or null → ''. */
 export function optionalText(value: unknown): string {
   if (value === undefined || value === null) return '';

@@ -80,6 +80,7 @@ import {
   CompletionsEndpoint,
   CHAT_ENDPOINT,
   extraSamplingFields,
+  reasoningText,
   endpointFor,
   mapFinishReason,
   parseUsage,
@@ -112,11 +113,13 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     const toolCalls = endpoint === CHAT_ENDPOINT ? messageToolCalls(choice.message) : [];
     const output = endpoint.text(choice);
     const calledText = toolCalls.map((call) => call.arguments).join(' ');
+    const reasoning = isRecord(choice.message) ? reasoningText(choice.message) : '';
     return {
       output,
       finishReason: mapFinishReason(choice.finish_reason),
       usage: completeUsage(parseUsage(payload.usage), promptText(params), { text: `${output} ${calledText}`.trim() }),
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
+      ...(reasoning !== '' ? { reasoning } : {}),
     };
   }
 
@@ -128,6 +131,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     let usage: ReportedUsage | null = null;
     let sawDone = false;
     let textChunks = 0;
+    let reasoning = '';
     const calls = new ToolCallAssembler();
     try {
       for (let next = await events.next(); !next.done; next = await events.next()) {
@@ -147,6 +151,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
               throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
             yield { type: 'delta', text };
           }
+          if (isRecord(choice.delta)) reasoning += reasoningText(choice.delta);
           if (isRecord(choice.delta) && choice.delta.tool_calls != null) {
             calls.add(choice.delta.tool_calls);
             if (textChunks + calls.fragments > limits.maxDeltas)
@@ -171,6 +176,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
       finishReason: finishReason ?? 'stop',
       usage: completeUsage(usage, promptText(params), { text: '', deltas: textChunks + calls.fragments }),
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
+      ...(reasoning !== '' ? { reasoning } : {}),
     };
   }
 

@@ -22,6 +22,8 @@ export interface CachedCompletion {
   model: string;
   /** The calls the model made, when it made any. */
   toolCalls?: ToolCall[];
+  /** Reasoning text the backend returned apart from the answer. */
+  reasoning?: string;
   /** An embedding request's vectors. */
   embeddings?: number[][];
   /** Epoch milliseconds after which the entry is stale. */
