@@ -1,14 +1,16 @@
 /**
  * What the usage journal holds (infra/journal/journal-file.ts) and how its lines become pending
  * work again after a restart. The journal is written before anything is acknowledged in memory:
- * - `e`: one request's usage (seq-numbered), before it joins the in-memory sums;
+ * - `e`: one request's usage (seq-numbered), before it joins the in-memory sums, with the budget
+ *   settlements of its reservations (`r`: settled like a release, below);
  * - `b`: a batch formed from the sums of the events up to `upTo`, with its id, before it is
  *   written (every write of it, retries after an ambiguous failure included, carries that id);
  * - `d`: the batch is written (or superseded: split after a rejection, quarantined);
  * - `o`: a quota reservation about to be made, with its id: concluded by the request's event
  *   (`e` with that `rid`) or by a release (`r`); one left open was cut by a crash;
- * - `r`: a quota unit to give back (a request that ends free, or a reservation whose outcome the
- *   server could not learn), with its reservation id; `x`: given back.
+ * - `r`: a reservation to settle, with its id: a quota unit to give back (a request that ends
+ *   free, or a reservation whose outcome the server could not learn), or a budget reservation to
+ *   settle to the real cost; `x`: settled (its releaseId()).
  * Replayed, the journal yields the batches not done (retried as they are: same id, same rows),
  * the events after the last batch (summed into new batches), the releases not done and the
  * reservations left open (their requests died with the process: given back like a failure
@@ -26,22 +28,33 @@ export interface UsageEvent {
   completionTokens: number;
   /** The quota period (its end, ISO 8601) the tokens are charged in; null: the key has no quota. */
   quotaResetAt: string | null;
+  /** The key's team when the request ran (its ledger row and token quota are charged too). */
+  teamId?: string | null;
+  /** The team's quota period the tokens are charged in; null: the team has no quota. */
+  teamQuotaResetAt?: string | null;
+  /** The request's cost in femto-units (contracts/cost.ts), as integer text (JSON has no bigint). */
+  cost?: string;
 }
 
-/** Sums of (key, UTC day, model) for key_usage_daily. */
+/** Sums of (key, UTC day, model) for key_usage_daily, and of the key's team then (team_usage_daily). */
 export interface LedgerRow {
   keyId: string;
+  teamId?: string | null;
   day: string;
   model: string;
   requests: number;
   cachedRequests: number;
   promptTokens: number;
   completionTokens: number;
+  /** Femto-units, integer text. */
+  cost?: string;
 }
 
-/** Tokens charged to a key's quota period. */
+/** Tokens charged to a key's quota period (or its team's, `team`). */
 export interface TokenCharge {
+  /** The key's id, or the team's. */
   keyId: string;
+  team?: true;
   resetAt: string;
   tokens: number;
 }
@@ -53,26 +66,42 @@ export interface UsageBatch {
   charges: TokenCharge[];
 }
 
-/** A quota unit to give back, once, if its reservation happened. */
+/**
+ * A reservation to settle, once, if it happened (limits/limit-owner.ts names its markers): the
+ * quota unit given back (unless `keepUnit`: the request was served and its usage recorded), and
+ * its budget reservation, if any, settled to `cost`.
+ */
 export interface PendingRelease {
-  /** The reservation's id (its marker is `reserve:<rid>`). */
+  /** The reservation's id (its marker is `reserve:<rid>`, or `reserve:team:<rid>`). */
   rid: string;
+  /** The key's id, or the team's (`team`). */
   keyId: string;
+  team?: true;
   resetAt: string;
   /** Not before this time (epoch ms): a reservation still running must have ended first. */
   after: number;
+  /** The request was served: its unit stays used. */
+  keepUnit?: true;
+  /** Spend to add to the owner's budget, in femto-units (integer text); absent: 0. */
+  cost?: string;
 }
 
-/** A quota reservation (its marker is `reserve:<rid>`). */
+/** A quota reservation (its marker is `reserve:<rid>`, or `reserve:team:<rid>`). */
 export interface OpenReservation {
   rid: string;
   keyId: string;
+  team?: true;
   resetAt: string;
+}
+
+/** The id a reservation's settlement goes by in the journal and the writer (a key's and its team's share the rid). */
+export function releaseId(reservation: { rid: string; team?: true }): string {
+  return reservation.team ? `team:${reservation.rid}` : reservation.rid;
 }
 
 export type JournalLine =
   | { t: 'o'; reservation: OpenReservation }
-  | { t: 'e'; s: number; e: UsageEvent; rid?: string }
+  | { t: 'e'; s: number; e: UsageEvent; rid?: string; r?: PendingRelease[] }
   | { t: 'b'; upTo: number | null; batch: UsageBatch }
   | { t: 'd'; id: string }
   | { t: 'r'; release: PendingRelease }
@@ -98,11 +127,13 @@ export function replay(lines: unknown[]): PendingUsage {
     const line = raw as JournalLine;
     switch (line?.t) {
       case 'o':
-        open.set(line.reservation.rid, line.reservation);
+        open.set(releaseId(line.reservation), line.reservation);
         break;
       case 'e':
         events.push({ seq: line.s, event: line.e });
-        if (line.rid !== undefined) open.delete(line.rid);
+        if (line.rid !== undefined) concludeOpen(open, line.rid);
+        // Budget settlements journaled with the event they belong to: both or neither survive a crash.
+        for (const release of line.r ?? []) releases.set(releaseId(release), release);
         break;
       case 'b':
         batches.set(line.batch.id, line.batch);
@@ -112,8 +143,8 @@ export function replay(lines: unknown[]): PendingUsage {
         batches.delete(line.id);
         break;
       case 'r':
-        releases.set(line.release.rid, line.release);
-        open.delete(line.release.rid);
+        releases.set(releaseId(line.release), line.release);
+        open.delete(releaseId(line.release));
         break;
       case 'x':
         releases.delete(line.rid);
@@ -130,6 +161,12 @@ export function replay(lines: unknown[]): PendingUsage {
   };
 }
 
+/** A request's event concludes its key's and its team's open reservations (both go by its rid). */
+export function concludeOpen(open: Map<string, OpenReservation>, rid: string): void {
+  open.delete(rid);
+  open.delete(`team:${rid}`);
+}
+
 /** The ledger rows and token charges of `events`, summed per (key, day, model) and (key, period). */
 export function sumEvents(events: Iterable<UsageEvent>): { rows: LedgerRow[]; charges: TokenCharge[] } {
   const rows = new Map<string, LedgerRow>();
@@ -140,30 +177,42 @@ export function sumEvents(events: Iterable<UsageEvent>): { rows: LedgerRow[]; ch
 
 /** Adds one event to running sums (the writer's pending state, or a replay's). */
 export function addEvent(rows: Map<string, LedgerRow>, charges: Map<string, TokenCharge>, event: UsageEvent): void {
-  const rowId = `${event.keyId}\u0000${event.day}\u0000${event.model}`;
+  const teamId = event.teamId ?? null;
+  const rowId = `${event.keyId}\u0000${teamId ?? ''}\u0000${event.day}\u0000${event.model}`;
   const row = rows.get(rowId);
+  const cost = event.cost ?? '0';
   if (row) {
     row.requests += 1;
     row.cachedRequests += event.cached ? 1 : 0;
     row.promptTokens += event.promptTokens;
     row.completionTokens += event.completionTokens;
+    row.cost = (BigInt(row.cost ?? '0') + BigInt(cost)).toString();
   } else {
     rows.set(rowId, {
       keyId: event.keyId,
+      teamId,
       day: event.day,
       model: event.model,
       requests: 1,
       cachedRequests: event.cached ? 1 : 0,
       promptTokens: event.promptTokens,
       completionTokens: event.completionTokens,
+      cost,
     });
   }
   const tokens = event.promptTokens + event.completionTokens;
-  if (event.quotaResetAt === null || tokens === 0) return;
-  const chargeId = `${event.keyId}\u0000${event.quotaResetAt}`;
+  if (tokens === 0) return;
+  if (event.quotaResetAt !== null) addCharge(charges, { keyId: event.keyId, resetAt: event.quotaResetAt, tokens });
+  if (teamId !== null && event.teamQuotaResetAt) {
+    addCharge(charges, { keyId: teamId, team: true, resetAt: event.teamQuotaResetAt, tokens });
+  }
+}
+
+function addCharge(charges: Map<string, TokenCharge>, add: TokenCharge): void {
+  const chargeId = `${add.team ? 'team' : 'key'}\u0000${add.keyId}\u0000${add.resetAt}`;
   const charge = charges.get(chargeId);
-  if (charge) charge.tokens += tokens;
-  else charges.set(chargeId, { keyId: event.keyId, resetAt: event.quotaResetAt, tokens });
+  if (charge) charge.tokens += add.tokens;
+  else charges.set(chargeId, add);
 }
 
 /** Ledger rows per batch (7 statement parameters each, far below PostgreSQL's 65535). */

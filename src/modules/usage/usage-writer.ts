@@ -21,6 +21,9 @@
  * - At shutdown the last flush goes around the database's down-gate (it was maybe marked down by
  *   a blip that is over) and is retried until the shutdown's grace ends (at least
  *   FINAL_FLUSH_MIN_MS); what still cannot be written stays in the journal for the next start.
+ * One cohesive thing: every write above shares the journal, its compaction and the one retry
+ * loop, and their order matters (a settlement is journaled with its event; a batch before it is
+ * tried); split, the pieces would have to share all of that state.
  */
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { join } from 'node:path';
@@ -31,12 +34,16 @@ import { APP_CONFIG } from '../../infra/config/config.module';
 import { JournalFile } from '../../infra/journal/journal-file';
 import { ShutdownState } from '../../infra/lifecycle/shutdown-state';
 import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
+import { costDecimal } from '../../contracts/cost';
+import { releaseMarker, reserveMarker } from '../limits/limit-owner';
 import {
   addEvent,
   adoptedWork,
   batchesOf,
+  concludeOpen,
   halvesOf,
   pendingLines,
+  releaseId,
   type JournalLine,
   type LedgerRow,
   type OpenReservation,
@@ -45,7 +52,7 @@ import {
   type UsageBatch,
   type UsageEvent,
 } from './usage-journal';
-import { batchStatement, RELEASE_SQL, SWEEP_SQL } from './usage-writes.sql';
+import { batchStatement, SETTLE_SQL, SWEEP_SQL } from './usage-writes.sql';
 
 /** How often pending sums are written, in ms (a provider, so tests can turn the timer off with 0). */
 export const LEDGER_FLUSH_INTERVAL_MS = Symbol('LEDGER_FLUSH_INTERVAL_MS');
@@ -64,7 +71,8 @@ class WriteUnknown extends Error {}
 @Injectable()
 export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
   private readonly journal: JournalFile;
-  private readonly instance: string;
+  /** This process's name (its journal's): the holder of its budget reservations. */
+  readonly instance: string;
   private seq = 0;
   /** Events not in a batch yet: their sums. */
   private rows = new Map<string, LedgerRow>();
@@ -127,32 +135,50 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
     return { rows: this.rows.size, batches: this.batches.length, releases: this.releases.size };
   }
 
-  /** Tokens charged to `keyId` in the period ending `resetAt` that are not written yet. */
-  unwrittenTokens(keyId: string, resetAt: string): number {
-    let tokens = this.charges.get(`${keyId}\u0000${resetAt}`)?.tokens ?? 0;
-    for (const batch of this.batches) {
-      for (const charge of batch.charges)
-        if (charge.keyId === keyId && charge.resetAt === resetAt) tokens += charge.tokens;
-    }
+  /** Tokens charged to a key (or its team, `team`) in the period ending `resetAt` that are not written yet. */
+  unwrittenTokens(ownerId: string, resetAt: string, team = false): number {
+    let tokens = 0;
+    const count = (charge: TokenCharge) => {
+      if (charge.keyId === ownerId && charge.resetAt === resetAt && Boolean(charge.team) === team)
+        tokens += charge.tokens;
+    };
+    for (const charge of this.charges.values()) count(charge);
+    for (const batch of this.batches) batch.charges.forEach(count);
     return tokens;
+  }
+
+  /** Settlements not written yet that conclude a budget reservation this process holds. */
+  get pendingSettlements(): number {
+    return this.releases.size;
   }
 
   /** A reservation is about to be made: journaled open, so a crash before its request ends gives it back. */
   reserving(reservation: OpenReservation): void {
-    this.open.set(reservation.rid, reservation);
+    this.open.set(releaseId(reservation), reservation);
     this.append({ t: 'o', reservation });
   }
 
-  /** The reservation `rid` was not made (refused, or never sent): nothing to give back. */
-  notReserved(rid: string): void {
-    this.open.delete(rid);
+  /** The reservation was not made (refused, or never sent): nothing to give back. */
+  notReserved(reservation: { rid: string; team?: true }): void {
+    this.open.delete(releaseId(reservation));
   }
 
-  /** One request's usage (`rid`: the reservation it concludes). Journaled before it counts; no other I/O. */
-  record(event: UsageEvent, rid?: string): void {
+  /**
+   * One request's usage (`rid`: the reservation it concludes; `settlements`: its budget
+   * reservations to settle to its cost). Journaled before it counts, in one line; the settlements
+   * are tried at once and retried until written.
+   */
+  record(event: UsageEvent, rid?: string, settlements: PendingRelease[] = []): void {
     this.seq += 1;
-    if (rid !== undefined) this.open.delete(rid);
-    this.append(rid === undefined ? { t: 'e', s: this.seq, e: event } : { t: 'e', s: this.seq, e: event, rid });
+    if (rid !== undefined) concludeOpen(this.open, rid);
+    const line: JournalLine = { t: 'e', s: this.seq, e: event };
+    if (rid !== undefined) line.rid = rid;
+    if (settlements.length > 0) line.r = settlements;
+    this.append(line);
+    for (const settlement of settlements) {
+      this.releases.set(releaseId(settlement), settlement);
+      void this.writeRelease(settlement, false);
+    }
     if (this.rows.size === 0 && this.charges.size === 0) this.firstPendingSeq = this.seq;
     addEvent(this.rows, this.charges, event);
     if (event.quotaResetAt !== null && !this.soon && this.intervalMs > 0) {
@@ -164,13 +190,13 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Gives a reserved unit back, once, if its reservation happened. `afterMs`: not before then
-   * (a reservation whose reply was lost may still be running). Resolves true when it is done
-   * now; otherwise it is retried until it is.
+   * Settles a reservation, once, if it happened: gives its unit back (unless `keepUnit`) and
+   * settles its budget to `cost`. `after`: not before then (a reservation whose reply was lost
+   * may still be running). Resolves true when it is done now; otherwise it is retried until it is.
    */
   async release(release: PendingRelease): Promise<boolean> {
-    this.open.delete(release.rid);
-    this.releases.set(release.rid, release);
+    this.open.delete(releaseId(release));
+    this.releases.set(releaseId(release), release);
     this.append({ t: 'r', release });
     if (release.after > Date.now()) return false;
     return this.writeRelease(release, false);
@@ -248,12 +274,22 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
   /** True when the release is settled (written, or rejected and dropped); false: retried later. */
   private async writeRelease(release: PendingRelease, bypassGate: boolean): Promise<boolean> {
     try {
-      await this.execute({ text: RELEASE_SQL, values: [release.keyId, release.resetAt, release.rid] }, bypassGate);
+      const owner = release.team ? 'team' : 'key';
+      const values = [
+        release.keyId,
+        release.resetAt,
+        release.rid,
+        releaseMarker(owner, release.rid),
+        reserveMarker(owner, release.rid),
+        !release.keepUnit,
+        costDecimal(BigInt(release.cost ?? '0')),
+      ];
+      await this.execute({ text: SETTLE_SQL[release.team ? 'teams' : 'api_keys'], values }, bypassGate);
     } catch (error) {
       if (!(error instanceof DatabaseRejected)) return false;
-      this.logger.error({ release }, 'usage: the database rejected a quota give-back; dropped');
+      this.logger.error({ release }, 'usage: the database rejected a reservation settlement; dropped');
     }
-    if (this.releases.delete(release.rid)) this.append({ t: 'x', rid: release.rid });
+    if (this.releases.delete(releaseId(release))) this.append({ t: 'x', rid: releaseId(release) });
     return true;
   }
 
@@ -307,7 +343,7 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
     for (const batch of batches) this.append({ t: 'b', upTo: null, batch });
     for (const release of releases) this.append({ t: 'r', release });
     this.batches.push(...batches);
-    for (const release of releases) this.releases.set(release.rid, release);
+    for (const release of releases) this.releases.set(releaseId(release), release);
     this.journal.remove(file);
     if (batches.length + releases.length > 0) {
       this.logger.info(
