@@ -102,6 +102,8 @@ export class LlmMetricsService {
   private readonly queueWait: Histogram<'model' | 'priority'>;
   private readonly shed: Counter<'model' | 'reason'>;
   private schedulingSource: SchedulingGaugeSource | null = null;
+  /** Told when /metrics is scraped: BudgetUpkeep reads the budgets again (it never blocks the scrape). */
+  onBudgetScrape: (() => void) | null = null;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry, @Inject(APP_CONFIG) config: AppConfig) {
     const registers = [registry];
@@ -112,7 +114,15 @@ export class LlmMetricsService {
     this.tokens = new Counter({ ...meta(llmTokens), registers });
     this.cache = new Counter({ ...meta(llmCache), registers });
     this.cost = new Counter({ ...meta(METRICS.llmCost), registers });
-    this.budgetUsed = new Gauge({ ...meta(METRICS.budgetUsed), registers });
+    // Set from the database in the background; a scrape asks for a fresh read for the next one.
+    const budgetScraped = () => this.onBudgetScrape?.();
+    this.budgetUsed = new Gauge({
+      ...meta(METRICS.budgetUsed),
+      registers,
+      collect() {
+        budgetScraped();
+      },
+    });
     this.backendUpGauge = new Gauge({ ...meta(llmBackendUp), registers });
     this.upstreamStateGauge = new Gauge({ ...meta(METRICS.llmUpstreamState), registers });
     this.inFlight = new Gauge({ ...meta(llmInFlight), registers });

@@ -6,8 +6,9 @@
  * - sweeps lapsed reservations (every SWEEP_MS, any replica; each row is given back once, see
  *   BUDGET_SWEEP_SQL): a crashed replica's reservations are released within
  *   BUDGET_LEASE_SECONDS + SWEEP_MS (25 s; API.md asks for 60);
- * - refreshes `llm_budget_used_ratio` (every GAUGE_MS) from the database, so the alert on a key
- *   or team past 80 % of its budget sees every replica's spend.
+ * - refreshes `llm_budget_used_ratio` (every GAUGE_MS, and after a scrape at most every
+ *   SCRAPE_REFRESH_MS) from the database, so the alert on a key or team past 80 % of its budget
+ *   sees every replica's spend.
  * All three are retried writes nobody waits for: a database outage only delays them.
  */
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
@@ -20,6 +21,8 @@ import { UsageWriter } from './usage-writer';
 const RENEW_MS = 5_000;
 const SWEEP_MS = 5_000;
 const GAUGE_MS = 15_000;
+/** A scrape refreshes the budgets' gauge at most this often. */
+const SCRAPE_REFRESH_MS = 1_000;
 
 /** Settled spend over budget in the current period (an ended period has spent nothing yet). */
 const BUDGETS_USED_SQL = `
@@ -32,6 +35,7 @@ SELECT 'key', id::text, name, CASE WHEN quota_reset_at <= now() THEN 0 ELSE budg
 @Injectable()
 export class BudgetUpkeep implements OnModuleInit, OnApplicationShutdown {
   private readonly timers: NodeJS.Timeout[] = [];
+  private lastRefreshAt = 0;
 
   constructor(
     private readonly db: Database,
@@ -43,6 +47,9 @@ export class BudgetUpkeep implements OnModuleInit, OnApplicationShutdown {
     this.every(RENEW_MS, () => this.renew());
     this.every(SWEEP_MS, () => this.sweep());
     this.every(GAUGE_MS, () => this.refreshGauges());
+    this.metrics.onBudgetScrape = () => {
+      if (Date.now() - this.lastRefreshAt >= SCRAPE_REFRESH_MS) void this.refreshGauges();
+    };
     void this.refreshGauges();
   }
 
@@ -61,6 +68,7 @@ export class BudgetUpkeep implements OnModuleInit, OnApplicationShutdown {
   }
 
   async refreshGauges(): Promise<void> {
+    this.lastRefreshAt = Date.now();
     const rows = await this.background<{ owner: string; id: string; name: string; ratio: string | number }>(
       BUDGETS_USED_SQL,
     );
