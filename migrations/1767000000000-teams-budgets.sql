@@ -5,7 +5,7 @@
 -- budget_spent: settled spend in the current period; budget_reserved: the largest possible cost
 -- of the requests in flight. A reservation is also a row of budget_reservations, held by one
 -- process that renews it while its request runs: a process that dies leaves rows that lapse, and
--- any replica's sweep gives their amounts back (usage/budget-sweep.ts).
+-- any replica's sweep gives their amounts back (usage/budget-upkeep.ts).
 
 -- migrate:up
 CREATE TABLE teams (

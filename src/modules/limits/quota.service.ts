@@ -18,8 +18,9 @@
  * A budget is reserved in the same statement: the request's largest possible cost is added to
  * `budget_reserved` while settled spend plus everything reserved stays within `monthly_budget`,
  * and the reservation is also a row of budget_reservations (held by this process and renewed
- * while the request runs, usage/budget-leases.ts), settled to the real cost when the request ends
- * (usage/usage-writes.sql.ts, SETTLE_SQL) or given back by a sweep when its process died.
+ * while the request runs, usage/budget-upkeep.ts), settled to the real cost when the request ends
+ * in the batch that writes its usage (usage/usage-writes.sql.ts) or given back (RELEASE_SQL, or the
+ * sweep of a process that died).
  *
  * The token quota is checked before a generation (usage below the quota) and charged after it,
  * since a generation's size is unknown in advance: the requests in flight when the token quota

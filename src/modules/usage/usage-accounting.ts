@@ -11,8 +11,9 @@
  * key's reservation back. Keys and teams without either need no database on the request path at
  * all. settle() takes effect once, the first time it is called, so callers can settle FREE in a
  * `finally`: a charge without a unit gives the reservations back; a charge with one records the
- * outcome with its cost (usage-writer.ts: journaled, then written exactly once with the ledgers,
- * the token quotas and the budget settlements) and charges the TPM windows. Failures to write are
+ * outcome with its cost (usage-writer.ts: journaled, then written exactly once in a batch with
+ * the ledgers, the token quotas, the spend and the release of its budget reservations) and
+ * charges the TPM windows. Failures to write are
  * retried by the writer, never thrown: the client already has its answer, and the limits were
  * enforced by the reservations.
  *
@@ -40,7 +41,6 @@ import { type QuotaReservation, QuotaService } from '../limits/quota.service';
 import { teamTracker } from '../limits/rate-limits';
 import { tighterQuota } from '../limits/tighter-figures';
 import type { Charge } from './billing';
-import type { PendingRelease } from './usage-journal';
 import { UsageWriter } from './usage-writer';
 
 /** After a reservation's reply was lost, its give-back waits this much longer than a statement can run. */
@@ -170,18 +170,8 @@ export class UsageAccounting {
       const reservation = held.find((h) => h.owner === owner)?.reservation;
       return reservation ? reservation.resetAt.toISOString() : null;
     };
-    // Each budget reservation settles to the real cost, journaled in the same line as the usage.
-    const settlements: PendingRelease[] = held
-      .filter(({ reservation }) => (reservation.budgetReserved ?? 0n) > 0n)
-      .map(({ owner, ownerId, reservation }) => ({
-        rid,
-        keyId: ownerId,
-        ...(owner === 'team' ? { team: true as const } : {}),
-        resetAt: reservation.resetAt.toISOString(),
-        after: 0,
-        keepUnit: true as const,
-        cost: cost.toString(),
-      }));
+    // Budget reservations settle to the real cost in the batch that writes this usage.
+    const budgeted = held.some(({ reservation }) => (reservation.budgetReserved ?? 0n) > 0n);
     this.writer.record(
       {
         keyId: key.id,
@@ -194,9 +184,9 @@ export class UsageAccounting {
         teamId: key.team?.id ?? null,
         teamQuotaResetAt: period('team'),
         cost: cost.toString(),
+        ...(budgeted ? { settles: rid } : {}),
       },
       held.length > 0 ? rid : undefined,
-      settlements,
     );
     if (cost > 0n) this.metrics.costCharged(model, Number(costDecimal(cost)));
     const tokens = promptTokens + completionTokens;

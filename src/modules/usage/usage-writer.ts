@@ -22,8 +22,8 @@
  *   a blip that is over) and is retried until the shutdown's grace ends (at least
  *   FINAL_FLUSH_MIN_MS); what still cannot be written stays in the journal for the next start.
  * One cohesive thing: every write above shares the journal, its compaction and the one retry
- * loop, and their order matters (a settlement is journaled with its event; a batch before it is
- * tried); split, the pieces would have to share all of that state.
+ * loop, and their order matters (an event before its batch, a batch before it is tried); split,
+ * the pieces would have to share all of that state.
  */
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { join } from 'node:path';
@@ -34,7 +34,6 @@ import { APP_CONFIG } from '../../infra/config/config.module';
 import { JournalFile } from '../../infra/journal/journal-file';
 import { ShutdownState } from '../../infra/lifecycle/shutdown-state';
 import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
-import { costDecimal } from '../../contracts/cost';
 import { releaseMarker, reserveMarker } from '../limits/limit-owner';
 import {
   addEvent,
@@ -52,7 +51,7 @@ import {
   type UsageBatch,
   type UsageEvent,
 } from './usage-journal';
-import { batchStatement, SETTLE_SQL, SWEEP_SQL } from './usage-writes.sql';
+import { batchStatement, RELEASE_SQL, SWEEP_SQL } from './usage-writes.sql';
 
 /** How often pending sums are written, in ms (a provider, so tests can turn the timer off with 0). */
 export const LEDGER_FLUSH_INTERVAL_MS = Symbol('LEDGER_FLUSH_INTERVAL_MS');
@@ -77,6 +76,7 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
   /** Events not in a batch yet: their sums. */
   private rows = new Map<string, LedgerRow>();
   private charges = new Map<string, TokenCharge>();
+  private settles = new Set<string>();
   private firstPendingSeq = 0;
   /** Batches formed and not written yet, in order. */
   private batches: UsageBatch[] = [];
@@ -147,11 +147,6 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
     return tokens;
   }
 
-  /** Settlements not written yet that conclude a budget reservation this process holds. */
-  get pendingSettlements(): number {
-    return this.releases.size;
-  }
-
   /** A reservation is about to be made: journaled open, so a crash before its request ends gives it back. */
   reserving(reservation: OpenReservation): void {
     this.open.set(releaseId(reservation), reservation);
@@ -163,25 +158,16 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
     this.open.delete(releaseId(reservation));
   }
 
-  /**
-   * One request's usage (`rid`: the reservation it concludes; `settlements`: its budget
-   * reservations to settle to its cost). Journaled before it counts, in one line; the settlements
-   * are tried at once and retried until written.
-   */
-  record(event: UsageEvent, rid?: string, settlements: PendingRelease[] = []): void {
+  /** One request's usage (`rid`: the reservation it concludes). Journaled before it counts; no other I/O. */
+  record(event: UsageEvent, rid?: string): void {
     this.seq += 1;
     if (rid !== undefined) concludeOpen(this.open, rid);
-    const line: JournalLine = { t: 'e', s: this.seq, e: event };
-    if (rid !== undefined) line.rid = rid;
-    if (settlements.length > 0) line.r = settlements;
-    this.append(line);
-    for (const settlement of settlements) {
-      this.releases.set(releaseId(settlement), settlement);
-      void this.writeRelease(settlement, false);
-    }
+    this.append(rid === undefined ? { t: 'e', s: this.seq, e: event } : { t: 'e', s: this.seq, e: event, rid });
     if (this.rows.size === 0 && this.charges.size === 0) this.firstPendingSeq = this.seq;
-    addEvent(this.rows, this.charges, event);
-    if (event.quotaResetAt !== null && !this.soon && this.intervalMs > 0) {
+    addEvent(this.rows, this.charges, event, this.settles);
+    // Charges and settlements go out soon: other replicas see the quota used, the budget freed.
+    const counted = event.quotaResetAt !== null || Boolean(event.teamQuotaResetAt) || event.settles !== undefined;
+    if (counted && !this.soon && this.intervalMs > 0) {
       this.soon = setTimeout(() => {
         this.soon = null;
         void this.flush();
@@ -190,9 +176,9 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Settles a reservation, once, if it happened: gives its unit back (unless `keepUnit`) and
-   * settles its budget to `cost`. `after`: not before then (a reservation whose reply was lost
-   * may still be running). Resolves true when it is done now; otherwise it is retried until it is.
+   * Gives a reservation back, once, if it happened: its unit and its budget. `after`: not before
+   * then (a reservation whose reply was lost may still be running). Resolves true when it is done
+   * now; otherwise it is retried until it is.
    */
   async release(release: PendingRelease): Promise<boolean> {
     this.open.delete(releaseId(release));
@@ -251,10 +237,12 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
     if (this.rows.size === 0 && this.charges.size === 0) return;
     const rows = [...this.rows.values()];
     const charges = [...this.charges.values()];
+    const settles = [...this.settles];
     this.rows = new Map();
     this.charges = new Map();
+    this.settles = new Set();
     const upTo = this.seq;
-    for (const batch of batchesOf(`${this.instance}:${this.firstPendingSeq}-${upTo}`, rows, charges)) {
+    for (const batch of batchesOf(`${this.instance}:${this.firstPendingSeq}-${upTo}`, rows, charges, settles)) {
       this.append({ t: 'b', upTo, batch });
       this.batches.push(batch);
     }
@@ -281,13 +269,11 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
         release.rid,
         releaseMarker(owner, release.rid),
         reserveMarker(owner, release.rid),
-        !release.keepUnit,
-        costDecimal(BigInt(release.cost ?? '0')),
       ];
-      await this.execute({ text: SETTLE_SQL[release.team ? 'teams' : 'api_keys'], values }, bypassGate);
+      await this.execute({ text: RELEASE_SQL[release.team ? 'teams' : 'api_keys'], values }, bypassGate);
     } catch (error) {
       if (!(error instanceof DatabaseRejected)) return false;
-      this.logger.error({ release }, 'usage: the database rejected a reservation settlement; dropped');
+      this.logger.error({ release }, 'usage: the database rejected a reservation give-back; dropped');
     }
     if (this.releases.delete(releaseId(release))) this.append({ t: 'x', rid: releaseId(release) });
     return true;

@@ -5,18 +5,19 @@
  * before. So a write retried after an ambiguous failure — a timeout whose statement may have
  * committed, a connection lost with the reply — is a no-op when the first attempt committed.
  *
- * - A batch: the ledger upserts (key_usage_daily, team_usage_daily) and the token charges
- *   (api_keys, teams) of a batch.
- * - A settlement (SETTLE_SQL): concludes a key's or a team's reservation once (`release:<rid>`,
+ * - A batch: the ledger upserts (key_usage_daily, team_usage_daily), and for each key and team
+ *   with counters one update that adds its tokens and spend and frees its settled budget
+ *   reservations (their rows are deleted; the amounts of the rows deleted are taken off
+ *   `budget_reserved`).
+ * - A release (RELEASE_SQL): gives a key's or a team's reservation back once (`release:<rid>`,
  *   limits/limit-owner.ts), and only if the reservation happened (`reserve:<rid>`, recorded by
- *   the reservation itself, limits/quota.service.ts): the quota unit is given back (a request
- *   that ended free) or kept (one that was served), the spend is added to the budget, and the
- *   budget reservation's row, if it is still there, is deleted and its amount taken off
- *   `budget_reserved` (the row is the once-only gate for that amount, shared with the sweep of
- *   reservations whose process died, BUDGET_SWEEP_SQL). A reservation whose reply was lost is
- *   settled if it committed, and nothing happens if it did not: run it only after such a
- *   reservation can no longer be running (statement_timeout).
- * Releases, spend and charges apply to the period they were made in, never to a later one.
+ *   the reservation itself, limits/quota.service.ts): its quota unit, and its budget reservation
+ *   if the row is still there. A reservation whose reply was lost is given back if it committed,
+ *   and nothing happens if it did not: run it only after such a reservation can no longer be
+ *   running (statement_timeout).
+ * A budget reservation's row is the once-only gate for its amount, shared by the batch, the
+ * release and the sweep of reservations whose process died (BUDGET_SWEEP_SQL). Releases, spend
+ * and charges apply to the period they were made in, never to a later one.
  */
 import { costDecimal } from '../../contracts/cost';
 import type { OwnerTable } from '../limits/limit-owner';
@@ -77,23 +78,46 @@ export function batchStatement(batch: UsageBatch): { text: string; values: unkno
   if (batch.rows.length > 0) ledger('ledger', 'key_usage_daily', 'key_id', batch.rows, (row) => row.keyId);
   const teams = teamRows(batch.rows);
   if (teams.length > 0) ledger('team_ledger', 'team_usage_daily', 'team_id', teams, (row) => row.teamId!);
-  const charges = (name: string, table: OwnerTable, list: TokenCharge[]) => {
-    if (list.length === 0) return;
+  if (batch.settles?.length) {
+    parts.push(`freed AS (
+  DELETE FROM budget_reservations WHERE id = ANY(${param(batch.settles, 'text[]')}) AND EXISTS (SELECT 1 FROM marker)
+  RETURNING owner_table, owner_id, amount)`);
+  }
+  const owners = (name: string, table: OwnerTable, list: TokenCharge[]) => {
+    if (list.length === 0 && !batch.settles?.length) return;
     const values = list.map(
-      (c) => `(${param(c.keyId, 'uuid')}, ${param(c.resetAt, 'timestamptz')}, ${param(c.tokens, 'bigint')})`,
+      (c) =>
+        `(${param(c.keyId, 'uuid')}, ${param(c.resetAt, 'timestamptz')}, ${param(c.tokens, 'bigint')}, ` +
+        `${param(costDecimal(BigInt(c.cost ?? '0')), 'numeric')})`,
     );
+    const charged = `${name}_values`;
+    parts.push(
+      `${charged} (owner_id, reset_at, tokens, cost) AS (` +
+        (values.length > 0
+          ? `VALUES ${values.join(', ')}`
+          : 'SELECT NULL::uuid, NULL::timestamptz, 0::bigint, 0::numeric WHERE false') +
+        ')',
+    );
+    const inPeriod = `FROM ${charged} c WHERE c.owner_id = o.id AND c.reset_at = o.quota_reset_at`;
+    const freed = batch.settles?.length
+      ? `COALESCE((SELECT sum(f.amount) FROM freed f WHERE f.owner_table = '${table}' AND f.owner_id = o.id), 0)`
+      : '0';
+    const freedOwners = batch.settles?.length ? ` UNION SELECT owner_id FROM freed WHERE owner_table = '${table}'` : '';
+    // One update per owner row (a row changed twice in one statement keeps only one change).
     parts.push(`${name} AS (
-  UPDATE ${table} k SET quota_tokens_used = k.quota_tokens_used + c.tokens
-  FROM (VALUES ${values.join(', ')}) AS c (owner_id, reset_at, tokens)
-  WHERE k.id = c.owner_id AND k.quota_reset_at = c.reset_at AND EXISTS (SELECT 1 FROM marker)
+  UPDATE ${table} o SET
+    quota_tokens_used = o.quota_tokens_used + COALESCE((SELECT sum(c.tokens) ${inPeriod}), 0),
+    budget_spent = o.budget_spent + COALESCE((SELECT sum(c.cost) ${inPeriod}), 0),
+    budget_reserved = o.budget_reserved - ${freed}
+  WHERE o.id IN (SELECT owner_id FROM ${charged}${freedOwners}) AND EXISTS (SELECT 1 FROM marker)
   RETURNING 1)`);
   };
-  charges(
+  owners(
     'charges',
     'api_keys',
     batch.charges.filter((charge) => !charge.team),
   );
-  charges(
+  owners(
     'team_charges',
     'teams',
     batch.charges.filter((charge) => charge.team),
@@ -103,10 +127,9 @@ export function batchStatement(batch: UsageBatch): { text: string; values: unkno
 
 /**
  * $1 owner id, $2 the period's end, $3 the reservation id, $4 its release marker, $5 its reserve
- * marker, $6 true to give the unit back, $7 the spend to add (a decimal). Returns the owner's
- * budget figures when it has a budget (BudgetGauges reads them).
+ * marker.
  */
-function settleSql(table: OwnerTable): string {
+function releaseSql(table: OwnerTable): string {
   return `
 WITH marker AS (
   INSERT INTO usage_writes (id)
@@ -118,13 +141,12 @@ freed AS (
   RETURNING amount)
 UPDATE ${table} SET
   quota_requests_used = quota_requests_used -
-    CASE WHEN $6::boolean AND quota_reset_at = $2::timestamptz AND quota_requests_used > 0 THEN 1 ELSE 0 END,
-  budget_spent = budget_spent + CASE WHEN quota_reset_at = $2::timestamptz THEN $7::numeric ELSE 0 END,
+    CASE WHEN quota_reset_at = $2::timestamptz AND quota_requests_used > 0 THEN 1 ELSE 0 END,
   budget_reserved = budget_reserved - COALESCE((SELECT sum(amount) FROM freed), 0)
 WHERE id = $1 AND EXISTS (SELECT 1 FROM marker)`;
 }
 
-export const SETTLE_SQL: Record<OwnerTable, string> = { api_keys: settleSql('api_keys'), teams: settleSql('teams') };
+export const RELEASE_SQL: Record<OwnerTable, string> = { api_keys: releaseSql('api_keys'), teams: releaseSql('teams') };
 
 /**
  * Gives back the budget reservations whose holder stopped renewing them (its process died, or
