@@ -35,7 +35,7 @@ import { Database } from '../src/infra/database/database.service';
 import { DatabaseRejected } from '../src/infra/database/database-errors';
 import { cutStreamUsage } from '../src/contracts/token-estimate';
 import { UsageWriter } from '../src/modules/usage/usage-writer';
-import { batchStatement } from '../src/modules/usage/usage-writes.sql';
+import { BUDGET_SWEEP_SQL, batchStatement } from '../src/modules/usage/usage-writes.sql';
 import { replay, sumEvents, type UsageEvent } from '../src/modules/usage/usage-journal';
 import { ShutdownState } from '../src/infra/lifecycle/shutdown-state';
 import { closedPortUrl } from './fakes/fake-server';
@@ -286,6 +286,7 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
   const seen: { kind: 'quota_rejected'; type: string }[] = [];
   const rejections = {
     quotaExhausted: (type: string) => seen.push({ kind: 'quota_rejected', type }),
+    budgetExhausted: () => seen.push({ kind: 'quota_rejected', type: 'budget' }),
   } as unknown as LimitRejections;
   let quota: QuotaService;
   let writer: UsageWriter;
@@ -522,6 +523,98 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
     });
   });
 
+  describe('budgets', () => {
+    /** 1 unit of CURRENCY in femto-units. */
+    const UNIT = 10n ** 15n;
+    async function budgeted(budget: string): Promise<string> {
+      const id = await insertKey();
+      await db.query('UPDATE api_keys SET monthly_budget = $2 WHERE id = $1', [id, budget]);
+      return id;
+    }
+    async function budgetState(id: string): Promise<{ spent: number; reserved: number; rows: number }> {
+      const [row] = await db.query('SELECT budget_spent, budget_reserved FROM api_keys WHERE id = $1', [id]);
+      const [held] = await db.query('SELECT count(*)::int AS n FROM budget_reservations WHERE owner_id = $1', [id]);
+      return { spent: Number(row.budget_spent), reserved: Number(row.budget_reserved), rows: Number(held.n) };
+    }
+    const reserveBudget = (id: string, units: bigint) =>
+      quota.reserve(id, randomUUID(), clock.now(), 0, { budget: units, holder: 'test-holder' });
+    /** The served request's usage with its cost, settling the reservation's budget rows in its batch. */
+    const settle = (reservation: QuotaReservation, cost: bigint) =>
+      writer.record(
+        {
+          keyId: reservation.keyId,
+          day: clock.now().toISOString().slice(0, 10),
+          model: 'm',
+          cached: false,
+          promptTokens: 1,
+          completionTokens: 1,
+          quotaResetAt: reservation.resetAt.toISOString(),
+          cost: cost.toString(),
+          settles: reservation.rid,
+        },
+        reservation.rid,
+      );
+
+    it('reserves the largest cost while spent + reserved stays within the budget, then 402 budget_exhausted naming the key', async () => {
+      const id = await budgeted('10');
+      await reserveBudget(id, 4n * UNIT);
+      await reserveBudget(id, 6n * UNIT);
+      expect(await budgetState(id)).toEqual({ spent: 0, reserved: 10, rows: 2 });
+      const refused = (await reserveBudget(id, 1n).catch((error: unknown) => error)) as AppError;
+      expect(refused).toMatchObject({ code: 'budget_exhausted', param: 'key' });
+      expect(seen).toEqual([{ kind: 'quota_rejected', type: 'budget' }]);
+      expect(await budgetState(id)).toEqual({ spent: 0, reserved: 10, rows: 2 });
+    });
+
+    it('a served request settles to its real cost in its batch, once, also when the batch is written again', async () => {
+      const id = await budgeted('10');
+      const reservation = await reserveBudget(id, 4n * UNIT);
+      settle(reservation, 3n * UNIT + 1n); // a cost below the reservation, to the last femto-unit
+      await writer.flush();
+      const [row] = await db.query('SELECT budget_spent::text AS spent FROM api_keys WHERE id = $1', [id]);
+      expect(row.spent).toBe('3.000000000000001');
+      expect(await budgetState(id)).toMatchObject({ reserved: 0, rows: 0 });
+      // The batch again, as a retry after a lost reply would send it: nothing changes.
+      const batch = {
+        id: 'retried-batch',
+        rows: [],
+        charges: [{ keyId: id, resetAt: reservation.resetAt.toISOString(), tokens: 2, cost: '7' }],
+        settles: [reservation.rid],
+      };
+      for (let i = 0; i < 2; i += 1) await database.query(batchStatement(batch).text, batchStatement(batch).values);
+      const [again] = await db.query(
+        'SELECT budget_spent::text AS spent, quota_tokens_used FROM api_keys WHERE id = $1',
+        [id],
+      );
+      expect(again.spent).toBe('3.000000000000008');
+      expect(await budgetState(id)).toMatchObject({ reserved: 0, rows: 0 });
+    });
+
+    it('a free request gives its whole reservation back, once', async () => {
+      const id = await budgeted('10');
+      const reservation = await reserveBudget(id, 4n * UNIT);
+      expect(await release(reservation)).toBe(true);
+      expect(await release(reservation)).toBe(true);
+      expect(await budgetState(id)).toEqual({ spent: 0, reserved: 0, rows: 0 });
+    });
+
+    it('the sweep gives back only reservations whose holder stopped renewing them', async () => {
+      const id = await budgeted('10');
+      await reserveBudget(id, 2n * UNIT);
+      const lapsed = await reserveBudget(id, 3n * UNIT);
+      await db.query(`UPDATE budget_reservations SET expires_at = now() - interval '1 second' WHERE id = $1`, [
+        lapsed.rid,
+      ]);
+      const [swept] = await db.query(BUDGET_SWEEP_SQL);
+      expect(Number(swept.released)).toBe(1);
+      expect(await budgetState(id)).toEqual({ spent: 0, reserved: 2, rows: 1 });
+      // The lapsed request's settlement comes late: its cost counts, its amount is not taken off twice.
+      settle(lapsed, 1n * UNIT);
+      await writer.flush();
+      expect(await budgetState(id)).toEqual({ spent: 1, reserved: 2, rows: 1 });
+    });
+  });
+
   it('release and token charges never touch a later period', async () => {
     const id = await insertKey({ monthlyQuota: 10 });
     const old = await reserve(id);
@@ -629,6 +722,8 @@ describe('UsageWriter', () => {
   };
   /** The ledger rows of a batch statement's parameters (after the batch id, 7 per row). */
   const rowsOf = (params: unknown[]) => params.slice(1);
+  /** The cost column of a ledger row of a model without prices. */
+  const NO_COST = '0.000000000000000';
 
   it('sums per key, UTC day and model and writes them in one statement that carries the batch id', async () => {
     const { db, queries } = fakeDb();
@@ -643,9 +738,9 @@ describe('UsageWriter', () => {
     expect(queries[0].sql).toMatch(/ON CONFLICT \(key_id, day, model\) DO UPDATE/);
     expect(queries[0].params[0]).toEqual(expect.stringMatching(/^usage\..+:1-4$/));
     expect(rowsOf(queries[0].params)).toEqual([
-      ...['k1', '2026-11-24', 'mock-a', 2, 1, 3, 5],
-      ...['k1', '2026-11-24', 'mock-b', 1, 0, 3, 5],
-      ...['k1', '2026-11-25', 'mock-a', 1, 0, 3, 5],
+      ...['k1', '2026-11-24', 'mock-a', 2, 1, 3, 5, NO_COST],
+      ...['k1', '2026-11-24', 'mock-b', 1, 0, 3, 5, NO_COST],
+      ...['k1', '2026-11-25', 'mock-a', 1, 0, 3, 5, NO_COST],
     ]);
     await writer.flush();
     expect(queries).toHaveLength(1); // nothing new, no write
@@ -660,9 +755,9 @@ describe('UsageWriter', () => {
     await writer.flush();
     expect(queries).toHaveLength(2);
     expect(queries[0].params[0]).toMatch(/:1-1$/);
-    expect(rowsOf(queries[0].params)).toEqual(['k1', '2026-11-24', 'mock-a', 1, 0, 3, 5]);
+    expect(rowsOf(queries[0].params)).toEqual(['k1', '2026-11-24', 'mock-a', 1, 0, 3, 5, NO_COST]);
     expect(queries[1].params[0]).toMatch(/:2-2$/);
-    expect(rowsOf(queries[1].params)).toEqual(['k1', '2026-11-24', 'mock-a', 1, 0, 3, 5]);
+    expect(rowsOf(queries[1].params)).toEqual(['k1', '2026-11-24', 'mock-a', 1, 0, 3, 5, NO_COST]);
   });
 
   it('one row the database rejects is quarantined (logged with its figures); every other row is written', async () => {
@@ -678,7 +773,7 @@ describe('UsageWriter', () => {
     for (let i = 0; i < 7; i += 1) writer.record({ ...entry, keyId: `key-${i}` });
     writer.record({ ...entry, keyId: 'poisoned-key' });
     await writer.flush();
-    const written = queries.flatMap((q) => rowsOf(q.params).filter((_, i) => i % 7 === 0));
+    const written = queries.flatMap((q) => rowsOf(q.params).filter((_, i) => i % 8 === 0));
     expect(written.sort()).toEqual(Array.from({ length: 7 }, (_, i) => `key-${i}`));
     expect(writer.pending).toEqual({ rows: 0, batches: 0, releases: 0 });
     const quarantine = lines.map((line) => JSON.parse(line)).find((line) => /quarantined/.test(line.msg));
@@ -753,15 +848,16 @@ describe('UsageWriter', () => {
     const up = fakeDb();
     const next = writerFor(up.db, 0, dataDir, 0);
     const releasesOf = (rid: string) =>
-      up.queries.filter((q) => /quota_requests_used - 1/.test(q.sql) && q.params.includes(rid)).length;
+      up.queries.filter((q) => /quota_requests_used -/.test(q.sql) && q.params.includes(rid)).length;
+    const ledgerRows = () => up.queries.filter((q) => /key_usage_daily/.test(q.sql)).map((q) => rowsOf(q.params));
     return next.flush().then(async () => {
       // The same ids the first process gave them: a write the first attempt made would be a no-op.
       const ids = up.queries.filter((q) => /usage_writes \(id\) VALUES/.test(q.sql)).map((q) => q.params[0]);
       expect(ids.sort()).toEqual([`${origin}:1-1`, `${origin}:2-2`]);
-      expect(up.queries.map((q) => rowsOf(q.params))).toEqual(
+      expect(ledgerRows()).toEqual(
         expect.arrayContaining([
-          ['k1', '2026-11-24', 'mock-a', 1, 0, 3, 5],
-          ['k1', '2026-11-24', 'mock-a', 1, 0, 10, 5],
+          ['k1', '2026-11-24', 'mock-a', 1, 0, 3, 5, NO_COST],
+          ['k1', '2026-11-24', 'mock-a', 1, 0, 10, 5, NO_COST],
         ]),
       );
       expect(releasesOf('r1')).toBe(1);

@@ -12,6 +12,7 @@ import { LimitsModule } from '../../modules/limits/limits.module';
 import { PipelineModule } from '../../modules/pipeline/pipeline.module';
 import { MessagesController } from '../anthropic/messages.controller';
 import { AdminKeysController } from '../admin/admin-keys.controller';
+import { AdminTeamsController } from '../admin/admin-teams.controller';
 import { AdminOverviewController } from '../admin/admin-overview.controller';
 import { ConsoleController } from '../admin/console.controller';
 import { GenerationController } from '../generate/generate.controller';
@@ -66,6 +67,7 @@ export class HttpModule {
         EmbeddingsController,
         ModelsController,
         AdminKeysController,
+        AdminTeamsController,
         AdminOverviewController,
         ConsoleController,
         HealthController,
