@@ -71,7 +71,20 @@ describeInProcess('Responses and Messages: limits, billing, cache', 'reads the l
   let baseUrl: string;
 
   beforeAll(async () => {
-    backends = await startWithFakeBackends();
+    // `priced`: output 1 per token (64 at most: a budget of 100 fits the lowered limit, never
+    // 32,000 tokens); `vllm-priced`: input 1, cached input 0.5 per token.
+    backends = await startWithFakeBackends({
+      extraYaml: ({ vllm: url }) => `  - name: priced
+    provider: mock
+    max_new_tokens: 64
+    pricing: { input: 0, output: 1000000 }
+  - name: vllm-priced
+    provider: vllm
+    upstream_model: org/llama
+    base_url: ${url}
+    pricing: { input: 1000000, output: 0, cached_input: 500000 }
+`,
+    });
     ({ app, vllm, baseUrl } = backends);
   });
   afterAll(() => backends.close());
@@ -226,5 +239,37 @@ describeInProcess('Responses and Messages: limits, billing, cache', 'reads the l
     app.clock.advance(60_000);
     const broke = await post(key, '/v1/messages', APIS.messages.body('thrice'));
     expect([broke.status, broke.body.error.type]).toEqual([402, 'billing_error']);
+  });
+
+  it.each([
+    ['/v1/messages', { max_tokens: 32_000, messages: [{ role: 'user', content: '[mock:echo] a b c' }] }],
+    ['/v1/responses', { max_output_tokens: 32_000, input: '[mock:echo] a b c', store: false }],
+  ])('%s: a budget reserves the lowered output limit, not the one asked for', async (path, body) => {
+    const { key, id } = await createKey(app, { rpm_limit: 1000, monthly_budget: 100 });
+    const res = await post(key, path, { model: 'priced', ...body });
+    expect(res.status).toBe(200);
+    const view = await app
+      .http()
+      .get(`/admin/keys/${id}`)
+      .set(...adminAuth());
+    // The echo writes 3 words: 3 output tokens at 1 each (a reservation of 32,000 would be a 402).
+    expect(view.body.usage).toMatchObject({ requests: 1, cost: 3 });
+  });
+
+  it('cached prompt tokens reported through /v1/messages cost the cached price', async () => {
+    const { key, id } = await createKey(app, { rpm_limit: 1000 });
+    vllm.cachedPromptTokens = 2;
+    const res = await post(key, '/v1/messages', {
+      model: 'vllm-priced',
+      max_tokens: 8,
+      messages: [{ role: 'user', content: 'one two three four' }],
+    });
+    const { input_tokens: fresh, cache_read_input_tokens: cached } = res.body.usage;
+    expect(cached).toBe(2);
+    const view = await app
+      .http()
+      .get(`/admin/keys/${id}`)
+      .set(...adminAuth());
+    expect(view.body.usage.cost).toBeCloseTo(fresh * 1 + cached * 0.5, 9);
   });
 });
