@@ -8,7 +8,7 @@
  * order with their sequence numbers, and 400s.
  */
 import OpenAI from 'openai';
-import type { TestApp } from './harness/app';
+import { startTestApp, type TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
 import { type FakeBackendsApp, startWithFakeBackends } from './harness/fake-backends-app';
 import { adminAuth, createKey } from './harness/keys';
@@ -277,6 +277,23 @@ describeInProcess('OpenAI Responses API', 'points the openai SDK at the in-proce
       await expect(client(owner.key).responses.retrieve(created.id)).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
       const again = await client(rotated.body.key as string).responses.retrieve(created.id);
       expect(again.id).toBe(created.id);
+    });
+
+    it('RESPONSES_STORE_DAYS=0: store is ignored (store: false in the answer), previous_response_id a 400', async () => {
+      const own = await startTestApp({ env: { RESPONSES_STORE_DAYS: '0' } });
+      try {
+        const { key: ownKey } = await createKey(own, { rpm_limit: 1000 });
+        const post = (body: Record<string, unknown>) =>
+          own.http().post('/v1/responses').set('Authorization', `Bearer ${ownKey}`).send(body);
+        const created = await post({ model: 'mock-a', input: 'keep me', store: true });
+        expect([created.status, created.body.store]).toEqual([200, false]);
+        const retrieved = await own.http().get(`/v1/responses/${created.body.id}`).set('Authorization', `Bearer ${ownKey}`);
+        expect(retrieved.status).toBe(404);
+        const continued = await post({ model: 'mock-a', input: 'again', previous_response_id: created.body.id });
+        expect([continued.status, continued.body.error.param]).toEqual([400, 'previous_response_id']);
+      } finally {
+        await own.close();
+      }
     });
 
     it('store: false keeps nothing', async () => {
