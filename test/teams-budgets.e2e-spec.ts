@@ -213,6 +213,13 @@ describeInProcess('teams, prices and budgets', 'starts its own replicas with pri
       const created = await createKey(first, { ...NO_RPM, team_id: teamId, monthly_budget: 1000 });
       return { ...created, teamId };
     }
+    /** A generation whose client goes away after `ms`. */
+    async function cutAfter(ms: number, key: string, body: Record<string, unknown>): Promise<void> {
+      const post = openPost(targets[0], '/v1/generate', { 'X-API-Key': key }, body);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      post.cut();
+      await post.closed;
+    }
     const keyCost = async (id: string) =>
       (
         await first
@@ -241,19 +248,8 @@ describeInProcess('teams, prices and budgets', 'starts its own replicas with pri
 
     it('a stream cut after some tokens: the prompt and the tokens produced are charged', async () => {
       const { key, teamId } = await budgeted();
-      const post = openPost(
-        targets[0],
-        '/v1/generate',
-        { 'X-API-Key': key },
-        {
-          model: 'metered',
-          prompt: '[mock:slow:150] cut me',
-          stream: true,
-        },
-      );
-      await new Promise((resolve) => setTimeout(resolve, 400)); // two or three words out
-      post.cut();
-      await post.closed;
+      // Two or three words are out after 400 ms.
+      await cutAfter(400, key, { model: 'metered', prompt: '[mock:slow:150] cut me', stream: true });
       const team = await settledTeam(first, teamId);
       expect(team.usage.reserved).toBe(0);
       // 3 prompt words (the tag is one); between 1 and 7 of the 8 completion tokens were produced before the cut.
@@ -264,18 +260,7 @@ describeInProcess('teams, prices and budgets', 'starts its own replicas with pri
 
     it('the client gone before any output: the prompt tokens are charged', async () => {
       const { key, teamId } = await budgeted();
-      const post = openPost(
-        targets[0],
-        '/v1/generate',
-        { 'X-API-Key': key },
-        {
-          model: 'metered',
-          prompt: '[mock:hang] four words here',
-        },
-      );
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      post.cut();
-      await post.closed;
+      await cutAfter(200, key, { model: 'metered', prompt: '[mock:hang] four words here' });
       const team = await settledTeam(first, teamId);
       expect(team.usage).toMatchObject({ reserved: 0, cost: 4 });
     });
