@@ -29,6 +29,10 @@ models:
     max_new_tokens: 8
     default_max_new_tokens: 8
     pricing: { input: 1000000, output: 2000000, cached_input: 500000 }
+  - name: embed
+    kind: embedding
+    provider: mock
+    pricing: { input: 1000000, output: 0 }
 `;
 
 const withServices = Boolean(SERVICES_DATABASE_URL && SERVICES_REDIS_URL);
@@ -205,6 +209,27 @@ describeInProcess('teams, prices and budgets', 'starts its own replicas with pri
     const spent = /^llm_cost_total\{model="flat"\} (\S+)$/m.exec(metrics.text);
     expect(Number(spent?.[1])).toBeGreaterThanOrEqual(2);
   }, 30_000);
+
+  it('no route that reaches a backend bypasses a budget: each answers 402 budget_exhausted for a spent team', async () => {
+    const teamId = await createTeam(first, { monthly_budget: 0 });
+    const { key } = await createKey(first, { ...NO_RPM, team_id: teamId });
+    const calls: [string, Record<string, unknown>][] = [
+      ['/v1/generate', { model: 'metered', prompt: 'hello' }],
+      ['/v1/completions', { model: 'metered', prompt: 'hello' }],
+      ['/v1/chat/completions', { model: 'metered', messages: [{ role: 'user', content: 'hello' }] }],
+      ['/v1/chat/completions', { model: 'metered', messages: [{ role: 'user', content: 'hi' }], stream: true }],
+      ['/v1/embeddings', { model: 'embed', input: 'hello' }],
+    ];
+    for (const [path, body] of calls) {
+      const res = await request(targets[0]).post(path).set('Authorization', `Bearer ${key}`).send(body);
+      expect({ path, status: res.status, code: res.body.error?.code }).toEqual({
+        path,
+        status: 402,
+        code: 'budget_exhausted',
+      });
+    }
+    expect((await teamOf(first, teamId)).usage).toMatchObject({ requests: 0, cost: 0, reserved: 0 });
+  });
 
   describe('every exit path settles the reservation to the billing rules', () => {
     /** A key with a budget in a team with a budget, on the metered model. */
