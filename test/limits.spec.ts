@@ -590,6 +590,53 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
       expect(await budgetState(id)).toMatchObject({ reserved: 0, rows: 0 });
     });
 
+    it('a key that changes teams within one batch: one key ledger row, a row per team, the batch written', async () => {
+      const id = await insertKey();
+      const teams = [randomUUID(), randomUUID()];
+      for (const team of teams) {
+        await db.query(
+          `INSERT INTO teams (id, name, created_at, updated_at, quota_period_start, quota_reset_at)
+           VALUES ($1, 't', now(), now(), now(), now() + interval '1 day')`,
+          [team],
+        );
+      }
+      const day = clock.now().toISOString().slice(0, 10);
+      for (const teamId of [teams[0], teams[1], teams[1]]) {
+        writer.record({
+          keyId: id,
+          teamId,
+          day,
+          model: 'm',
+          cached: false,
+          promptTokens: 1,
+          completionTokens: 2,
+          quotaResetAt: null,
+          cost: '5',
+        });
+      }
+      await writer.flush();
+      expect(writer.pending).toEqual({ rows: 0, batches: 0, releases: 0 });
+      const [keyRow] = await db.query('SELECT requests, cost::text AS cost FROM key_usage_daily WHERE key_id = $1', [
+        id,
+      ]);
+      expect({ requests: Number(keyRow.requests), cost: keyRow.cost }).toEqual({
+        requests: 3,
+        cost: '0.000000000000015',
+      });
+      const teamRows = await db.query(
+        'SELECT team_id, requests FROM team_usage_daily WHERE team_id = ANY($1::uuid[])',
+        [teams],
+      );
+      expect(
+        Object.fromEntries(
+          teamRows.map((row: { team_id: string; requests: number }) => [row.team_id, Number(row.requests)]),
+        ),
+      ).toEqual({
+        [teams[0]]: 1,
+        [teams[1]]: 2,
+      });
+    });
+
     it('a free request gives its whole reservation back, once', async () => {
       const id = await budgeted('10');
       const reservation = await reserveBudget(id, 4n * UNIT);

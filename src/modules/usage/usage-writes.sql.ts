@@ -23,15 +23,20 @@ import { costDecimal } from '../../contracts/cost';
 import type { OwnerTable } from '../limits/limit-owner';
 import type { LedgerRow, TokenCharge, UsageBatch } from './usage-journal';
 
-/** The team rows of a batch: its key rows summed per (team, day, model). */
-function teamRows(rows: LedgerRow[]): (LedgerRow & { teamId: string })[] {
-  const sums = new Map<string, LedgerRow & { teamId: string }>();
+/**
+ * A batch's rows summed per (owner, day, model), the primary key of a ledger table: a key that
+ * changed teams between its requests of one batch has a row per team, and one upsert may change
+ * a ledger row only once.
+ */
+function ledgerRows(rows: LedgerRow[], ownerOf: (row: LedgerRow) => string | null | undefined): LedgerRow[] {
+  const sums = new Map<string, LedgerRow>();
   for (const row of rows) {
-    if (!row.teamId) continue;
-    const id = `${row.teamId}\u0000${row.day}\u0000${row.model}`;
+    const owner = ownerOf(row);
+    if (!owner) continue;
+    const id = `${owner}\u0000${row.day}\u0000${row.model}`;
     const sum = sums.get(id);
     if (!sum) {
-      sums.set(id, { ...row, teamId: row.teamId });
+      sums.set(id, { ...row });
       continue;
     }
     sum.requests += row.requests;
@@ -75,8 +80,9 @@ export function batchStatement(batch: UsageBatch): { text: string; values: unkno
     cost = ${table}.cost + EXCLUDED.cost
   RETURNING 1)`);
   };
-  if (batch.rows.length > 0) ledger('ledger', 'key_usage_daily', 'key_id', batch.rows, (row) => row.keyId);
-  const teams = teamRows(batch.rows);
+  const keys = ledgerRows(batch.rows, (row) => row.keyId);
+  if (keys.length > 0) ledger('ledger', 'key_usage_daily', 'key_id', keys, (row) => row.keyId);
+  const teams = ledgerRows(batch.rows, (row) => row.teamId);
   if (teams.length > 0) ledger('team_ledger', 'team_usage_daily', 'team_id', teams, (row) => row.teamId!);
   if (batch.settles?.length) {
     parts.push(`freed AS (
