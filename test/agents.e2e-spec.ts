@@ -85,13 +85,18 @@ describeInProcess('recorded coding-agent requests', 'replays them against the in
     );
   });
 
-  it('the Claude Code thinking turn reaches vLLM as chat: system blocks joined, thinking dropped, cache_control gone', async () => {
+  it('the Claude Code thinking turn reaches vLLM as chat: thinking switched on, thinking blocks and cache_control dropped', async () => {
     const [, recorded] = FIXTURES.find(([file]) => file === 'claude-code-turn2.json')!;
     vllm.reset();
     // The replay above left it in the cache: this one must reach the backend.
     await (await replay(recorded, 'vllm-chat', { 'cache-control': 'no-store' })).text();
-    const body = vllm.requests.at(-1)!.body as { messages: { role: string; content: unknown }[]; max_tokens: number };
+    const body = vllm.requests.at(-1)!.body as {
+      messages: { role: string; content: unknown }[];
+      max_tokens: number;
+      chat_template_kwargs?: unknown;
+    };
     expect(body.max_tokens).toBe(4096); // 32000 lowered to the model's max_new_tokens
+    expect(body.chat_template_kwargs).toEqual({ enable_thinking: true }); // `thinking: enabled`
     expect(body.messages.map((message) => message.role)).toEqual(['system', 'user', 'assistant', 'tool']);
     expect(body.messages[0].content).toContain("You are Claude Code, Anthropic's official CLI for Claude.");
     expect(JSON.stringify(body)).not.toContain('cache_control');

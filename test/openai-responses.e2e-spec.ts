@@ -287,7 +287,10 @@ describeInProcess('OpenAI Responses API', 'points the openai SDK at the in-proce
           own.http().post('/v1/responses').set('Authorization', `Bearer ${ownKey}`).send(body);
         const created = await post({ model: 'mock-a', input: 'keep me', store: true });
         expect([created.status, created.body.store]).toEqual([200, false]);
-        const retrieved = await own.http().get(`/v1/responses/${created.body.id}`).set('Authorization', `Bearer ${ownKey}`);
+        const retrieved = await own
+          .http()
+          .get(`/v1/responses/${created.body.id}`)
+          .set('Authorization', `Bearer ${ownKey}`);
         expect(retrieved.status).toBe(404);
         const continued = await post({ model: 'mock-a', input: 'again', previous_response_id: created.body.id });
         expect([continued.status, continued.body.error.param]).toEqual([400, 'previous_response_id']);

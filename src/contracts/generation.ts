@@ -62,6 +62,8 @@ export interface ExtraSampling {
   logitBias?: Record<string, number>;
   /** `minimal`, `low`, `medium`, `high` (OpenAI `reasoning_effort`, Responses `reasoning.effort`). */
   reasoningEffort?: string;
+  /** Anthropic `thinking` enabled or disabled: the chat template's thinking switch, where it has one. */
+  thinking?: boolean;
 }
 
 /**

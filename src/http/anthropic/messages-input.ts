@@ -189,10 +189,23 @@ function outputConfigOf(
   return out;
 }
 
+/** `thinking`: enabled or disabled (the chat template's switch); adaptive or absent: the model's default. */
+function thinkingOf(thinking: MessagesRequestDto['thinking']): boolean | undefined {
+  if (thinking === undefined || thinking === null) return undefined;
+  if (thinking.type === 'enabled') return true;
+  if (thinking.type === 'disabled') return false;
+  if (thinking.type === 'adaptive') return undefined;
+  throw invalidRequest('thinking.type must be enabled, disabled or adaptive', 'thinking.type');
+}
+
 export function messagesInput(dto: MessagesRequestDto): GenerationInput {
   const { messages, tools } = messagesConversation(dto);
+  const output = outputConfigOf(dto.output_config);
+  const thinking = thinkingOf(dto.thinking);
+  const extra = { ...output.extra, ...(thinking === undefined ? {} : { thinking }) };
   return {
-    ...outputConfigOf(dto.output_config),
+    ...output,
+    extra,
     model: dto.model,
     prompt: '',
     messages,

@@ -177,5 +177,6 @@ function extraOf(extra: ExtraSampling | undefined): { extra?: ExtraSampling } {
   if (extra.frequencyPenalty) kept.frequencyPenalty = extra.frequencyPenalty;
   if (extra.logitBias && Object.keys(extra.logitBias).length > 0) kept.logitBias = extra.logitBias;
   if (extra.reasoningEffort) kept.reasoningEffort = extra.reasoningEffort;
+  if (extra.thinking !== undefined) kept.thinking = extra.thinking;
   return Object.keys(kept).length > 0 ? { extra: kept } : {};
 }

@@ -79,7 +79,8 @@ export function structureFields(params: GenerationParams): JsonRecord {
 
 /**
  * The extra sampling fields in OpenAI's names (vLLM takes the same); `reasoning_effort` is a
- * chat field only.
+ * chat field only, and so is the thinking switch, which vLLM hands to the chat template as
+ * `enable_thinking` (Qwen3, DeepSeek and others read it; templates without it ignore it).
  */
 export function extraSamplingFields(params: GenerationParams, chat: boolean): JsonRecord {
   const extra = params.extra;
@@ -89,6 +90,7 @@ export function extraSamplingFields(params: GenerationParams, chat: boolean): Js
     ...(extra.frequencyPenalty !== undefined ? { frequency_penalty: extra.frequencyPenalty } : {}),
     ...(extra.logitBias !== undefined ? { logit_bias: extra.logitBias } : {}),
     ...(chat && extra.reasoningEffort !== undefined ? { reasoning_effort: extra.reasoningEffort } : {}),
+    ...(chat && extra.thinking !== undefined ? { chat_template_kwargs: { enable_thinking: extra.thinking } } : {}),
   };
 }
 
