@@ -10,6 +10,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { TestApp } from './harness/app';
 import { describeInProcess } from './harness/environment';
 import { type FakeBackendsApp, startWithFakeBackends } from './harness/fake-backends-app';
+import { fakeCompletion } from './fakes/fake-server';
 import type { FakeVllm } from './fakes/fake-vllm';
 
 const WEATHER_TOOL: Anthropic.Tool = {
@@ -99,6 +100,28 @@ describeInProcess('Anthropic Messages API', 'points the Anthropic SDK at the in-
       expect(second.stop_reason).toBe('end_turn');
       expect(second.content.some((block) => block.type === 'tool_use')).toBe(false);
       expect((second.content[0] as Anthropic.TextBlock).text.length).toBeGreaterThan(0);
+    });
+
+    it('a stop on one of stop_sequences is stop_reason stop_sequence naming it, streamed too (where the backend says which)', async () => {
+      const text = '[mock:echo] one two HALT three';
+      // The mock echoes the text; the fake vLLM answers words of its own: stop on its third.
+      const stop = model === 'vllm-chat' ? fakeCompletion(text, 32).text.split(' ')[3] : 'HALT';
+      const params = {
+        model,
+        max_tokens: 32,
+        stop_sequences: ['NEVER', stop],
+        messages: [{ role: 'user' as const, content: text }],
+      };
+      const plain = await client().messages.create(params, noStore);
+      const streamed = await client().messages.stream(params, noStore).finalMessage();
+      for (const message of [plain, streamed]) {
+        if (model === 'ollama-chat') {
+          // Ollama does not say which stop string matched.
+          expect(message.stop_reason).toBe('end_turn');
+          continue;
+        }
+        expect([message.stop_reason, message.stop_sequence]).toEqual(['stop_sequence', stop]);
+      }
     });
 
     it('countTokens counts the prompt, tools included', async () => {

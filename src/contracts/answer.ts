@@ -18,6 +18,8 @@ export interface Answer {
   toolCalls?: ToolCall[];
   /** Reasoning text apart from the answer, when the backend returned some. */
   reasoning?: string;
+  /** The stop string that ended the output, when the backend said which. */
+  stopSequence?: string;
   /** Embedding requests: one vector per input. */
   embeddings?: number[][];
 }

@@ -129,6 +129,8 @@ export interface GenerationResult {
   toolCalls?: ToolCall[];
   /** Reasoning text the backend returned apart from the answer (vLLM `reasoning_content`). */
   reasoning?: string;
+  /** The stop string that ended the output, when the backend says which (vLLM `stop_reason`). */
+  stopSequence?: string;
   /** An embedding request's answer: one vector per input, in order (`output` is then ''). */
   embeddings?: number[][];
 }
@@ -140,7 +142,14 @@ export interface GenerationResult {
  */
 export type StreamChunk =
   | { type: 'delta'; text: string }
-  | { type: 'done'; finishReason: FinishReason; usage: TokenUsage; toolCalls?: ToolCall[]; reasoning?: string };
+  | {
+      type: 'done';
+      finishReason: FinishReason;
+      usage: TokenUsage;
+      toolCalls?: ToolCall[];
+      reasoning?: string;
+      stopSequence?: string;
+    };
 
 /**
  * An embedding request after validation: strings, or token-id arrays (backends that take only

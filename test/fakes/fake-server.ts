@@ -29,6 +29,8 @@ export interface FakeCompletion {
   tokens: string[];
   text: string;
   finish: 'stop' | 'length';
+  /** The stop string that cut it (vLLM reports it as the choice's `stop_reason`). */
+  matched?: string | null;
   promptTokens: number;
 }
 
@@ -47,13 +49,16 @@ export function fakeCompletion(prompt: string, maxTokens: number, stop: string[]
     finish = 'length';
   }
   let text = tokens.join('');
-  const at = Math.min(...stop.map((s) => text.indexOf(s)).filter((i) => i >= 0), Infinity);
+  const full = text;
+  const at = Math.min(...stop.map((s) => full.indexOf(s)).filter((i) => i >= 0), Infinity);
+  let matched: string | null = null;
   if (at !== Infinity) {
     text = text.slice(0, at);
     tokens = text.match(/\s*\S+|\s+$/g) ?? [];
     finish = 'stop';
+    matched = stop.find((s) => full.indexOf(s) === at) ?? null;
   }
-  return { tokens, text, finish, promptTokens: prompt.split(/\s+/).filter(Boolean).length };
+  return { tokens, text, finish, matched, promptTokens: prompt.split(/\s+/).filter(Boolean).length };
 }
 
 /** A completion of FLOOD_DELTAS tokens, whatever was asked (mode `flood`). */

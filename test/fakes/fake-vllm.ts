@@ -211,26 +211,28 @@ export class FakeVllm extends FakeServer {
             },
             logprobs: null,
             finish_reason: completion.finish,
-            stop_reason: null,
+            stop_reason: completion.matched ?? null,
           }
         : {
             index: 0,
             text: completion.text,
             logprobs: null,
             finish_reason: completion.finish,
-            stop_reason: null,
+            stop_reason: completion.matched ?? null,
           };
       this.sendJson(res, 200, { ...head, choices: [choice], usage });
       return;
     }
 
     const openAiStyle = chat && this.chatStyle === 'openai';
+    // vLLM names the matched stop string on the chunk that finishes.
+    const stopReason = (finish: string | null) => (finish === null ? null : (completion.matched ?? null));
     const tokens = completion.tokens.length > 0 || openAiStyle ? completion.tokens : [''];
     const events: unknown[] = tokens.map((text, i) => {
       const finish = i === tokens.length - 1 && !openAiStyle ? completion.finish : null;
       const choice = chat
-        ? { index: 0, delta: { content: text }, logprobs: null, finish_reason: finish }
-        : { index: 0, text, logprobs: null, finish_reason: finish, stop_reason: null };
+        ? { index: 0, delta: { content: text }, logprobs: null, finish_reason: finish, stop_reason: stopReason(finish) }
+        : { index: 0, text, logprobs: null, finish_reason: finish, stop_reason: stopReason(finish) };
       return openAiStyle ? { ...head, choices: [choice] } : { ...head, choices: [choice], usage: null };
     });
     let pieces: unknown[] = events;

@@ -29,10 +29,15 @@ export function anthropicUsage(usage: TokenUsage) {
   };
 }
 
-/** A turn that made calls ends in `tool_use` whatever the backend said (the embedded engine says `stop`). */
+/**
+ * A turn that made calls ends in `tool_use` whatever the backend said (the embedded engine says
+ * `stop`); a stop on one of `stop_sequences` is `stop_sequence` when the backend says which
+ * (vLLM, the mock), else `end_turn`.
+ */
 function stopReason(answer: Answer): string {
   if (answer.toolCalls?.length || answer.finishReason === 'tool_calls') return 'tool_use';
-  return answer.finishReason === 'length' ? 'max_tokens' : 'end_turn';
+  if (answer.finishReason === 'length') return 'max_tokens';
+  return answer.stopSequence !== undefined ? 'stop_sequence' : 'end_turn';
 }
 
 /** A call's arguments as the object Anthropic's `input` is; text that is no JSON object gives {}. */
@@ -91,7 +96,7 @@ export function messagesAnswerFormat(): AnswerFormat {
       model: answer.model,
       content: contentBlocks(answer),
       stop_reason: stopReason(answer),
-      stop_sequence: null,
+      stop_sequence: answer.stopSequence ?? null,
       usage: anthropicUsage(answer.usage),
       cached: answer.cached,
     }),
@@ -134,7 +139,7 @@ export function messagesAnswerFormat(): AnswerFormat {
       events.push(
         {
           type: 'message_delta',
-          delta: { stop_reason: stopReason(answer), stop_sequence: null },
+          delta: { stop_reason: stopReason(answer), stop_sequence: answer.stopSequence ?? null },
           usage: anthropicUsage(answer.usage),
         },
         { type: 'message_stop' },

@@ -77,13 +77,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 function fromStore(value: CachedCompletion, source: 'cache' | 'peer'): FlightResult {
-  const { output, finishReason, usage, toolCalls, reasoning, embeddings } = value;
+  const { output, finishReason, usage, toolCalls, reasoning, stopSequence, embeddings } = value;
   const result = {
     output,
     finishReason,
     usage,
     ...(toolCalls ? { toolCalls } : {}),
     ...(reasoning ? { reasoning } : {}),
+    ...(stopSequence ? { stopSequence } : {}),
     ...(embeddings ? { embeddings } : {}),
   };
   return { model: value.model, result, ...(source === 'cache' ? { fromCache: true } : { fromPeer: true }) };
@@ -236,7 +237,7 @@ export class CompletionCache {
   }
 
   private toStored(answer: FlightResult, now: number, ttlMs: number): CachedCompletion {
-    const { output, finishReason, usage, toolCalls, reasoning, embeddings } = answer.result;
+    const { output, finishReason, usage, toolCalls, reasoning, stopSequence, embeddings } = answer.result;
     return {
       output,
       finishReason,
@@ -245,6 +246,7 @@ export class CompletionCache {
       expiresAtMs: now + ttlMs,
       ...(toolCalls?.length ? { toolCalls } : {}),
       ...(reasoning ? { reasoning } : {}),
+      ...(stopSequence ? { stopSequence } : {}),
       ...(embeddings ? { embeddings } : {}),
     };
   }

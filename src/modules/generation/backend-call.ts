@@ -88,8 +88,12 @@ export class BackendCalls {
       }
       if (!done) throw new BackendResponseError('upstream stream ended without its final chunk');
       call.finish('success', done.usage);
-      const { finishReason, usage, toolCalls, reasoning } = done;
-      const extras = { ...(toolCalls ? { toolCalls } : {}), ...(reasoning ? { reasoning } : {}) };
+      const { finishReason, usage, toolCalls, reasoning, stopSequence } = done;
+      const extras = {
+        ...(toolCalls ? { toolCalls } : {}),
+        ...(reasoning ? { reasoning } : {}),
+        ...(stopSequence ? { stopSequence } : {}),
+      };
       return { model: servedBy, result: { output, finishReason, usage, ...extras } };
     } catch (error) {
       call.finish(

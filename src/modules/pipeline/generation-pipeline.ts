@@ -135,7 +135,7 @@ export class GenerationPipeline {
       const charge = chargeFor(outcome, estimate);
       if (outcome.kind === 'answer') {
         const { answer, payer } = outcome;
-        const { finishReason, usage: tokens, toolCalls, reasoning, embeddings } = answer.result;
+        const { finishReason, usage: tokens, toolCalls, reasoning, stopSequence, embeddings } = answer.result;
         if (span.recording)
           span.setAttributes(resultAttributes(answer.model, finishReason, payer ? tokens : NO_TOKENS));
         // Charged before answering, so a client that has its answer also sees it accounted.
@@ -148,6 +148,7 @@ export class GenerationPipeline {
           cached: !payer,
           ...(toolCalls?.length ? { toolCalls } : {}),
           ...(reasoning ? { reasoning } : {}),
+          ...(stopSequence ? { stopSequence } : {}),
           ...(embeddings ? { embeddings } : {}),
         });
         return;

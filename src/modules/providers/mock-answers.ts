@@ -236,10 +236,13 @@ export function mockCompletion(params: GenerationParams): GenerationResult {
     output = words.slice(0, params.maxNewTokens).join('');
     finishReason = 'length';
   }
-  const stopAt = params.stop
-    .map((stop) => (stop === '' ? -1 : output.indexOf(stop)))
-    .filter((index) => index !== -1)
-    .reduce((min, index) => Math.min(min, index), Infinity);
+  // The stop string found first in the text (the earliest one, as an engine meets them).
+  let stopSequence: string | undefined;
+  let stopAt = Infinity;
+  for (const stop of params.stop) {
+    const index = stop === '' ? -1 : output.indexOf(stop);
+    if (index !== -1 && index < stopAt) [stopAt, stopSequence] = [index, stop];
+  }
   if (stopAt !== Infinity) {
     output = output.slice(0, stopAt);
     finishReason = 'stop';
@@ -247,6 +250,7 @@ export function mockCompletion(params: GenerationParams): GenerationResult {
   return {
     output,
     finishReason,
+    ...(stopSequence !== undefined ? { stopSequence } : {}),
     usage: { promptTokens: promptWords(params), completionTokens: countWords(output) },
   };
 }

@@ -92,6 +92,7 @@ export class MockProvider implements LlmProvider {
       finishReason: result.finishReason,
       usage: result.usage,
       ...(result.toolCalls ? { toolCalls: result.toolCalls } : {}),
+      ...(result.stopSequence ? { stopSequence: result.stopSequence } : {}),
     };
   }
 

@@ -102,6 +102,14 @@ export function reasoningText(message: JsonRecord): string {
   return optionalText(message.reasoning_content ?? message.reasoning);
 }
 
+/**
+ * The stop string that ended a choice: vLLM puts the matched string in `stop_reason` (a token id,
+ * or null at end of sequence, otherwise); null when the server does not say.
+ */
+export function matchedStop(choice: JsonRecord): string | null {
+  return choice.finish_reason === 'stop' && typeof choice.stop_reason === 'string' ? choice.stop_reason : null;
+}
+
 /** A string field; absent or null → ''. */
 export function optionalText(value: unknown): string {
   if (value === undefined || value === null) return '';

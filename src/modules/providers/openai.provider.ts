@@ -80,6 +80,7 @@ import {
   CompletionsEndpoint,
   CHAT_ENDPOINT,
   extraSamplingFields,
+  matchedStop,
   reasoningText,
   endpointFor,
   mapFinishReason,
@@ -114,12 +115,14 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     const output = endpoint.text(choice);
     const calledText = toolCalls.map((call) => call.arguments).join(' ');
     const reasoning = isRecord(choice.message) ? reasoningText(choice.message) : '';
+    const stopSequence = matchedStop(choice);
     return {
       output,
       finishReason: mapFinishReason(choice.finish_reason),
       usage: completeUsage(parseUsage(payload.usage), promptText(params), { text: `${output} ${calledText}`.trim() }),
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
       ...(reasoning !== '' ? { reasoning } : {}),
+      ...(stopSequence !== null ? { stopSequence } : {}),
     };
   }
 
@@ -132,6 +135,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     let sawDone = false;
     let textChunks = 0;
     let reasoning = '';
+    let stopSequence: string | null = null;
     const calls = new ToolCallAssembler();
     try {
       for (let next = await events.next(); !next.done; next = await events.next()) {
@@ -157,7 +161,10 @@ export class OpenAiCompletionsProvider implements LlmProvider {
             if (textChunks + calls.fragments > limits.maxDeltas)
               throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
           }
-          if (choice.finish_reason != null) finishReason = mapFinishReason(choice.finish_reason);
+          if (choice.finish_reason != null) {
+            finishReason = mapFinishReason(choice.finish_reason);
+            stopSequence = matchedStop(choice);
+          }
         }
         if (payload.usage != null) usage = parseUsage(payload.usage);
       }
@@ -177,6 +184,7 @@ export class OpenAiCompletionsProvider implements LlmProvider {
       usage: completeUsage(usage, promptText(params), { text: '', deltas: textChunks + calls.fragments }),
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
       ...(reasoning !== '' ? { reasoning } : {}),
+      ...(stopSequence !== null ? { stopSequence } : {}),
     };
   }
 

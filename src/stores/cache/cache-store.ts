@@ -24,6 +24,8 @@ export interface CachedCompletion {
   toolCalls?: ToolCall[];
   /** Reasoning text the backend returned apart from the answer. */
   reasoning?: string;
+  /** The stop string that ended the output, when the backend said which. */
+  stopSequence?: string;
   /** An embedding request's vectors. */
   embeddings?: number[][];
   /** Epoch milliseconds after which the entry is stale. */
