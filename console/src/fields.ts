@@ -1,6 +1,6 @@
 /**
- * Form fields of the admin objects (keys, teams), as lists the create and edit forms are drawn
- * from, and how a form's values become a request body. Fields marked `optional` (limits other
+ * What a form field of an admin object is (the lists: key-fields.ts, team-fields.ts), and how a
+ * form's values become a request body. Fields marked `optional` (limits other
  * features add to an object, like a key's max_concurrent) are shown only when the server's
  * objects carry them, so the console follows the API rather than guessing which version it
  * talks to.
