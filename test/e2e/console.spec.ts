@@ -549,6 +549,13 @@ describeInBrowser('the admin console at /admin/ui, in Chromium', () => {
       await expect(page.getByLabel('Budget per month').inputValue()).resolves.toBe('0.25');
       await expect(meter('budget').getAttribute('max')).resolves.toBe('0.25');
 
+      // The key list names its team, linked.
+      await page.goto(`${base}/admin/ui#/keys`);
+      await page.getByLabel('Search by name or prefix').fill(`team key ${tag}`);
+      const cell = page.locator(`table.keys tr[data-key-id="${teamKeyId}"] [data-cell="team"] a`);
+      await expectText(cell, teamName);
+      await expect(cell.getAttribute('href')).resolves.toBe(`#/teams/${teamId}`);
+
       // The team's page lists it.
       await openTeam(teamId);
       const link = page.locator(`ul.team-keys li[data-key-id="${teamKeyId}"] a.key-name`);
