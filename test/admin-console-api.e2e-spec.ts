@@ -135,6 +135,58 @@ describe('GET /admin/keys?q= (search by name or prefix)', () => {
   });
 });
 
+describe('GET /admin/keys?team_id= (the keys of one team, for its console page)', () => {
+  const createTeam = async (name: string): Promise<string> =>
+    (
+      await app
+        .http()
+        .post('/admin/teams')
+        .set(...adminAuth())
+        .send({ name })
+        .expect(201)
+    ).body.id;
+
+  it('lists only the keys that belong to the team, paging with the cursor; with q, both must match', async () => {
+    const tag = randomBytes(4).toString('hex');
+    const team = await createTeam(`team ${tag}`);
+    const other = await createTeam(`other ${tag}`);
+    const members: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      members.push((await createKey(app, { name: `member ${tag} ${i}`, team_id: team })).id);
+      app.clock.advance(1);
+      await createKey(app, { name: `outsider ${tag} ${i}`, team_id: i === 0 ? other : undefined });
+      app.clock.advance(1);
+    }
+    const { pages } = await allPages(app, { team_id: team, limit: '2' });
+    expect(pages.map((page) => page.length)).toEqual([2, 1]);
+    expect(pages.flat().map((k) => k.id)).toEqual(members);
+    const searched = await allPages(app, { team_id: team, q: `member ${tag} 1` });
+    expect(searched.pages.flat().map((k) => k.id)).toEqual([members[1]]);
+    // A key that leaves the team leaves its list.
+    await app
+      .http()
+      .patch(`/admin/keys/${members[0]}`)
+      .set(...adminAuth())
+      .send({ team_id: null })
+      .expect(200);
+    expect((await allPages(app, { team_id: team })).pages.flat().map((k) => k.id)).toEqual(members.slice(1));
+  });
+
+  it('rejects a team_id that is not a team id with 400 naming team_id', async () => {
+    for (const query of ['team_id=nope', 'team_id=a&team_id=b']) {
+      expectError(
+        await app
+          .http()
+          .get(`/admin/keys?${query}`)
+          .set(...adminAuth()),
+        400,
+        'invalid_request',
+        'team_id',
+      );
+    }
+  });
+});
+
 describe('GET /admin/usage (all keys, per UTC day and model)', () => {
   it('needs the admin token', async () => {
     expectError(await app.http().get('/admin/usage'), 401, 'missing_admin_token');
@@ -288,6 +340,8 @@ models:
     expect(res.body.data.map((m: { name: string }) => m.name)).toEqual(names);
     expect(res.body.default_model).toBe(res.body.data.find((m: { default: boolean }) => m.default).name);
     expect(Number.isNaN(Date.parse(res.body.checked_at))).toBe(false);
+    // The unit of prices and budgets (CURRENCY, USD by default), which the console shows beside spend.
+    expect(res.body.currency).toMatch(/^[A-Z]{3}$/);
     for (const model of res.body.data) {
       expect(model).toEqual({
         name: expect.any(String),

@@ -313,7 +313,7 @@ models:
       method: fc.oneof({ arbitrary: fc.constant(route.method), weight: 6 }, fc.constantFrom(...OTHER_METHODS)),
       id: idOf,
       credential: fc.constantFrom('valid', 'valid', 'missing', 'garbage'),
-      query: fc.dictionary(fc.constantFrom('limit', 'cursor', 'from', 'to', 'q', 'x'), hostileString, {
+      query: fc.dictionary(fc.constantFrom('limit', 'cursor', 'from', 'to', 'q', 'team_id', 'x'), hostileString, {
         maxKeys: 3,
       }),
       body: hostileBody(route),

@@ -1,7 +1,7 @@
 /**
  * The console shell: sign-in gate, navigation and the page of the current route. What it keeps
- * in memory besides the session token: a new key's plaintext (until dismissed) and the model
- * names for the key form.
+ * in memory besides the session token: a new key's plaintext (until dismissed), the model
+ * names for the key form and the server's currency for spend.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, UNAUTHORIZED_EVENT } from './api';
@@ -10,7 +10,10 @@ import { Keys } from './pages/keys';
 import { Models } from './pages/models';
 import { NewKey } from './pages/new-key';
 import { Overview } from './pages/overview';
+import { NewTeam } from './pages/new-team';
 import { SignIn } from './pages/sign-in';
+import { TeamDetail } from './pages/team-detail';
+import { Teams } from './pages/teams';
 import { href, navigate, type Route, useRoute } from './router';
 import { clearSession, storedToken } from './session';
 import type { CreatedKey, ModelList } from './types';
@@ -18,12 +21,18 @@ import type { CreatedKey, ModelList } from './types';
 const NAV: { route: Route; label: string }[] = [
   { route: { page: 'overview' }, label: 'Overview' },
   { route: { page: 'keys' }, label: 'Keys' },
+  { route: { page: 'teams' }, label: 'Teams' },
   { route: { page: 'models' }, label: 'Models' },
 ];
 
 function section(route: Route): Route['page'] {
-  return route.page === 'key' || route.page === 'new-key' ? 'keys' : route.page;
+  if (route.page === 'key' || route.page === 'new-key') return 'keys';
+  if (route.page === 'team' || route.page === 'new-team') return 'teams';
+  return route.page;
 }
+
+/** Until the server names it (GET /admin/models `currency`); CONFIG.md's default. */
+const DEFAULT_CURRENCY = 'USD';
 
 export function App() {
   const route = useRoute();
@@ -31,6 +40,7 @@ export function App() {
   const [notice, setNotice] = useState<unknown>(null);
   const [secret, setSecret] = useState<{ id: string; key: string } | null>(null);
   const [modelNames, setModelNames] = useState<string[]>([]);
+  const [currency, setCurrency] = useState(DEFAULT_CURRENCY);
 
   const signOut = (reason: unknown = null): void => {
     clearSession();
@@ -49,7 +59,10 @@ export function App() {
   useEffect(() => {
     if (!signedIn) return;
     api<ModelList>('GET', '/admin/models').then(
-      (list) => setModelNames(list.data.map((model) => model.name)),
+      (list) => {
+        setModelNames(list.data.map((model) => model.name));
+        setCurrency(list.currency ?? DEFAULT_CURRENCY);
+      },
       () => setModelNames([]),
     );
   }, [signedIn]);
@@ -71,7 +84,7 @@ export function App() {
   let page;
   switch (route.page) {
     case 'overview':
-      page = <Overview />;
+      page = <Overview currency={currency} />;
       break;
     case 'keys':
       page = <Keys />;
@@ -80,6 +93,7 @@ export function App() {
       page = (
         <NewKey
           modelNames={modelNames}
+          currency={currency}
           onCreated={(created) => {
             onSecret(created);
             navigate({ page: 'key', id: created.id });
@@ -93,10 +107,20 @@ export function App() {
           key={route.id}
           id={route.id}
           modelNames={modelNames}
+          currency={currency}
           secret={secret?.id === route.id ? secret.key : null}
           onSecret={onSecret}
         />
       );
+      break;
+    case 'teams':
+      page = <Teams currency={currency} />;
+      break;
+    case 'new-team':
+      page = <NewTeam currency={currency} onCreated={(team) => navigate({ page: 'team', id: team.id })} />;
+      break;
+    case 'team':
+      page = <TeamDetail key={route.id} id={route.id} currency={currency} />;
       break;
     case 'models':
       page = <Models />;

@@ -1,14 +1,15 @@
 /**
- * The editable fields of a key, as one list the create and edit forms are drawn from. Fields
- * marked `optional` (limits other features add to the key object, like max_concurrent) are
- * shown only when the server's key objects carry them, so the console follows the API rather
- * than guessing which version it talks to.
+ * What a form field of an admin object is (the lists: key-fields.ts, team-fields.ts), and how a
+ * form's values become a request body. Fields marked `optional` (limits other
+ * features add to an object, like a key's max_concurrent) are shown only when the server's
+ * objects carry them, so the console follows the API rather than guessing which version it
+ * talks to.
  */
-import type { Key } from './types';
+import { plainDecimal } from './format';
 
-export type FieldKind = 'text' | 'limit' | 'integer' | 'choice' | 'models' | 'instant' | 'flag';
+export type FieldKind = 'text' | 'limit' | 'integer' | 'money' | 'choice' | 'team' | 'models' | 'instant' | 'flag';
 
-export interface KeyField {
+export interface FormField {
   name: string;
   label: string;
   kind: FieldKind;
@@ -16,84 +17,21 @@ export interface KeyField {
   min?: number;
   max?: number;
   choices?: string[];
-  /** Only when key objects have this field. */
+  /** Only when the objects have this field. */
   optional?: boolean;
   /** Only when editing (the create request does not take it). */
   editOnly?: boolean;
-  /** What a new key's form starts with (the server's default), for fields that cannot be empty. */
+  /** What a new object's form starts with (the server's default), for fields that cannot be empty. */
   initial?: string;
 }
 
-const INT32_MAX = 2_147_483_647;
-
-export const KEY_FIELDS: KeyField[] = [
-  { name: 'name', label: 'Name', kind: 'text', help: '1 to 200 characters' },
-  {
-    name: 'rpm_limit',
-    label: 'Requests per minute',
-    kind: 'limit',
-    min: 1,
-    max: INT32_MAX,
-    help: 'empty: the server default (DEFAULT_RPM)',
-  },
-  { name: 'tpm_limit', label: 'Tokens per minute', kind: 'limit', min: 1, max: INT32_MAX, help: 'empty: unlimited' },
-  {
-    name: 'monthly_quota',
-    label: 'Requests per month',
-    kind: 'limit',
-    min: 0,
-    max: INT32_MAX,
-    help: 'empty: unlimited; the month is the calendar month in UTC',
-  },
-  {
-    name: 'monthly_token_quota',
-    label: 'Tokens per month',
-    kind: 'limit',
-    min: 0,
-    max: Number.MAX_SAFE_INTEGER,
-    help: 'empty: unlimited',
-  },
-  {
-    name: 'max_concurrent',
-    label: 'Concurrent generations',
-    kind: 'limit',
-    min: 1,
-    max: INT32_MAX,
-    help: 'empty: unlimited',
-    optional: true,
-  },
-  {
-    name: 'priority',
-    label: 'Priority',
-    kind: 'choice',
-    choices: ['high', 'normal', 'low'],
-    help: 'order of service when a model is busy',
-    optional: true,
-  },
-  {
-    name: 'weight',
-    label: 'Weight',
-    kind: 'integer',
-    min: 1,
-    max: 100,
-    help: 'share within its priority, 1 to 100',
-    optional: true,
-    initial: '1',
-  },
-  { name: 'models', label: 'Models', kind: 'models', help: 'the models this key may use' },
-  { name: 'expires_at', label: 'Expires', kind: 'instant', help: 'empty: never; in UTC' },
-  {
-    name: 'active',
-    label: 'Active',
-    kind: 'flag',
-    help: 'an inactive key is refused until it is activated again',
-    editOnly: true,
-  },
-];
-
-/** The fields a form shows: optional ones only when `sample` (a key object) has them. */
-export function visibleFields(sample: Record<string, unknown> | null, mode: 'create' | 'edit'): KeyField[] {
-  return KEY_FIELDS.filter(
+/** The fields a form shows: optional ones only when `sample` (an object of that kind) has them. */
+export function visibleFields(
+  fields: FormField[],
+  sample: Record<string, unknown> | null,
+  mode: 'create' | 'edit',
+): FormField[] {
+  return fields.filter(
     (field) => (!field.optional || (sample !== null && field.name in sample)) && (mode === 'edit' || !field.editOnly),
   );
 }
@@ -107,13 +45,14 @@ function instantToInput(iso: string): string {
   return new Date(iso).toISOString().slice(0, 16);
 }
 
-export function formValues(fields: KeyField[], key: Record<string, unknown> | null): FormValues {
+export function formValues(fields: FormField[], object: Record<string, unknown> | null): FormValues {
   const values: FormValues = {};
   for (const field of fields) {
-    const value = key?.[field.name];
+    const value = object?.[field.name];
     if (field.kind === 'flag') values[field.name] = value === undefined ? true : value === true;
     else if (field.kind === 'models') values[field.name] = Array.isArray(value) ? value.map(String) : null;
     else if (field.kind === 'instant') values[field.name] = typeof value === 'string' ? instantToInput(value) : '';
+    else if (field.kind === 'money') values[field.name] = typeof value === 'number' ? plainDecimal(value) : '';
     else if (field.kind === 'choice' && value === undefined) values[field.name] = field.choices?.[1] ?? '';
     else if (value === undefined && field.initial !== undefined) values[field.name] = field.initial;
     else values[field.name] = value === null || value === undefined ? '' : String(value);
@@ -130,7 +69,7 @@ export class FieldError extends Error {
   }
 }
 
-function parseInteger(field: KeyField, text: string): number {
+function parseInteger(field: FormField, text: string): number {
   if (!/^\d+$/.test(text)) throw new FieldError(field.name, 'a whole number');
   const value = Number(text);
   if ((field.min !== undefined && value < field.min) || (field.max !== undefined && value > field.max)) {
@@ -139,8 +78,21 @@ function parseInteger(field: KeyField, text: string): number {
   return value;
 }
 
+/** The server keeps budgets exactly, to 15 decimals (1e-15 of a CURRENCY unit), up to 10^12. */
+const MONEY_DECIMALS = 15;
+const MONEY_MAX = 1e12;
+
+function parseMoney(field: FormField, text: string): number {
+  if (!/^\d+(\.\d{1,15})?$/.test(text)) {
+    throw new FieldError(field.name, `an amount like 12.50, with at most ${MONEY_DECIMALS} decimals`);
+  }
+  const value = Number(text);
+  if (value > MONEY_MAX) throw new FieldError(field.name, `at most ${plainDecimal(MONEY_MAX)}`);
+  return value;
+}
+
 /** The request value of one field, or a FieldError saying what is wrong with it. */
-export function requestValue(field: KeyField, value: FormValue): unknown {
+export function requestValue(field: FormField, value: FormValue): unknown {
   switch (field.kind) {
     case 'flag':
       return value === true;
@@ -153,6 +105,13 @@ export function requestValue(field: KeyField, value: FormValue): unknown {
     }
     case 'integer':
       return parseInteger(field, String(value ?? '').trim());
+    case 'money': {
+      const text = String(value ?? '').trim();
+      return text === '' ? null : parseMoney(field, text);
+    }
+    case 'team':
+      // '' is "no team": null leaves the team on edit, and is left out on create.
+      return value === '' || value === null ? null : String(value);
     case 'instant': {
       const text = String(value ?? '').trim();
       if (text === '') return null;
@@ -172,7 +131,11 @@ export function requestValue(field: KeyField, value: FormValue): unknown {
  * The request body: every field on create (empty optional limits left out, so the server's
  * defaults apply), only the fields whose input changed on edit.
  */
-export function requestBody(fields: KeyField[], values: FormValues, original: Key | null): Record<string, unknown> {
+export function requestBody(
+  fields: FormField[],
+  values: FormValues,
+  original: Record<string, unknown> | null,
+): Record<string, unknown> {
   const initial = original === null ? null : formValues(fields, original);
   const body: Record<string, unknown> = {};
   for (const field of fields) {

@@ -17,6 +17,25 @@ export function formatDay(iso: string): string {
   return formatInstant(iso).slice(0, 10);
 }
 
+/** An amount as plain decimal digits (no exponent, no grouping), as a form input holds it. */
+export function plainDecimal(value: number): string {
+  return value.toLocaleString('en-US', { useGrouping: false, maximumFractionDigits: 15 });
+}
+
+/**
+ * Spend in CURRENCY: cents and more with up to 4 decimals, smaller amounts (one request of a
+ * cheap model costs millionths) with 4 significant digits, so they never show as 0.
+ */
+export function formatAmount(value: number): string {
+  const digits =
+    Math.abs(value) >= 0.01 || value === 0 ? { maximumFractionDigits: 4 } : { maximumSignificantDigits: 4 };
+  return value.toLocaleString('en-US', digits);
+}
+
+export function formatMoney(value: number, currency: string): string {
+  return `${formatAmount(value)} ${currency}`;
+}
+
 export function limitText(value: number | null, unlimited = 'unlimited'): string {
   return value === null ? unlimited : formatNumber(value);
 }

@@ -5,7 +5,14 @@
 import { useEffect, useState } from 'preact/hooks';
 
 export type Route =
-  { page: 'overview' } | { page: 'keys' } | { page: 'new-key' } | { page: 'key'; id: string } | { page: 'models' };
+  | { page: 'overview' }
+  | { page: 'keys' }
+  | { page: 'new-key' }
+  | { page: 'key'; id: string }
+  | { page: 'teams' }
+  | { page: 'new-team' }
+  | { page: 'team'; id: string }
+  | { page: 'models' };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -14,6 +21,9 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === 'keys' && parts[1] === 'new') return { page: 'new-key' };
   if (parts[0] === 'keys' && parts[1] && UUID.test(parts[1])) return { page: 'key', id: parts[1] };
   if (parts[0] === 'keys') return { page: 'keys' };
+  if (parts[0] === 'teams' && parts[1] === 'new') return { page: 'new-team' };
+  if (parts[0] === 'teams' && parts[1] && UUID.test(parts[1])) return { page: 'team', id: parts[1] };
+  if (parts[0] === 'teams') return { page: 'teams' };
   if (parts[0] === 'models') return { page: 'models' };
   return { page: 'overview' };
 }
@@ -28,6 +38,12 @@ export function href(route: Route): string {
       return '#/keys/new';
     case 'key':
       return `#/keys/${route.id}`;
+    case 'teams':
+      return '#/teams';
+    case 'new-team':
+      return '#/teams/new';
+    case 'team':
+      return `#/teams/${route.id}`;
     case 'models':
       return '#/models';
   }

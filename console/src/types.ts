@@ -13,12 +13,47 @@ export interface Key {
   expires_at: string | null;
   revoked_at: string | null;
   quota_reset_at: string;
+  /** The key's team (its limits apply too); null: none. */
+  team_id?: string | null;
+  /** In CURRENCY; null: no budget of its own. */
+  monthly_budget?: number | null;
   /** Fields other issues add (max_concurrent, priority, weight...) arrive as extra properties. */
   [field: string]: unknown;
 }
 
 export interface KeyWithUsage extends Key {
-  usage: { requests: number; tokens: number; quota_reset_at: string };
+  /** `cost`: spend this period in CURRENCY. */
+  usage: { requests: number; tokens: number; cost?: number; quota_reset_at: string };
+}
+
+export interface Team {
+  id: string;
+  name: string;
+  rpm_limit: number | null;
+  tpm_limit: number | null;
+  monthly_quota: number | null;
+  monthly_token_quota: number | null;
+  /** In CURRENCY; null: no budget. */
+  monthly_budget: number | null;
+  max_concurrent: number | null;
+  created_at: string;
+  updated_at: string;
+  [field: string]: unknown;
+}
+
+export interface TeamWithUsage extends Team {
+  /** `reserved`: the largest cost of its requests in flight, held against the budget. */
+  usage: { requests: number; tokens: number; cost: number; reserved: number; quota_reset_at: string };
+  /** Its unrevoked keys. */
+  key_count: number;
+}
+
+/** What a key's team field offers. */
+export type TeamChoice = Pick<Team, 'id' | 'name'>;
+
+export interface TeamPage {
+  data: Team[];
+  next_cursor: string | null;
 }
 
 export interface CreatedKey extends Key {
@@ -37,6 +72,8 @@ export interface DailyUsage {
   cached_requests: number;
   prompt_tokens: number;
   completion_tokens: number;
+  /** In CURRENCY. */
+  cost?: number;
 }
 
 export interface Upstream {
@@ -67,6 +104,8 @@ export interface Model {
 
 export interface ModelList {
   default_model: string;
+  /** The unit of prices and budgets (CURRENCY). */
+  currency?: string;
   checked_at: string;
   data: Model[];
 }

@@ -13,6 +13,7 @@ export const MEASURES = {
   requests: (row: DailyUsage) => row.requests,
   cached: (row: DailyUsage) => row.cached_requests,
   tokens: (row: DailyUsage) => row.prompt_tokens + row.completion_tokens,
+  cost: (row: DailyUsage) => row.cost ?? 0,
 } satisfies Record<string, UsageMeasure>;
 
 /** One series per model (sorted by name, so colours stay put between pages). */
@@ -34,6 +35,7 @@ export function totals(rows: DailyUsage[]): {
   cached: number;
   promptTokens: number;
   completionTokens: number;
+  cost: number;
 } {
   return rows.reduce(
     (sum, row) => ({
@@ -41,7 +43,8 @@ export function totals(rows: DailyUsage[]): {
       cached: sum.cached + row.cached_requests,
       promptTokens: sum.promptTokens + row.prompt_tokens,
       completionTokens: sum.completionTokens + row.completion_tokens,
+      cost: sum.cost + (row.cost ?? 0),
     }),
-    { requests: 0, cached: 0, promptTokens: 0, completionTokens: 0 },
+    { requests: 0, cached: 0, promptTokens: 0, completionTokens: 0, cost: 0 },
   );
 }

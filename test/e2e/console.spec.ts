@@ -3,8 +3,9 @@
  * listening server (in-process, or API_BASE). One operator's session, step by step: a wrong
  * token, sign-in, creating a key and copying it once, using it, seeing its usage in the charts,
  * changing its RPM until the API answers 429, rotating, revoking, a hostile key name, search and
- * paging, the models page, sign-out; then screenshots of the main pages at 1280×800 and 390
- * wide. Throughout, the page may talk to its own origin only, with the token in a header, and
+ * paging, the models page, a team (created, a key with a budget in it, its spend in the budget
+ * bars and charts, a team limit the API enforces, delete refused while the key belongs), sign-out;
+ * then screenshots of the main pages at 1280×800 and 390 wide. Throughout, the page may talk to its own origin only, with the token in a header, and
  * must trip no Content-Security-Policy or Trusted Types check.
  *
  * Needs /usr/bin/chromium (.ci/run installs it). Without it the file fails under CI=true and is
@@ -17,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { CONSOLE_ROOT } from '../../src/modules/console/console-assets';
-import { FIXTURE_MODELS, startTestApp, type TestApp } from '../harness/app';
+import { startTestApp, type TestApp } from '../harness/app';
 import { API_BASE, isRemote, TEST_ADMIN_TOKEN } from '../harness/environment';
 import { adminAuth, createKey, modelNames } from '../harness/keys';
 import { listenOnLoopback } from '../harness/listen';
@@ -75,9 +76,23 @@ function buildConsole(): string {
   return outDir;
 }
 
-/** In-process: the fixture's mock models, plus a remote one that is down, for the models page. */
+/**
+ * In-process: the fixture's mock models with prices (per million tokens, high enough that a few
+ * requests spend visibly), plus a remote one that is down, for the models page.
+ */
 async function modelsYaml(): Promise<string> {
-  return `${readFileSync(FIXTURE_MODELS, 'utf8')}
+  return `default_model: mock-a
+models:
+  - name: mock-a
+    provider: mock
+    max_new_tokens: 64
+    default_max_new_tokens: 16
+    pricing: { input: 150, output: 600 }
+  - name: mock-b
+    provider: mock
+    max_new_tokens: 64
+    default_max_new_tokens: 16
+    pricing: { input: 300, output: 1200, cached_input: 75 }
   - name: vllm-offline
     provider: vllm
     upstream_model: meta-llama/Meta-Llama-3-8B-Instruct
@@ -457,6 +472,199 @@ describeInBrowser('the admin console at /admin/ui, in Chromium', () => {
     }
   });
 
+  describe('teams, budgets and spend', () => {
+    let teamId = '';
+    let teamName = '';
+    let teamKeyId = '';
+    let teamKey = '';
+    const admin = (path: string) =>
+      app
+        .http()
+        .get(path)
+        .set(...adminAuth());
+    /** The sum of `cost` over usage rows of one day (and model). */
+    const rowCost = (rows: { date: string; model: string; cost: number }[], day: string, modelName: string) =>
+      rows.filter((r) => r.date === day && r.model === modelName).reduce((sum, r) => sum + r.cost, 0);
+    const meter = (id: string) => page.locator(`main [data-quota="${id}"] meter`);
+    const meterValue = async (id: string) => Number(await meter(id).getAttribute('value'));
+
+    async function openTeam(id: string): Promise<void> {
+      const url = `${base}/admin/ui#/teams/${id}`;
+      if (page.url() === url) await page.reload();
+      else await page.goto(url);
+      await page.locator('h1.team-title').waitFor();
+    }
+
+    it('creates a team in the console: Teams in the nav, the new-team form, its page', async () => {
+      await page.goto(`${base}/admin/ui#/`);
+      await page.getByRole('link', { name: 'Teams', exact: true }).click();
+      await page.getByRole('heading', { name: 'Teams' }).waitFor();
+      await expect(page.getByRole('link', { name: 'Teams', exact: true }).getAttribute('aria-current')).resolves.toBe(
+        'page',
+      );
+      await page.getByRole('link', { name: 'New team' }).click();
+      teamName = `console team ${tag}`;
+      await page.getByLabel('Name').fill(teamName);
+      // The budget's unit is the server's CURRENCY, as GET /admin/models names it.
+      const { currency } = (await admin('/admin/models').expect(200)).body;
+      await expect(page.locator('label[for="field-monthly_budget"]').textContent()).resolves.toBe(
+        `Budget per month (${currency})`,
+      );
+      await page.getByLabel('Budget per month').fill('0.5');
+      // Checked in the form, before any request.
+      await page.getByLabel('Requests per minute').fill('x');
+      await page.getByRole('button', { name: 'Create team' }).click();
+      await page.getByText('Must be a whole number.').waitFor();
+      await page.getByLabel('Requests per minute').fill('');
+      await page.getByRole('button', { name: 'Create team' }).click();
+      await page.locator('h1.team-title').waitFor();
+      await expect(page.locator('h1.team-title').textContent()).resolves.toBe(teamName);
+      teamId = new URL(page.url()).hash.split('/')[2];
+      const view = await admin(`/admin/teams/${teamId}`).expect(200);
+      expect(view.body).toMatchObject({ name: teamName, monthly_budget: 0.5, rpm_limit: null, key_count: 0 });
+      await expect(page.getByRole('link', { name: 'Teams', exact: true }).getAttribute('aria-current')).resolves.toBe(
+        'page',
+      );
+      await page.getByText('No keys in this team.').waitFor();
+      await expect(meter('budget').getAttribute('max')).resolves.toBe('0.5');
+      await expect(meter('budget').getAttribute('high')).resolves.toBe('0.4');
+    });
+
+    it('creates a key in the team with a budget of its own; the key page links its team', async () => {
+      await page.goto(`${base}/admin/ui#/keys/new`);
+      await page.getByLabel('Name').fill(`team key ${tag}`);
+      await page.getByLabel('Team').selectOption({ label: teamName });
+      await page.getByLabel('Budget per month').fill('0.25');
+      await page.getByRole('button', { name: 'Create key' }).click();
+      const secret = page.getByLabel('New API key');
+      await secret.waitFor();
+      teamKey = await secret.inputValue();
+      teamKeyId = new URL(page.url()).hash.split('/')[2];
+      await page.getByRole('button', { name: 'I have stored it' }).click();
+      const view = await admin(`/admin/keys/${teamKeyId}`).expect(200);
+      expect(view.body).toMatchObject({ team_id: teamId, monthly_budget: 0.25 });
+      await expect(page.locator('a.key-team').textContent()).resolves.toBe(teamName);
+      await expect(page.locator('a.key-team').getAttribute('href')).resolves.toBe(`#/teams/${teamId}`);
+      await expect(page.getByLabel('Team').inputValue()).resolves.toBe(teamId);
+      await expect(page.getByLabel('Budget per month').inputValue()).resolves.toBe('0.25');
+      await expect(meter('budget').getAttribute('max')).resolves.toBe('0.25');
+
+      // The key list names its team, linked.
+      await page.goto(`${base}/admin/ui#/keys`);
+      await page.getByLabel('Search by name or prefix').fill(`team key ${tag}`);
+      const cell = page.locator(`table.keys tr[data-key-id="${teamKeyId}"] [data-cell="team"] a`);
+      await expectText(cell, teamName);
+      await expect(cell.getAttribute('href')).resolves.toBe(`#/teams/${teamId}`);
+
+      // The team's page lists it.
+      await openTeam(teamId);
+      const link = page.locator(`ul.team-keys li[data-key-id="${teamKeyId}"] a.key-name`);
+      await expect(link.textContent()).resolves.toBe(`team key ${tag}`);
+    });
+
+    it('spend of /v1/generate shows in the budget bars and spend charts of the team, the key and the overview', async () => {
+      for (let i = 0; i < 3; i += 1) {
+        const res = await generate(teamKey, `spend ${i} ${tag}`);
+        expect(res.status).toBe(200);
+      }
+      const team = await admin(`/admin/teams/${teamId}`).expect(200);
+      const cost: number = team.body.usage.cost;
+      if (!isRemote) expect(cost).toBeGreaterThan(0);
+      expect(team.body.key_count).toBe(1);
+      const teamRows = (await admin(`/admin/teams/${teamId}/usage`).expect(200)).body.data;
+
+      await openTeam(teamId);
+      await page.locator('[data-chart="cost"]').waitFor();
+      expect(await meterValue('budget')).toBeCloseTo(cost, 12);
+      await expect(page.locator('main [data-quota="budget"] .quota-figures').textContent()).resolves.toMatch(
+        / of 0\.5 [A-Z]{3}$/,
+      );
+      await expect(page.locator('main [data-quota="requests"] .quota-figures').textContent()).resolves.toMatch(/^3 /);
+      if (!isRemote) await page.locator('[data-chart="cost"] rect.bar').first().waitFor();
+      expect(await barValue('cost', today(), model)).toBeCloseTo(rowCost(teamRows, today(), model), 12);
+      expect(await barValue('requests', today(), model)).toBe(3);
+
+      // The team list: its key count and budget bar.
+      await page.getByRole('link', { name: '← Teams' }).click();
+      const row = page.locator(`table.teams tr[data-team-id="${teamId}"]`);
+      await expectText(row.locator('[data-cell="keys"]'), '1');
+      expect(Number(await row.locator('meter').getAttribute('value'))).toBeCloseTo(cost, 12);
+
+      // The key's own budget bar and spend chart.
+      const key = await admin(`/admin/keys/${teamKeyId}`).expect(200);
+      expect(key.body.usage.cost).toBeCloseTo(cost, 12);
+      await openKey(teamKeyId);
+      await page.locator('[data-chart="cost"]').waitFor();
+      expect(await meterValue('budget')).toBeCloseTo(key.body.usage.cost, 12);
+      expect(await barValue('cost', today(), model)).toBeCloseTo(rowCost(teamRows, today(), model), 12);
+
+      // The overview: spend over all keys.
+      const all = (await admin('/admin/usage').expect(200)).body.data;
+      await page.goto(`${base}/admin/ui#/`);
+      await page.locator('[data-chart="cost"]').waitFor();
+      await expect(page.locator('[data-stat="cost"]').textContent()).resolves.toMatch(/ [A-Z]{3}$/);
+      expect(await barValue('cost', today(), model)).toBeCloseTo(rowCost(all, today(), model), 12);
+    });
+
+    it('edits a team limit in the form, and the API enforces it on the team’s key', async () => {
+      await openTeam(teamId);
+      const form = page.locator('form.team-form');
+      await form.getByLabel('Requests per minute').fill('2');
+      await form.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+      expect((await admin(`/admin/teams/${teamId}`)).body.rpm_limit).toBe(2);
+      // The key itself has the server's default RPM: the team's 2 per minute refuses, and says so.
+      let limited: Awaited<ReturnType<typeof generate>> | null = null;
+      for (let i = 0; i < 5 && !limited; i += 1) {
+        const res = await generate(teamKey, `team rpm ${i}`);
+        if (res.status === 429) limited = res;
+        else expect(res.status).toBe(200);
+      }
+      expect(limited?.body.error).toMatchObject({ code: 'rate_limit_exceeded', param: 'team' });
+
+      // Clearing the field removes the team's limit again.
+      await page.reload();
+      await page.locator('form.team-form').getByLabel('Requests per minute').fill('');
+      await page.locator('form.team-form').getByRole('button', { name: 'Save changes' }).click();
+      await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+      expect((await admin(`/admin/teams/${teamId}`)).body.rpm_limit).toBeNull();
+    });
+
+    it('refuses to delete the team while its key belongs, with the API’s 409; deletes it once the key left', async () => {
+      await openTeam(teamId);
+      await page.getByRole('button', { name: 'Delete team' }).click();
+      await page.getByText('Delete this team?').waitFor();
+      await page.getByRole('button', { name: 'Yes, delete' }).click();
+      const alert = page.getByRole('alert');
+      await alert.waitFor();
+      await expect(alert.locator('.error-code').textContent()).resolves.toBe('team_not_empty');
+      await expect(alert.locator('.error-message').textContent()).resolves.toMatch(/keys still belong to this team/);
+      expect(new URL(page.url()).hash).toBe(`#/teams/${teamId}`);
+      await admin(`/admin/teams/${teamId}`).expect(200);
+      // Chromium logs the refused call itself.
+      expect(problems).toEqual([expect.stringMatching(/status of 409/)]);
+      problems.length = 0;
+
+      // The key leaves the team on its page.
+      await openKey(teamKeyId);
+      await page.getByLabel('Team').selectOption({ label: 'no team' });
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+      expect((await admin(`/admin/keys/${teamKeyId}`)).body.team_id).toBeNull();
+      await expect(page.locator('a.key-team').count()).resolves.toBe(0);
+
+      await openTeam(teamId);
+      await page.getByText('No keys in this team.').waitFor();
+      await page.getByRole('button', { name: 'Delete team' }).click();
+      await page.getByRole('button', { name: 'Yes, delete' }).click();
+      await page.getByRole('heading', { name: 'Teams' }).waitFor();
+      expect(new URL(page.url()).hash).toBe('#/teams');
+      expect((await admin(`/admin/teams/${teamId}`)).body.error.code).toBe('team_not_found');
+      await page.locator('table.teams, main p.muted').first().waitFor();
+      await expect(page.locator(`tr[data-team-id="${teamId}"]`).count()).resolves.toBe(0);
+    });
+  });
+
   it('asked for nothing but its own origin, and tripped no CSP or Trusted Types check', () => {
     const origin = new URL(base).origin;
     expect(requests.length).toBeGreaterThan(10);
@@ -482,7 +690,9 @@ describeInBrowser('the admin console at /admin/ui, in Chromium', () => {
     const pages: [string, string, string][] = [
       ['overview', '#/', '[data-chart="tokens"]'],
       ['keys', '#/keys', 'table.keys tbody tr'],
-      ['key', `#/keys/${seeded ?? keyId}`, '[data-chart="tokens"]'],
+      ['key', `#/keys/${seeded?.keyId ?? keyId}`, '[data-chart="tokens"]'],
+      ['teams', '#/teams', 'table.teams tbody tr'],
+      ...(seeded ? [['team', `#/teams/${seeded.teamId}`, '[data-chart="cost"]'] as [string, string, string]] : []),
       ['models', '#/models', 'article.model'],
     ];
     for (const [width, height, suffix] of [
@@ -511,13 +721,25 @@ describeInBrowser('the admin console at /admin/ui, in Chromium', () => {
   });
 
   /**
-   * In-process only: a few weeks of traffic on two models for one key, placed on past days with
-   * the fake clock, so the screenshots show charts with something in them. Returns its key id.
+   * In-process only: a few weeks of traffic on two models for one key of a team with a budget,
+   * placed on past days with the fake clock, so the screenshots show charts with something in
+   * them. Returns the key's and the team's ids.
    */
-  async function seedUsage(): Promise<string> {
+  async function seedUsage(): Promise<{ keyId: string; teamId: string }> {
     const now = app.clock.now();
     app.clock.set(new Date(now.getTime() - 26 * 86_400_000));
-    const seeded = await createKey(app, { name: 'reporting service', rpm_limit: 600, monthly_quota: 5000 });
+    const team = await app
+      .http()
+      .post('/admin/teams')
+      .set(...adminAuth())
+      .send({ name: 'reporting', rpm_limit: 1200, monthly_budget: 2 })
+      .expect(201);
+    const seeded = await createKey(app, {
+      name: 'reporting service',
+      rpm_limit: 600,
+      monthly_quota: 5000,
+      team_id: team.body.id,
+    });
     for (let day = 26; day >= 0; day -= 1) {
       app.clock.set(new Date(now.getTime() - day * 86_400_000));
       const count = 1 + ((day * 7) % 5);
@@ -537,6 +759,6 @@ describeInBrowser('the admin console at /admin/ui, in Chromium', () => {
       }
     }
     app.clock.set(now);
-    return seeded.id;
+    return { keyId: seeded.id, teamId: team.body.id };
   }
 });

@@ -29,11 +29,17 @@ function niceMax(max: number): number {
 
 interface Props {
   title: string;
-  /** What one unit is, e.g. "requests". */
+  /** What one unit is, e.g. "requests" or "USD". */
   unit: string;
+  /** What the chart says when it has nothing to draw. */
+  empty?: string;
   days: string[];
   series: Series[];
   id: string;
+  /** How a value reads (default: a count). */
+  format?: (value: number) => string;
+  /** Counts are whole numbers: no tick at 2.5. Spend is not. */
+  whole?: boolean;
 }
 
 /**
@@ -55,12 +61,15 @@ function useWidth(): [ref: { current: HTMLDivElement | null }, width: number] {
   return [ref, width];
 }
 
-export function BarChart({ title, unit, days, series, id }: Props) {
+export function BarChart({ title, unit, empty, days, series, id, format = formatNumber, whole = true }: Props) {
   const [ref, width] = useWidth();
-  const plotWidth = width - PAD.left - PAD.right;
-  const plotHeight = HEIGHT - PAD.top - PAD.bottom;
   const dayTotals = days.map((_, i) => series.reduce((sum, s) => sum + s.values[i], 0));
   const top = niceMax(Math.max(0, ...dayTotals));
+  const ticks = [0, top / 2, top].filter((tick) => !whole || Number.isInteger(tick));
+  // Room for the longest tick label (small amounts have many digits), about 7 px a character.
+  const left = Math.max(PAD.left, 10 + 7 * Math.max(...ticks.map((tick) => format(tick).length)));
+  const plotWidth = width - left - PAD.right;
+  const plotHeight = HEIGHT - PAD.top - PAD.bottom;
   const slot = plotWidth / Math.max(days.length, 1);
   const barWidth = Math.max(2, slot * 0.7);
   const y = (value: number): number => PAD.top + plotHeight - (value / top) * plotHeight;
@@ -72,26 +81,25 @@ export function BarChart({ title, unit, days, series, id }: Props) {
       <figcaption>
         <span class="chart-title">{title}</span>
         <span class="chart-total">
-          {formatNumber(total)} {unit}
+          {format(total)} {unit}
         </span>
       </figcaption>
       <div class="plot" ref={ref}>
         {total === 0 ? (
-          <p class="muted chart-empty">No {unit} in these days.</p>
+          <p class="muted chart-empty">{empty ?? `No ${unit} in these days.`}</p>
         ) : (
           <svg
             width={width}
             height={HEIGHT}
             viewBox={`0 0 ${width} ${HEIGHT}`}
             role="img"
-            aria-label={`${title}: ${formatNumber(total)} ${unit}`}
+            aria-label={`${title}: ${format(total)} ${unit}`}
           >
-            {/* Counts are whole numbers: no tick at 2.5. */}
-            {[0, top / 2, top].filter(Number.isInteger).map((tick) => (
+            {ticks.map((tick) => (
               <g key={tick} class="tick">
-                <line x1={PAD.left} x2={width - PAD.right} y1={y(tick)} y2={y(tick)} />
-                <text x={PAD.left - 6} y={y(tick) + 4} text-anchor="end">
-                  {formatNumber(tick)}
+                <line x1={left} x2={width - PAD.right} y1={y(tick)} y2={y(tick)} />
+                <text x={left - 6} y={y(tick) + 4} text-anchor="end">
+                  {format(tick)}
                 </text>
               </g>
             ))}
@@ -108,7 +116,7 @@ export function BarChart({ title, unit, days, series, id }: Props) {
                       <rect
                         key={s.name}
                         class="bar"
-                        x={PAD.left + i * slot + (slot - barWidth) / 2}
+                        x={left + i * slot + (slot - barWidth) / 2}
                         y={y(base)}
                         width={barWidth}
                         height={Math.max(1, y0 - y(base))}
@@ -117,16 +125,14 @@ export function BarChart({ title, unit, days, series, id }: Props) {
                         data-model={s.name}
                         data-value={value}
                       >
-                        <title>{`${day} · ${s.name}: ${formatNumber(value)} ${unit}`}</title>
+                        <title>{`${day} · ${s.name}: ${`${format(value)} ${unit}`}`}</title>
                       </rect>
                     );
                   })}
                   {labelDays.has(i) ? (
                     <text
                       class="day-label"
-                      x={
-                        i === 0 ? PAD.left : i === days.length - 1 ? width - PAD.right : PAD.left + i * slot + slot / 2
-                      }
+                      x={i === 0 ? left : i === days.length - 1 ? width - PAD.right : left + i * slot + slot / 2}
                       y={HEIGHT - 6}
                       text-anchor={i === 0 ? 'start' : i === days.length - 1 ? 'end' : 'middle'}
                     >
@@ -173,7 +179,7 @@ export function BarChart({ title, unit, days, series, id }: Props) {
                       <td>{day}</td>
                       {series.map((s) => (
                         <td class="num" key={s.name}>
-                          {formatNumber(s.values[i])}
+                          {format(s.values[i])}
                         </td>
                       ))}
                     </tr>

@@ -1,50 +1,42 @@
 /**
- * One key: its quota use, 30 days of usage as charts, the edit form, rotate and revoke. A
- * revoked key is shown read-only: the API refuses to re-activate or rotate it anyway.
+ * One key: its quota and budget use, 30 days of usage and spend as charts, the edit form (its
+ * team among the fields), rotate and revoke. A revoked key is shown read-only: the API refuses
+ * to re-activate or rotate it anyway.
  */
 import { api, query } from '../api';
 import { ErrorMessage, Loading, StatusBadge } from '../components/common';
 import { ConfirmButton } from '../components/confirm';
-import { KeyForm } from '../components/key-form';
+import { FieldForm } from '../components/field-form';
+import { QuotaMeter } from '../components/quota-meter';
 import { SecretOnce } from '../components/secret-once';
 import { UsageCharts } from '../components/usage-charts';
-import { type KeyField, visibleFields } from '../fields';
-import { formatInstant, formatNumber, keyStatus, lastDays } from '../format';
+import { type FormField, visibleFields } from '../fields';
+import { formatInstant, formatMoney, keyStatus, lastDays } from '../format';
 import { useLoad } from '../hooks';
+import { KEY_FIELDS } from '../key-fields';
 import { href } from '../router';
-import type { CreatedKey, DailyUsage, Key, KeyWithUsage } from '../types';
+import { useTeamChoices } from '../team-choices';
+import type { CreatedKey, DailyUsage, Key, KeyWithUsage, TeamChoice } from '../types';
 
 const DAYS = 30;
 
-function QuotaMeter({ label, used, quota, id }: { label: string; used: number; quota: number | null; id: string }) {
-  return (
-    <div class="quota" data-quota={id}>
-      <div class="quota-line">
-        <span>{label}</span>
-        <span class="quota-figures">
-          {formatNumber(used)} {quota === null ? '(no quota)' : `of ${formatNumber(quota)}`}
-        </span>
-      </div>
-      {quota !== null ? <meter min={0} max={Math.max(quota, 1)} value={used} high={quota * 0.8} optimum={0} /> : null}
-    </div>
-  );
-}
-
-function fieldText(field: KeyField, value: unknown): string {
+function fieldText(field: FormField, value: unknown, teams: TeamChoice[]): string {
   if (field.kind === 'flag') return value === true ? 'yes' : 'no';
   if (field.kind === 'models') return Array.isArray(value) ? value.join(', ') : 'every model';
   if (field.kind === 'instant') return formatInstant(typeof value === 'string' ? value : null);
+  if (field.kind === 'team') return value ? (teams.find((team) => team.id === value)?.name ?? String(value)) : 'none';
+  if (field.kind === 'money' && (value === null || value === undefined)) return 'none';
   if (value === null || value === undefined) return field.name === 'rpm_limit' ? 'server default' : 'unlimited';
   return String(value);
 }
 
-function ReadOnlyFields({ fields, keyData }: { fields: KeyField[]; keyData: Key }) {
+function ReadOnlyFields({ fields, keyData, teams }: { fields: FormField[]; keyData: Key; teams: TeamChoice[] }) {
   return (
     <dl class="fields">
       {fields.map((field) => (
         <div key={field.name} data-field={field.name}>
           <dt>{field.label}</dt>
-          <dd>{fieldText(field, keyData[field.name])}</dd>
+          <dd>{fieldText(field, keyData[field.name], teams)}</dd>
         </div>
       ))}
     </dl>
@@ -54,12 +46,16 @@ function ReadOnlyFields({ fields, keyData }: { fields: KeyField[]; keyData: Key 
 interface Props {
   id: string;
   modelNames: string[];
+  /** The unit of spend and budgets. */
+  currency: string;
   secret: string | null;
   onSecret: (created: CreatedKey | null) => void;
 }
 
-export function KeyDetail({ id, modelNames, secret, onSecret }: Props) {
+export function KeyDetail({ id, modelNames, currency, secret, onSecret }: Props) {
   const days = lastDays(DAYS);
+  const teams = useTeamChoices();
+  const money = (value: number): string => formatMoney(value, currency);
   const key = useLoad(() => api<KeyWithUsage>('GET', `/admin/keys/${id}`), [id]);
   const usage = useLoad(
     () => api<{ data: DailyUsage[] }>('GET', `/admin/keys/${id}/usage${query({ from: days[0], to: days[DAYS - 1] })}`),
@@ -79,7 +75,10 @@ export function KeyDetail({ id, modelNames, secret, onSecret }: Props) {
   const data = key.data;
   const status = keyStatus(data);
   const revoked = status === 'revoked';
-  const fields = visibleFields(data, 'edit');
+  const fields = visibleFields(KEY_FIELDS, data, 'edit');
+  const team = data.team_id
+    ? (teams.find((t) => t.id === data.team_id) ?? { id: data.team_id, name: 'its team' })
+    : null;
 
   return (
     <main>
@@ -92,6 +91,15 @@ export function KeyDetail({ id, modelNames, secret, onSecret }: Props) {
       </div>
       <p class="muted">
         <code>{data.key_prefix}…</code> · created {formatInstant(data.created_at)}
+        {team ? (
+          <>
+            {' '}
+            · team{' '}
+            <a class="key-team" href={href({ page: 'team', id: team.id })}>
+              {team.name}
+            </a>
+          </>
+        ) : null}
       </p>
       {secret ? <SecretOnce secret={secret} onDismiss={() => onSecret(null)} /> : null}
       {revoked ? (
@@ -105,25 +113,36 @@ export function KeyDetail({ id, modelNames, secret, onSecret }: Props) {
         <h2 id="quota-title">This period</h2>
         <QuotaMeter id="requests" label="Requests" used={data.usage.requests} quota={data.monthly_quota} />
         <QuotaMeter id="tokens" label="Tokens" used={data.usage.tokens} quota={data.monthly_token_quota} />
+        <QuotaMeter
+          id="budget"
+          label="Spend"
+          used={data.usage.cost ?? 0}
+          quota={data.monthly_budget ?? null}
+          format={money}
+          none="(no budget of its own)"
+        />
         <p class="muted">Resets {formatInstant(data.usage.quota_reset_at)}.</p>
       </section>
 
       <section aria-labelledby="usage-title">
-        <h2 id="usage-title">Usage, last {DAYS} days</h2>
+        <h2 id="usage-title">Spend and usage, last {DAYS} days</h2>
         <ErrorMessage error={usage.error} />
-        {usage.data ? <UsageCharts rows={usage.data.data} days={days} /> : <Loading />}
+        {usage.data ? <UsageCharts rows={usage.data.data} days={days} currency={currency} /> : <Loading />}
       </section>
 
       <section aria-labelledby="settings-title">
         <h2 id="settings-title">Settings</h2>
         {revoked ? (
-          <ReadOnlyFields fields={fields} keyData={data} />
+          <ReadOnlyFields fields={fields} keyData={data} teams={teams} />
         ) : (
-          <KeyForm
+          <FieldForm
+            kind="key"
+            currency={currency}
             key={data.id}
             fields={fields}
             original={data}
             modelNames={modelNames}
+            teams={teams}
             submitLabel="Save changes"
             onSubmit={async (body) => {
               const updated = await api<Key>('PATCH', `/admin/keys/${id}`, body);

@@ -1,10 +1,11 @@
-/** The key list: search by name or prefix, pages through the API's cursor. */
+/** The key list: search by name or prefix, pages through the API's cursor; each key's team links to it. */
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from '../api';
 import { ErrorMessage, Loading, StatusBadge } from '../components/common';
 import { formatDay, keyStatus, limitText } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
+import { useTeamChoices } from '../team-choices';
 import type { KeyPage } from '../types';
 
 const PAGE_SIZE = 20;
@@ -25,6 +26,8 @@ export function Keys() {
     return () => clearTimeout(timer);
   }, [typed]);
 
+  const teams = useTeamChoices();
+  const teamName = (id: string): string => teams.find((team) => team.id === id)?.name ?? 'a team';
   const page = useLoad(
     () => api<KeyPage>('GET', `/admin/keys${query({ limit: PAGE_SIZE, cursor, q: search })}`),
     [cursor, search],
@@ -68,6 +71,9 @@ export function Keys() {
                     Requests / month
                   </th>
                   <th scope="col" class="wide-only">
+                    Team
+                  </th>
+                  <th scope="col" class="wide-only">
                     Created
                   </th>
                 </tr>
@@ -88,6 +94,13 @@ export function Keys() {
                     </td>
                     <td class="num">{limitText(key.rpm_limit, 'default')}</td>
                     <td class="num wide-only">{limitText(key.monthly_quota)}</td>
+                    <td class="wide-only" data-cell="team">
+                      {key.team_id ? (
+                        <a href={href({ page: 'team', id: key.team_id })}>{teamName(key.team_id)}</a>
+                      ) : (
+                        '—'
+                      )}
+                    </td>
                     <td class="wide-only">{formatDay(key.created_at)}</td>
                   </tr>
                 ))}

@@ -1,8 +1,8 @@
-/** Usage over all keys for the last 30 days, and how many models are ready. */
+/** Usage and spend over all keys for the last 30 days, and how many models are ready. */
 import { api, query } from '../api';
 import { ErrorMessage, Loading } from '../components/common';
 import { UsageCharts } from '../components/usage-charts';
-import { formatNumber, lastDays } from '../format';
+import { formatMoney, formatNumber, lastDays } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
 import type { DailyUsage, ModelList } from '../types';
@@ -10,7 +10,7 @@ import { totals } from '../usage';
 
 const DAYS = 30;
 
-export function Overview() {
+export function Overview({ currency }: { currency: string }) {
   const days = lastDays(DAYS);
   const usage = useLoad(
     () => api<{ data: DailyUsage[] }>('GET', `/admin/usage${query({ from: days[0], to: days[DAYS - 1] })}`),
@@ -46,6 +46,10 @@ export function Overview() {
             <dd data-stat="completion-tokens">{formatNumber(sum.completionTokens)}</dd>
           </div>
           <div>
+            <dt>Spend</dt>
+            <dd data-stat="cost">{formatMoney(sum.cost, currency)}</dd>
+          </div>
+          <div>
             <dt>Models ready</dt>
             <dd data-stat="models-ready">
               {models.data ? (
@@ -60,7 +64,7 @@ export function Overview() {
         </dl>
       ) : null}
       {usage.loading && !usage.data ? <Loading /> : null}
-      {usage.data ? <UsageCharts rows={usage.data.data} days={days} /> : null}
+      {usage.data ? <UsageCharts rows={usage.data.data} days={days} currency={currency} /> : null}
       <ErrorMessage error={models.error} />
     </main>
   );

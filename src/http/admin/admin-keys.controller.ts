@@ -18,8 +18,13 @@ export class AdminKeysController {
   }
 
   @Get()
-  list(@Query('limit') limit: unknown, @Query('cursor') cursor: unknown, @Query('q') q: unknown) {
-    return this.keys.list(limit, cursor, q);
+  list(
+    @Query('limit') limit: unknown,
+    @Query('cursor') cursor: unknown,
+    @Query('q') q: unknown,
+    @Query('team_id') teamId: unknown,
+  ) {
+    return this.keys.list(limit, cursor, q, teamId);
   }
 
   @Get(':id')

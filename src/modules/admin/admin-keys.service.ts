@@ -23,7 +23,7 @@ import { quotaPeriodAt } from '../limits/quota-period';
 import { type DailyUsage, UsageLedgerService } from '../usage/usage-ledger.service';
 import { type CreateKeyDto, type KeyLimitsDto, parseTimestamp, type UpdateKeyDto } from './dto/key-fields.dto';
 import { currentPeriod, type KeyUsageView, type KeyView, toKeyView } from './dto/key-view';
-import { decodeCursor, encodeCursor, parseDayRange, parseLimit, parseSearch } from './admin-query';
+import { decodeCursor, encodeCursor, parseDayRange, parseLimit, parseSearch, parseTeamFilter } from './admin-query';
 import { keySearchCondition } from './key-search';
 import { parseBudget } from './budget-field';
 import { counterStartAssignments, setsCounters } from './counter-start';
@@ -92,10 +92,12 @@ export class AdminKeysService {
     limitParam: unknown,
     cursorParam: unknown,
     searchParam?: unknown,
+    teamParam?: unknown,
   ): Promise<{ data: KeyView[]; next_cursor: string | null }> {
     const limit = parseLimit(limitParam);
     const after = decodeCursor(cursorParam);
     const search = parseSearch(searchParam);
+    const team = parseTeamFilter(teamParam);
     const conditions: string[] = [];
     const params: unknown[] = [];
     if (after) {
@@ -103,6 +105,10 @@ export class AdminKeysService {
       conditions.push('(created_at, id) > ($1, $2)');
     }
     if (search !== null) conditions.push(keySearchCondition(search, params));
+    if (team !== null) {
+      params.push(team);
+      conditions.push(`team_id = $${params.length}`);
+    }
     params.push(limit + 1);
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const { rows } = await this.db.query<ApiKeyRow>(

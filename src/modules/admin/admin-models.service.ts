@@ -4,9 +4,11 @@
  * /readyz uses, in parallel, each bounded by READINESS_TIMEOUT_MS). Admin-only because it names
  * upstream hosts (`host:port`, never a URL or an API key).
  */
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Clock } from '../../contracts/clock';
 import type { ModelConfig } from '../../contracts/model-config';
+import type { AppConfig } from '../../infra/config/app.config';
+import { APP_CONFIG } from '../../infra/config/config.module';
 import { ModelRegistry } from '../scheduling/model-registry';
 import type { BreakerState } from '../scheduling/upstream-breaker';
 import { BackendMonitor, type UpstreamState } from '../health/backend-monitor';
@@ -60,9 +62,11 @@ export class AdminModelsService {
     private readonly registry: ModelRegistry,
     private readonly backends: BackendMonitor,
     private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async list(): Promise<{ default_model: string; checked_at: string; data: ModelView[] }> {
+  /** `currency` (CURRENCY) is the unit of prices and budgets: the console shows it beside spend. */
+  async list(): Promise<{ default_model: string; currency: string; checked_at: string; data: ModelView[] }> {
     const checkedAt = this.clock.now().toISOString();
     const data = await Promise.all(
       this.registry.all().map(async ({ config, providers, breakers }): Promise<ModelView> => {
@@ -85,6 +89,6 @@ export class AdminModelsService {
         };
       }),
     );
-    return { default_model: this.registry.defaultModel, checked_at: checkedAt, data };
+    return { default_model: this.registry.defaultModel, currency: this.config.currency, checked_at: checkedAt, data };
   }
 }

@@ -1,6 +1,7 @@
 /** Query-string parameters of the admin API: all strings on the wire, parsed strictly here. */
 import { invalidRequest } from '../../contracts/app-error';
 import { isInDateRange } from './dto/key-fields.dto';
+import { UUID } from './team-errors';
 
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
@@ -52,6 +53,13 @@ export function parseDay(value: unknown, param: string): string | null {
 }
 
 /** `q` of GET /admin/keys: null when absent or empty (no filter). */
+/** `team_id` of the key list: a team's id (only its keys), or none. */
+export function parseTeamFilter(value: unknown): string | null {
+  if (value === undefined || value === '') return null;
+  if (typeof value !== 'string' || !UUID.test(value)) throw invalidRequest('team_id must be a team id', 'team_id');
+  return value;
+}
+
 export function parseSearch(value: unknown): string | null {
   if (value === undefined || value === '') return null;
   if (typeof value !== 'string') throw invalidRequest('q must be a single string', 'q');

@@ -1,16 +1,22 @@
-/** The create and edit form of a key, drawn from the field list in fields.ts. */
+/** The create and edit form of a key or a team, drawn from a field list (key-fields.ts, team-fields.ts). */
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api';
-import { FieldError, type FormValue, type FormValues, type KeyField, formValues, requestBody } from '../fields';
-import type { Key } from '../types';
+import { FieldError, type FormField, type FormValue, type FormValues, formValues, requestBody } from '../fields';
+import type { TeamChoice } from '../types';
 import { ErrorMessage } from './common';
 
 interface Props {
-  fields: KeyField[];
-  /** The key being edited; null to create one. */
-  original: Key | null;
+  fields: FormField[];
+  /** The object being edited; null to create one. */
+  original: Record<string, unknown> | null;
   /** Names of the configured models, for the models field. */
-  modelNames: string[];
+  modelNames?: string[];
+  /** The teams a key may join, for the team field. */
+  teams?: TeamChoice[];
+  /** The unit of money fields (budgets), shown in their label. */
+  currency?: string;
+  /** The form's class: `key-form` or `team-form`. */
+  kind: 'key' | 'team';
   submitLabel: string;
   onSubmit: (body: Record<string, unknown>) => Promise<void>;
 }
@@ -19,11 +25,13 @@ function FieldInput({
   field,
   value,
   modelNames,
+  teams,
   onChange,
 }: {
-  field: KeyField;
+  field: FormField;
   value: FormValue;
   modelNames: string[];
+  teams: TeamChoice[];
   onChange: (value: FormValue) => void;
 }) {
   const id = `field-${field.name}`;
@@ -48,6 +56,22 @@ function FieldInput({
           ))}
         </select>
       );
+    case 'team': {
+      const chosen = String(value ?? '');
+      // A team not in the loaded list (beyond its first page) stays selectable by its id.
+      const known = chosen === '' || teams.some((team) => team.id === chosen);
+      return (
+        <select id={id} name={field.name} value={chosen} onChange={(e) => onChange(e.currentTarget.value)}>
+          <option value="">no team</option>
+          {teams.map((team) => (
+            <option key={team.id} value={team.id}>
+              {team.name}
+            </option>
+          ))}
+          {known ? null : <option value={chosen}>{chosen}</option>}
+        </select>
+      );
+    }
     case 'models': {
       const chosen = Array.isArray(value) ? value : null;
       // Models the key names that are no longer configured stay visible, so they can be removed.
@@ -105,7 +129,7 @@ function FieldInput({
           id={id}
           name={field.name}
           type="text"
-          inputMode={field.kind === 'text' ? undefined : 'numeric'}
+          inputMode={field.kind === 'text' ? undefined : field.kind === 'money' ? 'decimal' : 'numeric'}
           autocomplete="off"
           value={String(value ?? '')}
           onInput={(e) => onChange(e.currentTarget.value)}
@@ -114,7 +138,16 @@ function FieldInput({
   }
 }
 
-export function KeyForm({ fields, original, modelNames, submitLabel, onSubmit }: Props) {
+export function FieldForm({
+  fields,
+  original,
+  modelNames = [],
+  teams = [],
+  currency,
+  kind,
+  submitLabel,
+  onSubmit,
+}: Props) {
   const [values, setValues] = useState<FormValues>(() => formValues(fields, original));
   const [fieldError, setFieldError] = useState<FieldError | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -147,16 +180,19 @@ export function KeyForm({ fields, original, modelNames, submitLabel, onSubmit }:
 
   const serverParam = error instanceof ApiError ? error.param : null;
   return (
-    <form class="key-form" onSubmit={(e) => void submit(e)} noValidate>
+    <form class={`${kind}-form`} onSubmit={(e) => void submit(e)} noValidate>
       {fields.map((field) => {
         const wrong = fieldError?.field === field.name || serverParam === field.name;
         return (
           <div class={`field${wrong ? ' field-wrong' : ''}`} key={field.name} data-field={field.name}>
-            <label for={`field-${field.name}`}>{field.label}</label>
+            <label for={`field-${field.name}`}>
+              {field.kind === 'money' && currency ? `${field.label} (${currency})` : field.label}
+            </label>
             <FieldInput
               field={field}
               value={values[field.name] ?? null}
               modelNames={modelNames}
+              teams={teams}
               onChange={(value) => {
                 setSaved(false);
                 setValues({ ...values, [field.name]: value });
