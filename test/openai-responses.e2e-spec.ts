@@ -216,16 +216,39 @@ describeInProcess('OpenAI Responses API', 'points the openai SDK at the in-proce
     expect(events.at(-1)).toBe('response.failed');
   });
 
-  it.each([[false], [true]])('reasoning text from vLLM is a reasoning item (stream: %s)', async (stream) => {
+  it.each([[false], [true]])('reasoning text from vLLM is the first output item (stream: %s)', async (stream) => {
     vllm.reasoning = 'The user greets me; I greet back.';
     const params = { model: 'vllm-chat', input: 'Hello', store: false };
+    const events: string[] = [];
     const response = stream
-      ? await client().responses.stream(params, noStore).finalResponse()
+      ? await client()
+          .responses.stream(params, noStore)
+          .on('event', (event) => events.push(event.type))
+          .finalResponse()
       : await client().responses.create(params, noStore);
-    const item = response.output.find((entry) => entry.type === 'reasoning') as OpenAI.Responses.ResponseReasoningItem;
+    const item = response.output[0] as OpenAI.Responses.ResponseReasoningItem;
+    expect(item.type).toBe('reasoning');
     expect(item.content).toEqual([{ type: 'reasoning_text', text: 'The user greets me; I greet back.' }]);
+    expect(response.output[1].type).toBe('message');
     expect(response.output_text).not.toContain('greets me');
     expect(response.output_text.length).toBeGreaterThan(0);
+    if (stream) {
+      // Streamed as it came (the fake sends it in two chunks), done before the answer starts.
+      expect(events.filter((type) => type === 'response.reasoning_text.delta')).toHaveLength(2);
+      expect(events.indexOf('response.reasoning_text.done')).toBeLessThan(events.indexOf('response.output_text.delta'));
+    }
+  });
+
+  it('a cached answer with reasoning replays it first in a stream', async () => {
+    vllm.reasoning = 'Cached thoughts.';
+    const params = { model: 'vllm-chat', input: 'Hello from the cache', store: false };
+    const first = await client().responses.create(params);
+    const replayed = await client().responses.stream(params).finalResponse();
+    expect((replayed as unknown as { cached: boolean }).cached).toBe(true);
+    expect(replayed.output.map((entry) => entry.type)).toEqual(first.output.map((entry) => entry.type));
+    expect((replayed.output[0] as OpenAI.Responses.ResponseReasoningItem).content).toEqual([
+      { type: 'reasoning_text', text: 'Cached thoughts.' },
+    ]);
   });
 
   describe('stored responses', () => {

@@ -31,8 +31,8 @@ export interface AnswerSink {
   readonly started: boolean;
   /** The request passed its checks and is about to wait for its answer (a stream keeps the connection alive from here). */
   open(): void;
-  /** One delta of output (streams). */
-  delta(text: string, model: string): void;
+  /** One delta of output (streams); `reasoning`: of the reasoning text apart from the answer. */
+  delta(text: string, model: string, kind?: 'reasoning'): void;
   /** The complete answer: the JSON body, or a stream's closing events. */
   answer(answer: Answer): Promise<void>;
   /** An error after the response started (streams): sent in-band, then the stream ends. */

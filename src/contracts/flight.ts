@@ -16,7 +16,8 @@ export interface FlightResult {
   fromCache?: boolean;
 }
 
-export type DeltaListener = (text: string, model: string) => void;
+/** `reasoning`: a delta of the reasoning text a backend streams apart from the answer. */
+export type DeltaListener = (text: string, model: string, kind?: 'reasoning') => void;
 
 /** Hooks a running generation reports through. */
 export interface FlightReporter {

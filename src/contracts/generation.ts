@@ -136,12 +136,14 @@ export interface GenerationResult {
 }
 
 /**
- * Streams yield text deltas and end with exactly one `done` chunk. Tool calls (and reasoning
- * text, which only the Responses API shows, as one item) arrive whole with the `done` chunk: backends stream their arguments, but a call is only usable once complete,
+ * Streams yield text deltas (and `reasoning` deltas: the reasoning text a backend streams apart
+ * from the answer, which only the Responses API shows) and end with exactly one `done` chunk.
+ * Tool calls arrive whole with the `done` chunk: backends stream their arguments, but a call is only usable once complete,
  * and the API re-sends it in OpenAI's fragment format (see openai-format.ts).
  */
 export type StreamChunk =
   | { type: 'delta'; text: string }
+  | { type: 'reasoning'; text: string }
   | {
       type: 'done';
       finishReason: FinishReason;

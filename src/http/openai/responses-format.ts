@@ -5,10 +5,11 @@
  * (`response.output_item.added`, `response.content_part.added`, `response.output_text.delta`
  * per delta, then `…output_text.done`, `…content_part.done`, `…output_item.done`); per tool
  * call a `function_call` item (`…output_item.added`, `response.function_call_arguments.delta`
- * fragments, `…arguments.done`, `…output_item.done`); reasoning text the backend returned (vLLM
- * `reasoning_content`) as a `reasoning` item with one `reasoning_text` part (added, one
- * `response.reasoning_text.delta`, done): the last item, in streams and bodies alike, because a
- * stream learns it whole only at its end; then `response.completed` (or
+ * fragments, `…arguments.done`, `…output_item.done`); reasoning text the backend streams apart
+ * from the answer (vLLM `reasoning_content`), first, as a `reasoning` item with one
+ * `reasoning_text` part (`…output_item.added`, `…content_part.added`,
+ * `response.reasoning_text.delta` per delta, then the `…done` events once the answer starts);
+ * then `response.completed` (or
  * `response.incomplete` when the output limit cut it) with the whole response. Every event has
  * its `sequence_number` (from 0) and is named by its type. An error after the start is
  * `response.failed` with the error in `response.error`.
@@ -82,8 +83,14 @@ export function responsesAnswerFormat(
   const reasoningId = `rs_${randomId(18)}`;
   let callIds: string[] | null = null;
   let sequence = 0;
+  /** Output items announced so far in the stream: the next one's output_index. */
+  let items = 0;
   let text = '';
-  let messageOpen = false;
+  let thought = '';
+  /** output_index of the message and the reasoning items once announced; open: not done yet. */
+  let messageIndex: number | null = null;
+  let reasoningIndex: number | null = null;
+  let reasoningOpen = false;
   let finished: Record<string, unknown> | null = null;
 
   const idsFor = (calls: ToolCall[]) => (callIds ??= calls.map(() => `fc_${randomId(18)}`));
@@ -104,13 +111,14 @@ export function responsesAnswerFormat(
     ...fields,
   });
 
+  /** Reasoning (streamed first by backends), then the message, then the calls. */
   const completeResponse = (answer: Answer, state: StreamState) => {
     const calls = answer.toolCalls ?? [];
     const ids = idsFor(calls);
     const output = [
+      ...(answer.reasoning ? [reasoningItem(reasoningId, answer.reasoning, 'completed')] : []),
       ...(hasMessage(answer) ? [messageItem(messageId, answer.output, 'completed')] : []),
       ...calls.map((call, i) => callItem(ids[i], call, 'completed')),
-      ...(answer.reasoning ? [reasoningItem(reasoningId, answer.reasoning, 'completed')] : []),
     ];
     const cut = answer.finishReason === 'length';
     return response(state, answer.model, {
@@ -133,15 +141,47 @@ export function responsesAnswerFormat(
   };
 
   const openMessage = () => {
-    if (messageOpen) return [];
-    messageOpen = true;
+    if (messageIndex !== null) return [];
+    messageIndex = items++;
     return [
-      event('response.output_item.added', { output_index: 0, item: messageItem(messageId, '', 'in_progress') }),
+      event('response.output_item.added', {
+        output_index: messageIndex,
+        item: messageItem(messageId, '', 'in_progress'),
+      }),
       event('response.content_part.added', {
         item_id: messageId,
-        output_index: 0,
+        output_index: messageIndex,
         content_index: 0,
         part: textPart(''),
+      }),
+    ];
+  };
+
+  const reasoningPart = () => ({ item_id: reasoningId, output_index: reasoningIndex, content_index: 0 });
+
+  const openReasoning = () => {
+    if (reasoningIndex !== null) return [];
+    reasoningIndex = items++;
+    reasoningOpen = true;
+    return [
+      event('response.output_item.added', {
+        output_index: reasoningIndex,
+        item: reasoningItem(reasoningId, '', 'in_progress'),
+      }),
+      event('response.content_part.added', { ...reasoningPart(), part: { type: 'reasoning_text', text: '' } }),
+    ];
+  };
+
+  /** The reasoning item is done once the answer starts (or the stream ends). */
+  const closeReasoning = () => {
+    if (!reasoningOpen) return [];
+    reasoningOpen = false;
+    return [
+      event('response.reasoning_text.done', { ...reasoningPart(), text: thought }),
+      event('response.content_part.done', { ...reasoningPart(), part: { type: 'reasoning_text', text: thought } }),
+      event('response.output_item.done', {
+        output_index: reasoningIndex,
+        item: reasoningItem(reasoningId, thought, 'completed'),
       }),
     ];
   };
@@ -154,13 +194,23 @@ export function responsesAnswerFormat(
       finished = onFinish ? await onFinish(complete, answer) : complete;
     },
     body: (answer, state) => finished ?? completeResponse(answer, state),
+    reasoningDelta: (delta, model, state) => {
+      const events = [...start(state, model)];
+      // Reasoning after the answer began (no backend does this) stays out of the stream; the
+      // completed response still carries it.
+      if (reasoningIndex !== null && !reasoningOpen) return events;
+      events.push(...openReasoning());
+      thought += delta;
+      events.push(event('response.reasoning_text.delta', { ...reasoningPart(), delta }));
+      return events;
+    },
     delta: (delta, model, state) => {
-      const events = [...start(state, model), ...openMessage()];
+      const events = [...start(state, model), ...closeReasoning(), ...openMessage()];
       text += delta;
       events.push(
         event('response.output_text.delta', {
           item_id: messageId,
-          output_index: 0,
+          output_index: messageIndex,
           content_index: 0,
           delta,
           logprobs: [],
@@ -170,31 +220,23 @@ export function responsesAnswerFormat(
       return events;
     },
     end: (answer, state) => {
-      const events: unknown[] = start(state, answer.model);
+      const events: unknown[] = [...start(state, answer.model), ...closeReasoning()];
       const calls = answer.toolCalls ?? [];
       const ids = idsFor(calls);
       if (hasMessage(answer)) {
+        events.push(...openMessage());
+        const part = { item_id: messageId, output_index: messageIndex, content_index: 0 };
         events.push(
-          ...openMessage(),
-          event('response.output_text.done', {
-            item_id: messageId,
-            output_index: 0,
-            content_index: 0,
-            text,
-            logprobs: [],
+          event('response.output_text.done', { ...part, text, logprobs: [] }),
+          event('response.content_part.done', { ...part, part: textPart(text) }),
+          event('response.output_item.done', {
+            output_index: messageIndex,
+            item: messageItem(messageId, text, 'completed'),
           }),
-          event('response.content_part.done', {
-            item_id: messageId,
-            output_index: 0,
-            content_index: 0,
-            part: textPart(text),
-          }),
-          event('response.output_item.done', { output_index: 0, item: messageItem(messageId, text, 'completed') }),
         );
       }
-      const first = hasMessage(answer) ? 1 : 0;
       calls.forEach((call, i) => {
-        const output_index = first + i;
+        const output_index = items++;
         const item_id = ids[i];
         events.push(
           event('response.output_item.added', { output_index, item: callItem(item_id, call, 'in_progress') }),
@@ -212,19 +254,6 @@ export function responsesAnswerFormat(
           event('response.output_item.done', { output_index, item: callItem(item_id, call, 'completed') }),
         );
       });
-      if (answer.reasoning) {
-        const output_index = first + calls.length;
-        const part = { item_id: reasoningId, output_index, content_index: 0 };
-        const text = answer.reasoning;
-        events.push(
-          event('response.output_item.added', { output_index, item: reasoningItem(reasoningId, '', 'in_progress') }),
-          event('response.content_part.added', { ...part, part: { type: 'reasoning_text', text: '' } }),
-          event('response.reasoning_text.delta', { ...part, delta: text }),
-          event('response.reasoning_text.done', { ...part, text }),
-          event('response.content_part.done', { ...part, part: { type: 'reasoning_text', text } }),
-          event('response.output_item.done', { output_index, item: reasoningItem(reasoningId, text, 'completed') }),
-        );
-      }
       const final = finished ?? completeResponse(answer, state);
       events.push(
         event(final.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: final }),

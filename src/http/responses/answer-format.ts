@@ -17,6 +17,8 @@ export interface AnswerFormat {
   body(answer: Answer, state: StreamState): unknown;
   /** SSE payloads for one delta. */
   delta(text: string, model: string, state: StreamState): unknown[];
+  /** SSE payloads for one delta of reasoning text; absent: the API shows no reasoning (dropped). */
+  reasoningDelta?(text: string, model: string, state: StreamState): unknown[];
   /** SSE payloads that close a successful stream (before `[DONE]`). */
   end(answer: Answer, state: StreamState): unknown[];
   /** A new response id. */

@@ -13,8 +13,10 @@ import { SseWriter, type SseTimings } from './sse-writer';
 export class StreamResponse implements AnswerSink {
   readonly streaming = true;
   private sse: SseWriter | null = null;
-  /** Non-empty deltas this client received. */
+  /** Non-empty deltas of the answer this client received. */
   delivered = 0;
+  /** Whether reasoning deltas came (else an answer's reasoning is replayed whole, first). */
+  private reasoningDelivered = false;
 
   constructor(
     private readonly res: Response,
@@ -33,8 +35,14 @@ export class StreamResponse implements AnswerSink {
   }
 
   /** Queues one delta (SseWriter writes in order and waits for slow readers on its own). */
-  delta(text: string, model: string): void {
+  delta(text: string, model: string, kind?: 'reasoning'): void {
     if (text === '') return;
+    if (kind === 'reasoning') {
+      this.reasoningDelivered = true;
+      const payloads = this.format.reasoningDelta?.(text, model, this.state) ?? [];
+      if (payloads.length > 0) for (const payload of payloads) void this.send(this.writer(), payload);
+      return;
+    }
     this.delivered += 1;
     const sse = this.writer();
     for (const payload of this.format.delta(text, model, this.state)) void this.send(sse, payload);
@@ -42,7 +50,11 @@ export class StreamResponse implements AnswerSink {
   }
 
   async answer(answer: Answer): Promise<void> {
-    // Answers that came whole (the cache, another request's generation) are replayed as one delta.
+    // Answers that came whole (the cache, another request's generation) are replayed as one delta,
+    // their reasoning first, as it streamed.
+    if (this.delivered === 0 && !this.reasoningDelivered && answer.reasoning) {
+      this.delta(answer.reasoning, answer.model, 'reasoning');
+    }
     if (this.delivered === 0 && answer.output !== '') this.delta(answer.output, answer.model);
     await this.format.finish?.(answer, this.state);
     const sse = this.writer();

@@ -38,7 +38,7 @@ interface Subscriber {
 
 export class Flight {
   private readonly controller = new AbortController();
-  private readonly deltas: { text: string; model: string }[] = [];
+  private readonly deltas: { text: string; model: string; kind?: 'reasoning' }[] = [];
   /** Attached subscribers, in the order they joined. */
   private readonly subscribers: Subscriber[] = [];
   private accepted = false;
@@ -54,11 +54,11 @@ export class Flight {
 
   constructor(runner: FlightRunner) {
     this.done = runner(this.controller.signal, {
-      emit: (text, model) => {
-        this.deltas.push({ text, model });
+      emit: (text, model, kind) => {
+        this.deltas.push({ text, model, ...(kind ? { kind } : {}) });
         this.servedBy = model;
         if (text !== '') this.produced += 1;
-        for (const subscriber of this.subscribers) this.deliver(subscriber, text, model);
+        for (const subscriber of this.subscribers) this.deliver(subscriber, text, model, kind);
       },
       admitted: () => {
         if (this.admitted) return;
@@ -103,7 +103,7 @@ export class Flight {
         return;
       }
       if (this.admitted) onAdmitted?.();
-      for (const delta of this.deltas) this.deliver(subscriber, delta.text, delta.model);
+      for (const delta of this.deltas) this.deliver(subscriber, delta.text, delta.model, delta.kind);
       this.subscribers.push(subscriber);
       const onAbort = () => {
         const index = this.subscribers.indexOf(subscriber);
@@ -127,10 +127,10 @@ export class Flight {
     });
   }
 
-  private deliver(subscriber: Subscriber, text: string, model: string): void {
+  private deliver(subscriber: Subscriber, text: string, model: string, kind?: 'reasoning'): void {
     if (!subscriber.onDelta) return;
     if (text !== '') subscriber.received += 1;
-    subscriber.onDelta(text, model);
+    subscriber.onDelta(text, model, kind);
   }
 
   private progress(): FlightProgress {

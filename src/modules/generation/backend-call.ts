@@ -72,6 +72,7 @@ export class BackendCalls {
         return { model: served.model.name, result: served.value };
       }
       let output = '';
+      let reasoningText = '';
       let servedBy = model.name;
       let done: Extract<StreamChunk, { type: 'done' }> | null = null;
       const chunks = this.failover.stream(model, params, signal, admission, hooks);
@@ -80,6 +81,10 @@ export class BackendCalls {
         call.servedBy(served.name, candidate.provider.kind);
         if (chunk.type === 'done') {
           done = chunk;
+        } else if (chunk.type === 'reasoning') {
+          call.firstToken(); // the model's first token, answer or not
+          reasoningText += chunk.text;
+          report.emit(chunk.text, served.name, 'reasoning');
         } else {
           call.firstToken();
           output += chunk.text;
@@ -88,7 +93,8 @@ export class BackendCalls {
       }
       if (!done) throw new BackendResponseError('upstream stream ended without its final chunk');
       call.finish('success', done.usage);
-      const { finishReason, usage, toolCalls, reasoning, stopSequence } = done;
+      const { finishReason, usage, toolCalls, stopSequence } = done;
+      const reasoning = done.reasoning ?? reasoningText;
       const extras = {
         ...(toolCalls ? { toolCalls } : {}),
         ...(reasoning ? { reasoning } : {}),

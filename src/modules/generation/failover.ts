@@ -163,7 +163,7 @@ export class UpstreamFailover {
               if (firstToken) span.addEvent(EVENTS.firstToken);
               firstToken = false;
               if (span.recording) output += chunk.text;
-            } else {
+            } else if (chunk.type === 'done') {
               span.setAttributes(resultAttributes(candidate.model.name, chunk.finishReason, chunk.usage));
               span.recordContent({ output, finishReason: chunk.finishReason });
             }

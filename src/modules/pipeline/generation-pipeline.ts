@@ -112,7 +112,9 @@ export class GenerationPipeline {
     try {
       showQuota();
       if (clientSignal.aborted) return; // gone before anything ran: free
-      const onDelta = sink.streaming ? (text: string, served: string) => sink.delta(text, served) : undefined;
+      const onDelta = sink.streaming
+        ? (text: string, served: string, kind?: 'reasoning') => sink.delta(text, served, kind)
+        : undefined;
       const runner = this.backend.runner(request, sink.streaming, ctx);
       const { outcome, source } = await this.cache.serve(
         key,

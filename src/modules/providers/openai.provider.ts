@@ -134,7 +134,6 @@ export class OpenAiCompletionsProvider implements LlmProvider {
     let usage: ReportedUsage | null = null;
     let sawDone = false;
     let textChunks = 0;
-    let reasoning = '';
     let stopSequence: string | null = null;
     const calls = new ToolCallAssembler();
     try {
@@ -155,7 +154,12 @@ export class OpenAiCompletionsProvider implements LlmProvider {
               throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
             yield { type: 'delta', text };
           }
-          if (isRecord(choice.delta)) reasoning += reasoningText(choice.delta);
+          const thought = isRecord(choice.delta) ? reasoningText(choice.delta) : '';
+          if (thought !== '') {
+            if (++textChunks + calls.fragments > limits.maxDeltas)
+              throw new BackendResponseError(TOO_MUCH_OUTPUT_MESSAGE);
+            yield { type: 'reasoning', text: thought };
+          }
           if (isRecord(choice.delta) && choice.delta.tool_calls != null) {
             calls.add(choice.delta.tool_calls);
             if (textChunks + calls.fragments > limits.maxDeltas)
@@ -183,7 +187,6 @@ export class OpenAiCompletionsProvider implements LlmProvider {
       finishReason: finishReason ?? 'stop',
       usage: completeUsage(usage, promptText(params), { text: '', deltas: textChunks + calls.fragments }),
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
-      ...(reasoning !== '' ? { reasoning } : {}),
       ...(stopSequence !== null ? { stopSequence } : {}),
     };
   }
