@@ -13,7 +13,7 @@ import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../src/infra/config/app.config';
 import { dataSourceOptions } from '../src/infra/database/data-source';
-import { runMigrations } from '../src/infra/database/migrate';
+import { migrateTarget, runMigrations } from '../src/infra/database/migrate';
 import { createLogger } from '../src/infra/logging/logger';
 import { monthStartUtc, nextMonthStartUtc, quotaPeriodAt } from '../src/modules/limits/quota-period';
 import type { AppError } from '../src/contracts/app-error';
@@ -39,8 +39,8 @@ import { batchStatement } from '../src/modules/usage/usage-writes.sql';
 import { replay, sumEvents, type UsageEvent } from '../src/modules/usage/usage-journal';
 import { ShutdownState } from '../src/infra/lifecycle/shutdown-state';
 import { closedPortUrl } from './fakes/fake-server';
-import { dropSchema } from './harness/app';
-import { describeServices, SERVICES_DATABASE_URL, SERVICES_REDIS_URL } from './harness/environment';
+import { isolatedPostgres } from './harness/app';
+import { describeServices, SERVICES_REDIS_URL } from './harness/environment';
 import { FakeClock } from './harness/fake-clock';
 
 const silent = createLogger('silent');
@@ -571,18 +571,14 @@ describe('QuotaService statements on PGlite', () => {
 
 describeServices('QuotaService statements on PostgreSQL', () => {
   quotaContract(async () => {
-    const url = SERVICES_DATABASE_URL!;
-    const schema = `test_limits_${randomBytes(4).toString('hex')}`;
-    const admin = await new DataSource({ type: 'postgres', url }).initialize();
-    await admin.query(`CREATE SCHEMA "${schema}"`);
-    await admin.destroy();
-    const db = await new DataSource(dataSourceOptions({ kind: 'postgres', url, schema })).initialize();
-    await runMigrations(db);
+    const { target, drop } = await isolatedPostgres();
+    const db = await new DataSource(dataSourceOptions(target)).initialize();
+    await migrateTarget(target, db);
     return {
       db,
       close: async () => {
         await db.destroy();
-        await dropSchema(url, schema);
+        await drop();
       },
     };
   });
