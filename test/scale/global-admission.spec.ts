@@ -41,10 +41,12 @@ async function burst(targets: string[], key: string, count: number): Promise<num
 }
 
 async function replicas(count: number, yaml: string, env: Record<string, string> = {}): Promise<TestApp[]> {
-  const first = await startTestApp({ modelsYaml: yaml, env: { DEFAULT_RPM: '100000', ...env } });
+  // A loaded machine must not make Redis look down (each replica would then count alone).
+  env = { DEFAULT_RPM: '100000', REDIS_TIMEOUT_MS: '2000', ...env };
+  const first = await startTestApp({ modelsYaml: yaml, env });
   const rest = [];
   for (let i = 1; i < count; i += 1) {
-    rest.push(await startTestApp({ modelsYaml: yaml, shareWith: first, env: { DEFAULT_RPM: '100000', ...env } }));
+    rest.push(await startTestApp({ modelsYaml: yaml, shareWith: first, env }));
   }
   return [first, ...rest];
 }

@@ -42,7 +42,12 @@ interface QueryConfig {
 export interface QueryablePool {
   query(config: QueryConfig): Promise<QueryResult<unknown>>;
   /** pg.Pool's: one connection for several statements (the pooled path's transaction). */
-  connect?(): Promise<{ query(config: QueryConfig): Promise<QueryResult<unknown>>; release(destroy?: boolean): void }>;
+  connect?(): Promise<{
+    query(config: QueryConfig): Promise<QueryResult<unknown>>;
+    release(destroy?: boolean): void;
+    on(event: 'error', listener: (error: Error) => void): unknown;
+    off(event: 'error', listener: (error: Error) => void): unknown;
+  }>;
 }
 
 @Injectable()
@@ -58,7 +63,7 @@ export class Database implements OnApplicationShutdown {
     @Inject(APP_LOGGER) logger: AppLogger,
   ) {
     this.timeoutMs = config.dbTimeoutMs;
-    this.pooled = config.database.kind === 'postgres' && Boolean(config.database.migrationUrl);
+    this.pooled = config.database?.kind === 'postgres' && Boolean(config.database.migrationUrl);
     this.health = new DependencyHealth('database', {
       probe: async () => void (await this.run('SELECT 1', [])),
       classify: classifyDatabaseFailure,
@@ -106,6 +111,10 @@ export class Database implements OnApplicationShutdown {
     const client = await connect();
     const bound = { query_timeout: this.timeoutMs };
     let failed = false;
+    // A connection lost while checked out emits 'error' (pg.Pool listens only to idle ones): the
+    // statement under way fails with it; unheard, it would end the process.
+    const lost = () => void (failed = true);
+    client.on('error', lost);
     try {
       await client.query({ text: `BEGIN; SET LOCAL statement_timeout = ${this.timeoutMs}`, ...bound });
       const result = (await client.query({ text, values, ...bound })) as QueryResult<T>;
@@ -116,6 +125,7 @@ export class Database implements OnApplicationShutdown {
       throw error;
     } finally {
       // A failed one is closed, not rolled back: PgBouncer then rolls its server connection back.
+      client.off('error', lost);
       client.release(failed);
     }
   }
