@@ -12,6 +12,11 @@
  * - hot key: one key with a monthly quota of HOT_QUOTA requests sent HOT_QUOTA + HOT_OVER requests
  *   at 32 connections (a fixed count, so none is cut off by the end of a timed run): exactly
  *   HOT_QUOTA must be answered 2xx, the rest 402, and its quota counter must read HOT_QUOTA;
+ * - hot team: one team with a monthly budget of HOT_QUOTA / 4 answers at their largest cost (the
+ *   model is priced per output token; an answer reserves 16 tokens and uses 1 to 16), its four
+ *   keys taking turns, HOT_QUOTA + HOT_OVER requests at 32 connections, enough to spend it: the
+ *   spend must never pass the budget and must end within one answer's largest cost of it (a
+ *   request was refused only when it could not fit), with no request left holding a reservation;
  * - 1,000 concurrent SSE streams, the fake producing 20 tokens/s, in each mode: all must
  *   complete; time to first token through the gateway minus direct; the gateway's peak RSS;
  * - the embedded footprint: `npm start`'s default (tiny loaded, PGlite in a new DATA_DIR, then
@@ -43,12 +48,15 @@ const ADMIN_TOKEN = randomBytes(24).toString('hex');
 const STREAMS = Number(arg('streams', '1000'));
 const HOT_QUOTA = Number(arg('hot-quota', '6000'));
 const HOT_OVER = 500;
+/** Output price of the bench model: an answer's 16 tokens cost 16 µ-units. */
+const PRICE_PER_MILLION = 1;
+const ANSWER_COST = (16 * PRICE_PER_MILLION) / 1e6;
 
 const startUpstreamGateway = (upstream: string, env: Record<string, string>) =>
-  startUpstreamGatewayFor(upstream, env, ADMIN_TOKEN);
+  startUpstreamGatewayFor(upstream, env, ADMIN_TOKEN, `    pricing: { input: 0, output: ${PRICE_PER_MILLION} }\n`);
 const createKey = (gateway: string, fields: Record<string, unknown>) => createKeyFor(gateway, ADMIN_TOKEN, fields);
 const load = (
-  target: { url: string; path: string; key?: string },
+  target: { url: string; path: string; key?: string; keys?: string[] },
   connections: number,
   unique: boolean,
   amount?: number,
@@ -125,6 +133,25 @@ async function runFootprint(): Promise<Record<string, unknown>> {
   return { target_ready_rss_mb: 250, fresh_data_dir: fresh, existing_data_dir: again };
 }
 
+async function adminPost(gateway: string, path: string, body: unknown): Promise<{ id: string }> {
+  const res = await fetch(`${gateway}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return (await res.json()) as { id: string };
+}
+
+/** The team's spend this month (settlements are written in the background: read once they are). */
+async function teamCost(gateway: string, id: string): Promise<number> {
+  for (let attempt = 0; ; attempt += 1) {
+    const res = await fetch(`${gateway}/admin/teams/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const { usage } = (await res.json()) as { usage: { cost: number; reserved: number } };
+    if (usage.reserved === 0 || attempt >= 50) return usage.cost;
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
 async function quotaCounter(gateway: string, id: string): Promise<number> {
   const res = await fetch(`${gateway}/admin/keys/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   return ((await res.json()) as { usage: { requests: number } }).usage.requests;
@@ -157,6 +184,14 @@ async function runMode(mode: Mode): Promise<Record<string, unknown>> {
     const hot32 = await load({ ...through, key: quotaKey.key }, 32, true, HOT_QUOTA + HOT_OVER);
     const counter = await quotaCounter(gateway.url, quotaKey.id);
     const answered = hot32.requests - hot32.non2xx;
+    const team = await adminPost(gateway.url, '/admin/teams', {
+      name: 'hot team',
+      monthly_budget: Number(((HOT_QUOTA / 4) * ANSWER_COST).toFixed(9)),
+    });
+    const teamKeys = await Promise.all([0, 1, 2, 3].map(() => createKey(gateway.url, { team_id: team.id })));
+    const team32 = await load({ ...through, keys: teamKeys.map((k) => k.key) }, 32, true, HOT_QUOTA + HOT_OVER);
+    const teamAnswered = team32.requests - team32.non2xx;
+    const teamSpend = await teamCost(gateway.url, team.id);
     return {
       added_latency_1_connection: {
         mean_ms: round(miss1.mean_ms - direct1.mean_ms),
@@ -173,6 +208,17 @@ async function runMode(mode: Mode): Promise<Record<string, unknown>> {
         answered_2xx: answered,
         quota_counter: counter,
         quota_exact: answered === HOT_QUOTA && counter === HOT_QUOTA && hot32.non2xx === HOT_OVER,
+      },
+      hot_team_budget_32: {
+        ...team32,
+        keys: 4,
+        budget: (HOT_QUOTA / 4) * ANSWER_COST,
+        answered_2xx: teamAnswered,
+        spend: teamSpend,
+        budget_exact:
+          team32.non2xx > 0 &&
+          teamSpend <= (HOT_QUOTA / 4) * ANSWER_COST + 1e-12 &&
+          (HOT_QUOTA / 4) * ANSWER_COST - teamSpend < ANSWER_COST,
       },
     };
   } finally {

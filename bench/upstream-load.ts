@@ -21,10 +21,16 @@ export async function startFake(tokenDelayMs = 0): Promise<Proc> {
   return { child, url, stop: stopper(child) };
 }
 
-/** The gateway with one model `m` on `upstream` (a vLLM). */
-export function startUpstreamGateway(upstream: string, env: Record<string, string>, adminToken: string): Promise<Proc> {
+/** The gateway with one model `m` on `upstream` (a vLLM); `modelYaml`: more of its fields, indented. */
+export function startUpstreamGateway(
+  upstream: string,
+  env: Record<string, string>,
+  adminToken: string,
+  modelYaml = '',
+): Promise<Proc> {
   return startGateway(
-    `default_model: m\nmodels:\n  - name: m\n    provider: vllm\n    upstream_model: m\n    max_new_tokens: 64\n    base_url: ${upstream}\n`,
+    `default_model: m\nmodels:\n  - name: m\n    provider: vllm\n    upstream_model: m\n    max_new_tokens: 64\n    base_url: ${upstream}\n` +
+      modelYaml,
     { adminToken, env },
   );
 }
@@ -58,12 +64,16 @@ export interface LoadResult {
  * `durationS` seconds, or `amount` requests.
  */
 export async function load(
-  target: { url: string; path: string; key?: string },
+  target: { url: string; path: string; key?: string; keys?: string[] },
   connections: number,
   unique: boolean,
   { durationS, amount }: { durationS: number; amount?: number },
 ): Promise<LoadResult> {
   let n = 0;
+  let turn = 0;
+  // Several keys (a team's) take turns, one per request.
+  const keyHeader = (): Record<string, string> =>
+    target.keys ? { 'x-api-key': target.keys[turn++ % target.keys.length] } : {};
   const tag = randomBytes(4).toString('hex');
   const result = await autocannon({
     url: target.url,
@@ -76,6 +86,7 @@ export async function load(
         headers: { 'content-type': 'application/json', ...(target.key ? { 'x-api-key': target.key } : {}) },
         setupRequest: (req: autocannon.Request) => ({
           ...req,
+          headers: { ...req.headers, ...keyHeader() },
           body: JSON.stringify(
             target.key
               ? { prompt: unique ? `question ${tag} ${n++}` : 'the same question', max_new_tokens: 16 }

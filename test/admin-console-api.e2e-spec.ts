@@ -213,6 +213,7 @@ describe('GET /admin/usage (all keys, per UTC day and model)', () => {
             cached_requests: 1,
             prompt_tokens: sum(answers, 'prompt_tokens'),
             completion_tokens: sum(answers, 'completion_tokens'),
+            cost: 0, // the fixture models have no prices
           },
           {
             date: '2026-10-06',
@@ -221,6 +222,7 @@ describe('GET /admin/usage (all keys, per UTC day and model)', () => {
             cached_requests: 0,
             prompt_tokens: later.usage.prompt_tokens,
             completion_tokens: later.usage.completion_tokens,
+            cost: 0,
           },
         ],
       });

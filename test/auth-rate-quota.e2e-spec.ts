@@ -303,6 +303,7 @@ describe('quotas', () => {
       expect(view.usage).toEqual({
         requests: 1,
         tokens: next.body.usage.total_tokens,
+        cost: 0,
         quota_reset_at: '2027-01-01T00:00:00.000Z',
       });
       expect(view.quota_reset_at).toBe('2027-01-01T00:00:00.000Z');
@@ -313,7 +314,12 @@ describe('quotas', () => {
       const { key, id } = await createKey(app, { ...NO_RPM, monthly_quota: 5 });
       await generate(key);
       app.clock.set('2026-12-03T00:00:00.000Z');
-      expect((await keyView(id)).usage).toEqual({ requests: 0, tokens: 0, quota_reset_at: '2027-01-01T00:00:00.000Z' });
+      expect((await keyView(id)).usage).toEqual({
+        requests: 0,
+        tokens: 0,
+        cost: 0,
+        quota_reset_at: '2027-01-01T00:00:00.000Z',
+      });
     });
   });
 
@@ -601,6 +607,7 @@ describe('usage ledger', () => {
           cached_requests: 0,
           prompt_tokens: a1.body.usage.prompt_tokens + a2Final.usage.prompt_tokens,
           completion_tokens: a1.body.usage.completion_tokens + a2Final.usage.completion_tokens,
+          cost: 0, // the fixture models have no prices
         },
         {
           date: today,
@@ -609,6 +616,7 @@ describe('usage ledger', () => {
           cached_requests: 0,
           prompt_tokens: b1.body.usage.prompt_tokens,
           completion_tokens: b1.body.usage.completion_tokens,
+          cost: 0,
         },
       ]);
     },
@@ -692,6 +700,8 @@ describe('usage ledger', () => {
         maxConcurrent: null,
         priority: 'normal' as const,
         weight: 1,
+        monthlyBudget: null,
+        team: null,
       };
       const usage = await accounting.begin(apiKey, 'mock-a');
       await usage.settle(CACHE_HIT);

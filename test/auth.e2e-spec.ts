@@ -205,6 +205,8 @@ describe('admin key CRUD', () => {
       max_concurrent: null,
       priority: 'normal',
       weight: 1,
+      team_id: null,
+      monthly_budget: null,
     });
     const read = await app
       .http()
@@ -212,7 +214,7 @@ describe('admin key CRUD', () => {
       .set(...adminAuth())
       .expect(200);
     expect(read.body.key).toBeUndefined();
-    expect(read.body.usage).toEqual({ requests: 0, tokens: 0, quota_reset_at: res.body.quota_reset_at });
+    expect(read.body.usage).toEqual({ requests: 0, tokens: 0, cost: 0, quota_reset_at: res.body.quota_reset_at });
   });
 
   it('never shows a plaintext key or its hash in listings or reads', async () => {

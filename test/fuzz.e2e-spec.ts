@@ -41,7 +41,26 @@ interface Route {
 }
 
 const SAMPLING = ['model', 'temperature', 'top_p', 'top_k', 'stop', 'seed', 'stream'];
-const KEY_FIELDS = ['name', 'rpm_limit', 'tpm_limit', 'monthly_quota', 'monthly_token_quota', 'models', 'expires_at'];
+const KEY_FIELDS = [
+  'name',
+  'rpm_limit',
+  'tpm_limit',
+  'monthly_quota',
+  'monthly_token_quota',
+  'models',
+  'expires_at',
+  'monthly_budget',
+  'team_id',
+];
+const TEAM_FIELDS = [
+  'name',
+  'rpm_limit',
+  'tpm_limit',
+  'monthly_quota',
+  'monthly_token_quota',
+  'monthly_budget',
+  'max_concurrent',
+];
 
 const ROUTES: Route[] = [
   { method: 'post', path: '/v1/generate', auth: 'client', fields: ['prompt', 'max_new_tokens', ...SAMPLING] },
@@ -81,6 +100,12 @@ const ROUTES: Route[] = [
   { method: 'post', path: '/admin/keys/:id/rotate', auth: 'admin', fields: [] },
   { method: 'delete', path: '/admin/keys/:id', auth: 'admin', fields: [] },
   { method: 'get', path: '/admin/keys/:id/usage', auth: 'admin', fields: [] },
+  { method: 'post', path: '/admin/teams', auth: 'admin', fields: TEAM_FIELDS },
+  { method: 'get', path: '/admin/teams', auth: 'admin', fields: [] },
+  { method: 'get', path: '/admin/teams/:id', auth: 'admin', fields: [] },
+  { method: 'patch', path: '/admin/teams/:id', auth: 'admin', fields: TEAM_FIELDS },
+  { method: 'delete', path: '/admin/teams/:id', auth: 'admin', fields: [] },
+  { method: 'get', path: '/admin/teams/:id/usage', auth: 'admin', fields: [] },
   { method: 'get', path: '/admin/usage', auth: 'admin', fields: [] },
   { method: 'get', path: '/admin/models', auth: 'admin', fields: [] },
   { method: 'get', path: '/admin/ui', auth: 'none', fields: [], plain: true },
@@ -312,7 +337,7 @@ models:
   const LEAKS = [
     /\bat \S+ \(.*:\d+:\d+\)/, // a stack frame
     /\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b/,
-    /api_keys|key_usage_daily|key_hash/,
+    /api_keys|key_usage_daily|key_hash|team_usage_daily|budget_reservations|budget_reserved/,
     /QueryFailedError|TypeError|ReferenceError/,
   ];
 

@@ -10,7 +10,7 @@ import { parseMigrationFile, readMigrationFiles } from '../src/infra/database/sq
 import { dropSchema } from './harness/app';
 import { SERVICES_DATABASE_URL, SERVICES_MIGRATION_URL } from './harness/environment';
 
-const EXPECTED_TABLES = ['api_keys', 'key_usage_daily'];
+const EXPECTED_TABLES = ['api_keys', 'key_usage_daily', 'teams', 'team_usage_daily', 'budget_reservations'];
 
 async function tables(dataSource: DataSource): Promise<string[]> {
   const rows: { table_name: string }[] = await dataSource.query(

@@ -34,6 +34,8 @@ const key = {
   maxConcurrent: null,
   priority: 'normal' as const,
   weight: 1,
+  monthlyBudget: null,
+  team: null,
 };
 
 describe('KeyCache', () => {

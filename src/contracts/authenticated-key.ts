@@ -1,5 +1,18 @@
 import type { Priority } from './scheduling';
 
+/** The limits of a team (API.md "Teams, prices and budgets"); its keys pass them as well as their own. */
+export interface TeamLimits {
+  id: string;
+  name: string;
+  rpmLimit: number | null;
+  tpmLimit: number | null;
+  monthlyQuota: number | null;
+  monthlyTokenQuota: number | null;
+  /** In CURRENCY, as the exact decimal the database holds; null: no budget. */
+  monthlyBudget: string | null;
+  maxConcurrent: number | null;
+}
+
 /** What the guard attaches to an authenticated request: the key's settings, never its secret. */
 export interface AuthenticatedKey {
   id: string;
@@ -8,6 +21,8 @@ export interface AuthenticatedKey {
   tpmLimit: number | null;
   monthlyQuota: number | null;
   monthlyTokenQuota: number | null;
+  /** In CURRENCY, as the exact decimal the database holds; null: no budget. */
+  monthlyBudget: string | null;
   /** null: every model. */
   models: string[] | null;
   active: boolean;
@@ -18,4 +33,9 @@ export interface AuthenticatedKey {
   priority: Priority;
   /** Share within its priority, 1..100. */
   weight: number;
+  /** The team the key belongs to, with its limits; null: none. */
+  team: TeamLimits | null;
 }
+
+/** Whose limit refused a request (the error's `param`). */
+export type LimitOwnerKind = 'key' | 'team';

@@ -95,6 +95,8 @@ export type FinishReason = 'stop' | 'length' | 'tool_calls';
 export interface TokenUsage {
   promptTokens: number;
   completionTokens: number;
+  /** Of the prompt tokens, those the backend served from its prefix cache (when it reports them). */
+  cachedPromptTokens?: number;
 }
 
 export interface GenerationResult {

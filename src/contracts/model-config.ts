@@ -2,6 +2,8 @@
  * The validated shape of config/models.yaml. Produced by models.loader.ts; everything
  * downstream (router, providers, health) reads these types, never the raw YAML.
  */
+import type { ModelPricing } from './cost';
+
 export const PROVIDER_KINDS = ['vllm', 'ollama', 'openai', 'llama-cpp', 'mock'] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
@@ -75,6 +77,8 @@ export interface ModelConfig {
   loadBalancing: LoadBalancing;
   /** vLLM only: read each upstream's /metrics every second and count its backlog in the load. */
   upstreamMetrics: boolean;
+  /** Prices per token (contracts/cost.ts); null: the model costs 0. */
+  pricing: ModelPricing | null;
   llamaCpp: LlamaCppConfig | null;
 }
 

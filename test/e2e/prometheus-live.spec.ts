@@ -85,7 +85,7 @@ models:
       keys = {
         normal: (await createKey(app, { rpm_limit: 1_000_000 })).key,
         limited: (await createKey(app, { rpm_limit: 1 })).key,
-        quota: (await createKey(app, { monthly_quota: 1, rpm_limit: 1_000_000 })).key,
+        quota: (await createKey(app, { monthly_quota: 1, rpm_limit: 1_000_000, monthly_budget: 100 })).key,
       };
     });
     afterAll(async () => {

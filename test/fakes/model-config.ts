@@ -21,6 +21,7 @@ export function modelConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
     queue: { maxLength: 1000, maxWaitMs: 30_000 },
     loadBalancing: 'least_outstanding',
     upstreamMetrics: false,
+    pricing: null,
     llamaCpp: null,
     ...overrides,
   };

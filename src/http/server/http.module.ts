@@ -11,6 +11,7 @@ import { HealthModule } from '../../modules/health/health.module';
 import { LimitsModule } from '../../modules/limits/limits.module';
 import { PipelineModule } from '../../modules/pipeline/pipeline.module';
 import { AdminKeysController } from '../admin/admin-keys.controller';
+import { AdminTeamsController } from '../admin/admin-teams.controller';
 import { AdminOverviewController } from '../admin/admin-overview.controller';
 import { ConsoleController } from '../admin/console.controller';
 import { GenerationController } from '../generate/generate.controller';
@@ -60,6 +61,7 @@ export class HttpModule {
         EmbeddingsController,
         ModelsController,
         AdminKeysController,
+        AdminTeamsController,
         AdminOverviewController,
         ConsoleController,
         HealthController,

@@ -57,6 +57,8 @@ export interface AppConfig {
   redis: RedisTarget | null;
   /** Namespace of every Redis key and channel, so several deployments can share one Redis. */
   redisPrefix: string;
+  /** CURRENCY: the ISO 4217 code of prices and budgets (shown in usage and the console). */
+  currency: string;
   adminToken: string;
   /** Where the admin token came from; a generated one lives in a file under DATA_DIR. */
   adminTokenSource: 'env' | { file: string; created: boolean };
@@ -142,6 +144,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     dataDir,
     redis,
     redisPrefix: readString(env, 'REDIS_PREFIX', 'llm-server:'),
+    currency: readCurrency(env),
     adminToken: admin.token,
     adminTokenSource: admin.source,
     modelsFile,
@@ -173,3 +176,11 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
 }
 
 export { ConfigError };
+
+/** CURRENCY: three capital letters (ISO 4217), default USD. */
+function readCurrency(env: NodeJS.ProcessEnv): string {
+  const value = readString(env, 'CURRENCY', 'USD');
+  if (!/^[A-Z]{3}$/.test(value))
+    throw new ConfigError(`CURRENCY must be an ISO 4217 code such as USD or EUR (got "${value}")`);
+  return value;
+}

@@ -14,6 +14,7 @@ import {
   type UpstreamConfig,
 } from '../../contracts/model-config';
 
+import { type ModelPricing, PRICE_DECIMALS, pricePerToken } from '../../contracts/cost';
 import { asMapping, FieldReader } from './yaml-fields';
 
 const LLAMA_CPP_FIELDS = ['model_path', 'threads', 'context_size', 'sequences', 'max_queue', 'generate_if_missing'];
@@ -98,6 +99,33 @@ export function parseBreaker(reader: FieldReader, where: string): BreakerConfig 
     failures: breaker.int('failures', defaults.failures, 1, 1000),
     cooldownMs: breaker.int('cooldown_ms', defaults.cooldownMs, 1, 3_600_000),
   };
+}
+
+/**
+ * `pricing: {input, output, cached_input?}` per million tokens in CURRENCY (CONFIG.md); without it
+ * the model costs 0. cached_input defaults to input.
+ */
+export function parsePricing(reader: FieldReader, where: string): ModelPricing | null {
+  if (!reader.has('pricing')) return null;
+  const fields = reader.mapping('pricing');
+  const pricing = new FieldReader(fields, `${where}: pricing`);
+  pricing.rejectUnknown(['input', 'output', 'cached_input']);
+  const price = (field: string): bigint => {
+    const value = fields[field];
+    if (value === undefined || value === null) pricing.fail(field, 'is required');
+    const perToken = typeof value === 'number' ? pricePerToken(value) : null;
+    if (perToken === null) {
+      return pricing.fail(
+        field,
+        `must be a number of at least 0 with at most ${PRICE_DECIMALS} decimals (per million tokens)`,
+      );
+    }
+    return perToken;
+  };
+  const input = price('input');
+  const output = price('output');
+  const cachedInput = pricing.has('cached_input') ? price('cached_input') : input;
+  return { input, output, cachedInput };
 }
 
 /** Without a `queue` entry, a model with max_in_flight still queues (bounded) rather than shed at once. */

@@ -13,6 +13,7 @@ import {
   parseBreaker,
   parseLlamaCpp,
   parseLoadBalancing,
+  parsePricing,
   parseQueue,
   parseUpstreams,
 } from './model-sections';
@@ -45,6 +46,7 @@ const MODEL_FIELDS = [
   'queue',
   'load_balancing',
   'upstream_metrics',
+  'pricing',
   // llama-cpp only
   'model_path',
   'threads',
@@ -133,6 +135,7 @@ function parseModel(raw: unknown, index: number, file: string, env: Env, baseDir
     queue: parseQueue(reader, where),
     loadBalancing: parseLoadBalancing(reader),
     upstreamMetrics,
+    pricing: parsePricing(reader, where),
     llamaCpp: parseLlamaCpp(reader, provider, baseDir),
   };
 }

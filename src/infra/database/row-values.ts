@@ -8,3 +8,12 @@ export function toNumber(value: string | number | bigint): number {
 export function toNumberOrNull(value: string | number | bigint | null): number | null {
   return value === null ? null : Number(value);
 }
+
+/**
+ * A numeric (money) column's value as exact decimal text: node-postgres sends the text; PGlite a
+ * number, whose shortest form is the decimal that was stored for the values money takes here.
+ */
+export function toDecimalOrNull(value: string | number | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  return typeof value === 'string' ? value : String(value);
+}

@@ -92,6 +92,8 @@ export class LlmMetricsService {
   private readonly ttft: Histogram<'model' | 'provider'>;
   private readonly tokens: Counter<'model' | 'type'>;
   private readonly cache: Counter<'model' | 'result'>;
+  private readonly cost: Counter<'model'>;
+  private readonly budgetUsed: Gauge<'owner' | 'id' | 'name'>;
   private readonly backendUpGauge: Gauge<'model' | 'upstream'>;
   private readonly upstreamStateGauge: Gauge<'model' | 'upstream'>;
   private readonly inFlight: Gauge<'model'>;
@@ -100,6 +102,8 @@ export class LlmMetricsService {
   private readonly queueWait: Histogram<'model' | 'priority'>;
   private readonly shed: Counter<'model' | 'reason'>;
   private schedulingSource: SchedulingGaugeSource | null = null;
+  /** Told when /metrics is scraped: BudgetUpkeep reads the budgets again (it never blocks the scrape). */
+  onBudgetScrape: (() => void) | null = null;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry, @Inject(APP_CONFIG) config: AppConfig) {
     const registers = [registry];
@@ -109,6 +113,16 @@ export class LlmMetricsService {
     this.ttft = new Histogram({ ...meta(llmTtft), buckets: TTFT_BUCKETS, registers });
     this.tokens = new Counter({ ...meta(llmTokens), registers });
     this.cache = new Counter({ ...meta(llmCache), registers });
+    this.cost = new Counter({ ...meta(METRICS.llmCost), registers });
+    // Set from the database in the background; a scrape asks for a fresh read for the next one.
+    const budgetScraped = () => this.onBudgetScrape?.();
+    this.budgetUsed = new Gauge({
+      ...meta(METRICS.budgetUsed),
+      registers,
+      collect() {
+        budgetScraped();
+      },
+    });
     this.backendUpGauge = new Gauge({ ...meta(llmBackendUp), registers });
     this.upstreamStateGauge = new Gauge({ ...meta(METRICS.llmUpstreamState), registers });
     this.inFlight = new Gauge({ ...meta(llmInFlight), registers });
@@ -144,6 +158,7 @@ export class LlmMetricsService {
       this.ttft.zero({ model: model.name, provider: model.provider });
       for (const type of ['prompt', 'completion']) this.tokens.inc({ model: model.name, type }, 0);
       for (const result of CACHE_RESULTS) this.cache.inc({ model: model.name, result }, 0);
+      this.cost.inc({ model: model.name }, 0);
       this.inFlight.set({ model: model.name }, 0);
       for (const reason of SHED_REASONS) this.shed.inc({ model: model.name, reason }, 0);
       for (const priority of PRIORITY_LABELS) this.queueWait.zero({ model: model.name, priority });
@@ -193,6 +208,17 @@ export class LlmMetricsService {
   /** A request was answered 429. */
   rateLimitRejected(reason: RateLimitReason): void {
     this.rateLimits.inc({ reason });
+  }
+
+  /** Spend charged for a request answered by `model`, in CURRENCY. */
+  costCharged(model: string, amount: number): void {
+    if (amount > 0) this.cost.inc({ model }, amount);
+  }
+
+  /** The budgets' state, as read from the database (BudgetGauges): replaces what was there. */
+  budgetsUsed(budgets: { owner: string; id: string; name: string; ratio: number }[]): void {
+    this.budgetUsed.reset();
+    for (const { owner, id, name, ratio } of budgets) this.budgetUsed.set({ owner, id, name }, ratio);
   }
 
   /** A generation was answered 402. */

@@ -68,6 +68,18 @@ export const METRICS = {
     help: 'Tokens processed by backends, by model and type (prompt|completion)',
     labels: ['model', 'type'],
   },
+  llmCost: {
+    name: 'llm_cost_total',
+    type: 'counter',
+    help: 'Spend charged to keys, in CURRENCY, by the model that answered (pricing in models.yaml)',
+    labels: ['model'],
+  },
+  budgetUsed: {
+    name: 'llm_budget_used_ratio',
+    type: 'gauge',
+    help: 'Share of its monthly_budget a key or team has spent this month (settled spend / budget), for keys and teams with a budget',
+    labels: ['owner', 'id', 'name'],
+  },
   llmCache: {
     name: 'llm_cache_requests_total',
     type: 'counter',
@@ -160,7 +172,8 @@ export type CacheResult = (typeof CACHE_RESULTS)[number];
 export const RATE_LIMIT_REASONS = ['rpm', 'tpm', 'concurrency', 'auth'] as const;
 export type RateLimitReason = (typeof RATE_LIMIT_REASONS)[number];
 
-export const QUOTA_TYPES = ['requests', 'tokens'] as const;
+/** `budget`: 402 budget_exhausted (a key's or team's monthly_budget). */
+export const QUOTA_TYPES = ['requests', 'tokens', 'budget'] as const;
 export type QuotaType = (typeof QUOTA_TYPES)[number];
 
 /** Why admission control answered 503 overloaded: the queue was full, or the request waited max_wait_ms. */

@@ -16,6 +16,7 @@ import { generateApiKey } from '../auth/api-key.crypto';
 import type { ApiKeyRow } from '../auth/api-key.row';
 import { KeyInvalidation } from '../auth/key-invalidation';
 import { Database } from '../../infra/database/database.service';
+import { DatabaseRejected } from '../../infra/database/database-errors';
 import { UsageWriter } from '../usage/usage-writer';
 import { ConcurrencyLeases } from '../../stores/concurrency/concurrency-leases';
 import { quotaPeriodAt } from '../limits/quota-period';
@@ -24,8 +25,9 @@ import { type CreateKeyDto, type KeyLimitsDto, parseTimestamp, type UpdateKeyDto
 import { currentPeriod, type KeyUsageView, type KeyView, toKeyView } from './dto/key-view';
 import { decodeCursor, encodeCursor, parseDayRange, parseLimit, parseSearch } from './admin-query';
 import { keySearchCondition } from './key-search';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { parseBudget } from './budget-field';
+import { teamNotFound, UUID } from './team-errors';
+import { costNumber } from '../../contracts/cost';
 
 export type CreatedKeyView = KeyView & { key: string };
 
@@ -40,7 +42,9 @@ type LimitColumns = Partial<
     | 'expires_at'
     | 'max_concurrent'
     | 'priority'
-    | 'weight',
+    | 'weight'
+    | 'monthly_budget'
+    | 'team_id',
     unknown
   >
 >;
@@ -71,11 +75,14 @@ export class AdminKeysService {
       quota_period_start: period.start,
       quota_reset_at: period.resetAt,
       ...this.limitColumns(dto, now),
+      ...(await this.teamColumn(dto.team_id)),
     };
     const names = Object.keys(columns);
-    const { rows } = await this.db.query<ApiKeyRow>(
-      `INSERT INTO api_keys (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *`,
-      Object.values(columns),
+    const { rows } = await this.joiningTeam(() =>
+      this.db.query<ApiKeyRow>(
+        `INSERT INTO api_keys (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *`,
+        Object.values(columns),
+      ),
     );
     return { ...toKeyView(rows[0], now), key: material.plaintext };
   }
@@ -124,7 +131,11 @@ export class AdminKeysService {
 
   async update(id: string, dto: UpdateKeyDto): Promise<KeyView> {
     const now = this.clock.now();
-    const columns: Record<string, unknown> = { ...this.limitColumns(dto, now), updated_at: now };
+    const columns: Record<string, unknown> = {
+      ...this.limitColumns(dto, now),
+      ...(await this.teamColumn(dto.team_id)),
+      updated_at: now,
+    };
     if (dto.name !== undefined) columns.name = dto.name;
     if (dto.active !== undefined) columns.active = dto.active;
     const params: unknown[] = [id];
@@ -133,7 +144,9 @@ export class AdminKeysService {
       return `${column} = $${params.length}`;
     });
     if (this.setsQuota(dto)) assignments.push(...(await this.quotaStartAssignments(id, now, params)));
-    const row = await this.changeUnrevoked(id, `UPDATE api_keys SET ${assignments.join(', ')}`, params);
+    const row = await this.joiningTeam(() =>
+      this.changeUnrevoked(id, `UPDATE api_keys SET ${assignments.join(', ')}`, params),
+    );
     this.invalidation.announce(id);
     return toKeyView(row, now);
   }
@@ -192,40 +205,69 @@ export class AdminKeysService {
     return rows[0];
   }
 
-  /** This period's usage: the quota counters for a key with a quota, else the ledger (keys without one skip the counters). */
+  /**
+   * This period's usage: the quota counters for a key with a quota, else the ledger (keys without
+   * one skip the counters); the cost from the ledger.
+   */
   private async periodUsage(row: ApiKeyRow, now: Date): Promise<KeyUsageView> {
     const period = currentPeriod(row, now);
     const resetAt = period.resetAt.toISOString();
-    if (row.monthly_quota !== null || row.monthly_token_quota !== null) {
-      return { requests: period.requests, tokens: period.tokens, quota_reset_at: resetAt };
-    }
     const total = await this.usage.totalSince(row.id, quotaPeriodAt(now).start);
-    return { requests: total.requests, tokens: total.tokens, quota_reset_at: resetAt };
+    const cost = costNumber(total.cost);
+    if (row.monthly_quota !== null || row.monthly_token_quota !== null) {
+      return { requests: period.requests, tokens: period.tokens, cost, quota_reset_at: resetAt };
+    }
+    return { requests: total.requests, tokens: total.tokens, cost, quota_reset_at: resetAt };
   }
 
   private setsQuota(dto: KeyLimitsDto): boolean {
     return (
       (dto.monthly_quota !== undefined && dto.monthly_quota !== null) ||
-      (dto.monthly_token_quota !== undefined && dto.monthly_token_quota !== null)
+      (dto.monthly_token_quota !== undefined && dto.monthly_token_quota !== null) ||
+      (dto.monthly_budget !== undefined && dto.monthly_budget !== null)
     );
   }
 
+  /** `team_id` of a create or change: an existing team (404 team_not_found), or null to leave one. */
+  private async teamColumn(teamId: string | null | undefined): Promise<{ team_id?: string | null }> {
+    if (teamId === undefined) return {};
+    if (teamId === null) return { team_id: null };
+    const { rows } = UUID.test(teamId)
+      ? await this.db.query<{ id: string }>('SELECT id FROM teams WHERE id = $1', [teamId])
+      : { rows: [] };
+    if (rows.length === 0) throw teamNotFound('team_id');
+    return { team_id: rows[0].id };
+  }
+
+  /** A team deleted between the check and the write fails the foreign key: 404 team_not_found. */
+  private async joiningTeam<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (error instanceof DatabaseRejected && (error.cause as { code?: string })?.code === '23503') {
+        throw teamNotFound('team_id');
+      }
+      throw error;
+    }
+  }
+
   /**
-   * A key that had no quota has no counters (its usage is in the ledger): when it gets one, its
-   * period starts with what the ledger holds for the current month, in the same statement (the
-   * CASE reads the row's values before the update).
+   * A key that had no quota and no budget has no counters (its usage is in the ledger): when it
+   * gets one, its period starts with what the ledger holds for the current month, spend
+   * included, in the same statement (the CASE reads the row's values before the update).
    */
   private async quotaStartAssignments(id: string, now: Date, params: unknown[]): Promise<string[]> {
     const period = quotaPeriodAt(now);
     const used = await this.usage.totalSince(id, period.start);
-    params.push(period.start, period.resetAt, used.requests, used.tokens);
+    params.push(period.start, period.resetAt, used.requests, used.tokens, used.cost);
     const n = params.length;
-    const hadNone = 'monthly_quota IS NULL AND monthly_token_quota IS NULL';
+    const hadNone = 'monthly_quota IS NULL AND monthly_token_quota IS NULL AND monthly_budget IS NULL';
     return [
-      `quota_period_start = CASE WHEN ${hadNone} THEN $${n - 3}::timestamptz ELSE quota_period_start END`,
-      `quota_reset_at = CASE WHEN ${hadNone} THEN $${n - 2}::timestamptz ELSE quota_reset_at END`,
-      `quota_requests_used = CASE WHEN ${hadNone} THEN $${n - 1}::integer ELSE quota_requests_used END`,
-      `quota_tokens_used = CASE WHEN ${hadNone} THEN $${n}::bigint ELSE quota_tokens_used END`,
+      `quota_period_start = CASE WHEN ${hadNone} THEN $${n - 4}::timestamptz ELSE quota_period_start END`,
+      `quota_reset_at = CASE WHEN ${hadNone} THEN $${n - 3}::timestamptz ELSE quota_reset_at END`,
+      `quota_requests_used = CASE WHEN ${hadNone} THEN $${n - 2}::integer ELSE quota_requests_used END`,
+      `quota_tokens_used = CASE WHEN ${hadNone} THEN $${n - 1}::bigint ELSE quota_tokens_used END`,
+      `budget_spent = CASE WHEN ${hadNone} THEN $${n}::numeric ELSE budget_spent END`,
     ];
   }
 
@@ -239,6 +281,7 @@ export class AdminKeysService {
     if (dto.max_concurrent !== undefined) columns.max_concurrent = dto.max_concurrent;
     if (dto.priority !== undefined) columns.priority = dto.priority;
     if (dto.weight !== undefined) columns.weight = dto.weight;
+    if (dto.monthly_budget !== undefined) columns.monthly_budget = parseBudget(dto.monthly_budget);
     if (dto.models !== undefined) {
       const known = new Set(this.config.models.models.map((model) => model.name));
       const unknown = dto.models?.find((name) => !known.has(name));

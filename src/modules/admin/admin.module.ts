@@ -7,10 +7,11 @@ import { SchedulingModule } from '../scheduling/scheduling.module';
 import { UsageModule } from '../usage/usage.module';
 import { AdminKeysService } from './admin-keys.service';
 import { AdminModelsService } from './admin-models.service';
+import { AdminTeamsService } from './admin-teams.service';
 
 @Module({
   imports: [AuthModule, LimitsModule, UsageModule, SchedulingModule, HealthModule],
-  providers: [AdminKeysService, AdminModelsService],
-  exports: [AdminKeysService, AdminModelsService, UsageModule],
+  providers: [AdminKeysService, AdminModelsService, AdminTeamsService],
+  exports: [AdminKeysService, AdminModelsService, AdminTeamsService, UsageModule],
 })
 export class AdminModule {}

@@ -11,7 +11,7 @@ import { Clock } from '../../contracts/clock';
 import { DependencyDown } from '../../infra/lifecycle/dependency-health';
 import { Database } from '../../infra/database/database.service';
 import { hashApiKey, looksLikeApiKey } from './api-key.crypto';
-import { type ApiKeyRow, toAuthenticatedKey } from './api-key.row';
+import { type ApiKeyRow, KEY_WITH_TEAM_SQL, type TeamJson, toAuthenticatedKey } from './api-key.row';
 import type { AuthenticatedKey } from '../../contracts/authenticated-key';
 import { KeyCache } from './key-cache';
 import { KeyInvalidation } from './key-invalidation';
@@ -61,9 +61,9 @@ export class ApiKeyService {
 
   private async read(hash: string, nowMs: number): Promise<AuthenticatedKey | null> {
     const epoch = this.cache.epoch;
-    let rows: ApiKeyRow[];
+    let rows: (ApiKeyRow & { team: TeamJson | null })[];
     try {
-      ({ rows } = await this.db.query<ApiKeyRow>('SELECT * FROM api_keys WHERE key_hash = $1', [hash]));
+      ({ rows } = await this.db.query<ApiKeyRow & { team: TeamJson | null }>(KEY_WITH_TEAM_SQL, [hash]));
     } catch (error) {
       // Only a cache that has every change made meanwhile may stand in for the database.
       const trusted = error instanceof DependencyDown && this.invalidation.current;

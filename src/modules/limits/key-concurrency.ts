@@ -1,14 +1,18 @@
 /**
- * The key field `max_concurrent` (API.md): a generation of a key that already has that many in
- * flight is refused with 429 rate_limit_exceeded, retry after 1 s (a slot frees as soon as one
- * of its generations ends). Every generation of such a key reports its concurrency figures
- * (X-Concurrency-Limit / -Remaining). A key without the field costs nothing here: no store call.
+ * The fields `max_concurrent` of a key and of its team (API.md): a generation of a key (or team)
+ * that already has that many in flight is refused with 429 rate_limit_exceeded (`param` names
+ * which), retry after 1 s (a slot frees as soon as one of its generations ends). Every generation
+ * of such a key reports the concurrency figures with the fewest slots left (X-Concurrency-Limit /
+ * -Remaining). A key and team without the field cost nothing here: no store call.
  */
 import { Injectable } from '@nestjs/common';
 import { AppError } from '../../contracts/app-error';
+import type { LimitOwnerKind } from '../../contracts/authenticated-key';
 import type { RequestContext } from '../../contracts/request-context';
 import { ConcurrencyLeases } from '../../stores/concurrency/concurrency-leases';
 import { LimitRejections } from './limit-rejections';
+import { teamTracker } from './rate-limits';
+import { tighter } from './tighter-figures';
 
 @Injectable()
 export class KeyConcurrency {
@@ -17,19 +21,41 @@ export class KeyConcurrency {
     private readonly rejections: LimitRejections,
   ) {}
 
+  /** Whether generations of this request's key need a lease (its or its team's max_concurrent). */
+  static limited(ctx: RequestContext): boolean {
+    const key = ctx.apiKey!;
+    return key.maxConcurrent !== null || (key.team !== null && key.team.maxConcurrent !== null);
+  }
+
   /**
-   * Takes one of the key's `limit` slots for this generation; returns its release (call it
-   * once). Only for keys with max_concurrent: the caller skips the others, at no cost.
+   * Takes one slot of the key's and one of its team's for this generation; returns the release
+   * (call it once). Only for limited keys: the caller skips the others, at no cost.
    */
-  async enter(ctx: RequestContext, limit: number): Promise<() => void> {
-    const grant = await this.leases.acquire(ctx.apiKey!.id, limit);
-    ctx.limits.concurrency = { limit, remaining: limit - grant.inFlight };
+  async enter(ctx: RequestContext): Promise<() => void> {
+    const key = ctx.apiKey!;
+    const releases: (() => void)[] = [];
+    const release = () => releases.forEach((done) => done());
+    try {
+      if (key.maxConcurrent !== null) releases.push(await this.take(ctx, 'key', key.id, key.maxConcurrent));
+      const team = key.team;
+      if (team?.maxConcurrent) releases.push(await this.take(ctx, 'team', teamTracker(team.id), team.maxConcurrent));
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return release;
+  }
+
+  private async take(ctx: RequestContext, owner: LimitOwnerKind, id: string, limit: number): Promise<() => void> {
+    const grant = await this.leases.acquire(id, limit);
+    ctx.limits.concurrency = tighter({ limit, remaining: limit - grant.inFlight }, ctx.limits.concurrency);
     if (grant.granted) return grant.release;
     this.rejections.rateLimited('concurrency');
+    const whose = owner === 'key' ? '' : "the key's team's ";
     throw new AppError(
       'rate_limit_exceeded',
-      `concurrency limit of ${limit} generations in flight exceeded; retry in 1 s`,
-      { figures: { retryAfterSeconds: 1 } },
+      `${whose}concurrency limit of ${limit} generations in flight exceeded; retry in 1 s`,
+      { param: owner, figures: { retryAfterSeconds: 1 } },
     );
   }
 }

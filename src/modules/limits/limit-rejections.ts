@@ -25,6 +25,12 @@ export class LimitRejections {
     if (this.tracing.enabled) this.tracing.requestSpan().setAttributes({ [LLM.rateLimitRejected]: reason });
   }
 
+  /** A request answered 402 budget_exhausted, by its key's or its team's budget. */
+  budgetExhausted(owner: 'key' | 'team'): void {
+    this.metrics.quotaRejected('budget');
+    if (this.tracing.enabled) this.tracing.requestSpan().setAttributes({ [LLM.quotaRejected]: `budget:${owner}` });
+  }
+
   /** A request answered 402 quota_exhausted. */
   quotaExhausted(type: QuotaType): void {
     this.metrics.quotaRejected(type);

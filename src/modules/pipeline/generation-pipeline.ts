@@ -38,6 +38,7 @@ import { KeyConcurrency } from '../limits/key-concurrency';
 import { chargeFor, FREE } from '../usage/billing';
 import { UsageAccounting } from '../usage/usage-accounting';
 import { cutStreamUsage } from '../../contracts/token-estimate';
+import { largestRequestCost } from '../usage/request-cost';
 
 const NO_TOKENS: TokenUsage = { promptTokens: 0, completionTokens: 0 };
 
@@ -65,14 +66,14 @@ export class GenerationPipeline {
     clientSignal: AbortSignal,
     cacheControl: string | undefined,
   ): Promise<void> {
-    const limit = ctx.apiKey!.maxConcurrent; // null: no lease, not even a promise
     const serve = () => this.serve(request, ctx, sink, clientSignal, cacheControl);
-    return this.work.track(limit === null ? serve() : this.withinConcurrency(limit, ctx, serve));
+    // No max_concurrent on the key or its team: no lease, not even a promise.
+    return this.work.track(KeyConcurrency.limited(ctx) ? this.withinConcurrency(ctx, serve) : serve());
   }
 
-  /** The key's max_concurrent (429) is checked before its quota and held until the answer is written. */
-  private async withinConcurrency(limit: number, ctx: RequestContext, serve: () => Promise<void>): Promise<void> {
-    const release = await this.concurrency.enter(ctx, limit);
+  /** The max_concurrent of the key and its team (429) is checked before quotas and held until the answer is written. */
+  private async withinConcurrency(ctx: RequestContext, serve: () => Promise<void>): Promise<void> {
+    const release = await this.concurrency.enter(ctx);
     try {
       await serve();
     } finally {
@@ -101,9 +102,9 @@ export class GenerationPipeline {
       : request.embedding
         ? embeddingCacheKey(model, request.embedding)
         : cacheKey(model, params);
-    // The quota (402) is decided before the cache answers (a database round trip only for keys
-    // with a quota).
-    const usage = await this.accounting.begin(ctx.apiKey!, model.name);
+    // Quotas and budgets (402) are decided before the cache answers (a database round trip only
+    // for keys and teams with one); a budget reserves the largest cost the request can have.
+    const usage = await this.accounting.begin(ctx.apiKey!, model.name, largestRequestCost(request));
     // The quota's figures as of now; after a free settlement they show the unit given back.
     const showQuota = () => {
       if (usage.quota) ctx.limits.quota = usage.quota;

@@ -19,6 +19,8 @@ export interface Charge {
   unit: boolean;
   promptTokens: number;
   completionTokens: number;
+  /** Of the prompt tokens, those the backend served from its prefix cache (the cached price). */
+  cachedPromptTokens?: number;
   /** Counted as a cached request (cache hits and non-paying sharers). */
   cached: boolean;
 }
@@ -27,7 +29,14 @@ export const FREE: Charge = { unit: false, promptTokens: 0, completionTokens: 0,
 export const CACHE_HIT: Charge = { unit: true, promptTokens: 0, completionTokens: 0, cached: true };
 
 function paid(usage: TokenUsage): Charge {
-  return { unit: true, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cached: false };
+  const { promptTokens, completionTokens, cachedPromptTokens } = usage;
+  return {
+    unit: true,
+    promptTokens,
+    completionTokens,
+    ...(cachedPromptTokens ? { cachedPromptTokens } : {}),
+    cached: false,
+  };
 }
 
 /**

@@ -1,8 +1,11 @@
 /**
- * Reads the per-key, per-UTC-day, per-model usage ledger (table key_usage_daily). This
- * replica's pending sums are written first; other replicas' appear within a flush interval.
+ * Reads the usage ledgers: per key (key_usage_daily) and per team (team_usage_daily, what its
+ * keys used while they belonged to it), per UTC day and model, with the cost (API.md "Teams,
+ * prices and budgets"). This replica's pending sums are written first; other replicas' appear
+ * within a flush interval.
  */
 import { Injectable } from '@nestjs/common';
+import { costNumber } from '../../contracts/cost';
 import { Database } from '../../infra/database/database.service';
 import { UsageWriter } from './usage-writer';
 
@@ -13,6 +16,15 @@ export interface DailyUsage {
   cached_requests: number;
   prompt_tokens: number;
   completion_tokens: number;
+  /** In CURRENCY. */
+  cost: number;
+}
+
+export interface UsageTotal {
+  requests: number;
+  tokens: number;
+  /** In CURRENCY, as the exact decimal the database summed. */
+  cost: string;
 }
 
 interface DailyUsageRow {
@@ -22,7 +34,16 @@ interface DailyUsageRow {
   cached_requests: number | string;
   prompt_tokens: number | string | bigint;
   completion_tokens: number | string | bigint;
+  cost: number | string | null;
 }
+
+/** Whose ledger: a key's, or a team's. */
+export type LedgerOwner = 'key' | 'team';
+
+const LEDGER = {
+  key: { table: 'key_usage_daily', column: 'key_id' },
+  team: { table: 'team_usage_daily', column: 'team_id' },
+} as const;
 
 @Injectable()
 export class UsageLedgerService {
@@ -32,20 +53,21 @@ export class UsageLedgerService {
   ) {}
 
   /**
-   * Days in [from, to] (inclusive, YYYY-MM-DD), oldest first, then by model: of one key, or
-   * summed over every key (`keyId` null).
+   * Days in [from, to] (inclusive, YYYY-MM-DD), oldest first, then by model: of one key (or
+   * team, `owner`), or summed over every key (`ownerId` null).
    */
-  async daily(keyId: string | null, from: string, to: string): Promise<DailyUsage[]> {
+  async daily(ownerId: string | null, from: string, to: string, owner: LedgerOwner = 'key'): Promise<DailyUsage[]> {
     await this.writer.flush();
+    const { table, column } = LEDGER[owner];
     const { rows } = await this.db.query<DailyUsageRow>(
       `SELECT to_char(day, 'YYYY-MM-DD') AS date, model, sum(requests) AS requests,
               sum(cached_requests) AS cached_requests, sum(prompt_tokens) AS prompt_tokens,
-              sum(completion_tokens) AS completion_tokens
-         FROM key_usage_daily
-        WHERE ($1::uuid IS NULL OR key_id = $1::uuid) AND day BETWEEN $2::date AND $3::date
+              sum(completion_tokens) AS completion_tokens, sum(cost)::text AS cost
+         FROM ${table}
+        WHERE ($1::uuid IS NULL OR ${column} = $1::uuid) AND day BETWEEN $2::date AND $3::date
         GROUP BY day, model
         ORDER BY day, model`,
-      [keyId, from, to],
+      [ownerId, from, to],
     );
     return rows.map((row) => ({
       date: row.date,
@@ -54,17 +76,27 @@ export class UsageLedgerService {
       cached_requests: Number(row.cached_requests),
       prompt_tokens: Number(row.prompt_tokens),
       completion_tokens: Number(row.completion_tokens),
+      cost: costNumber(row.cost),
     }));
   }
 
-  /** Requests and tokens of `keyId` from the day of `since` (UTC) on: a quota period's usage from the ledger. */
-  async totalSince(keyId: string, since: Date): Promise<{ requests: number; tokens: number }> {
+  /** Requests, tokens and cost of a key (or team) from the day of `since` (UTC) on: a period's usage from the ledger. */
+  async totalSince(ownerId: string, since: Date, owner: LedgerOwner = 'key'): Promise<UsageTotal> {
     await this.writer.flush();
-    const { rows } = await this.db.query<{ requests: string | number | null; tokens: string | number | bigint | null }>(
-      `SELECT sum(requests) AS requests, sum(prompt_tokens + completion_tokens) AS tokens
-         FROM key_usage_daily WHERE key_id = $1 AND day >= $2::date`,
-      [keyId, since.toISOString().slice(0, 10)],
+    const { table, column } = LEDGER[owner];
+    const { rows } = await this.db.query<{
+      requests: string | number | null;
+      tokens: string | number | bigint | null;
+      cost: string | null;
+    }>(
+      `SELECT sum(requests) AS requests, sum(prompt_tokens + completion_tokens) AS tokens, coalesce(sum(cost), 0)::text AS cost
+         FROM ${table} WHERE ${column} = $1 AND day >= $2::date`,
+      [ownerId, since.toISOString().slice(0, 10)],
     );
-    return { requests: Number(rows[0]?.requests ?? 0), tokens: Number(rows[0]?.tokens ?? 0) };
+    return {
+      requests: Number(rows[0]?.requests ?? 0),
+      tokens: Number(rows[0]?.tokens ?? 0),
+      cost: rows[0]?.cost ?? '0',
+    };
   }
 }

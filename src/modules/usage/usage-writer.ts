@@ -21,6 +21,9 @@
  * - At shutdown the last flush goes around the database's down-gate (it was maybe marked down by
  *   a blip that is over) and is retried until the shutdown's grace ends (at least
  *   FINAL_FLUSH_MIN_MS); what still cannot be written stays in the journal for the next start.
+ * One cohesive thing: every write above shares the journal, its compaction and the one retry
+ * loop, and their order matters (an event before its batch, a batch before it is tried); split,
+ * the pieces would have to share all of that state.
  */
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { join } from 'node:path';
@@ -31,12 +34,15 @@ import { APP_CONFIG } from '../../infra/config/config.module';
 import { JournalFile } from '../../infra/journal/journal-file';
 import { ShutdownState } from '../../infra/lifecycle/shutdown-state';
 import { APP_LOGGER, type AppLogger } from '../../infra/logging/logger';
+import { releaseMarker, reserveMarker } from '../limits/limit-owner';
 import {
   addEvent,
   adoptedWork,
   batchesOf,
+  concludeOpen,
   halvesOf,
   pendingLines,
+  releaseId,
   type JournalLine,
   type LedgerRow,
   type OpenReservation,
@@ -64,11 +70,13 @@ class WriteUnknown extends Error {}
 @Injectable()
 export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
   private readonly journal: JournalFile;
-  private readonly instance: string;
+  /** This process's name (its journal's): the holder of its budget reservations. */
+  readonly instance: string;
   private seq = 0;
   /** Events not in a batch yet: their sums. */
   private rows = new Map<string, LedgerRow>();
   private charges = new Map<string, TokenCharge>();
+  private settles = new Set<string>();
   private firstPendingSeq = 0;
   /** Batches formed and not written yet, in order. */
   private batches: UsageBatch[] = [];
@@ -127,35 +135,39 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
     return { rows: this.rows.size, batches: this.batches.length, releases: this.releases.size };
   }
 
-  /** Tokens charged to `keyId` in the period ending `resetAt` that are not written yet. */
-  unwrittenTokens(keyId: string, resetAt: string): number {
-    let tokens = this.charges.get(`${keyId}\u0000${resetAt}`)?.tokens ?? 0;
-    for (const batch of this.batches) {
-      for (const charge of batch.charges)
-        if (charge.keyId === keyId && charge.resetAt === resetAt) tokens += charge.tokens;
-    }
+  /** Tokens charged to a key (or its team, `team`) in the period ending `resetAt` that are not written yet. */
+  unwrittenTokens(ownerId: string, resetAt: string, team = false): number {
+    let tokens = 0;
+    const count = (charge: TokenCharge) => {
+      if (charge.keyId === ownerId && charge.resetAt === resetAt && Boolean(charge.team) === team)
+        tokens += charge.tokens;
+    };
+    for (const charge of this.charges.values()) count(charge);
+    for (const batch of this.batches) batch.charges.forEach(count);
     return tokens;
   }
 
   /** A reservation is about to be made: journaled open, so a crash before its request ends gives it back. */
   reserving(reservation: OpenReservation): void {
-    this.open.set(reservation.rid, reservation);
+    this.open.set(releaseId(reservation), reservation);
     this.append({ t: 'o', reservation });
   }
 
-  /** The reservation `rid` was not made (refused, or never sent): nothing to give back. */
-  notReserved(rid: string): void {
-    this.open.delete(rid);
+  /** The reservation was not made (refused, or never sent): nothing to give back. */
+  notReserved(reservation: { rid: string; team?: true }): void {
+    this.open.delete(releaseId(reservation));
   }
 
   /** One request's usage (`rid`: the reservation it concludes). Journaled before it counts; no other I/O. */
   record(event: UsageEvent, rid?: string): void {
     this.seq += 1;
-    if (rid !== undefined) this.open.delete(rid);
+    if (rid !== undefined) concludeOpen(this.open, rid);
     this.append(rid === undefined ? { t: 'e', s: this.seq, e: event } : { t: 'e', s: this.seq, e: event, rid });
     if (this.rows.size === 0 && this.charges.size === 0) this.firstPendingSeq = this.seq;
-    addEvent(this.rows, this.charges, event);
-    if (event.quotaResetAt !== null && !this.soon && this.intervalMs > 0) {
+    addEvent(this.rows, this.charges, event, this.settles);
+    // Charges and settlements go out soon: other replicas see the quota used, the budget freed.
+    const counted = event.quotaResetAt !== null || Boolean(event.teamQuotaResetAt) || event.settles !== undefined;
+    if (counted && !this.soon && this.intervalMs > 0) {
       this.soon = setTimeout(() => {
         this.soon = null;
         void this.flush();
@@ -164,13 +176,13 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Gives a reserved unit back, once, if its reservation happened. `afterMs`: not before then
-   * (a reservation whose reply was lost may still be running). Resolves true when it is done
+   * Gives a reservation back, once, if it happened: its unit and its budget. `after`: not before
+   * then (a reservation whose reply was lost may still be running). Resolves true when it is done
    * now; otherwise it is retried until it is.
    */
   async release(release: PendingRelease): Promise<boolean> {
-    this.open.delete(release.rid);
-    this.releases.set(release.rid, release);
+    this.open.delete(releaseId(release));
+    this.releases.set(releaseId(release), release);
     this.append({ t: 'r', release });
     if (release.after > Date.now()) return false;
     return this.writeRelease(release, false);
@@ -225,10 +237,12 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
     if (this.rows.size === 0 && this.charges.size === 0) return;
     const rows = [...this.rows.values()];
     const charges = [...this.charges.values()];
+    const settles = [...this.settles];
     this.rows = new Map();
     this.charges = new Map();
+    this.settles = new Set();
     const upTo = this.seq;
-    for (const batch of batchesOf(`${this.instance}:${this.firstPendingSeq}-${upTo}`, rows, charges)) {
+    for (const batch of batchesOf(`${this.instance}:${this.firstPendingSeq}-${upTo}`, rows, charges, settles)) {
       this.append({ t: 'b', upTo, batch });
       this.batches.push(batch);
     }
@@ -248,12 +262,20 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
   /** True when the release is settled (written, or rejected and dropped); false: retried later. */
   private async writeRelease(release: PendingRelease, bypassGate: boolean): Promise<boolean> {
     try {
-      await this.execute({ text: RELEASE_SQL, values: [release.keyId, release.resetAt, release.rid] }, bypassGate);
+      const owner = release.team ? 'team' : 'key';
+      const values = [
+        release.keyId,
+        release.resetAt,
+        release.rid,
+        releaseMarker(owner, release.rid),
+        reserveMarker(owner, release.rid),
+      ];
+      await this.execute({ text: RELEASE_SQL[release.team ? 'teams' : 'api_keys'], values }, bypassGate);
     } catch (error) {
       if (!(error instanceof DatabaseRejected)) return false;
-      this.logger.error({ release }, 'usage: the database rejected a quota give-back; dropped');
+      this.logger.error({ release }, 'usage: the database rejected a reservation give-back; dropped');
     }
-    if (this.releases.delete(release.rid)) this.append({ t: 'x', rid: release.rid });
+    if (this.releases.delete(releaseId(release))) this.append({ t: 'x', rid: releaseId(release) });
     return true;
   }
 
@@ -307,7 +329,7 @@ export class UsageWriter implements OnModuleInit, OnApplicationShutdown {
     for (const batch of batches) this.append({ t: 'b', upTo: null, batch });
     for (const release of releases) this.append({ t: 'r', release });
     this.batches.push(...batches);
-    for (const release of releases) this.releases.set(release.rid, release);
+    for (const release of releases) this.releases.set(releaseId(release), release);
     this.journal.remove(file);
     if (batches.length + releases.length > 0) {
       this.logger.info(

@@ -9,6 +9,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
   IsISO8601,
   IsOptional,
   IsString,
@@ -78,6 +79,11 @@ export class KeyLimitsDto {
   @Max(INT32_MAX)
   max_concurrent?: number | null;
 
+  /** In CURRENCY; checked for range and precision by parseBudget (admin/budget-field.ts). */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  monthly_budget?: number | null;
+
   // priority and weight always have a value: null is refused, not taken as "unset".
   @ValidateIf((dto: KeyLimitsDto) => dto.priority !== undefined)
   @IsIn(PRIORITIES)
@@ -94,6 +100,11 @@ export class CreateKeyDto extends KeyLimitsDto {
   @IsString()
   @Length(1, 200)
   name!: string;
+
+  /** The team the key joins (null: none). */
+  @IsOptional()
+  @IsString()
+  team_id?: string | null;
 }
 
 export class UpdateKeyDto extends KeyLimitsDto {
@@ -105,4 +116,9 @@ export class UpdateKeyDto extends KeyLimitsDto {
   @ValidateIf((dto: UpdateKeyDto) => dto.active !== undefined)
   @IsBoolean()
   active?: boolean;
+
+  /** The team the key moves to; null leaves its team. */
+  @IsOptional()
+  @IsString()
+  team_id?: string | null;
 }

@@ -20,11 +20,16 @@ export interface KeyView {
   max_concurrent: number | null;
   priority: string;
   weight: number;
+  team_id: string | null;
+  /** In CURRENCY; null: no budget. */
+  monthly_budget: number | null;
 }
 
 export interface KeyUsageView {
   requests: number;
   tokens: number;
+  /** Spend this period, in CURRENCY. */
+  cost: number;
   quota_reset_at: string;
 }
 
@@ -58,5 +63,7 @@ export function toKeyView(row: ApiKeyRow, now: Date): KeyView {
     max_concurrent: row.max_concurrent,
     priority: row.priority,
     weight: row.weight,
+    team_id: row.team_id,
+    monthly_budget: row.monthly_budget === null ? null : Number(row.monthly_budget),
   };
 }
