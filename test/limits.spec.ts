@@ -476,6 +476,22 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
     expect([Number(row.requests), Number(row.prompt_tokens)]).toEqual([2, 7]);
   });
 
+  it("a key's rows from before and after it moved team are one row of the key ledger (one upsert names it once)", async () => {
+    const id = await insertKey({});
+    const row = { keyId: id, day: '2026-11-24', model: 'm', requests: 1, cachedRequests: 0, promptTokens: 3 };
+    const statement = batchStatement({
+      id: `test-batch-${randomUUID()}`,
+      rows: [
+        { ...row, completionTokens: 4 },
+        { ...row, teamId: null, completionTokens: 5 },
+      ],
+      charges: [],
+    });
+    await db.query(statement.text, statement.values);
+    const [summed] = await db.query('SELECT requests, completion_tokens FROM key_usage_daily WHERE key_id = $1', [id]);
+    expect([Number(summed.requests), Number(summed.completion_tokens)]).toEqual([2, 9]);
+  });
+
   it('the token quota refuses once used up (type tokens), whatever the request quota', async () => {
     const id = await insertKey({ monthlyQuota: 100, monthlyTokenQuota: 50, tokens: 50 });
     await expect(reserve(id)).rejects.toMatchObject({

@@ -23,15 +23,20 @@ import { costDecimal } from '../../contracts/cost';
 import type { OwnerTable } from '../limits/limit-owner';
 import type { LedgerRow, TokenCharge, UsageBatch } from './usage-journal';
 
-/** The team rows of a batch: its key rows summed per (team, day, model). */
-function teamRows(rows: LedgerRow[]): (LedgerRow & { teamId: string })[] {
-  const sums = new Map<string, LedgerRow & { teamId: string }>();
+/**
+ * A batch's rows summed per (owner, day, model), `ownerOf` naming the owner (null: not in this
+ * ledger). One upsert must not name a row twice: a key's rows before and after it moved team
+ * are two rows of the batch but one of the key ledger.
+ */
+function rowsPer(rows: LedgerRow[], ownerOf: (row: LedgerRow) => string | null): (LedgerRow & { owner: string })[] {
+  const sums = new Map<string, LedgerRow & { owner: string }>();
   for (const row of rows) {
-    if (!row.teamId) continue;
-    const id = `${row.teamId}\u0000${row.day}\u0000${row.model}`;
+    const owner = ownerOf(row);
+    if (!owner) continue;
+    const id = `${owner}\u0000${row.day}\u0000${row.model}`;
     const sum = sums.get(id);
     if (!sum) {
-      sums.set(id, { ...row, teamId: row.teamId });
+      sums.set(id, { ...row, owner });
       continue;
     }
     sum.requests += row.requests;
@@ -75,8 +80,9 @@ export function batchStatement(batch: UsageBatch): { text: string; values: unkno
     cost = ${table}.cost + EXCLUDED.cost
   RETURNING 1)`);
   };
-  if (batch.rows.length > 0) ledger('ledger', 'key_usage_daily', 'key_id', batch.rows, (row) => row.keyId);
-  const teams = teamRows(batch.rows);
+  const keys = rowsPer(batch.rows, (row) => row.keyId);
+  if (keys.length > 0) ledger('ledger', 'key_usage_daily', 'key_id', keys, (row) => row.keyId);
+  const teams = rowsPer(batch.rows, (row) => row.teamId ?? null);
   if (teams.length > 0) ledger('team_ledger', 'team_usage_daily', 'team_id', teams, (row) => row.teamId!);
   if (batch.settles?.length) {
     parts.push(`freed AS (
