@@ -10,7 +10,7 @@
  * the gateway gains when it is not alone on them, not what it gains on dedicated cores; CPU per
  * request is the figure that carries over to another machine.
  *
- *   DATABASE_URL=... REDIS_URL=... node -r @swc-node/register bench/scale.ts [--duration 8] [--runs 3]
+ *   DATABASE_URL=... REDIS_URL=... node -r @swc-node/register bench/scale.ts [--duration 8] [--runs 3] [--workers 1,2]
  *
  * Writes bench/results/scale.json.
  */
@@ -82,7 +82,7 @@ function median(values: number[]): number {
 async function main(): Promise<void> {
   if (!process.env.DATABASE_URL || !process.env.REDIS_URL) throw new Error('set DATABASE_URL and REDIS_URL');
   const cases: Record<string, unknown> = {};
-  for (const workers of [1, 2]) {
+  for (const workers of arg('workers', '1,2').split(',').map(Number)) {
     const runs = [];
     for (let i = 0; i < RUNS; i += 1) runs.push(await oneRun(workers));
     cases[`workers_${workers}`] = {
