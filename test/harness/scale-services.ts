@@ -87,6 +87,8 @@ export interface RedisCluster {
   ports: number[];
   /** REDIS_CLUSTER_NODES */
   nodes: string;
+  /** Kills one master's process (SIGKILL): its slots stop answering. */
+  killNode(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -122,7 +124,12 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     await stop();
     throw error;
   }
-  return { ports, nodes: ports.map((p) => `127.0.0.1:${p}`).join(','), stop };
+  return {
+    ports,
+    nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    killNode: (index) => stopProcess(children[index]),
+    stop,
+  };
 }
 
 export interface SentinelGroup {
