@@ -35,7 +35,7 @@ import { Database } from '../src/infra/database/database.service';
 import { DatabaseRejected } from '../src/infra/database/database-errors';
 import { cutStreamUsage } from '../src/contracts/token-estimate';
 import { UsageWriter } from '../src/modules/usage/usage-writer';
-import { batchStatement } from '../src/modules/usage/usage-writes.sql';
+import { BUDGET_SWEEP_SQL, batchStatement } from '../src/modules/usage/usage-writes.sql';
 import { replay, sumEvents, type UsageEvent } from '../src/modules/usage/usage-journal';
 import { ShutdownState } from '../src/infra/lifecycle/shutdown-state';
 import { closedPortUrl } from './fakes/fake-server';
@@ -286,6 +286,7 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
   const seen: { kind: 'quota_rejected'; type: string }[] = [];
   const rejections = {
     quotaExhausted: (type: string) => seen.push({ kind: 'quota_rejected', type }),
+    budgetExhausted: () => seen.push({ kind: 'quota_rejected', type: 'budget' }),
   } as unknown as LimitRejections;
   let quota: QuotaService;
   let writer: UsageWriter;
@@ -535,6 +536,145 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
     clock.set('2026-12-05T00:00:00.000Z');
     await expect(reserve(id)).rejects.toMatchObject({
       message: expect.stringContaining('2027-01-01T00:00:00.000Z'),
+    });
+  });
+
+  describe('budgets', () => {
+    /** 1 unit of CURRENCY in femto-units. */
+    const UNIT = 10n ** 15n;
+    async function budgeted(budget: string): Promise<string> {
+      const id = await insertKey();
+      await db.query('UPDATE api_keys SET monthly_budget = $2 WHERE id = $1', [id, budget]);
+      return id;
+    }
+    async function budgetState(id: string): Promise<{ spent: number; reserved: number; rows: number }> {
+      const [row] = await db.query('SELECT budget_spent, budget_reserved FROM api_keys WHERE id = $1', [id]);
+      const [held] = await db.query('SELECT count(*)::int AS n FROM budget_reservations WHERE owner_id = $1', [id]);
+      return { spent: Number(row.budget_spent), reserved: Number(row.budget_reserved), rows: Number(held.n) };
+    }
+    const reserveBudget = (id: string, units: bigint) =>
+      quota.reserve(id, randomUUID(), clock.now(), 0, { budget: units, holder: 'test-holder' });
+    /** The served request's usage with its cost, settling the reservation's budget rows in its batch. */
+    const settle = (reservation: QuotaReservation, cost: bigint) =>
+      writer.record(
+        {
+          keyId: reservation.keyId,
+          day: clock.now().toISOString().slice(0, 10),
+          model: 'm',
+          cached: false,
+          promptTokens: 1,
+          completionTokens: 1,
+          quotaResetAt: reservation.resetAt.toISOString(),
+          cost: cost.toString(),
+          settles: reservation.rid,
+        },
+        reservation.rid,
+      );
+
+    it('reserves the largest cost while spent + reserved stays within the budget, then 402 budget_exhausted naming the key', async () => {
+      const id = await budgeted('10');
+      await reserveBudget(id, 4n * UNIT);
+      await reserveBudget(id, 6n * UNIT);
+      expect(await budgetState(id)).toEqual({ spent: 0, reserved: 10, rows: 2 });
+      const refused = (await reserveBudget(id, 1n).catch((error: unknown) => error)) as AppError;
+      expect(refused).toMatchObject({ code: 'budget_exhausted', param: 'key' });
+      expect(seen).toEqual([{ kind: 'quota_rejected', type: 'budget' }]);
+      expect(await budgetState(id)).toEqual({ spent: 0, reserved: 10, rows: 2 });
+    });
+
+    it('a served request settles to its real cost in its batch, once, also when the batch is written again', async () => {
+      const id = await budgeted('10');
+      const reservation = await reserveBudget(id, 4n * UNIT);
+      settle(reservation, 3n * UNIT + 1n); // a cost below the reservation, to the last femto-unit
+      await writer.flush();
+      const [row] = await db.query('SELECT budget_spent::text AS spent FROM api_keys WHERE id = $1', [id]);
+      expect(row.spent).toBe('3.000000000000001');
+      expect(await budgetState(id)).toMatchObject({ reserved: 0, rows: 0 });
+      // The batch again, as a retry after a lost reply would send it: nothing changes.
+      const batch = {
+        id: 'retried-batch',
+        rows: [],
+        charges: [{ keyId: id, resetAt: reservation.resetAt.toISOString(), tokens: 2, cost: '7' }],
+        settles: [reservation.rid],
+      };
+      for (let i = 0; i < 2; i += 1) await database.query(batchStatement(batch).text, batchStatement(batch).values);
+      const [again] = await db.query(
+        'SELECT budget_spent::text AS spent, quota_tokens_used FROM api_keys WHERE id = $1',
+        [id],
+      );
+      expect(again.spent).toBe('3.000000000000008');
+      expect(await budgetState(id)).toMatchObject({ reserved: 0, rows: 0 });
+    });
+
+    it('a key that changes teams within one batch: one key ledger row, a row per team, the batch written', async () => {
+      const id = await insertKey();
+      const teams = [randomUUID(), randomUUID()];
+      for (const team of teams) {
+        await db.query(
+          `INSERT INTO teams (id, name, created_at, updated_at, quota_period_start, quota_reset_at)
+           VALUES ($1, 't', now(), now(), now(), now() + interval '1 day')`,
+          [team],
+        );
+      }
+      const day = clock.now().toISOString().slice(0, 10);
+      for (const teamId of [teams[0], teams[1], teams[1]]) {
+        writer.record({
+          keyId: id,
+          teamId,
+          day,
+          model: 'm',
+          cached: false,
+          promptTokens: 1,
+          completionTokens: 2,
+          quotaResetAt: null,
+          cost: '5',
+        });
+      }
+      await writer.flush();
+      expect(writer.pending).toEqual({ rows: 0, batches: 0, releases: 0 });
+      const [keyRow] = await db.query('SELECT requests, cost::text AS cost FROM key_usage_daily WHERE key_id = $1', [
+        id,
+      ]);
+      expect({ requests: Number(keyRow.requests), cost: keyRow.cost }).toEqual({
+        requests: 3,
+        cost: '0.000000000000015',
+      });
+      const teamRows = await db.query(
+        'SELECT team_id, requests FROM team_usage_daily WHERE team_id = ANY($1::uuid[])',
+        [teams],
+      );
+      expect(
+        Object.fromEntries(
+          teamRows.map((row: { team_id: string; requests: number }) => [row.team_id, Number(row.requests)]),
+        ),
+      ).toEqual({
+        [teams[0]]: 1,
+        [teams[1]]: 2,
+      });
+    });
+
+    it('a free request gives its whole reservation back, once', async () => {
+      const id = await budgeted('10');
+      const reservation = await reserveBudget(id, 4n * UNIT);
+      expect(await release(reservation)).toBe(true);
+      expect(await release(reservation)).toBe(true);
+      expect(await budgetState(id)).toEqual({ spent: 0, reserved: 0, rows: 0 });
+    });
+
+    it('the sweep gives back only reservations whose holder stopped renewing them', async () => {
+      const id = await budgeted('10');
+      await reserveBudget(id, 2n * UNIT);
+      const lapsed = await reserveBudget(id, 3n * UNIT);
+      await db.query(`UPDATE budget_reservations SET expires_at = now() - interval '1 second' WHERE id = $1`, [
+        lapsed.rid,
+      ]);
+      const [swept] = await db.query(BUDGET_SWEEP_SQL);
+      expect(Number(swept.released)).toBe(1);
+      expect(await budgetState(id)).toEqual({ spent: 0, reserved: 2, rows: 1 });
+      // The lapsed request's settlement comes late: its cost counts, its amount is not taken off twice.
+      settle(lapsed, 1n * UNIT);
+      await writer.flush();
+      expect(await budgetState(id)).toEqual({ spent: 1, reserved: 2, rows: 1 });
     });
   });
 

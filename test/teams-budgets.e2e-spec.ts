@@ -29,6 +29,10 @@ models:
     max_new_tokens: 8
     default_max_new_tokens: 8
     pricing: { input: 1000000, output: 2000000, cached_input: 500000 }
+  - name: embed
+    kind: embedding
+    provider: mock
+    pricing: { input: 1000000, output: 0 }
 `;
 
 const withServices = Boolean(SERVICES_DATABASE_URL && SERVICES_REDIS_URL);
@@ -206,12 +210,40 @@ describeInProcess('teams, prices and budgets', 'starts its own replicas with pri
     expect(Number(spent?.[1])).toBeGreaterThanOrEqual(2);
   }, 30_000);
 
+  it('no route that reaches a backend bypasses a budget: each answers 402 budget_exhausted for a spent team', async () => {
+    const teamId = await createTeam(first, { monthly_budget: 0 });
+    const { key } = await createKey(first, { ...NO_RPM, team_id: teamId });
+    const calls: [string, Record<string, unknown>][] = [
+      ['/v1/generate', { model: 'metered', prompt: 'hello' }],
+      ['/v1/completions', { model: 'metered', prompt: 'hello' }],
+      ['/v1/chat/completions', { model: 'metered', messages: [{ role: 'user', content: 'hello' }] }],
+      ['/v1/chat/completions', { model: 'metered', messages: [{ role: 'user', content: 'hi' }], stream: true }],
+      ['/v1/embeddings', { model: 'embed', input: 'hello' }],
+    ];
+    for (const [path, body] of calls) {
+      const res = await request(targets[0]).post(path).set('Authorization', `Bearer ${key}`).send(body);
+      expect({ path, status: res.status, code: res.body.error?.code }).toEqual({
+        path,
+        status: 402,
+        code: 'budget_exhausted',
+      });
+    }
+    expect((await teamOf(first, teamId)).usage).toMatchObject({ requests: 0, cost: 0, reserved: 0 });
+  });
+
   describe('every exit path settles the reservation to the billing rules', () => {
     /** A key with a budget in a team with a budget, on the metered model. */
     async function budgeted() {
       const teamId = await createTeam(first, { monthly_budget: 1000 });
       const created = await createKey(first, { ...NO_RPM, team_id: teamId, monthly_budget: 1000 });
       return { ...created, teamId };
+    }
+    /** A generation whose client goes away after `ms`. */
+    async function cutAfter(ms: number, key: string, body: Record<string, unknown>): Promise<void> {
+      const post = openPost(targets[0], '/v1/generate', { 'X-API-Key': key }, body);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      post.cut();
+      await post.closed;
     }
     const keyCost = async (id: string) =>
       (
@@ -241,19 +273,8 @@ describeInProcess('teams, prices and budgets', 'starts its own replicas with pri
 
     it('a stream cut after some tokens: the prompt and the tokens produced are charged', async () => {
       const { key, teamId } = await budgeted();
-      const post = openPost(
-        targets[0],
-        '/v1/generate',
-        { 'X-API-Key': key },
-        {
-          model: 'metered',
-          prompt: '[mock:slow:150] cut me',
-          stream: true,
-        },
-      );
-      await new Promise((resolve) => setTimeout(resolve, 400)); // two or three words out
-      post.cut();
-      await post.closed;
+      // Two or three words are out after 400 ms.
+      await cutAfter(400, key, { model: 'metered', prompt: '[mock:slow:150] cut me', stream: true });
       const team = await settledTeam(first, teamId);
       expect(team.usage.reserved).toBe(0);
       // 3 prompt words (the tag is one); between 1 and 7 of the 8 completion tokens were produced before the cut.
@@ -264,18 +285,7 @@ describeInProcess('teams, prices and budgets', 'starts its own replicas with pri
 
     it('the client gone before any output: the prompt tokens are charged', async () => {
       const { key, teamId } = await budgeted();
-      const post = openPost(
-        targets[0],
-        '/v1/generate',
-        { 'X-API-Key': key },
-        {
-          model: 'metered',
-          prompt: '[mock:hang] four words here',
-        },
-      );
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      post.cut();
-      await post.closed;
+      await cutAfter(200, key, { model: 'metered', prompt: '[mock:hang] four words here' });
       const team = await settledTeam(first, teamId);
       expect(team.usage).toMatchObject({ reserved: 0, cost: 4 });
     });

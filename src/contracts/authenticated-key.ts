@@ -1,7 +1,7 @@
 import type { Priority } from './scheduling';
 
-/** The limits of a team (API.md "Teams, prices and budgets"); its keys pass them as well as their own. */
-export interface TeamLimits {
+/** The limits keys and teams both carry (null: none). */
+export interface OwnerLimits {
   id: string;
   name: string;
   rpmLimit: number | null;
@@ -10,26 +10,20 @@ export interface TeamLimits {
   monthlyTokenQuota: number | null;
   /** In CURRENCY, as the exact decimal the database holds; null: no budget. */
   monthlyBudget: string | null;
+  /** Generations in flight at once; null: unlimited. */
   maxConcurrent: number | null;
 }
 
+/** The limits of a team (API.md "Teams, prices and budgets"); its keys pass them as well as their own. */
+export type TeamLimits = OwnerLimits;
+
 /** What the guard attaches to an authenticated request: the key's settings, never its secret. */
-export interface AuthenticatedKey {
-  id: string;
-  name: string;
-  rpmLimit: number | null;
-  tpmLimit: number | null;
-  monthlyQuota: number | null;
-  monthlyTokenQuota: number | null;
-  /** In CURRENCY, as the exact decimal the database holds; null: no budget. */
-  monthlyBudget: string | null;
+export interface AuthenticatedKey extends OwnerLimits {
   /** null: every model. */
   models: string[] | null;
   active: boolean;
   expiresAt: Date | null;
   revokedAt: Date | null;
-  /** Generations in flight at once; null: unlimited. */
-  maxConcurrent: number | null;
   priority: Priority;
   /** Share within its priority, 1..100. */
   weight: number;

@@ -26,6 +26,7 @@ import { currentPeriod, type KeyUsageView, type KeyView, toKeyView } from './dto
 import { decodeCursor, encodeCursor, parseDayRange, parseLimit, parseSearch } from './admin-query';
 import { keySearchCondition } from './key-search';
 import { parseBudget } from './budget-field';
+import { counterStartAssignments, setsCounters } from './counter-start';
 import { teamNotFound, UUID } from './team-errors';
 import { costNumber } from '../../contracts/cost';
 
@@ -143,7 +144,7 @@ export class AdminKeysService {
       params.push(value);
       return `${column} = $${params.length}`;
     });
-    if (this.setsQuota(dto)) assignments.push(...(await this.quotaStartAssignments(id, now, params)));
+    if (setsCounters(dto)) assignments.push(...(await this.quotaStartAssignments(id, now, params)));
     const row = await this.joiningTeam(() =>
       this.changeUnrevoked(id, `UPDATE api_keys SET ${assignments.join(', ')}`, params),
     );
@@ -220,14 +221,6 @@ export class AdminKeysService {
     return { requests: total.requests, tokens: total.tokens, cost, quota_reset_at: resetAt };
   }
 
-  private setsQuota(dto: KeyLimitsDto): boolean {
-    return (
-      (dto.monthly_quota !== undefined && dto.monthly_quota !== null) ||
-      (dto.monthly_token_quota !== undefined && dto.monthly_token_quota !== null) ||
-      (dto.monthly_budget !== undefined && dto.monthly_budget !== null)
-    );
-  }
-
   /** `team_id` of a create or change: an existing team (404 team_not_found), or null to leave one. */
   private async teamColumn(teamId: string | null | undefined): Promise<{ team_id?: string | null }> {
     if (teamId === undefined) return {};
@@ -251,24 +244,10 @@ export class AdminKeysService {
     }
   }
 
-  /**
-   * A key that had no quota and no budget has no counters (its usage is in the ledger): when it
-   * gets one, its period starts with what the ledger holds for the current month, spend
-   * included, in the same statement (the CASE reads the row's values before the update).
-   */
+  /** The counters start from the ledger when the key gets its first quota or budget (counter-start.ts). */
   private async quotaStartAssignments(id: string, now: Date, params: unknown[]): Promise<string[]> {
     const period = quotaPeriodAt(now);
-    const used = await this.usage.totalSince(id, period.start);
-    params.push(period.start, period.resetAt, used.requests, used.tokens, used.cost);
-    const n = params.length;
-    const hadNone = 'monthly_quota IS NULL AND monthly_token_quota IS NULL AND monthly_budget IS NULL';
-    return [
-      `quota_period_start = CASE WHEN ${hadNone} THEN $${n - 4}::timestamptz ELSE quota_period_start END`,
-      `quota_reset_at = CASE WHEN ${hadNone} THEN $${n - 3}::timestamptz ELSE quota_reset_at END`,
-      `quota_requests_used = CASE WHEN ${hadNone} THEN $${n - 2}::integer ELSE quota_requests_used END`,
-      `quota_tokens_used = CASE WHEN ${hadNone} THEN $${n - 1}::bigint ELSE quota_tokens_used END`,
-      `budget_spent = CASE WHEN ${hadNone} THEN $${n}::numeric ELSE budget_spent END`,
-    ];
+    return counterStartAssignments(params, period, await this.usage.totalSince(id, period.start));
   }
 
   /** The limit columns present in the request, checked against config and the clock. */

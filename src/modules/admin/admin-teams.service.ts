@@ -15,6 +15,7 @@ import { type DailyUsage, UsageLedgerService } from '../usage/usage-ledger.servi
 import { UsageWriter } from '../usage/usage-writer';
 import { decodeCursor, encodeCursor, parseDayRange, parseLimit } from './admin-query';
 import { parseBudget } from './budget-field';
+import { counterStartAssignments, setsCounters } from './counter-start';
 import type { CreateTeamDto, TeamLimitsDto, UpdateTeamDto } from './dto/team-fields.dto';
 import { type TeamRow, type TeamView, toTeamView } from './dto/team-view';
 import { teamNotFound, UUID } from './team-errors';
@@ -105,8 +106,13 @@ export class AdminTeamsService {
       params.push(value);
       return `${column} = $${params.length}`;
     });
-    if (setsCounters(dto)) assignments.push(...(await this.counterStartAssignments(id, now, params)));
     if (!UUID.test(id)) throw teamNotFound();
+    if (setsCounters(dto)) {
+      const period = quotaPeriodAt(now);
+      assignments.push(
+        ...counterStartAssignments(params, period, await this.usage.totalSince(id, period.start, 'team')),
+      );
+    }
     const { rows } = await this.db.query<TeamRow>(
       `UPDATE teams SET ${assignments.join(', ')} WHERE id = $1 RETURNING *`,
       params,
@@ -157,26 +163,6 @@ export class AdminTeamsService {
       quota_reset_at: (current ? row.quota_reset_at : period.resetAt).toISOString(),
     };
   }
-
-  /**
-   * A team that had no quota and no budget has no counters: when it gets one, its period starts
-   * with what its ledger holds for the current month (the CASE reads the row before the update).
-   */
-  private async counterStartAssignments(id: string, now: Date, params: unknown[]): Promise<string[]> {
-    if (!UUID.test(id)) return [];
-    const period = quotaPeriodAt(now);
-    const used = await this.usage.totalSince(id, period.start, 'team');
-    params.push(period.start, period.resetAt, used.requests, used.tokens, used.cost);
-    const n = params.length;
-    const hadNone = 'monthly_quota IS NULL AND monthly_token_quota IS NULL AND monthly_budget IS NULL';
-    return [
-      `quota_period_start = CASE WHEN ${hadNone} THEN $${n - 4}::timestamptz ELSE quota_period_start END`,
-      `quota_reset_at = CASE WHEN ${hadNone} THEN $${n - 3}::timestamptz ELSE quota_reset_at END`,
-      `quota_requests_used = CASE WHEN ${hadNone} THEN $${n - 2}::integer ELSE quota_requests_used END`,
-      `quota_tokens_used = CASE WHEN ${hadNone} THEN $${n - 1}::bigint ELSE quota_tokens_used END`,
-      `budget_spent = CASE WHEN ${hadNone} THEN $${n}::numeric ELSE budget_spent END`,
-    ];
-  }
 }
 
 function limitColumns(dto: TeamLimitsDto): Record<string, unknown> {
@@ -184,8 +170,4 @@ function limitColumns(dto: TeamLimitsDto): Record<string, unknown> {
   for (const field of LIMIT_FIELDS) if (dto[field] !== undefined) columns[field] = dto[field];
   if (dto.monthly_budget !== undefined) columns.monthly_budget = parseBudget(dto.monthly_budget);
   return columns;
-}
-
-function setsCounters(dto: TeamLimitsDto): boolean {
-  return [dto.monthly_quota, dto.monthly_token_quota, dto.monthly_budget].some((v) => v !== undefined && v !== null);
 }

@@ -24,19 +24,19 @@ import type { OwnerTable } from '../limits/limit-owner';
 import type { LedgerRow, TokenCharge, UsageBatch } from './usage-journal';
 
 /**
- * A batch's rows summed per (owner, day, model), `ownerOf` naming the owner (null: not in this
- * ledger). One upsert must not name a row twice: a key's rows before and after it moved team
- * are two rows of the batch but one of the key ledger.
+ * A batch's rows summed per (owner, day, model), the primary key of a ledger table: a key that
+ * changed teams between its requests of one batch has a row per team, and one upsert may change
+ * a ledger row only once.
  */
-function rowsPer(rows: LedgerRow[], ownerOf: (row: LedgerRow) => string | null): (LedgerRow & { owner: string })[] {
-  const sums = new Map<string, LedgerRow & { owner: string }>();
+function ledgerRows(rows: LedgerRow[], ownerOf: (row: LedgerRow) => string | null | undefined): LedgerRow[] {
+  const sums = new Map<string, LedgerRow>();
   for (const row of rows) {
     const owner = ownerOf(row);
     if (!owner) continue;
     const id = `${owner}\u0000${row.day}\u0000${row.model}`;
     const sum = sums.get(id);
     if (!sum) {
-      sums.set(id, { ...row, owner });
+      sums.set(id, { ...row });
       continue;
     }
     sum.requests += row.requests;
@@ -80,9 +80,9 @@ export function batchStatement(batch: UsageBatch): { text: string; values: unkno
     cost = ${table}.cost + EXCLUDED.cost
   RETURNING 1)`);
   };
-  const keys = rowsPer(batch.rows, (row) => row.keyId);
+  const keys = ledgerRows(batch.rows, (row) => row.keyId);
   if (keys.length > 0) ledger('ledger', 'key_usage_daily', 'key_id', keys, (row) => row.keyId);
-  const teams = rowsPer(batch.rows, (row) => row.teamId ?? null);
+  const teams = ledgerRows(batch.rows, (row) => row.teamId);
   if (teams.length > 0) ledger('team_ledger', 'team_usage_daily', 'team_id', teams, (row) => row.teamId!);
   if (batch.settles?.length) {
     parts.push(`freed AS (

@@ -9,7 +9,6 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsNumber,
   IsISO8601,
   IsOptional,
   IsString,
@@ -20,8 +19,7 @@ import {
 } from 'class-validator';
 import { invalidRequest } from '../../../contracts/app-error';
 import { PRIORITIES, type Priority } from '../../../contracts/scheduling';
-
-const INT32_MAX = 2_147_483_647;
+import { OwnerLimitsDto } from './owner-limits.dto';
 
 /** Dates the API accepts: years 0001..9999 (what PostgreSQL and ISO 8601 basic years share). */
 export function isInDateRange(date: Date): boolean {
@@ -37,31 +35,7 @@ export function parseTimestamp(value: string, param: string): Date {
   return date;
 }
 
-export class KeyLimitsDto {
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(INT32_MAX)
-  rpm_limit?: number | null;
-
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(INT32_MAX)
-  tpm_limit?: number | null;
-
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(INT32_MAX)
-  monthly_quota?: number | null;
-
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(Number.MAX_SAFE_INTEGER)
-  monthly_token_quota?: number | null;
-
+export class KeyLimitsDto extends OwnerLimitsDto {
   @IsOptional()
   @IsArray()
   @ArrayMinSize(1)
@@ -72,17 +46,6 @@ export class KeyLimitsDto {
   @IsOptional()
   @IsISO8601({ strict: true, strictSeparator: true })
   expires_at?: string | null;
-
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(INT32_MAX)
-  max_concurrent?: number | null;
-
-  /** In CURRENCY; checked for range and precision by parseBudget (admin/budget-field.ts). */
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  monthly_budget?: number | null;
 
   // priority and weight always have a value: null is refused, not taken as "unset".
   @ValidateIf((dto: KeyLimitsDto) => dto.priority !== undefined)
