@@ -221,6 +221,9 @@ export abstract class FakeServer {
   readonly requests: RecordedRequest[] = [];
   readonly aborted: AbortedRequest[] = [];
   connections = 0;
+  /** Requests being answered now, and the most there ever were at once (since reset). */
+  inFlight = 0;
+  peakInFlight = 0;
   url = '';
   mode: FakeMode = 'normal';
   delayMs = 50;
@@ -267,6 +270,7 @@ export abstract class FakeServer {
     this.requests.length = 0;
     this.aborted.length = 0;
     this.connections = 0;
+    this.peakInFlight = this.inFlight;
   }
 
   async close(): Promise<void> {
@@ -320,7 +324,10 @@ export abstract class FakeServer {
     if (!this.recordRequests) this.requests.length = 0;
     this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
     let closed = false;
+    this.inFlight += 1;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
     res.on('close', () => {
+      this.inFlight -= 1;
       closed = true;
       if (!res.writableEnded) this.aborted.push({ path, at: Date.now() });
     });
