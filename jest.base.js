@@ -30,7 +30,7 @@ exports.unit = {
   globalSetup: '<rootDir>/test/harness/global-setup.ts',
   // Everything under test/ but test/e2e/ (a negated match, so a --testPathIgnorePatterns given on
   // the command line, which replaces the configured one, cannot let the e2e layer in).
-  testMatch: ['<rootDir>/test/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts', '!**/test/e2e/**'],
+  testMatch: ['<rootDir>/test/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts', '!**/test/e2e/**', '!**/test/scale/**'],
 };
 
 exports.e2e = {
@@ -38,4 +38,13 @@ exports.e2e = {
   displayName: 'e2e',
   globalSetup: '<rootDir>/test/harness/global-setup-e2e.ts',
   testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'],
+};
+
+/** test/scale/: several server processes, Sentinels, workers (npm run test:scale only). */
+exports.scale = {
+  ...shared,
+  displayName: 'scale',
+  globalSetup: '<rootDir>/test/harness/global-setup-e2e.ts',
+  testMatch: ['<rootDir>/test/scale/**/*.spec.ts'],
+  testTimeout: 120_000,
 };

@@ -32,10 +32,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
-import { Client } from 'pg';
 import { arg, percentiles, reachable, writeResult } from './lib';
-import { type Proc, ROOT, spawnNode, startGateway, stopper } from './gateway-process';
+import { ROOT, startGateway } from './gateway-process';
+import {
+  createKey as createKeyFor,
+  load as loadFor,
+  servicesDatabase,
+  startFake,
+  startUpstreamGateway as startUpstreamGatewayFor,
+} from './upstream-load';
 import { renderChart } from './chart';
 
 const DURATION_S = Number(arg('duration', '8'));
@@ -47,90 +52,15 @@ const HOT_OVER = 500;
 const PRICE_PER_MILLION = 1;
 const ANSWER_COST = (16 * PRICE_PER_MILLION) / 1e6;
 
-async function startFake(tokenDelayMs = 0): Promise<Proc> {
-  const child = spawnNode(
-    ['-r', '@swc-node/register', join(ROOT, 'bench', 'fake-upstream.ts'), '--token-delay-ms', String(tokenDelayMs)],
-    {},
-    'pipe',
-  );
-  const url = await new Promise<string>((done) =>
-    child.stdout!.once('data', (chunk: Buffer) => done(chunk.toString().trim())),
-  );
-  return { child, url, stop: stopper(child) };
-}
-
-function startUpstreamGateway(upstream: string, env: Record<string, string>): Promise<Proc> {
-  return startGateway(
-    `default_model: m\nmodels:\n  - name: m\n    provider: vllm\n    upstream_model: m\n    max_new_tokens: 64\n    base_url: ${upstream}\n` +
-      `    pricing: { input: 0, output: ${PRICE_PER_MILLION} }\n`,
-    { adminToken: ADMIN_TOKEN, env },
-  );
-}
-
-async function createKey(gateway: string, fields: Record<string, unknown>): Promise<{ id: string; key: string }> {
-  const res = await fetch(`${gateway}/admin/keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench', rpm_limit: 2_000_000_000, ...fields }),
-  });
-  if (res.status !== 201) throw new Error(`create key: ${res.status} ${await res.text()}`);
-  return (await res.json()) as { id: string; key: string };
-}
-
-interface LoadResult {
-  rps: number;
-  mean_ms: number;
-  p50_ms: number;
-  p99_ms: number;
-  requests: number;
-  non2xx: number;
-  errors: number;
-}
-
-/** autocannon against `url`: a new prompt per request (`unique`), else always the same one. */
-async function load(
+const startUpstreamGateway = (upstream: string, env: Record<string, string>) =>
+  startUpstreamGatewayFor(upstream, env, ADMIN_TOKEN, `    pricing: { input: 0, output: ${PRICE_PER_MILLION} }\n`);
+const createKey = (gateway: string, fields: Record<string, unknown>) => createKeyFor(gateway, ADMIN_TOKEN, fields);
+const load = (
   target: { url: string; path: string; key?: string; keys?: string[] },
   connections: number,
   unique: boolean,
   amount?: number,
-): Promise<LoadResult> {
-  let n = 0;
-  let turn = 0;
-  // Several keys (a team's) take turns, one per request.
-  const keyHeader = (): Record<string, string> =>
-    target.keys ? { 'x-api-key': target.keys[turn++ % target.keys.length] } : {};
-  const tag = randomBytes(4).toString('hex');
-  const result = await autocannon({
-    url: target.url,
-    connections,
-    ...(amount ? { amount } : { duration: DURATION_S }),
-    requests: [
-      {
-        method: 'POST',
-        path: target.path,
-        headers: { 'content-type': 'application/json', ...(target.key ? { 'x-api-key': target.key } : {}) },
-        setupRequest: (req: autocannon.Request) => ({
-          ...req,
-          headers: { ...req.headers, ...keyHeader() },
-          body: JSON.stringify(
-            target.key
-              ? { prompt: unique ? `question ${tag} ${n++}` : 'the same question', max_new_tokens: 16 }
-              : { model: 'm', prompt: unique ? `question ${tag} ${n++}` : 'the same question', max_tokens: 16 },
-          ),
-        }),
-      },
-    ],
-  });
-  return {
-    rps: Math.round(amount ? result.requests.total / result.duration : result.requests.average),
-    mean_ms: result.latency.mean,
-    p50_ms: result.latency.p50,
-    p99_ms: result.latency.p99,
-    requests: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-  };
-}
+) => loadFor(target, connections, unique, { durationS: DURATION_S, amount });
 
 /** `count` concurrent SSE streams; time to the first delta of each, and whether each completed. */
 async function streams(
@@ -231,22 +161,7 @@ type Mode = 'embedded' | 'services';
 
 /** The gateway's environment for a mode: services get a database of their own, dropped by `cleanup`. */
 async function modeEnv(mode: Mode): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
-  if (mode === 'embedded') return { env: {}, cleanup: async () => undefined };
-  const database = `bench_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
-  const url = new URL(process.env.DATABASE_URL!);
-  url.pathname = `/${database}`;
-  const env = { DATABASE_URL: url.toString(), REDIS_URL: process.env.REDIS_URL!, REDIS_PREFIX: `${database}:` };
-  const cleanup = async () => {
-    const client = new Client({ connectionString: process.env.DATABASE_URL });
-    await client.connect();
-    await client.query(`DROP DATABASE ${database} WITH (FORCE)`);
-    await client.end();
-  };
-  return { env, cleanup };
+  return mode === 'embedded' ? { env: {}, cleanup: async () => undefined } : servicesDatabase();
 }
 
 async function runMode(mode: Mode): Promise<Record<string, unknown>> {

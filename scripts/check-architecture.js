@@ -13,7 +13,13 @@ const { moduleGraph, GRAPH_START, GRAPH_END } = require('./architecture-graph');
 const ROOT = join(__dirname, '..');
 const SRC = join(ROOT, 'src');
 const MAX_LINES = 320;
-const ENTRY_FILES = new Set(['src/main.ts', 'src/server.ts', 'src/app.module.ts', 'src/migration-run.ts']);
+const ENTRY_FILES = new Set([
+  'src/main.ts',
+  'src/server.ts',
+  'src/app.module.ts',
+  'src/migration-run.ts',
+  'src/workers.ts',
+]);
 
 function sources(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

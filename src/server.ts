@@ -65,7 +65,7 @@ export async function startServer(config: AppConfig, logger: AppLogger): Promise
       admin_port: adminPort,
       host: config.host,
       database,
-      redis: config.redisUrl !== null,
+      redis: config.redis?.kind ?? false,
       models: config.models.models.map((m) => m.name),
     },
     `llm-server ready at ${where.url} (admin console ${where.consoleUrl}; admin token ${where.adminToken})`,

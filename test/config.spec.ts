@@ -192,9 +192,55 @@ describe('environment validation', () => {
     [{ ADMIN_PORT: '70000' }, /^ADMIN_PORT: must be between 0 and 65535/],
     [{ PORT: '9000', ADMIN_PORT: '9000' }, /^ADMIN_PORT: must differ from PORT \(9000\)/],
     [{ KEEP_ALIVE_TIMEOUT_MS: '10' }, /^KEEP_ALIVE_TIMEOUT_MS: must be between 1000/],
+    [{ REDIS_CLUSTER_NODES: 'a:1,b' }, /^REDIS_CLUSTER_NODES: expected comma-separated host:port entries, got "b"/],
+    [{ REDIS_CLUSTER_NODES: 'a:0' }, /^REDIS_CLUSTER_NODES: expected comma-separated host:port/],
+    [{ REDIS_URL: 'redis://x', REDIS_CLUSTER_NODES: 'a:1' }, /^REDIS_URL, REDIS_CLUSTER_NODES: set only one way/],
+    [{ REDIS_SENTINELS: 'a:26379' }, /^REDIS_SENTINELS: needs REDIS_SENTINEL_NAME/],
+    [{ REDIS_SENTINEL_NAME: 'm' }, /^REDIS_SENTINEL_NAME: needs REDIS_SENTINELS/],
+    [{ REDIS_URL: 'redis://x', REDIS_PASSWORD: 'p' }, /^REDIS_PASSWORD, REDIS_TLS: with REDIS_URL put them in the URL/],
+    [{ REDIS_TLS: 'true' }, /^REDIS_PASSWORD, REDIS_TLS: need REDIS_CLUSTER_NODES or REDIS_SENTINELS/],
+    [{ DATABASE_MIGRATION_URL: 'postgres://x/db' }, /^DATABASE_MIGRATION_URL: needs a postgres:\/\/ DATABASE_URL/],
+    [{ WORKERS: '0' }, /^WORKERS: must be between 1/],
+    [{ WORKERS: '2' }, /^WORKERS: 2 processes share limits, cache and keys only through PostgreSQL and Redis/],
+    [{ WORKERS: '2', DATABASE_URL: 'postgres://x/db' }, /^WORKERS: 2 processes/],
   ];
   it.each(BAD_ENV)('rejects %p', (overrides, message) => {
     expect(() => loadConfig({ ...base, ...overrides })).toThrow(message);
+  });
+
+  it('reads the three ways to Redis and WORKERS', () => {
+    expect(loadConfig({ ...base, REDIS_URL: 'redis://r:6379' }).redis).toEqual({ kind: 'url', url: 'redis://r:6379' });
+    expect(
+      loadConfig({ ...base, REDIS_CLUSTER_NODES: 'a:7000, [::1]:7001', REDIS_PASSWORD: 's', REDIS_TLS: 'true' }).redis,
+    ).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'a', port: 7000 },
+        { host: '::1', port: 7001 },
+      ],
+      password: 's',
+      tls: true,
+    });
+    expect(loadConfig({ ...base, REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'main' }).redis).toEqual({
+      kind: 'sentinel',
+      sentinels: [{ host: 's1', port: 26379 }],
+      name: 'main',
+      password: null,
+      tls: false,
+    });
+    const pooled = loadConfig({
+      ...base,
+      DATABASE_URL: 'postgres://bouncer:6432/db',
+      DATABASE_MIGRATION_URL: 'postgres://pg:5432/db',
+      REDIS_CLUSTER_NODES: 'a:7000',
+      WORKERS: '4',
+    });
+    expect(pooled.database).toEqual({
+      kind: 'postgres',
+      url: 'postgres://bouncer:6432/db',
+      migrationUrl: 'postgres://pg:5432/db',
+    });
+    expect(pooled.workers).toBe(4);
   });
 
   it('refuses production without ADMIN_TOKEN', () => {
@@ -210,7 +256,8 @@ describe('environment validation', () => {
       port: 8000,
       host: '0.0.0.0',
       database: { kind: 'pglite', dataDir: join(ROOT, 'data', 'pglite') },
-      redisUrl: null,
+      redis: null,
+      workers: 1,
       defaultRpm: 60,
       cacheTtlSeconds: 3600,
       responsesStoreDays: 30,

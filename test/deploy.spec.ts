@@ -17,7 +17,9 @@ const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 
 /** The env var names the server reads: every `readXxx(env, 'NAME'` in the config module. */
 const CODE_ENV = new Set(
-  [...read('src/infra/config/app.config.ts').matchAll(/read\w+\(env, '([A-Z0-9_]+)'/g)].map((m) => m[1]),
+  ['app.config.ts', 'redis.config.ts'].flatMap((file) =>
+    [...read(`src/infra/config/${file}`).matchAll(/read\w+\(env, '([A-Z0-9_]+)'/g)].map((m) => m[1]),
+  ),
 );
 const DEFAULT_PORT = Number(/readInt\(env, 'PORT', (\d+)/.exec(read('src/infra/config/app.config.ts'))![1]);
 const DEFAULT_SHUTDOWN_GRACE_MS = Number(

@@ -10,8 +10,14 @@ import { Database } from '../src/infra/database/database.service';
 import { REDIS_CONNECTION, type RedisConnection } from '../src/infra/redis/redis.module';
 import { KeyInvalidation } from '../src/modules/auth/key-invalidation';
 import { ReplicaBus } from '../src/stores/replica-bus/replica-bus';
-import { startTestApp, type TestApp } from './harness/app';
-import { describeInProcess, describeServices, SERVICES_DATABASE_URL, SERVICES_REDIS_URL } from './harness/environment';
+import { startTestApp, type TestApp, withDatabase } from './harness/app';
+import {
+  describeInProcess,
+  describeServices,
+  SERVICES_DATABASE_URL,
+  SERVICES_MIGRATION_URL,
+  SERVICES_REDIS_URL,
+} from './harness/environment';
 import { adminAuth, createKey } from './harness/keys';
 import { parseExposition, sampleValue } from './harness/prometheus';
 import { TcpProxy } from './harness/tcp-proxy';
@@ -150,7 +156,8 @@ describeServices('key changes under a partition (PostgreSQL and Redis both cut f
     cutOff = await startTestApp({
       env: { DATABASE_URL: dbProxy.urlFor(SERVICES_DATABASE_URL!), REDIS_URL: redisProxy.urlFor(SERVICES_REDIS_URL!) },
     });
-    admin = await startTestApp({ shareWith: cutOff });
+    // The same Redis as the cut-off replica's (not the suite's cluster under test:scale).
+    admin = await startTestApp({ shareWith: cutOff, env: { REDIS_URL: SERVICES_REDIS_URL! } });
   });
   afterAll(async () => {
     await admin?.close();
@@ -327,7 +334,10 @@ describeServices("one slow statement is that statement's failure", () => {
   it('a quota key stuck on a row lock gets 503 while other keys and admin calls are served', async () => {
     // 1.5 s: the other key's statements must not time out on a loaded CI machine.
     const app = await startTestApp({ env: { DB_TIMEOUT_MS: '1500' } });
-    const locker = new Client({ connectionString: SERVICES_DATABASE_URL! });
+    // Through PgBouncer (test:scale) the app has a database of its own, not a schema.
+    const locker = new Client({
+      connectionString: app.database ? withDatabase(SERVICES_MIGRATION_URL!, app.database) : SERVICES_DATABASE_URL!,
+    });
     await locker.connect();
     try {
       const hot = await createKey(app, { monthly_quota: 100 });
@@ -335,7 +345,7 @@ describeServices("one slow statement is that statement's failure", () => {
       const send = (key: string) =>
         app.http().post('/v1/generate').set('X-API-Key', key).set('Cache-Control', 'no-store').send({ prompt: 'p' });
       expect((await send(hot.key)).status).toBe(200);
-      await locker.query(`SET search_path TO "${app.schema}"`);
+      if (app.schema) await locker.query(`SET search_path TO "${app.schema}"`);
       await locker.query('BEGIN');
       await locker.query('SELECT id FROM api_keys WHERE id = $1 FOR UPDATE', [hot.id]);
       for (let i = 0; i < 4; i += 1) {

@@ -111,12 +111,7 @@ models:
         const res = await app.http().get('/readyz');
         expect(res.status).toBe(200);
         expect(res.body.status).toBe('ok');
-        const expected = [
-          'database',
-          'model:mock-a',
-          'model:vllm-m',
-          ...(redis || app.config!.redisUrl ? ['redis'] : []),
-        ];
+        const expected = ['database', 'model:mock-a', 'model:vllm-m', ...(redis || app.config!.redis ? ['redis'] : [])];
         expect(Object.keys(res.body.details).sort()).toEqual(expected.sort());
         // Upstreams by their position in models.yaml, with the probe and the circuit breaker: no host or port.
         expect(res.body.details['model:vllm-m']).toEqual({

@@ -13,7 +13,7 @@ import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../src/infra/config/app.config';
 import { dataSourceOptions } from '../src/infra/database/data-source';
-import { runMigrations } from '../src/infra/database/migrate';
+import { migrateTarget, runMigrations } from '../src/infra/database/migrate';
 import { createLogger } from '../src/infra/logging/logger';
 import { monthStartUtc, nextMonthStartUtc, quotaPeriodAt } from '../src/modules/limits/quota-period';
 import type { AppError } from '../src/contracts/app-error';
@@ -39,8 +39,8 @@ import { BUDGET_SWEEP_SQL, batchStatement } from '../src/modules/usage/usage-wri
 import { replay, sumEvents, type UsageEvent } from '../src/modules/usage/usage-journal';
 import { ShutdownState } from '../src/infra/lifecycle/shutdown-state';
 import { closedPortUrl } from './fakes/fake-server';
-import { dropSchema } from './harness/app';
-import { describeServices, SERVICES_DATABASE_URL, SERVICES_REDIS_URL } from './harness/environment';
+import { isolatedPostgres } from './harness/app';
+import { describeServices, SERVICES_REDIS_URL } from './harness/environment';
 import { FakeClock } from './harness/fake-clock';
 
 const silent = createLogger('silent');
@@ -477,6 +477,22 @@ function quotaContract(open: () => Promise<{ db: DataSource; close: () => Promis
     expect([Number(row.requests), Number(row.prompt_tokens)]).toEqual([2, 7]);
   });
 
+  it("a key's rows from before and after it moved team are one row of the key ledger (one upsert names it once)", async () => {
+    const id = await insertKey({});
+    const row = { keyId: id, day: '2026-11-24', model: 'm', requests: 1, cachedRequests: 0, promptTokens: 3 };
+    const statement = batchStatement({
+      id: `test-batch-${randomUUID()}`,
+      rows: [
+        { ...row, completionTokens: 4 },
+        { ...row, teamId: null, completionTokens: 5 },
+      ],
+      charges: [],
+    });
+    await db.query(statement.text, statement.values);
+    const [summed] = await db.query('SELECT requests, completion_tokens FROM key_usage_daily WHERE key_id = $1', [id]);
+    expect([Number(summed.requests), Number(summed.completion_tokens)]).toEqual([2, 9]);
+  });
+
   it('the token quota refuses once used up (type tokens), whatever the request quota', async () => {
     const id = await insertKey({ monthlyQuota: 100, monthlyTokenQuota: 50, tokens: 50 });
     await expect(reserve(id)).rejects.toMatchObject({
@@ -711,18 +727,14 @@ describe('QuotaService statements on PGlite', () => {
 
 describeServices('QuotaService statements on PostgreSQL', () => {
   quotaContract(async () => {
-    const url = SERVICES_DATABASE_URL!;
-    const schema = `test_limits_${randomBytes(4).toString('hex')}`;
-    const admin = await new DataSource({ type: 'postgres', url }).initialize();
-    await admin.query(`CREATE SCHEMA "${schema}"`);
-    await admin.destroy();
-    const db = await new DataSource(dataSourceOptions({ kind: 'postgres', url, schema })).initialize();
-    await runMigrations(db);
+    const { target, drop } = await isolatedPostgres();
+    const db = await new DataSource(dataSourceOptions(target)).initialize();
+    await migrateTarget(target, db);
     return {
       db,
       close: async () => {
         await db.destroy();
-        await dropSchema(url, schema);
+        await drop();
       },
     };
   });

@@ -8,7 +8,7 @@ import { dataSourceOptions } from '../src/infra/database/data-source';
 import { MIGRATION_LOCK_ID, runMigrations } from '../src/infra/database/migrate';
 import { parseMigrationFile, readMigrationFiles } from '../src/infra/database/sql-migrations';
 import { dropSchema } from './harness/app';
-import { SERVICES_DATABASE_URL } from './harness/environment';
+import { SERVICES_DATABASE_URL, SERVICES_MIGRATION_URL } from './harness/environment';
 
 const EXPECTED_TABLES = ['api_keys', 'key_usage_daily', 'teams', 'team_usage_daily', 'budget_reservations'];
 
@@ -62,7 +62,9 @@ describe('on PGlite (embedded)', () => {
 
 (SERVICES_DATABASE_URL ? describe : describe.skip)('on PostgreSQL [needs DATABASE_URL: npm run test:services]', () => {
   const schema = `test_migrate_${randomBytes(4).toString('hex')}`;
-  const url = SERVICES_DATABASE_URL ?? '';
+  // Migrations and their session-level lock run on a direct connection (DATABASE_MIGRATION_URL
+  // when the suite's DATABASE_URL goes through PgBouncer).
+  const url = SERVICES_MIGRATION_URL ?? SERVICES_DATABASE_URL ?? '';
   const sources: DataSource[] = [];
 
   beforeAll(async () => {

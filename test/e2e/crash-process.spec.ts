@@ -11,8 +11,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { FIXTURE_MODELS } from '../harness/app';
-import { describeServices, SERVICES_DATABASE_URL, TEST_ADMIN_TOKEN } from '../harness/environment';
+import { FIXTURE_MODELS, withDatabase } from '../harness/app';
+import {
+  describeServices,
+  SERVICES_DATABASE_URL,
+  SERVICES_MIGRATION_URL,
+  TEST_ADMIN_TOKEN,
+} from '../harness/environment';
 import { type ServerProcess, startServerProcess } from '../harness/process';
 import { TcpProxy } from '../harness/tcp-proxy';
 import { sleep } from '../fakes/fake-server';
@@ -46,6 +51,8 @@ describeServices('usage survives the process', () => {
     const server = await startServerProcess({
       NODE_ENV: 'test',
       DATABASE_URL: proxy.urlFor(databaseUrl),
+      // Through PgBouncer (test:scale), migrations go straight to PostgreSQL.
+      ...(SERVICES_MIGRATION_URL ? { DATABASE_MIGRATION_URL: withDatabase(SERVICES_MIGRATION_URL, database) } : {}),
       DATA_DIR: dataDir,
       MODELS_FILE: FIXTURE_MODELS,
       ADMIN_TOKEN: TEST_ADMIN_TOKEN,

@@ -226,6 +226,9 @@ export abstract class FakeServer {
   readonly requests: RecordedRequest[] = [];
   readonly aborted: AbortedRequest[] = [];
   connections = 0;
+  /** Requests being answered now, and the most there ever were at once (since reset). */
+  inFlight = 0;
+  peakInFlight = 0;
   url = '';
   mode: FakeMode = 'normal';
   delayMs = 50;
@@ -272,6 +275,7 @@ export abstract class FakeServer {
     this.requests.length = 0;
     this.aborted.length = 0;
     this.connections = 0;
+    this.peakInFlight = this.inFlight;
   }
 
   async close(): Promise<void> {
@@ -325,7 +329,10 @@ export abstract class FakeServer {
     if (!this.recordRequests) this.requests.length = 0;
     this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
     let closed = false;
+    this.inFlight += 1;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
     res.on('close', () => {
+      this.inFlight -= 1;
       closed = true;
       if (!res.writableEnded) this.aborted.push({ path, at: Date.now() });
     });

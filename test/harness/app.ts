@@ -16,7 +16,13 @@ import { configureApp, createHttpAdapter } from '../../src/http/server/http-app'
 import { Clock } from '../../src/contracts/clock';
 import { type AppConfig, loadConfig } from '../../src/infra/config/app.config';
 import { createLogger, NestPinoLogger } from '../../src/infra/logging/logger';
-import { API_BASE, SERVICES_DATABASE_URL, SERVICES_REDIS_URL, TEST_ADMIN_TOKEN } from './environment';
+import {
+  API_BASE,
+  SERVICES_DATABASE_URL,
+  SERVICES_MIGRATION_URL,
+  SERVICES_REDIS_ENV,
+  TEST_ADMIN_TOKEN,
+} from './environment';
 import { FakeClock } from './fake-clock';
 import { scratchDir, testTemplatePath } from './pglite-template';
 
@@ -43,8 +49,9 @@ export interface TestApp {
   clock: FakeClock;
   /** supertest target: the in-process server, or API_BASE. */
   http: () => ReturnType<typeof request>;
-  /** Isolation handles shared with replicas. */
+  /** Isolation handles shared with replicas: a schema, or (through PgBouncer) a database. */
   schema: string | null;
+  database: string | null;
   redisPrefix: string;
   close: () => Promise<void>;
 }
@@ -53,24 +60,57 @@ function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(6).toString('hex')}`;
 }
 
-async function createSchema(url: string, schema: string): Promise<void> {
+/** `url` naming database `name` instead of its own. */
+export function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+async function adminStatement(url: string, text: string): Promise<void> {
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(`CREATE SCHEMA "${schema}"`);
+    await client.query(text);
   } finally {
     await client.end();
   }
 }
 
-export async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
+/**
+ * A fresh PostgreSQL target of the services for one test's own data sources: a schema, or,
+ * through PgBouncer (SERVICES_MIGRATION_URL), a database reached through it, migrated directly.
+ */
+export async function isolatedPostgres(): Promise<{
+  target: Extract<AppConfig['database'], { kind: 'postgres' }>;
+  drop(): Promise<void>;
+}> {
+  const name = uniqueName('test');
+  const direct = SERVICES_MIGRATION_URL;
+  if (direct) {
+    await adminStatement(direct, `CREATE DATABASE "${name}"`);
+    return {
+      target: {
+        kind: 'postgres',
+        url: withDatabase(SERVICES_DATABASE_URL!, name),
+        migrationUrl: withDatabase(direct, name),
+      },
+      drop: () => adminStatement(direct, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+    };
   }
+  await createSchema(SERVICES_DATABASE_URL!, name);
+  return {
+    target: { kind: 'postgres', url: SERVICES_DATABASE_URL!, schema: name },
+    drop: () => dropSchema(SERVICES_DATABASE_URL!, name),
+  };
+}
+
+async function createSchema(url: string, schema: string): Promise<void> {
+  await adminStatement(url, `CREATE SCHEMA "${schema}"`);
+}
+
+export async function dropSchema(url: string, schema: string): Promise<void> {
+  await adminStatement(url, `DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
 }
 
 /** An embedded database of `config` starts as a copy of the tests' migrated template. */
@@ -99,13 +139,18 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       clock: realTime,
       http: () => request(base),
       schema: null,
+      database: null,
       redisPrefix: '',
       close: async () => undefined,
     };
   }
-  const schema = SERVICES_DATABASE_URL ? (options.shareWith?.schema ?? uniqueName('test')) : null;
+  const pooled = SERVICES_DATABASE_URL !== null && SERVICES_MIGRATION_URL !== null;
+  const schema = SERVICES_DATABASE_URL && !pooled ? (options.shareWith?.schema ?? uniqueName('test')) : null;
   const ownsSchema = schema !== null && !options.shareWith;
   if (ownsSchema) await createSchema(SERVICES_DATABASE_URL!, schema);
+  const database = pooled ? (options.shareWith?.database ?? uniqueName('test')) : null;
+  const ownsDatabase = database !== null && !options.shareWith;
+  if (ownsDatabase) await adminStatement(SERVICES_MIGRATION_URL!, `CREATE DATABASE "${database}"`);
   const redisPrefix = options.shareWith?.redisPrefix ?? `${uniqueName('llm-test')}:`;
   // Each app its own DATA_DIR (its journal and, embedded, its database), replicas included.
   const dataDir = scratchDir('llm-server-data-');
@@ -121,9 +166,21 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // No background upstream probes: they would add requests to the fake backends at random moments.
     BACKEND_PROBE_INTERVAL_MS: '0',
-    ...(SERVICES_REDIS_URL ? { REDIS_URL: SERVICES_REDIS_URL } : {}),
+    ...SERVICES_REDIS_ENV,
+    ...(database
+      ? {
+          DATABASE_URL: withDatabase(SERVICES_DATABASE_URL!, database),
+          DATABASE_MIGRATION_URL: withDatabase(SERVICES_MIGRATION_URL!, database),
+        }
+      : {}),
     ...options.env,
   };
+  // A test's own DATABASE_URL (a proxy in front of the services) names this app's database too.
+  if (database && options.env?.DATABASE_URL) env.DATABASE_URL = withDatabase(options.env.DATABASE_URL, database);
+  // A test's own way to Redis replaces the suite's.
+  const redisWays = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'];
+  const ownWay = redisWays.find((name) => options.env?.[name]);
+  if (ownWay) for (const name of redisWays) if (name !== ownWay) delete env[name];
   const config = loadConfig(env);
   if (schema && config.database.kind === 'postgres') config.database.schema = schema;
   useTestTemplate(config);
@@ -148,10 +205,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     clock,
     http: () => request(server),
     schema,
+    database,
     redisPrefix,
     close: async () => {
       await app.close();
       if (ownsSchema) await dropSchema(SERVICES_DATABASE_URL!, schema);
+      if (ownsDatabase)
+        await adminStatement(SERVICES_MIGRATION_URL!, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

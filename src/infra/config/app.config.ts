@@ -12,20 +12,31 @@ import {
   readInt,
   readOptionalInt,
   readOptionalString,
-  readRedisUrl,
   readString,
 } from './env.parsers';
 import { loadModelsFile } from './models.loader';
 import type { ModelsConfig } from '../../contracts/model-config';
 import { resolveAdminToken } from './admin-token';
 import { readTracingConfig, type TracingConfig } from './tracing.config';
+import { readRedisTarget, type RedisTarget } from './redis.config';
 import { resolve } from 'node:path';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type DatabaseTarget =
-  | { kind: 'postgres'; url: string; /** Isolated schema (tests); default search_path otherwise. */ schema?: string }
+  | {
+      kind: 'postgres';
+      url: string;
+      /** Isolated schema (tests); default search_path otherwise. */
+      schema?: string;
+      /**
+       * DATABASE_MIGRATION_URL: a direct connection for migrations and their session-level advisory
+       * lock. Set means DATABASE_URL goes through a transaction-pooling PgBouncer, so the request
+       * path's connections carry no session state (no startup parameters either).
+       */
+      migrationUrl?: string | null;
+    }
   | {
       kind: 'pglite';
       dataDir: string | null /* null: in memory */;
@@ -42,7 +53,8 @@ export interface AppConfig {
   host: string;
   database: DatabaseTarget;
   dataDir: string;
-  redisUrl: string | null;
+  /** REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS (redis.config.ts); null: in-process stores. */
+  redis: RedisTarget | null;
   /** Namespace of every Redis key and channel, so several deployments can share one Redis. */
   redisPrefix: string;
   /** CURRENCY: the ISO 4217 code of prices and budgets (shown in usage and the console). */
@@ -89,18 +101,34 @@ export interface AppConfig {
   tracing: TracingConfig | null;
   /** Days a stored /v1/responses result is kept; 0 stores nothing (CONFIG.md RESPONSES_STORE_DAYS). */
   responsesStoreDays: number;
+  /** Server processes sharing the port on this machine (node:cluster); above 1 needs PostgreSQL and Redis. */
+  workers: number;
 }
 
 export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
   const nodeEnv = readEnum(env, 'NODE_ENV', ['development', 'production', 'test'], 'development');
   const dataDir = resolve(cwd, readString(env, 'DATA_DIR', './data'));
   const databaseUrl = readDatabaseUrl(env, 'DATABASE_URL');
+  const migrationUrl = readDatabaseUrl(env, 'DATABASE_MIGRATION_URL');
+  if (
+    migrationUrl !== null &&
+    (databaseUrl === null || databaseUrl.startsWith('pglite:') || migrationUrl.startsWith('pglite:'))
+  ) {
+    throw new ConfigError('DATABASE_MIGRATION_URL: needs a postgres:// DATABASE_URL and is itself a postgres:// URL');
+  }
   const database: DatabaseTarget =
     databaseUrl === null
       ? { kind: 'pglite', dataDir: resolve(dataDir, 'pglite') }
       : databaseUrl === 'pglite://memory'
         ? { kind: 'pglite', dataDir: null }
-        : { kind: 'postgres', url: databaseUrl };
+        : { kind: 'postgres', url: databaseUrl, migrationUrl };
+  const redis = readRedisTarget(env);
+  const workers = readInt(env, 'WORKERS', 1, { min: 1, max: 256 });
+  if (workers > 1 && (database.kind !== 'postgres' || redis === null)) {
+    throw new ConfigError(
+      `WORKERS: ${workers} processes share limits, cache and keys only through PostgreSQL and Redis: set DATABASE_URL and REDIS_URL (or REDIS_CLUSTER_NODES / REDIS_SENTINELS), or WORKERS=1`,
+    );
+  }
   const modelsFile = readString(env, 'MODELS_FILE', 'config/models.yaml');
   const admin = resolveAdminToken(readOptionalString(env, 'ADMIN_TOKEN'), nodeEnv, dataDir);
 
@@ -116,7 +144,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     host: readString(env, 'HOST', '0.0.0.0'),
     database,
     dataDir,
-    redisUrl: readRedisUrl(env, 'REDIS_URL'),
+    redis,
     redisPrefix: readString(env, 'REDIS_PREFIX', 'llm-server:'),
     currency: readCurrency(env),
     adminToken: admin.token,
@@ -146,6 +174,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): AppConfig {
     sseStallTimeoutMs: readInt(env, 'SSE_STALL_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
     sseHeartbeatMs: readInt(env, 'SSE_HEARTBEAT_MS', 15_000, { min: 100, max: 3_600_000 }),
     tracing: readTracingConfig(env),
+    workers,
   };
 }
 

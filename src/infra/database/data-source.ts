@@ -18,6 +18,13 @@ export const ENTITIES = [ApiKeyEntity];
  * that runs longer (its `statement_timeout`): the client-side bound of each call
  * (database.service.ts) alone would leave the statement running, and committing, after the
  * caller gave up on it. Migrations lift it for their own session (migrate.ts).
+ *
+ * Through a transaction-pooling PgBouncer (DATABASE_MIGRATION_URL set: `pooled`) a connection
+ * carries no session state: no startup parameters (PgBouncer refuses those it does not track,
+ * and a server connection is shared by every client anyway), so the server-side bound is
+ * PgBouncer's `query_timeout` or the role's own `statement_timeout` (README "Scaling out"); the
+ * client-side bound still holds. node-postgres sends unnamed statements only, which such a pool
+ * allows.
  */
 export function dataSourceOptions(
   target: DatabaseTarget,
@@ -35,6 +42,7 @@ export function dataSourceOptions(
     logging: false,
   };
   if (target.kind === 'postgres') {
+    const pooled = Boolean(target.migrationUrl);
     return {
       ...common,
       url: target.url,
@@ -44,8 +52,8 @@ export function dataSourceOptions(
       // An isolated schema (tests) must also be where unqualified names resolve.
       extra: {
         keepAlive: true,
-        ...(statementTimeoutMs !== null ? { statement_timeout: statementTimeoutMs } : {}),
-        ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
+        ...(statementTimeoutMs !== null && !pooled ? { statement_timeout: statementTimeoutMs } : {}),
+        ...(target.schema && !pooled ? { options: `-c search_path=${target.schema}` } : {}),
       },
       applicationName: 'llm-server',
     };

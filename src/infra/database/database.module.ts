@@ -8,7 +8,7 @@ import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app.config';
 import { dataSourceOptions } from './data-source';
 import { Database } from './database.service';
-import { runMigrations } from './migrate';
+import { migrateTarget } from './migrate';
 
 @Global()
 @Module({})
@@ -25,7 +25,7 @@ export class DatabaseModule {
           }),
           dataSourceFactory: async (options) => {
             const dataSource = await new DataSource(options!).initialize();
-            if (!config.skipMigrations) await runMigrations(dataSource, config.migrationLockTimeoutMs);
+            if (!config.skipMigrations) await migrateTarget(config.database, dataSource, config.migrationLockTimeoutMs);
             return dataSource;
           },
         }),

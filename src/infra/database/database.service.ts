@@ -6,6 +6,13 @@
  * answers, calls fail at once with DependencyDown, which clients see as 503
  * service_unavailable. A statement rejected because of a value in it throws DatabaseRejected
  * (400 to clients).
+ *
+ * Through a transaction-pooling PgBouncer (DATABASE_MIGRATION_URL set) a connection cannot carry
+ * the server-side `statement_timeout` (data-source.ts), and a statement the client gave up on
+ * would run on, and commit, behind PgBouncer (a quota charged for a 503). There each statement
+ * runs in a transaction of its own that sets it first (`SET LOCAL`: nothing outlives the
+ * transaction, so no session state reaches the next client of that server connection): two
+ * round trips more per statement, the price of the bound.
  */
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -26,14 +33,29 @@ export interface QueryResult<T> {
 }
 
 /** What the request path needs of a node-postgres-shaped pool (pg.Pool, or the PGlite pool). */
+interface QueryConfig {
+  text: string;
+  values?: unknown[];
+  query_timeout?: number;
+}
+
 export interface QueryablePool {
-  query(config: { text: string; values?: unknown[]; query_timeout?: number }): Promise<QueryResult<unknown>>;
+  query(config: QueryConfig): Promise<QueryResult<unknown>>;
+  /** pg.Pool's: one connection for several statements (the pooled path's transaction). */
+  connect?(): Promise<{
+    query(config: QueryConfig): Promise<QueryResult<unknown>>;
+    release(destroy?: boolean): void;
+    on(event: 'error', listener: (error: Error) => void): unknown;
+    off(event: 'error', listener: (error: Error) => void): unknown;
+  }>;
 }
 
 @Injectable()
 export class Database implements OnApplicationShutdown {
   readonly health: DependencyHealth;
   private readonly timeoutMs: number;
+  /** DATABASE_URL goes through a transaction pool: each statement bounds itself (see above). */
+  private readonly pooled: boolean;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -41,6 +63,7 @@ export class Database implements OnApplicationShutdown {
     @Inject(APP_LOGGER) logger: AppLogger,
   ) {
     this.timeoutMs = config.dbTimeoutMs;
+    this.pooled = config.database?.kind === 'postgres' && Boolean(config.database.migrationUrl);
     this.health = new DependencyHealth('database', {
       probe: async () => void (await this.run('SELECT 1', [])),
       classify: classifyDatabaseFailure,
@@ -76,6 +99,34 @@ export class Database implements OnApplicationShutdown {
     const pool = (this.dataSource.driver as unknown as { master?: QueryablePool }).master;
     // A pool already closed (shutdown under way) is an outage like a refused connection, not a bug.
     if (!this.dataSource.isInitialized || !pool) throw new Error('the database connection pool is closed');
+    if (this.pooled && pool.connect) return this.runInTransaction<T>(pool.connect.bind(pool), text, values);
     return (await pool.query({ text, values, query_timeout: this.timeoutMs })) as QueryResult<T>;
+  }
+
+  private async runInTransaction<T>(
+    connect: NonNullable<QueryablePool['connect']>,
+    text: string,
+    values: unknown[],
+  ): Promise<QueryResult<T>> {
+    const client = await connect();
+    const bound = { query_timeout: this.timeoutMs };
+    let failed = false;
+    // A connection lost while checked out emits 'error' (pg.Pool listens only to idle ones): the
+    // statement under way fails with it; unheard, it would end the process.
+    const lost = () => void (failed = true);
+    client.on('error', lost);
+    try {
+      await client.query({ text: `BEGIN; SET LOCAL statement_timeout = ${this.timeoutMs}`, ...bound });
+      const result = (await client.query({ text, values, ...bound })) as QueryResult<T>;
+      await client.query({ text: 'COMMIT', ...bound });
+      return result;
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      // A failed one is closed, not rolled back: PgBouncer then rolls its server connection back.
+      client.off('error', lost);
+      client.release(failed);
+    }
   }
 }

@@ -5,8 +5,14 @@
  * connection that runs the migrations (PGlite has only one session). Waiting is bounded: a
  * lock held for longer than `lockTimeoutMs` (a stuck migration, a crashed process whose session
  * lingers) fails the startup with an error that says who holds it.
+ *
+ * A session-level lock and `SET statement_timeout` need a session of their own, which a
+ * transaction-pooling PgBouncer does not keep: with DATABASE_MIGRATION_URL the migrations run on
+ * a direct connection opened for them alone (migrateTarget), then closed.
  */
-import { type DataSource, MigrationExecutor, type Migration, type QueryRunner } from 'typeorm';
+import { DataSource, type DataSourceOptions, MigrationExecutor, type Migration, type QueryRunner } from 'typeorm';
+import type { DatabaseTarget } from '../config/app.config';
+import { dataSourceOptions } from './data-source';
 
 /** Arbitrary constant; identifies "llm-server schema migrations" among advisory locks. */
 export const MIGRATION_LOCK_ID = 7_242_019_311;
@@ -57,5 +63,27 @@ export async function runMigrations(dataSource: DataSource, lockTimeoutMs = 60_0
     // Back to the connection's own bound before the pool hands it to the request path.
     await queryRunner.query('RESET statement_timeout').catch(() => undefined);
     await queryRunner.release();
+  }
+}
+
+/**
+ * Migrates `target`: on `dataSource` itself, or, when the target names a migration URL (the
+ * request path goes through a transaction pool), on a direct connection to that URL.
+ */
+export async function migrateTarget(
+  target: DatabaseTarget,
+  dataSource: DataSource,
+  lockTimeoutMs?: number,
+): Promise<Migration[]> {
+  if (target.kind !== 'postgres' || !target.migrationUrl) return runMigrations(dataSource, lockTimeoutMs);
+  const options = dataSourceOptions({ kind: 'postgres', url: target.migrationUrl, schema: target.schema });
+  const direct = await new DataSource({
+    ...options,
+    applicationName: 'llm-server migrations',
+  } as DataSourceOptions).initialize();
+  try {
+    return await runMigrations(direct, lockTimeoutMs);
+  } finally {
+    await direct.destroy();
   }
 }

@@ -4,6 +4,7 @@
  * without "already registered" errors, and each /metrics shows only its own app's values.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { shareWithPrimary } from './cluster-metrics';
 
 export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
 
@@ -11,5 +12,6 @@ export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
 export function createMetricsRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  shareWithPrimary(registry); // WORKERS > 1: the primary merges every worker's
   return registry;
 }

@@ -1,6 +1,9 @@
-/** A Lua script run by its SHA1 (EVALSHA), loaded with EVAL the first time a server lacks it. */
+/**
+ * A Lua script run by its SHA1 (EVALSHA), loaded with EVAL the first time a server lacks it (on a
+ * cluster, each node the first time one of its slots runs it).
+ */
 import { createHash } from 'node:crypto';
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis.module';
 
 export class RedisScript {
   private readonly sha: string;
@@ -9,7 +12,7 @@ export class RedisScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+  async run(redis: RedisClient, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {

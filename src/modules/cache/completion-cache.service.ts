@@ -25,6 +25,7 @@ import { NoopTracing, Tracing } from '../../infra/tracing/tracing';
 import { type CachedCompletion, CacheStore, type Claim } from '../../stores/cache/cache-store';
 import type { DeltaListener, FlightResult, FlightRunner } from '../../contracts/flight';
 import { Flight, type FlightOutcome } from './flight';
+import { sleep } from '../../contracts/sleep';
 
 export interface CachePolicy {
   lookup: boolean;
@@ -59,21 +60,6 @@ function cacheControlDirectives(header: string | undefined): Set<string> {
       .map((part) => part.trim().toLowerCase())
       .filter(Boolean),
   );
-}
-
-/** Waits `ms`; rejects with the signal's reason if it aborts first. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function fromStore(value: CachedCompletion, source: 'cache' | 'peer'): FlightResult {

@@ -32,12 +32,23 @@ export class BackendCalls {
   runner(request: ResolvedRequest, streaming: boolean, ctx: RequestContext): FlightRunner {
     return async (signal, report): Promise<FlightResult> => {
       backendWaitStarted(ctx);
+      const arrivedAt = performance.now();
       // Waits for the request's turn (at once unless the model's upstreams are at max_in_flight);
       // rejects with 503 overloaded, or with the signal's reason when the client leaves meanwhile.
       const admitted = this.scheduler.admit(request.model, request.scheduling, request.params, signal);
       // A span only for a request that waits its turn (a model at max_in_flight).
       const admission =
         admitted instanceof Promise ? await this.tracing.span(SPANS.queue, {}, () => admitted) : admitted;
+      try {
+        // With Redis, max_in_flight across replicas: the upstream's lease, waited for (a span
+        // too) only when the other replicas hold it all.
+        if (!(await admission.tryShareBound())) {
+          await this.tracing.span(SPANS.queue, {}, () => admission.shareBound(signal, arrivedAt));
+        }
+      } catch (error) {
+        admission.release();
+        throw error;
+      }
       report.admitted();
       try {
         return await this.call(request, streaming, admission, signal, report);

@@ -88,7 +88,7 @@ export class UpstreamFailover {
     const bounded = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;
-      for (const candidate of admission.candidates()) {
+      for await (const candidate of admission.candidates()) {
         if (!candidate.breaker.tryAcquire(admission)) continue;
         try {
           const value = await this.tracing.span(
@@ -135,7 +135,7 @@ export class UpstreamFailover {
     const call = deadline(clientSignal, model.timeoutMs);
     try {
       let lastError: unknown = null;
-      for (const candidate of admission.candidates()) {
+      for await (const candidate of admission.candidates()) {
         if (!candidate.breaker.tryAcquire(admission)) continue;
         const span = this.startUpstreamSpan(candidate, params);
         // Bound to the span: the upstream request is made when the stream is first pulled.

@@ -24,26 +24,9 @@ import {
   pieces,
 } from './mock-answers';
 import type { CallHooks, LlmProvider } from './provider.types';
+import { sleep } from '../../contracts/sleep';
 
 export const MOCK_NOT_READY_MODEL = 'mock-not-ready';
-
-/** Waits `ms`; an abort ends the wait at once and throws the signal's reason. */
-async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-  signal.throwIfAborted();
-}
 
 /** Waits until the signal aborts, then throws its reason. */
 async function untilAborted(signal: AbortSignal): Promise<never> {

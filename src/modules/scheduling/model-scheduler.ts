@@ -18,8 +18,13 @@
  *   with room, then to the fallback models' upstreams with room (never through their queues).
  * - Without max_in_flight nothing ever waits: admission is a pick and two counter updates.
  *
- * The bound is per replica (the queue lives in this process): N replicas let an upstream hold
- * up to N × max_in_flight. The engines' own /metrics (upstream_metrics) show the rest.
+ * The queue lives in this process. With Redis the bound is also deployment-wide: an admitted
+ * request then holds a lease of its upstream (upstream-leases.ts; Admission.shareBound waits
+ * for one within max_wait_ms), and a failover takes the next upstream only with a lease.
+ *
+ * One cohesive thing at 340 lines: the scheduler and the Admission it hands out share one
+ * invariant (a slot is reserved exactly while an Admission holds it, its lease with it), which
+ * is kept by reading both together.
  */
 import type { ModelConfig } from '../../contracts/model-config';
 import type { GenerationParams } from '../../contracts/generation';
@@ -30,6 +35,7 @@ import { FairQueue } from './fair-queue';
 import { affinityOrder, affinityText, PrefixPlacement } from './prefix-affinity';
 import { overloaded, type ShedReason } from './scheduling.errors';
 import type { UpstreamSlot } from './upstream-slot';
+import type { LeaseRelease, UpstreamLeases } from './upstream-leases';
 
 /** What admission reports, for metrics (kept out of this file so it does no I/O). */
 export interface SchedulingEvents {
@@ -67,6 +73,8 @@ export class ModelScheduler {
     private readonly events: SchedulingEvents,
     /** The schedulers of the model's fallbacks, looked up when a request reaches them. */
     private readonly schedulerOf: (model: string) => ModelScheduler | undefined,
+    /** With Redis: max_in_flight held across replicas too. */
+    readonly leases: UpstreamLeases | null = null,
   ) {
     this.weighted = new WeightedOrder(
       slots,
@@ -205,7 +213,8 @@ export class ModelScheduler {
     this.cooldownTimer.unref(); // the waiters' own max_wait timers keep what must run alive
   }
 
-  private shed(reason: ShedReason): Error {
+  /** A 503 overloaded for a request turned away (counted in the metrics). */
+  shed(reason: ShedReason): Error {
     this.events.shed(this.model.name, reason);
     return overloaded(this.model.name, reason, this.retryAfterSeconds());
   }
@@ -237,8 +246,16 @@ function leastOutstanding(order: UpstreamSlot[]): UpstreamSlot[] {
  * One admitted request's right to use upstreams: it holds at most one slot at a time (the
  * attempt under way). Release it once, when the call is over.
  */
+interface Held {
+  scheduler: ModelScheduler;
+  slot: UpstreamSlot;
+  since: number;
+  /** Its lease in Redis (upstream-leases.ts), when the bound is shared. */
+  lease: LeaseRelease | null;
+}
+
 export class Admission {
-  private held: { scheduler: ModelScheduler; slot: UpstreamSlot; since: number } | null = null;
+  private held: Held | null = null;
 
   constructor(
     private readonly scheduler: ModelScheduler,
@@ -254,23 +271,68 @@ export class Admission {
    * fallback's with room (fallbacks whose own queue is not empty are not jumped). The caller
    * still skips those whose breaker refuses the attempt.
    */
-  *candidates(): Generator<Candidate> {
+  async *candidates(): AsyncGenerator<Candidate> {
     const first = this.held?.slot ?? null;
     if (first) yield first.candidate;
     for (const slot of this.order) {
       if (slot === first || !slot.hasRoom) continue;
-      this.hold(this.scheduler, slot);
-      yield slot.candidate;
+      if (await this.holdShared(this.scheduler, slot)) yield slot.candidate;
     }
     for (const name of this.scheduler.model.fallbacks) {
       const fallback = this.scheduler.fallbackScheduler(name);
       if (!fallback || fallback.queued > 0) continue;
       for (const slot of fallback.order(this.params)) {
-        if (!slot.hasRoom) continue;
-        this.hold(fallback, slot);
-        yield slot.candidate;
+        if (slot.hasRoom && (await this.holdShared(fallback, slot))) yield slot.candidate;
       }
     }
+  }
+
+  /**
+   * With a deployment-wide bound (Redis), one try for the admitted upstream's lease: true when it
+   * is held now or none is needed; false: shareBound waits for it.
+   */
+  async tryShareBound(): Promise<boolean> {
+    const held = this.held;
+    const leases = held?.scheduler.leases;
+    if (!held || held.lease || !leases?.bounds(held.slot)) return true;
+    return this.keep(held, await leases.tryTake(held.scheduler.model.name, held.slot)) !== null;
+  }
+
+  /**
+   * Waits for the admitted upstream's lease until `arrivedAt` (performance.now()) + max_wait_ms:
+   * 503 overloaded past it, the signal's reason when the client leaves. The caller releases the
+   * admission when this throws.
+   */
+  async shareBound(signal: AbortSignal, arrivedAt: number): Promise<void> {
+    const held = this.held;
+    const leases = held?.scheduler.leases;
+    if (!held || held.lease || !leases?.bounds(held.slot)) return;
+    const deadline = arrivedAt + held.scheduler.model.queue.maxWaitMs;
+    const lease = this.keep(held, await leases.take(held.scheduler.model.name, held.slot, signal, deadline));
+    if (!lease) throw held.scheduler.shed('max_wait');
+  }
+
+  /** Attaches `lease` to `held` if this admission still holds it (else lets it go). */
+  private keep(held: Held, lease: LeaseRelease | null): LeaseRelease | null {
+    if (!lease) return null;
+    if (this.held === held) held.lease = lease;
+    else lease(); // released meanwhile
+    return lease;
+  }
+
+  /** Holds `slot` when it has room deployment-wide too (one try for its lease); false: skip it. */
+  private async holdShared(scheduler: ModelScheduler, slot: UpstreamSlot): Promise<boolean> {
+    let lease: LeaseRelease | null = null;
+    if (scheduler.leases?.bounds(slot)) {
+      lease = await scheduler.leases.tryTake(scheduler.model.name, slot);
+      if (!lease) return false;
+      if (!slot.hasRoom) {
+        lease(); // taken in this replica while the lease was asked for
+        return false;
+      }
+    }
+    this.hold(scheduler, slot, lease);
+    return true;
   }
 
   release(): void {
@@ -283,15 +345,16 @@ export class Admission {
    * Takes `slot` (and its breaker's probe when it is half-open, so no other request is handed
    * it meanwhile) before letting the previous one go: the release may hand slots to waiters.
    */
-  private hold(scheduler: ModelScheduler, slot: UpstreamSlot): void {
+  private hold(scheduler: ModelScheduler, slot: UpstreamSlot, lease: LeaseRelease | null = null): void {
     scheduler.reserve(slot);
     if (slot.candidate.breaker.state === 'half_open') slot.candidate.breaker.tryAcquire(this);
     const previous = this.held;
-    this.held = { scheduler, slot, since: performance.now() };
+    this.held = { scheduler, slot, since: performance.now(), lease };
     if (previous) this.letGo(previous);
   }
 
-  private letGo(held: { scheduler: ModelScheduler; slot: UpstreamSlot; since: number }): void {
+  private letGo(held: Held): void {
+    held.lease?.();
     held.slot.candidate.breaker.abandonProbe(this); // nothing if its attempt settled it
     held.scheduler.release(held.slot, performance.now() - held.since);
   }

@@ -15,6 +15,9 @@ import { PRIORITIES } from '../../contracts/scheduling';
 import { type Admission, ModelScheduler } from './model-scheduler';
 import { SCRAPE_INTERVAL_MS, scrapeVllm } from './upstream-metrics';
 import { UpstreamSlot } from './upstream-slot';
+import { UpstreamLeases } from './upstream-leases';
+import { REDIS_CONNECTION, type RedisConnection } from '../../infra/redis/redis.module';
+import { ConcurrencyLeases } from '../../stores/concurrency/concurrency-leases';
 
 @Injectable()
 export class Scheduler implements OnModuleInit, OnApplicationShutdown {
@@ -26,7 +29,11 @@ export class Scheduler implements OnModuleInit, OnApplicationShutdown {
     registry: ModelRegistry,
     metrics: LlmMetricsService,
     @Inject(APP_LOGGER) private readonly logger: AppLogger,
+    @Inject(REDIS_CONNECTION) redis: RedisConnection | null,
+    leases: ConcurrencyLeases,
   ) {
+    // With Redis, max_in_flight holds across replicas (upstream-leases.ts).
+    const shared = redis ? new UpstreamLeases(leases) : null;
     const events = {
       waited: metrics.queueWaited.bind(metrics),
       shed: metrics.requestShed.bind(metrics),
@@ -38,7 +45,7 @@ export class Scheduler implements OnModuleInit, OnApplicationShutdown {
         const candidate = { model: config, provider, breaker: breakers.get(provider)! };
         return new UpstreamSlot(candidate, upstream?.weight ?? 1, upstream?.maxInFlight ?? Infinity);
       });
-      this.schedulers.set(config.name, new ModelScheduler(config, slots, events, lookup));
+      this.schedulers.set(config.name, new ModelScheduler(config, slots, events, lookup, shared));
     }
     metrics.scheduling({
       queueLengths: () =>

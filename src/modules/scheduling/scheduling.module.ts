@@ -6,11 +6,12 @@
  */
 import { Module } from '@nestjs/common';
 import { ProvidersModule } from '../providers/providers.module';
+import { StoresModule } from '../../stores/stores.module';
 import { ModelRegistry } from './model-registry';
 import { Scheduler } from './scheduler.service';
 
 @Module({
-  imports: [ProvidersModule],
+  imports: [ProvidersModule, StoresModule],
   providers: [ModelRegistry, Scheduler],
   exports: [ModelRegistry, Scheduler],
 })

@@ -4,6 +4,7 @@
  * down NoCacheStore answers instead (infra/redis/redis-fallback.ts, wired by StoresModule).
  */
 import { randomId } from '../../contracts/random-id';
+import { redisKeys } from '../../infra/redis/redis-keys';
 import { RedisScript } from '../../infra/redis/redis-script';
 import type { RedisConnection } from '../../infra/redis/redis.module';
 import { type CachedCompletion, CacheStore, type Claim, LOCAL_CLAIM, type LookupResult } from './cache-store';
@@ -91,10 +92,10 @@ export class RedisCacheStore extends CacheStore {
   }
 
   private valueKey(key: string): string {
-    return `${this.redis.prefix}cache:{${key}}`;
+    return redisKeys.cacheValue(this.redis.prefix, key);
   }
 
   private lockKey(key: string): string {
-    return `${this.redis.prefix}cache-lock:{${key}}`;
+    return redisKeys.cacheLock(this.redis.prefix, key);
   }
 }

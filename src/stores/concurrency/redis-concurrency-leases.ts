@@ -12,6 +12,7 @@
  * again, instead of holding a slot on every replica until its TTL.
  */
 import { randomId } from '../../contracts/random-id';
+import { redisKeys } from '../../infra/redis/redis-keys';
 import { RedisScript } from '../../infra/redis/redis-script';
 import type { RedisConnection } from '../../infra/redis/redis.module';
 import { ConcurrencyLeases, type LeaseGrant } from './concurrency-leases';
@@ -31,13 +32,11 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {1, count + 1}`;
 
-/** KEYS: lease sets. ARGV: ttl ms, then one lease id per key. Pushes each lease's expiry out (re-adds a lapsed one). */
+/** KEYS: a lease set. ARGV: ttl ms, lease id. Pushes the lease's expiry out (re-adds a lapsed one). */
 const RENEW_SCRIPT = `${NOW_MS}
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now + tonumber(ARGV[1]), ARGV[i + 1])
-  redis.call('PEXPIRE', key, ARGV[1])
-end
-return #KEYS`;
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`;
 
 /** KEYS: the key's lease set. Returns the leases not expired. */
 const COUNT_SCRIPT = `${NOW_MS}
@@ -45,6 +44,7 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`;
 
 const acquireScript = new RedisScript(ACQUIRE_SCRIPT);
 const countScript = new RedisScript(COUNT_SCRIPT);
+const renewScript = new RedisScript(RENEW_SCRIPT);
 
 export class RedisConcurrencyLeases extends ConcurrencyLeases {
   /** Leases held in Redis by this replica, renewed until released: lease id → its key's set. */
@@ -109,7 +109,7 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
   }
 
   private setKey(keyId: string): string {
-    return `${this.redis.prefix}concurrency:{${keyId}}`;
+    return redisKeys.leases(this.redis.prefix, keyId);
   }
 
   /** Removes the leases of failed acquires and releases; those Redis does not answer for stay for the next try. */
@@ -131,13 +131,14 @@ export class RedisConcurrencyLeases extends ConcurrencyLeases {
   private async renew(): Promise<void> {
     if (this.unsettled.size > 0 && this.redis.health.up) await this.settle();
     if (this.held.size === 0 || !this.redis.health.up) return;
-    // One call per set (keys of one hash slot per call keep it valid on a cluster).
-    const pipeline = this.redis.client.pipeline();
-    for (const [leaseId, set] of this.held) {
-      pipeline.eval(RENEW_SCRIPT, 1, set, this.ttlMs, leaseId);
-    }
+    // One script per lease, sent together: on a cluster each goes to its set's node (a pipeline
+    // there must stay on one node).
+    const held = [...this.held];
     await this.redis.health.attempt(
-      async () => void (await pipeline.exec()),
+      async () =>
+        void (await Promise.all(
+          held.map(([leaseId, set]) => renewScript.run(this.redis.client, [set], [this.ttlMs, leaseId])),
+        )),
       () => undefined,
     );
   }

@@ -8,6 +8,7 @@
  * and concurrent requests there are. The price of fixed windows is the boundary burst (up to
  * 2 × limit within 60 s straddling a boundary), which a per-minute budget tolerates.
  */
+import { redisKeys } from '../../infra/redis/redis-keys';
 
 /** Requests per minute and tokens per minute are both counted in one-minute windows. */
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -31,8 +32,7 @@ export function secondsUntil(ms: number): number {
 
 /** Redis keys of one tracker's window; the hash tag keeps both in one cluster slot. */
 export function windowKeys(prefix: string, tracker: string, index: number): { requests: string; tokens: string } {
-  const base = `${prefix}rate-limit:{${tracker}}:${index}`;
-  return { requests: `${base}:requests`, tokens: `${base}:tokens` };
+  return redisKeys.rateLimitWindow(prefix, tracker, index);
 }
 
 /**

@@ -10,8 +10,8 @@
  * sent when it is back, so other replicas still hear of changes made meanwhile.
  */
 import { randomBytes } from 'node:crypto';
-import type Redis from 'ioredis';
-import type { RedisConnection } from '../../infra/redis/redis.module';
+import { redisKeys } from '../../infra/redis/redis-keys';
+import { type RedisClient, type RedisConnection, subscriberOf } from '../../infra/redis/redis.module';
 import { RedisScript } from '../../infra/redis/redis-script';
 import { LOG_KEEP_MS, LOGGED_TOPICS, ReplicaBus, type ReplicaTopic } from './replica-bus';
 
@@ -36,7 +36,7 @@ const TOPICS: readonly ReplicaTopic[] = ['key-changed', 'auth-blocked'];
 export class RedisReplicaBus extends ReplicaBus {
   private readonly replicaId = randomBytes(6).toString('hex');
   private readonly channel: string;
-  private readonly subscriber: Redis;
+  private readonly subscriber: RedisClient;
   private subscribed = false;
   private wasLive = false;
   /** When the bus stopped being live (Date.now()), while it is not. */
@@ -49,8 +49,8 @@ export class RedisReplicaBus extends ReplicaBus {
     onSubscribeError: (error: Error) => void,
   ) {
     super();
-    this.channel = `${redis.prefix}replica-bus`;
-    this.subscriber = redis.client.duplicate({ autoResubscribe: false });
+    this.channel = redisKeys.busChannel(redis.prefix);
+    this.subscriber = subscriberOf(redis.client);
     this.subscriber.on('error', () => undefined); // the shared connection logs Redis errors
     this.subscriber.on('ready', () => {
       this.subscriber.subscribe(this.channel).then(
@@ -113,7 +113,7 @@ export class RedisReplicaBus extends ReplicaBus {
   }
 
   private logKey(topic: ReplicaTopic): string {
-    return `${this.redis.prefix}replica-log:${topic}`;
+    return redisKeys.busLog(this.redis.prefix, topic);
   }
 
   private flushPending(): void {
