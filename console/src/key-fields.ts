@@ -3,17 +3,8 @@ import type { FormField } from './fields';
 
 export const INT32_MAX = 2_147_483_647;
 
-export const KEY_FIELDS: FormField[] = [
-  { name: 'name', label: 'Name', kind: 'text', help: '1 to 200 characters' },
-  {
-    name: 'rpm_limit',
-    label: 'Requests per minute',
-    kind: 'limit',
-    min: 1,
-    max: INT32_MAX,
-    help: 'empty: the server default (DEFAULT_RPM)',
-  },
-  { name: 'tpm_limit', label: 'Tokens per minute', kind: 'limit', min: 1, max: INT32_MAX, help: 'empty: unlimited' },
+/** The monthly quotas keys and teams both have. */
+export const MONTHLY_QUOTA_FIELDS: FormField[] = [
   {
     name: 'monthly_quota',
     label: 'Requests per month',
@@ -30,6 +21,20 @@ export const KEY_FIELDS: FormField[] = [
     max: Number.MAX_SAFE_INTEGER,
     help: 'empty: unlimited',
   },
+];
+
+export const KEY_FIELDS: FormField[] = [
+  { name: 'name', label: 'Name', kind: 'text', help: '1 to 200 characters' },
+  {
+    name: 'rpm_limit',
+    label: 'Requests per minute',
+    kind: 'limit',
+    min: 1,
+    max: INT32_MAX,
+    help: 'empty: the server default (DEFAULT_RPM)',
+  },
+  { name: 'tpm_limit', label: 'Tokens per minute', kind: 'limit', min: 1, max: INT32_MAX, help: 'empty: unlimited' },
+  ...MONTHLY_QUOTA_FIELDS,
   {
     name: 'monthly_budget',
     label: 'Budget per month',

@@ -3,28 +3,13 @@
  * every request of its keys must pass beside the key's. Empty means no limit of the team's.
  */
 import type { FormField } from './fields';
-import { INT32_MAX } from './key-fields';
+import { INT32_MAX, MONTHLY_QUOTA_FIELDS } from './key-fields';
 
 export const TEAM_FIELDS: FormField[] = [
   { name: 'name', label: 'Name', kind: 'text', help: '1 to 200 characters' },
   { name: 'rpm_limit', label: 'Requests per minute', kind: 'limit', min: 1, max: INT32_MAX, help: 'empty: unlimited' },
   { name: 'tpm_limit', label: 'Tokens per minute', kind: 'limit', min: 1, max: INT32_MAX, help: 'empty: unlimited' },
-  {
-    name: 'monthly_quota',
-    label: 'Requests per month',
-    kind: 'limit',
-    min: 0,
-    max: INT32_MAX,
-    help: 'empty: unlimited; the month is the calendar month in UTC',
-  },
-  {
-    name: 'monthly_token_quota',
-    label: 'Tokens per month',
-    kind: 'limit',
-    min: 0,
-    max: Number.MAX_SAFE_INTEGER,
-    help: 'empty: unlimited',
-  },
+  ...MONTHLY_QUOTA_FIELDS,
   {
     name: 'monthly_budget',
     label: 'Budget per month',
