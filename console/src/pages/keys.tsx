@@ -1,6 +1,7 @@
 /** The key list: search by name or prefix, pages through the API's cursor; each key's team links to it. */
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from '../api';
+import { Pager, useCursors } from '../components/pager';
 import { ErrorMessage, Loading, StatusBadge } from '../components/common';
 import { formatDay, keyStatus, limitText } from '../format';
 import { useLoad } from '../hooks';
@@ -15,8 +16,7 @@ export function Keys() {
   const [typed, setTyped] = useState('');
   const [search, setSearch] = useState('');
   /** Cursors of the pages before this one, so Previous can go back (the API pages forward only). */
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1];
+  const { cursor, cursors, setCursors } = useCursors();
 
   useEffect(() => {
     const timer = setTimeout(() => {
@@ -109,19 +109,7 @@ export function Keys() {
           </div>
         )
       ) : null}
-      <nav class="pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-          Previous
-        </button>
-        <span class="muted">Page {cursors.length}</span>
-        <button
-          type="button"
-          disabled={!page.data?.next_cursor}
-          onClick={() => page.data?.next_cursor && setCursors([...cursors, page.data.next_cursor])}
-        >
-          Next
-        </button>
-      </nav>
+      <Pager cursors={cursors} setCursors={setCursors} nextCursor={page.data?.next_cursor} />
     </main>
   );
 }

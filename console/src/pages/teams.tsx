@@ -3,8 +3,8 @@
  * the limits only; each row loads its team (GET /admin/teams/:id) for the key count and the
  * period's spend, so a slow or failed row does not hold up the others.
  */
-import { useState } from 'preact/hooks';
 import { api, query } from '../api';
+import { Pager, useCursors } from '../components/pager';
 import { ErrorMessage, Loading } from '../components/common';
 import { QuotaMeter } from '../components/quota-meter';
 import { formatMoney, formatNumber, limitText } from '../format';
@@ -52,8 +52,7 @@ function TeamRow({ team, currency }: { team: Team; currency: string }) {
 
 export function Teams({ currency }: { currency: string }) {
   /** Cursors of the pages before this one, so Previous can go back (the API pages forward only). */
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1];
+  const { cursor, cursors, setCursors } = useCursors();
   const page = useLoad(() => api<TeamPage>('GET', `/admin/teams${query({ limit: PAGE_SIZE, cursor })}`), [cursor]);
 
   return (
@@ -103,19 +102,7 @@ export function Teams({ currency }: { currency: string }) {
           </div>
         )
       ) : null}
-      <nav class="pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-          Previous
-        </button>
-        <span class="muted">Page {cursors.length}</span>
-        <button
-          type="button"
-          disabled={!page.data?.next_cursor}
-          onClick={() => page.data?.next_cursor && setCursors([...cursors, page.data.next_cursor])}
-        >
-          Next
-        </button>
-      </nav>
+      <Pager cursors={cursors} setCursors={setCursors} nextCursor={page.data?.next_cursor} />
     </main>
   );
 }
